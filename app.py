@@ -1,0 +1,32 @@
+"""The Chalice application: routes, middleware and every Lambda entry point.
+
+Each entry point is a one-liner into `chalicelib.handlers`; nothing here reads the environment
+or opens a connection at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice, WebsocketEvent
+
+from chalicelib.api import register_api
+from chalicelib.handlers import websocket
+
+app = Chalice(app_name="taskbeat")
+register_api(app)
+
+
+@app.on_ws_connect(name="ws_connect")
+def ws_connect(event: WebsocketEvent) -> dict[str, Any]:
+    return websocket.on_connect(event.to_dict())
+
+
+@app.on_ws_message(name="ws_message")
+def ws_message(event: WebsocketEvent) -> dict[str, Any]:
+    return websocket.on_message(event.to_dict())
+
+
+@app.on_ws_disconnect(name="ws_disconnect")
+def ws_disconnect(event: WebsocketEvent) -> dict[str, Any]:
+    return websocket.on_disconnect(event.to_dict())

@@ -1,0 +1,66 @@
+"""Opaque cursors over DynamoDB queries.
+
+A cursor carries the last key of a page and a fingerprint of the query that made it, so a
+cursor replayed against another query is refused (400) instead of silently misbehaving.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.model import Page, PageRequest
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+
+def _fingerprint(scope: str) -> str:
+    return hashlib.sha256(scope.encode()).hexdigest()[:16]
+
+
+def encode_cursor(last_key: dict[str, Any], scope: str) -> str:
+    raw = json.dumps({"q": _fingerprint(scope), "k": last_key}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, scope: str) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(data, dict) or not isinstance(data.get("k"), dict):
+            raise ValueError
+    except ValueError:
+        raise BadRequest("cursor is not valid") from None
+    if data.get("q") != _fingerprint(scope):
+        raise BadRequest("cursor belongs to another query")
+    key: dict[str, Any] = data["k"]
+    return key
+
+
+def paginate(
+    run_query: Callable[[int, dict[str, Any] | None], Iterable[M]],
+    key_of: Callable[[M], dict[str, Any]],
+    to_entity: Callable[[M], T],
+    page: PageRequest,
+    scope: str,
+) -> Page[T]:
+    """Fetch one page: ask for limit+1 items so `next_cursor` is null exactly on the last page."""
+    start = decode_cursor(page.cursor, scope)
+    rows = list(run_query(page.limit + 1, start))
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    next_cursor = encode_cursor(key_of(rows[-1]), scope) if has_more and rows else None
+    return Page(items=[to_entity(row) for row in rows], next_cursor=next_cursor)
+
+
+def key_of(item: Any, *names: str) -> dict[str, Any]:
+    """The serialized DynamoDB key of `item` made of the attributes `names` (table + index keys)."""
+    serialized = item.serialize()
+    return {name: serialized[name] for name in names if name in serialized}

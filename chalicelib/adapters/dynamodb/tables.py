@@ -1,0 +1,89 @@
+"""The list of tables, how they are bound to a stage, and their specs for CDK and the local stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.models import Model
+
+from chalicelib.adapters.dynamodb import models
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    models.UserModel,
+    models.ClaimModel,
+    models.SessionModel,
+    models.LoginFailureModel,
+    models.ProjectModel,
+    models.MembershipModel,
+)
+
+# Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.
+_BASE_NAMES: dict[type[Model], str] = {model: model.Meta.table_name for model in ALL_MODELS}
+
+
+def bind(table_prefix: str, region: str) -> None:
+    """Point every model at the stage's tables. Called once by `bootstrap`."""
+    for model, base in _BASE_NAMES.items():
+        model.Meta.table_name = f"{table_prefix}{base}"
+        model.Meta.region = region
+        model._connection = None  # rebuilt lazily with the new name and region
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    hash_key: str
+    range_key: str | None
+    projection: str  # ALL | KEYS_ONLY
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What CDK and the local stack need to create one table, read off its model."""
+
+    base_name: str
+    hash_key: str
+    range_key: str | None
+    attribute_types: dict[str, str]  # key attribute name -> S | N | B
+    indexes: tuple[IndexSpec, ...]
+    ttl_attribute: str | None
+    stream: bool
+
+
+def _key(schema: list[dict[str, Any]], key_type: str) -> str | None:
+    return next((k["AttributeName"] for k in schema if k["KeyType"] == key_type), None)
+
+
+def spec(model: type[Model]) -> TableSpec:
+    schema = model._get_schema()
+    ttl = model._ttl_attribute()
+    return TableSpec(
+        base_name=_BASE_NAMES[model],
+        hash_key=str(_key(schema["key_schema"], "HASH")),
+        range_key=_key(schema["key_schema"], "RANGE"),
+        attribute_types={
+            a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]
+        },
+        indexes=tuple(
+            IndexSpec(
+                name=index["index_name"],
+                hash_key=str(_key(index["key_schema"], "HASH")),
+                range_key=_key(index["key_schema"], "RANGE"),
+                projection=index["projection"]["ProjectionType"],
+            )
+            for index in schema["global_secondary_indexes"]
+        ),
+        ttl_attribute=ttl.attr_name if ttl else None,
+        stream=hasattr(model.Meta, "stream_view_type"),
+    )
+
+
+def specs() -> list[TableSpec]:
+    return [spec(model) for model in ALL_MODELS]
+
+
+def create_all() -> None:
+    """Create every bound table that does not exist yet (local stack and tests only)."""
+    for model in ALL_MODELS:
+        model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")

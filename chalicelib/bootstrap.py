@@ -1,0 +1,107 @@
+"""The composition root: settings -> adapters -> services, built on first use and cached.
+
+Nothing here runs at import time. Tests build their own `Container` from fakes and install it
+with `override()`; the local stack and Lambda use `container()`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.ports import Clock, HealthProbe, Pusher
+from chalicelib.services.auth import AuthService, LoginPolicy
+from chalicelib.services.tokens import TokenCodec
+from chalicelib.services.users import UserService
+from chalicelib.settings import Settings
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+    auth: AuthService
+    users: UserService
+    pusher: Pusher
+    health: HealthProbe
+
+
+_lock = threading.Lock()
+_container: Container | None = None
+
+
+def container() -> Container:
+    global _container
+    if _container is None:
+        with _lock:
+            if _container is None:
+                _container = build(Settings())
+    return _container
+
+
+def override(replacement: Container | None) -> None:
+    """Install a container built elsewhere (tests), or None to build afresh on next use."""
+    global _container
+    with _lock:
+        _container = replacement
+
+
+def _boto3_client(service: str, settings: Settings, **kwargs: Any) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=2,
+        read_timeout=10,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    return boto3.client(service, region_name=settings.aws_region, config=config, **kwargs)
+
+
+def build(settings: Settings) -> Container:
+    from chalicelib.adapters.aws.secrets import SecretsManagerSecrets
+    from chalicelib.adapters.aws.websocket import ApiGatewayPusher
+    from chalicelib.adapters.dynamodb import tables
+    from chalicelib.adapters.dynamodb.identity import (
+        DynamoLoginFailureLog,
+        DynamoSessionRepository,
+        DynamoUserRepository,
+    )
+    from chalicelib.adapters.passwords import Argon2PasswordHasher
+    from chalicelib.adapters.system import DynamoHealthProbe, SystemClock
+
+    tables.bind(settings.table_prefix, settings.aws_region)
+    clock = SystemClock()
+    secrets = SecretsManagerSecrets(_boto3_client("secretsmanager", settings))
+    hasher = Argon2PasswordHasher()
+    users = DynamoUserRepository(settings.aws_region)
+    sessions = DynamoSessionRepository()
+    policy = LoginPolicy(
+        max_failures=settings.login_max_failures,
+        window=timedelta(seconds=settings.login_failure_window_seconds),
+    )
+    tokens = TokenCodec(
+        signing_key=lambda: secrets.get(settings.jwt_secret_id),
+        clock=clock,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+    pusher = ApiGatewayPusher(
+        _boto3_client("apigatewaymanagementapi", settings, endpoint_url=settings.ws_management_url)
+    )
+    return Container(
+        settings=settings,
+        clock=clock,
+        auth=AuthService(
+            users, sessions, DynamoLoginFailureLog(policy.window), hasher, tokens, clock, policy
+        ),
+        users=UserService(users, sessions, hasher, clock),
+        pusher=pusher,
+        health=DynamoHealthProbe(),
+    )

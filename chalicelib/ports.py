@@ -1,0 +1,90 @@
+"""The ports services depend on; adapters implement them, tests fake them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.projects import Membership, Project
+from chalicelib.domain.users import Session, User
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class Secrets(Protocol):
+    def get(self, secret_id: str) -> str: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class UserRepository(Protocol):
+    def create_account(
+        self, user: User, personal_project: Project, owner: Membership, *, first_admin: bool
+    ) -> None:
+        """Write the user, its email claim, its personal project and membership atomically.
+
+        Raises `EmailTaken` if the email is claimed, `FirstAdminTaken` if `first_admin` was asked
+        for but another account got there first. Nothing is written in either case.
+        """
+        ...
+
+    def first_admin_exists(self) -> bool: ...
+
+    def get(self, user_id: str) -> User | None: ...
+
+    def get_by_email(self, email: str) -> User | None: ...
+
+    def save(self, user: User) -> User:
+        """Write `user` if the stored version is still `user.version`; return it with version + 1.
+
+        Raises `StaleVersion` otherwise.
+        """
+        ...
+
+    def list_by_email_prefix(self, prefix: str, page: PageRequest) -> Page[User]: ...
+
+
+class SessionRepository(Protocol):
+    def create(self, session: Session) -> None: ...
+
+    def get(self, session_id: str) -> Session | None: ...
+
+    def rotate(self, session_id: str, presented_jti: str, new_jti: str) -> bool:
+        """Swap the session's refresh jti if `presented_jti` is still the current one.
+
+        False (and nothing written) if it is not, or if the session is revoked or gone.
+        """
+        ...
+
+    def revoke(self, session_id: str, at: datetime) -> None: ...
+
+    def revoke_all_for_user(self, user_id: str, at: datetime, *, keep: str | None = None) -> None: ...
+
+
+class LoginFailureLog(Protocol):
+    def record(self, email: str, at: datetime) -> None: ...
+
+    def recent(self, email: str, since: datetime, limit: int) -> list[datetime]:
+        """The newest `limit` failures at or after `since`, newest first."""
+        ...
+
+    def clear(self, email: str) -> None: ...
+
+
+class HealthProbe(Protocol):
+    def check(self) -> dict[str, str]: ...
+
+
+class Pusher(Protocol):
+    def push(self, connection_id: str, message: dict[str, object]) -> bool:
+        """Send one JSON frame; False if the connection is gone (API Gateway's 410)."""
+        ...

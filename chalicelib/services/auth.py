@@ -1,0 +1,204 @@
+"""Registration, login, token refresh with rotation and reuse detection, logout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from chalicelib.domain.errors import Conflict, EmailTaken, FirstAdminTaken, RateLimited, Unauthorized
+from chalicelib.domain.model import new_id
+from chalicelib.domain.projects import PERSONAL_PROJECT_NAME, Membership, Project, ProjectRole
+from chalicelib.domain.users import (
+    LoginInput,
+    RefreshInput,
+    RegisterInput,
+    Role,
+    Session,
+    User,
+    normalise_email,
+)
+from chalicelib.ports import (
+    Clock,
+    LoginFailureLog,
+    PasswordHasher,
+    SessionRepository,
+    UserRepository,
+)
+from chalicelib.services.tokens import TokenCodec
+
+DEFAULT_TIMEZONE = "UTC"
+BAD_CREDENTIALS = "email or password is wrong"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of a request."""
+
+    user_id: str
+    session_id: str
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    user: User
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+
+
+class AuthService:
+    def __init__(
+        self,
+        users: UserRepository,
+        sessions: SessionRepository,
+        failures: LoginFailureLog,
+        hasher: PasswordHasher,
+        tokens: TokenCodec,
+        clock: Clock,
+        policy: LoginPolicy,
+    ) -> None:
+        self._users = users
+        self._sessions = sessions
+        self._failures = failures
+        self._hasher = hasher
+        self._tokens = tokens
+        self._clock = clock
+        self._policy = policy
+        self._dummy_hash: str | None = None
+
+    # ---- register / login ------------------------------------------------------------------
+
+    def register(self, command: RegisterInput) -> AuthResult:
+        password_hash = self._hasher.hash(command.password)
+        first_admin = not self._users.first_admin_exists()
+        while True:
+            user, project, owner = self._new_account(command, password_hash, first_admin)
+            try:
+                self._users.create_account(user, project, owner, first_admin=first_admin)
+                break
+            except EmailTaken:
+                raise Conflict("an account with this email already exists") from None
+            except FirstAdminTaken:
+                first_admin = False  # someone else was first: register as a member
+        return self._start_session(user)
+
+    def _new_account(
+        self, command: RegisterInput, password_hash: str, first_admin: bool
+    ) -> tuple[User, Project, Membership]:
+        now = self._clock.now()
+        user_id, project_id = new_id(), new_id()
+        user = User(
+            id=user_id,
+            email=command.email,
+            name=command.name,
+            role=Role.ADMIN if first_admin else Role.MEMBER,
+            timezone=DEFAULT_TIMEZONE,
+            password_hash=password_hash,
+            personal_project_id=project_id,
+            created_at=now,
+            updated_at=now,
+        )
+        project = Project(
+            id=project_id,
+            name=PERSONAL_PROJECT_NAME,
+            description="",
+            owner_id=user_id,
+            created_at=now,
+            updated_at=now,
+            personal=True,
+        )
+        return user, project, Membership(project_id, user_id, ProjectRole.OWNER, now)
+
+    def login(self, command: LoginInput) -> AuthResult:
+        email = normalise_email(command.email)
+        now = self._clock.now()
+        recent = self._failures.recent(email, now - self._policy.window, self._policy.max_failures)
+        if len(recent) >= self._policy.max_failures:
+            retry_at = recent[-1] + self._policy.window
+            raise RateLimited(
+                "too many failed logins for this email; retry later",
+                retry_after_seconds=int((retry_at - now).total_seconds()) + 1,
+            )
+        user = self._users.get_by_email(email)
+        if user is None:
+            # Spend the same time as a real check, so response times do not reveal accounts.
+            self._hasher.verify(self._dummy(), command.password)
+            self._failures.record(email, now)
+            raise Unauthorized(BAD_CREDENTIALS)
+        if not self._hasher.verify(user.password_hash, command.password):
+            self._failures.record(email, now)
+            raise Unauthorized(BAD_CREDENTIALS)
+        if recent:
+            self._failures.clear(email)
+        if self._hasher.needs_rehash(user.password_hash):
+            user = self._users.save(
+                user.with_changes(password_hash=self._hasher.hash(command.password))
+            )
+        return self._start_session(user)
+
+    def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(new_id())
+        return self._dummy_hash
+
+    def _start_session(self, user: User) -> AuthResult:
+        now = self._clock.now()
+        session = Session(
+            id=new_id(),
+            user_id=user.id,
+            refresh_jti=new_id(),
+            created_at=now,
+            expires_at=now + self._tokens.refresh_ttl,
+        )
+        self._sessions.create(session)
+        return self._tokens_for(user, session.id, session.refresh_jti)
+
+    def _tokens_for(self, user: User, session_id: str, refresh_jti: str) -> AuthResult:
+        return AuthResult(
+            user=user,
+            access_token=self._tokens.issue("access", user.id, session_id),
+            refresh_token=self._tokens.issue("refresh", user.id, session_id, jti=refresh_jti),
+            expires_in=int(self._tokens.access_ttl.total_seconds()),
+        )
+
+    # ---- tokens ------------------------------------------------------------------------------
+
+    def refresh(self, command: RefreshInput) -> AuthResult:
+        claims = self._tokens.decode(command.refresh_token, "refresh")
+        new_jti = new_id()
+        if not self._sessions.rotate(claims.session_id, claims.jti, new_jti):
+            session = self._sessions.get(claims.session_id)
+            if session is not None and session.active:
+                # A valid but already used refresh token: someone replayed it. Kill the session.
+                self._sessions.revoke(session.id, self._clock.now())
+            raise Unauthorized("refresh token is not valid")
+        user = self._users.get(claims.user_id)
+        if user is None:
+            self._sessions.revoke(claims.session_id, self._clock.now())
+            raise Unauthorized("refresh token is not valid")
+        return self._tokens_for(user, claims.session_id, new_jti)
+
+    def authenticate(self, access_token: str | None) -> Principal:
+        """Check an access token, and that its session is still alive (logout is immediate)."""
+        claims = self._tokens.decode(access_token, "access")
+        session = self._sessions.get(claims.session_id)
+        if session is None or not session.active or session.user_id != claims.user_id:
+            raise Unauthorized("token has been revoked")
+        return Principal(user_id=claims.user_id, session_id=claims.session_id)
+
+    def logout(self, principal: Principal, refresh_token: str | None = None) -> None:
+        now = self._clock.now()
+        self._sessions.revoke(principal.session_id, now)
+        if refresh_token:
+            try:
+                claims = self._tokens.decode(refresh_token, "refresh")
+            except Unauthorized:
+                return  # the caller's own session is gone already; a bad extra token is moot
+            if claims.user_id == principal.user_id and claims.session_id != principal.session_id:
+                self._sessions.revoke(claims.session_id, now)

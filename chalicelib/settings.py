@@ -1,0 +1,42 @@
+"""Every environment variable Taskbeat reads, in one pydantic-settings model.
+
+Settings are read when `Settings()` is built (in `bootstrap`), never at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TASKBEAT_", extra="ignore", frozen=True)
+
+    stage: str = Field("local", description="Deployment stage name; 'local' for make run.")
+    table_prefix: str = Field(
+        "taskbeat-local-", description="Prefix of every DynamoDB table name."
+    )
+    jwt_secret_id: str = Field(
+        "taskbeat-local/jwt-signing-key",
+        description="Secrets Manager id (name or ARN) of the JWT signing key.",
+    )
+    jwt_issuer: str = "taskbeat"
+    jwt_audience: str = "taskbeat-api"
+    access_token_ttl_seconds: int = Field(900, ge=60, le=3600)
+    refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=3600)
+    login_max_failures: int = Field(5, ge=1)
+    login_failure_window_seconds: int = Field(15 * 60, ge=60)
+    ws_management_url: str | None = Field(
+        None,
+        description="Endpoint of the API Gateway management API used to push to WebSockets.",
+    )
+    allow_private_webhooks: bool = Field(
+        False, description="Allow webhook targets on loopback/private addresses (local only)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
+
+    def table_name(self, base: str) -> str:
+        return f"{self.table_prefix}{base}"
