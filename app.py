@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, WebsocketEvent
+from chalice import Chalice
+from chalice.app import WebsocketEvent
 
 from chalicelib.api import register_api
 from chalicelib.handlers import websocket
 
-app = Chalice(app_name="taskbeat")
+# configure_logs=False: Powertools owns the "taskbeat" logger (JSON, correlation id).
+app = Chalice(app_name="taskbeat", configure_logs=False)
 register_api(app)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.ports import Clock, HealthProbe, Pusher
+from chalicelib.ports import Clock, HealthProbe, PasswordHasher, Pusher
 from chalicelib.services.auth import AuthService, LoginPolicy
 from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
@@ -62,7 +62,8 @@ def _boto3_client(service: str, settings: Settings, **kwargs: Any) -> Any:
     return boto3.client(service, region_name=settings.aws_region, config=config, **kwargs)
 
 
-def build(settings: Settings) -> Container:
+def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Container:
+    """Wire the AWS adapters. `hasher` lets tests trade argon2's cost for speed."""
     from chalicelib.adapters.aws.secrets import SecretsManagerSecrets
     from chalicelib.adapters.aws.websocket import ApiGatewayPusher
     from chalicelib.adapters.dynamodb import tables
@@ -77,7 +78,7 @@ def build(settings: Settings) -> Container:
     tables.bind(settings.table_prefix, settings.aws_region)
     clock = SystemClock()
     secrets = SecretsManagerSecrets(_boto3_client("secretsmanager", settings))
-    hasher = Argon2PasswordHasher()
+    hasher = hasher or Argon2PasswordHasher()
     users = DynamoUserRepository(settings.aws_region)
     sessions = DynamoSessionRepository()
     policy = LoginPolicy(

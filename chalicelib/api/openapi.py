@@ -1,0 +1,129 @@
+"""The OpenAPI 3.1 document, built from the route table and the pydantic models it names.
+
+Requests are validated by the very models the document describes, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.api.routing import ROUTES, RouteSpec
+from chalicelib.api.schemas import ErrorResponse
+
+REF = "#/components/schemas/{model}"
+ERROR_TEXT = {
+    400: "Bad request (invalid JSON or query parameter)",
+    401: "Missing, expired, revoked or forged token",
+    403: "The caller's role does not allow this",
+    404: "Not found, or not visible to the caller",
+    409: "Conflict",
+    412: "If-Match does not match the current version",
+    413: "Body over 256 KiB",
+    422: "Validation error",
+    429: "Too many attempts",
+    503: "A dependency is unavailable",
+}
+Mode = Literal["validation", "serialization"]
+
+
+def _path_params(path: str) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+
+
+def _query_params(model: type[BaseModel] | None) -> list[dict[str, Any]]:
+    if model is None:
+        return []
+    schema = model.model_json_schema(ref_template=REF)
+    required = set(schema.get("required", []))
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "description": prop.pop("description", ""),
+            "schema": prop,
+        }
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    if spec.status == 204 or spec.response is None:
+        responses[str(spec.status)] = {"description": "No content" if spec.status == 204 else "OK"}
+    else:
+        headers = {}
+        if "version" in spec.response.model_fields:
+            headers["ETag"] = {"schema": {"type": "string"}, "description": 'The version, e.g. "3"'}
+        responses[str(spec.status)] = {
+            "description": "OK" if spec.status < 300 else "Accepted",
+            "headers": headers,
+            "content": {"application/json": {"schema": refs[(spec.response, "serialization")]}},
+        }
+    error_codes = set(spec.errors) | ({401} if spec.auth else set()) | {503}
+    if spec.body is not None:
+        error_codes |= {400, 413, 422}
+    for code in sorted(error_codes):
+        responses[str(code)] = {
+            "description": ERROR_TEXT.get(code, "Error"),
+            "content": {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}},
+        }
+    parameters = _path_params(spec.path) + _query_params(spec.query)
+    if method in {"PUT", "PATCH", "DELETE"} and "version" in getattr(spec.response, "model_fields", {}):
+        parameters.append(
+            {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+        )
+    operation: dict[str, Any] = {
+        "summary": spec.summary,
+        "tags": [spec.tag],
+        "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', spec.path.lower()).strip('_')}",
+        "parameters": parameters,
+        "responses": responses,
+    }
+    if spec.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
+        }
+    operation["security"] = [{"bearerAuth": []}] if spec.auth else []
+    return operation
+
+
+@functools.cache
+def document(version: str) -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], Mode]] = [(ErrorResponse, "serialization")]
+    for spec in ROUTES:
+        if spec.body is not None:
+            models.append((spec.body, "validation"))
+        if spec.response is not None:
+            models.append((spec.response, "serialization"))
+    refs, definitions = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in ROUTES:
+        for method in spec.methods:
+            paths.setdefault(spec.path, {})[method.lower()] = _operation(spec, method, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Taskbeat API",
+            "version": version,
+            "description": "Task management and task scheduling. Errors always have the "
+            "`ErrorResponse` body.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "paths": paths,
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }

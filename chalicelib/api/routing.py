@@ -1,0 +1,221 @@
+"""Declaring a route once: Chalice registration, request parsing, auth, errors and OpenAPI.
+
+A view is a plain function of one `Call` (the parsed request). It returns a pydantic model
+(200/201 JSON, with `ETag` when the model has a `version`), a `Reply`, or None (204).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+from pydantic import BaseModel, ValidationError
+
+from chalicelib import bootstrap
+from chalicelib.api import errors as api_errors
+from chalicelib.domain.errors import BadRequest, DomainError, PayloadTooLarge, ValidationFailed
+from chalicelib.domain.model import new_id
+from chalicelib.observability import logger
+from chalicelib.services.auth import Principal
+
+MAX_BODY_BYTES = 256 * 1024
+API_PREFIX = "/v1"
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    path: str  # under /api/v1, e.g. "/users/{id}/role"
+    methods: tuple[str, ...]
+    summary: str
+    tag: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    auth: bool
+    errors: tuple[int, ...]
+    content_type: str = "application/json"
+
+
+# Filled as blueprints are imported; the OpenAPI document is built from it.
+ROUTES: list[RouteSpec] = []
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response other than one model with status 200/201."""
+
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Call:
+    request: Request
+    request_id: str
+    params: dict[str, str]
+    body: Any
+    query: Any
+    principal_or_none: Principal | None
+
+    @property
+    def principal(self) -> Principal:
+        assert self.principal_or_none is not None, "route declared auth=False"
+        return self.principal_or_none
+
+    @property
+    def if_match(self) -> int | None:
+        return parse_if_match(self.request.headers.get("if-match"))
+
+
+_IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    match = _IF_MATCH.match(value.strip())
+    if not match:
+        raise BadRequest('If-Match must be a version such as "3"')
+    return int(match.group(1))
+
+
+def request_id_of(request: Request) -> str:
+    """API Gateway's request id; one is made (and kept on the request) where there is none."""
+    context = request.context if isinstance(request.context, dict) else {}
+    if not context.get("requestId"):
+        context["requestId"] = new_id()
+        request.context = context
+    return str(context["requestId"])
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _details(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    return [
+        {"loc": [prefix, *error["loc"]], "message": error["msg"]}
+        for error in exc.errors(include_url=False)
+    ]
+
+
+def _parse_body(request: Request, model: type[BaseModel] | None) -> Any:
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body is over {MAX_BODY_BYTES // 1024} KiB")
+    if model is None:
+        return None
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not valid JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("body is not valid", _details(exc, "body")) from None
+
+
+def _parse_query(request: Request, model: type[BaseModel] | None) -> Any:
+    if model is None:
+        return None
+    try:
+        return model.model_validate(dict(request.query_params or {}))
+    except ValidationError as exc:
+        # A value that is not even of the right type cannot be parsed: 400; out of range: 422.
+        if any(e["type"].endswith(("_parsing", "_type")) for e in exc.errors()):
+            raise BadRequest("a query parameter cannot be parsed", _details(exc, "query")) from None
+        raise ValidationFailed("query parameters are not valid", _details(exc, "query")) from None
+
+
+def _to_response(result: Any, spec: RouteSpec) -> Response:
+    if result is None:
+        return Response(body="", status_code=204, headers={})
+    reply = result if isinstance(result, Reply) else Reply(result, spec.status)
+    body, headers = reply.body, dict(reply.headers)
+    if isinstance(body, BaseModel):
+        version = getattr(body, "version", None)
+        if isinstance(version, int):
+            headers.setdefault("ETag", f'"{version}"')
+        body = json.dumps(body.model_dump(mode="json"))
+    elif isinstance(body, dict | list):
+        body = json.dumps(body)
+    headers.setdefault("Content-Type", spec.content_type)
+    return Response(body=body, status_code=reply.status, headers=headers)
+
+
+def handle(spec: RouteSpec, view: Callable[[Call], Any], request: Request, params: dict[str, str]) -> Response:
+    request_id = request_id_of(request)
+    try:
+        principal = None
+        if spec.auth:
+            principal = bootstrap.container().auth.authenticate(bearer_token(request))
+        body = _parse_body(request, spec.body)
+        query = _parse_query(request, spec.query)
+        call = Call(request, request_id, params, body, query, principal)
+        return _to_response(view(call), spec)
+    except DomainError as exc:
+        return api_errors.to_response(exc, request_id)
+    except Exception:
+        # The log keeps the trace for us; the caller gets no detail of it.
+        logger().exception("unhandled error", extra={"route": spec.path})
+        return api_errors.internal_error(request_id)
+
+
+def route(
+    bp: Blueprint,
+    path: str,
+    methods: list[str] | str = "GET",
+    *,
+    summary: str,
+    tag: str,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    auth: bool = True,
+    errors: tuple[int, ...] = (),
+    content_type: str = "application/json",
+) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
+    spec = RouteSpec(
+        path=path,
+        methods=tuple([methods] if isinstance(methods, str) else methods),
+        summary=summary,
+        tag=tag,
+        body=body,
+        query=query,
+        response=response,
+        status=status,
+        auth=auth,
+        errors=errors,
+        content_type=content_type,
+    )
+
+    def decorator(view: Callable[[Call], Any]) -> Callable[[Call], Any]:
+        ROUTES.append(spec)
+
+        @functools.wraps(view)
+        def chalice_view(**params: str) -> Response:
+            return handle(spec, view, bp.current_request, params)
+
+        # Chalice refuses other content types with 415 before our code runs; accept the usual
+        # ones for bodies so the JSON check above gives the contract's 400 instead.
+        bp.route(
+            API_PREFIX + path,
+            methods=list(spec.methods),
+            content_types=["application/json", "text/plain", "application/octet-stream"],
+        )(chalice_view)
+        return view
+
+    return decorator

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.services.auth import AuthService, LoginPolicy
+from chalicelib.services.tokens import TokenCodec
+from chalicelib.services.users import UserService
+from tests.fakes import (
+    FakeClock,
+    InMemoryLoginFailureLog,
+    InMemorySessionRepository,
+    InMemoryUserRepository,
+    fast_hasher,
+)
+
+SIGNING_KEY = "unit-test-signing-key-that-is-long-enough-for-hs256"
+
+
+@dataclass
+class World:
+    clock: FakeClock
+    users_repo: InMemoryUserRepository
+    sessions: InMemorySessionRepository
+    failures: InMemoryLoginFailureLog
+    tokens: TokenCodec
+    auth: AuthService
+    users: UserService
+
+
+def make_tokens(clock: FakeClock, key: str = SIGNING_KEY) -> TokenCodec:
+    return TokenCodec(
+        signing_key=lambda: key,
+        clock=clock,
+        issuer="taskbeat",
+        audience="taskbeat-api",
+        access_ttl=timedelta(minutes=15),
+        refresh_ttl=timedelta(days=30),
+    )
+
+
+@pytest.fixture
+def world() -> World:
+    clock = FakeClock()
+    users_repo = InMemoryUserRepository()
+    sessions = InMemorySessionRepository()
+    failures = InMemoryLoginFailureLog()
+    hasher = fast_hasher()
+    tokens = make_tokens(clock)
+    auth = AuthService(users_repo, sessions, failures, hasher, tokens, clock, LoginPolicy())
+    return World(
+        clock, users_repo, sessions, failures, tokens, auth,
+        UserService(users_repo, sessions, hasher, clock),
+    )
