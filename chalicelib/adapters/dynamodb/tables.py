@@ -25,9 +25,11 @@ _BASE_NAMES: dict[type[Model], str] = {model: model.Meta.table_name for model in
 def bind(table_prefix: str, region: str) -> None:
     """Point every model at the stage's tables. Called once by `bootstrap`."""
     for model, base in _BASE_NAMES.items():
-        model.Meta.table_name = f"{table_prefix}{base}"
-        model.Meta.region = region
-        model._connection = None  # rebuilt lazily with the new name and region
+        name = f"{table_prefix}{base}"
+        if model.Meta.table_name != name or getattr(model.Meta, "region", None) != region:
+            model.Meta.table_name = name
+            model.Meta.region = region
+            model._connection = None  # rebuilt lazily with the new name and region
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,48 @@ def specs() -> list[TableSpec]:
     return [spec(model) for model in ALL_MODELS]
 
 
-def create_all() -> None:
-    """Create every bound table that does not exist yet (local stack and tests only)."""
-    for model in ALL_MODELS:
-        model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
+def create_table_request(table: TableSpec, name: str) -> dict[str, Any]:
+    """The CreateTable request for one spec (the local stack and tests; CDK builds its own)."""
+
+    def key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
+        keys = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+        if range_key:
+            keys.append({"AttributeName": range_key, "KeyType": "RANGE"})
+        return keys
+
+    request: dict[str, Any] = {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": key_schema(table.hash_key, table.range_key),
+        "AttributeDefinitions": [
+            {"AttributeName": attr, "AttributeType": kind}
+            for attr, kind in table.attribute_types.items()
+        ],
+    }
+    if table.indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": key_schema(index.hash_key, index.range_key),
+                "Projection": {"ProjectionType": index.projection},
+            }
+            for index in table.indexes
+        ]
+    if table.stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    return request
+
+
+def create_all(client: Any, table_prefix: str) -> None:
+    """Create every table with one boto3 DynamoDB client (local stack and tests only)."""
+    existing = set(client.list_tables()["TableNames"])
+    for table in specs():
+        name = f"{table_prefix}{table.base_name}"
+        if name in existing:
+            continue
+        client.create_table(**create_table_request(table, name))
+        if table.ttl_attribute:
+            client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+            )
