@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice
+from chalice.app import Chalice
 from chalice.app import WebsocketEvent
 
 from chalicelib.api import register_api

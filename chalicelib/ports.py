@@ -67,7 +67,9 @@ class SessionRepository(Protocol):
 
     def revoke(self, session_id: str, at: datetime) -> None: ...
 
-    def revoke_all_for_user(self, user_id: str, at: datetime, *, keep: str | None = None) -> None: ...
+    def revoke_all_for_user(
+        self, user_id: str, at: datetime, *, keep: str | None = None
+    ) -> None: ...
 
 
 class LoginFailureLog(Protocol):

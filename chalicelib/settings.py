@@ -15,9 +15,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TASKBEAT_", extra="ignore", frozen=True)
 
     stage: str = Field("local", description="Deployment stage name; 'local' for make run.")
-    table_prefix: str = Field(
-        "taskbeat-local-", description="Prefix of every DynamoDB table name."
-    )
+    table_prefix: str = Field("taskbeat-local-", description="Prefix of every DynamoDB table name.")
     jwt_secret_id: str = Field(
         "taskbeat-local/jwt-signing-key",
         description="Secrets Manager id (name or ARN) of the JWT signing key.",

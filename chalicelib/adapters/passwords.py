@@ -13,7 +13,9 @@ class Argon2PasswordHasher:
     Tests pass cheaper parameters; production uses the defaults.
     """
 
-    def __init__(self, time_cost: int = 3, memory_cost_kib: int = 64 * 1024, parallelism: int = 4) -> None:
+    def __init__(
+        self, time_cost: int = 3, memory_cost_kib: int = 64 * 1024, parallelism: int = 4
+    ) -> None:
         self._hasher = _Argon2(
             time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism, type=Type.ID
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib import bootstrap
 from chalicelib.api.routing import Call, Reply, route
@@ -24,9 +24,16 @@ def _out(result: AuthResult) -> AuthOut:
 
 
 @route(
-    auth_api, "/auth/register", "POST", tag=TAG, auth=False, status=201,
+    auth_api,
+    "/auth/register",
+    "POST",
+    tag=TAG,
+    auth=False,
+    status=201,
     summary="Create an account (the first one is admin) and its personal project",
-    body=RegisterInput, response=AuthOut, errors=(409, 422),
+    body=RegisterInput,
+    response=AuthOut,
+    errors=(409, 422),
 )
 def register(call: Call) -> Reply:
     result = bootstrap.container().auth.register(call.body)
@@ -34,27 +41,44 @@ def register(call: Call) -> Reply:
 
 
 @route(
-    auth_api, "/auth/login", "POST", tag=TAG, auth=False,
+    auth_api,
+    "/auth/login",
+    "POST",
+    tag=TAG,
+    auth=False,
     summary="Log in with email and password",
-    body=LoginInput, response=AuthOut, errors=(401, 422, 429),
+    body=LoginInput,
+    response=AuthOut,
+    errors=(401, 422, 429),
 )
 def login(call: Call) -> AuthOut:
     return _out(bootstrap.container().auth.login(call.body))
 
 
 @route(
-    auth_api, "/auth/refresh", "POST", tag=TAG, auth=False,
+    auth_api,
+    "/auth/refresh",
+    "POST",
+    tag=TAG,
+    auth=False,
     summary="Trade a refresh token for new tokens (each refresh token works once)",
-    body=RefreshInput, response=AuthOut, errors=(401, 422),
+    body=RefreshInput,
+    response=AuthOut,
+    errors=(401, 422),
 )
 def refresh(call: Call) -> AuthOut:
     return _out(bootstrap.container().auth.refresh(call.body))
 
 
 @route(
-    auth_api, "/auth/logout", "POST", tag=TAG, status=204,
+    auth_api,
+    "/auth/logout",
+    "POST",
+    tag=TAG,
+    status=204,
     summary="End the session: its access and refresh tokens stop working at once",
-    body=LogoutInput, errors=(401, 422),
+    body=LogoutInput,
+    errors=(401, 422),
 )
 def logout(call: Call) -> None:
     bootstrap.container().auth.logout(call.principal, call.body.refresh_token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.domain import errors
 
@@ -23,7 +23,7 @@ STATUS_AND_CODE: dict[type[errors.DomainError], tuple[int, str]] = {
 }
 
 # Codes for statuses Chalice or API Gateway produce before our code runs.
-CODE_BY_STATUS = {status: code for status, code in STATUS_AND_CODE.values()} | {
+CODE_BY_STATUS = dict(STATUS_AND_CODE.values()) | {
     405: "method_not_allowed",
     415: "unsupported_media_type",
     500: "internal_error",
@@ -50,7 +50,7 @@ def to_response(exc: errors.DomainError, request_id: str) -> Response:
         (sc[0] for cls, sc in STATUS_AND_CODE.items() if isinstance(exc, cls)),
         500,
     )
-    headers = {"Content-Type": JSON}
+    headers: dict[str, str | list[str]] = {"Content-Type": JSON}
     if isinstance(exc, errors.Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="taskbeat"'
     if isinstance(exc, errors.RateLimited | errors.Unavailable):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice import Chalice, Response
+from chalice.app import Chalice, Response
 from chalice.app import Request
 
 from chalicelib.api.errors import error_body
@@ -19,9 +19,15 @@ from chalicelib.observability import logger, metrics, tracer
 
 def _contract_error(response: Response, request_id: str) -> Response:
     """Chalice answers some errors before any view runs, with `{"Code", "Message"}` bodies."""
-    if response.status_code < 400 or not isinstance(response.body, dict) or "Code" not in response.body:
+    if (
+        response.status_code < 400
+        or not isinstance(response.body, dict)
+        or "Code" not in response.body
+    ):
         return response
-    message = "internal error" if response.status_code >= 500 else str(response.body.get("Message", ""))
+    message = (
+        "internal error" if response.status_code >= 500 else str(response.body.get("Message", ""))
+    )
     headers = dict(response.headers) | {"Content-Type": "application/json"}
     return Response(
         body=json.dumps(error_body(response.status_code, message, request_id)),
@@ -44,7 +50,12 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
     # Never log headers or bodies: they carry tokens and passwords.
     log.info(
         "request",
-        extra={"method": event.method, "route": route, "status": response.status_code, "ms": round(elapsed_ms, 1)},
+        extra={
+            "method": event.method,
+            "route": route,
+            "status": response.status_code,
+            "ms": round(elapsed_ms, 1),
+        },
     )
     recorder = metrics()
     recorder.add_metric(name="Requests", unit=MetricUnit.Count, value=1)

@@ -77,14 +77,17 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
             "content": {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}},
         }
     parameters = _path_params(spec.path) + _query_params(spec.query)
-    if method in {"PUT", "PATCH", "DELETE"} and "version" in getattr(spec.response, "model_fields", {}):
+    if method in {"PUT", "PATCH", "DELETE"} and "version" in getattr(
+        spec.response, "model_fields", {}
+    ):
         parameters.append(
             {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
         )
+    slug = re.sub(r"[^a-z0-9]+", "_", spec.path.lower()).strip("_")
     operation: dict[str, Any] = {
         "summary": spec.summary,
         "tags": [spec.tag],
-        "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', spec.path.lower()).strip('_')}",
+        "operationId": f"{method.lower()}_{slug}",
         "parameters": parameters,
         "responses": responses,
     }

@@ -11,7 +11,9 @@ class PageQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     limit: int = Field(25, ge=1, le=100, description="Items per page.")
-    cursor: str | None = Field(None, max_length=2048, description="`next_cursor` of the previous page.")
+    cursor: str | None = Field(
+        None, max_length=2048, description="`next_cursor` of the previous page."
+    )
 
     def page(self) -> PageRequest:
         return PageRequest(limit=self.limit, cursor=self.cursor)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
@@ -143,7 +143,8 @@ def _to_response(result: Any, spec: RouteSpec) -> Response:
     if result is None:
         return Response(body="", status_code=204, headers={})
     reply = result if isinstance(result, Reply) else Reply(result, spec.status)
-    body, headers = reply.body, dict(reply.headers)
+    body = reply.body
+    headers: dict[str, str | list[str]] = dict(reply.headers)
     if isinstance(body, BaseModel):
         version = getattr(body, "version", None)
         if isinstance(version, int):
@@ -155,7 +156,9 @@ def _to_response(result: Any, spec: RouteSpec) -> Response:
     return Response(body=body, status_code=reply.status, headers=headers)
 
 
-def handle(spec: RouteSpec, view: Callable[[Call], Any], request: Request, params: dict[str, str]) -> Response:
+def handle(
+    spec: RouteSpec, view: Callable[[Call], Any], request: Request, params: dict[str, str]
+) -> Response:
     request_id = request_id_of(request)
     try:
         principal = None

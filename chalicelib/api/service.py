@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib import bootstrap
 from chalicelib.api import openapi
@@ -40,11 +40,21 @@ DOCS_PAGE = """<!doctype html>
 """
 
 
-@route(service_api, "/health", "GET", tag=TAG, auth=False, summary="Liveness and dependency checks", response=HealthOut)
+@route(
+    service_api,
+    "/health",
+    "GET",
+    tag=TAG,
+    auth=False,
+    summary="Liveness and dependency checks",
+    response=HealthOut,
+)
 def health(call: Call) -> Reply:
     checks = bootstrap.container().health.check()
     healthy = all(value == "ok" for value in checks.values())
-    body = HealthOut(status="ok" if healthy else "degraded", version=bootstrap.VERSION, checks=checks)
+    body = HealthOut(
+        status="ok" if healthy else "degraded", version=bootstrap.VERSION, checks=checks
+    )
     return Reply(body, 200 if healthy else 503, {"Retry-After": "5"} if not healthy else {})
 
 
@@ -53,12 +63,28 @@ def openapi_document(call: Call) -> Reply:
     return Reply(openapi.document(bootstrap.VERSION))
 
 
-@route(service_api, "/docs", "GET", tag=TAG, auth=False, summary="Swagger UI", content_type="text/html; charset=utf-8")
+@route(
+    service_api,
+    "/docs",
+    "GET",
+    tag=TAG,
+    auth=False,
+    summary="Swagger UI",
+    content_type="text/html; charset=utf-8",
+)
 def docs(call: Call) -> Reply:
     return Reply(DOCS_PAGE, headers={"Cache-Control": "no-cache"})
 
 
-@route(service_api, "/docs/{asset}", "GET", tag=TAG, auth=False, summary="Swagger UI assets", content_type="text/plain")
+@route(
+    service_api,
+    "/docs/{asset}",
+    "GET",
+    tag=TAG,
+    auth=False,
+    summary="Swagger UI assets",
+    content_type="text/plain",
+)
 def docs_asset(call: Call) -> Reply:
     name = call.params["asset"]
     content_type = SWAGGER_UI_ASSETS.get(name)  # a fixed allow-list: no path ever reaches disk

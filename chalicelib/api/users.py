@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 from pydantic import Field
 
 from chalicelib import bootstrap
@@ -19,15 +19,22 @@ class UserListQuery(PageQuery):
     q: str = Field("", max_length=254, description="Email prefix (case-insensitive).")
 
 
-@route(users_api, "/users/profile", "GET", tag=TAG, summary="The caller's profile", response=UserOut)
+@route(
+    users_api, "/users/profile", "GET", tag=TAG, summary="The caller's profile", response=UserOut
+)
 def get_profile(call: Call) -> UserOut:
     return UserOut.of(bootstrap.container().users.profile(call.principal))
 
 
 @route(
-    users_api, "/users/profile", ["PUT", "PATCH"], tag=TAG,
+    users_api,
+    "/users/profile",
+    ["PUT", "PATCH"],
+    tag=TAG,
     summary="Change name, timezone or password (the password needs current_password)",
-    body=ProfileUpdate, response=UserOut, errors=(401, 412, 422),
+    body=ProfileUpdate,
+    response=UserOut,
+    errors=(401, 412, 422),
 )
 def update_profile(call: Call) -> UserOut:
     user = bootstrap.container().users.update_profile(call.principal, call.body, call.if_match)
@@ -35,8 +42,14 @@ def update_profile(call: Call) -> UserOut:
 
 
 @route(
-    users_api, "/users", "GET", tag=TAG, summary="Users whose email starts with q (admin only)",
-    query=UserListQuery, response=PageOut[UserOut], errors=(400, 403, 422),
+    users_api,
+    "/users",
+    "GET",
+    tag=TAG,
+    summary="Users whose email starts with q (admin only)",
+    query=UserListQuery,
+    response=PageOut[UserOut],
+    errors=(400, 403, 422),
 )
 def list_users(call: Call) -> PageOut[UserOut]:
     page = bootstrap.container().users.list_users(call.principal, call.query.q, call.query.page())
@@ -44,8 +57,14 @@ def list_users(call: Call) -> PageOut[UserOut]:
 
 
 @route(
-    users_api, "/users/{user_id}/role", "PUT", tag=TAG, summary="Change a user's role (admin only)",
-    body=RoleUpdate, response=UserOut, errors=(403, 404, 409, 412, 422),
+    users_api,
+    "/users/{user_id}/role",
+    "PUT",
+    tag=TAG,
+    summary="Change a user's role (admin only)",
+    body=RoleUpdate,
+    response=UserOut,
+    errors=(403, 404, 409, 412, 422),
 )
 def set_role(call: Call) -> UserOut:
     user = bootstrap.container().users.set_role(

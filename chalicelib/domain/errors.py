@@ -55,7 +55,11 @@ class RateLimited(DomainError):
 class Unavailable(DomainError):
     """A dependency (AWS) is throttling or down; safe to retry later."""
 
-    def __init__(self, message: str = "A dependency is unavailable, retry later.", retry_after_seconds: int = 2) -> None:
+    def __init__(
+        self,
+        message: str = "A dependency is unavailable, retry later.",
+        retry_after_seconds: int = 2,
+    ) -> None:
         super().__init__(message)
         self.retry_after_seconds = max(1, retry_after_seconds)
 

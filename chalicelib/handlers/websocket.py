@@ -32,7 +32,10 @@ def on_message(event: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         frame = None
     if not isinstance(frame, dict):
-        pusher.push(connection_id, {"type": "error", "code": "bad_request", "message": "frames are JSON objects"})
+        pusher.push(
+            connection_id,
+            {"type": "error", "code": "bad_request", "message": "frames are JSON objects"},
+        )
         return OK
     action = frame.get("action")
     if action == "ping":

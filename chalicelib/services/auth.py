@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chalicelib.domain.errors import Conflict, EmailTaken, FirstAdminTaken, RateLimited, Unauthorized
+from chalicelib.domain.errors import (
+    Conflict,
+    EmailTaken,
+    FirstAdminTaken,
+    RateLimited,
+    Unauthorized,
+)
 from chalicelib.domain.model import new_id
 from chalicelib.domain.projects import PERSONAL_PROJECT_NAME, Membership, Project, ProjectRole
 from chalicelib.domain.users import (

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from chalicelib.domain.errors import Conflict, NotFound, PreconditionFailed, StaleVersion
 
-T = TypeVar("T")
+
+class HasVersion(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+T = TypeVar("T", bound=HasVersion)
 
 MAX_WRITE_ATTEMPTS = 3
 
@@ -28,7 +34,7 @@ def update_versioned(
         current = load()
         if current is None:
             raise NotFound(f"{what} not found")
-        version = getattr(current, "version")
+        version = current.version
         if expected_version is not None and version != expected_version:
             raise PreconditionFailed(f"{what} is at version {version}, not {expected_version}")
         try:
@@ -37,4 +43,3 @@ def update_versioned(
             if expected_version is not None:
                 raise PreconditionFailed(f"{what} was changed concurrently") from None
     raise Conflict(f"{what} is being changed concurrently; retry")
-

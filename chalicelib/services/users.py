@@ -50,11 +50,17 @@ class UserService:
             return user.with_changes(**changes)
 
         saved = update_versioned(
-            lambda: self._users.get(principal.user_id), change, self._users.save, expected_version, "user"
+            lambda: self._users.get(principal.user_id),
+            change,
+            self._users.save,
+            expected_version,
+            "user",
         )
         if new_hash is not None:
             # A changed password ends every other login: a thief's refresh token stops working.
-            self._sessions.revoke_all_for_user(saved.id, self._clock.now(), keep=principal.session_id)
+            self._sessions.revoke_all_for_user(
+                saved.id, self._clock.now(), keep=principal.session_id
+            )
         return saved
 
     def _require_admin(self, principal: Principal) -> User:

@@ -1,4 +1,4 @@
-"""The HTTP contract of auth, users and the service routes, through Chalice's test client on moto."""
+"""The HTTP contract of auth, users and service routes, through Chalice's test client on moto."""
 
 from __future__ import annotations
 
@@ -31,16 +31,29 @@ class Api:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None,
-             headers: dict[str, str] | None = None, raw: bytes | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Any:
         all_headers = {"content-type": "application/json", **(headers or {})}
         if token:
             all_headers["authorization"] = f"Bearer {token}"
-        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-        return getattr(self.client.http, method.lower())(f"/v1{path}", body=payload, headers=all_headers)
+        payload = (
+            raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        )
+        return getattr(self.client.http, method.lower())(
+            f"/v1{path}", body=payload, headers=all_headers
+        )
 
     def register(self, email: str = "ada@example.com", password: str = PASSWORD) -> dict[str, Any]:
-        response = self.call("POST", "/auth/register", {"email": email, "password": password, "name": "Ada"})
+        response = self.call(
+            "POST", "/auth/register", {"email": email, "password": password, "name": "Ada"}
+        )
         assert response.status_code == 201, response.body
         return json.loads(response.body)
 
@@ -72,16 +85,33 @@ class TestRegisterAndLogin:
         assert result["token_type"] == "Bearer"
         assert result["expires_in"] == 900
         assert result["user"]["role"] == "admin"
-        assert set(result["user"]) == {"id", "email", "name", "role", "timezone", "created_at", "updated_at", "version"}
+        assert set(result["user"]) == {
+            "id",
+            "email",
+            "name",
+            "role",
+            "timezone",
+            "created_at",
+            "updated_at",
+            "version",
+        }
         assert result["user"]["created_at"].endswith("Z")
 
     def test_duplicate_email_is_409(self, api: Api) -> None:
         api.register("ada@example.com")
-        response = api.call("POST", "/auth/register", {"email": "ADA@example.com", "password": PASSWORD, "name": "A"})
+        response = api.call(
+            "POST",
+            "/auth/register",
+            {"email": "ADA@example.com", "password": PASSWORD, "name": "A"},
+        )
         assert_error(response, 409, "conflict")
 
     def test_validation_errors_are_422_with_details(self, api: Api) -> None:
-        response = api.call("POST", "/auth/register", {"email": "not-an-email", "password": "short", "name": "A", "role": "admin"})
+        response = api.call(
+            "POST",
+            "/auth/register",
+            {"email": "not-an-email", "password": "short", "name": "A", "role": "admin"},
+        )
         payload = assert_error(response, 422, "validation_error")
         locs = {tuple(d["loc"]) for d in payload["error"]["details"]}
         assert {("body", "email"), ("body", "password"), ("body", "role")} <= locs
@@ -98,16 +128,24 @@ class TestRegisterAndLogin:
         ok = api.call("POST", "/auth/login", {"email": "ada@example.com", "password": PASSWORD})
         assert ok.status_code == 200
         assert body(ok)["access_token"]
-        wrong = api.call("POST", "/auth/login", {"email": "ada@example.com", "password": "nope nope"})
-        unknown = api.call("POST", "/auth/login", {"email": "who@example.com", "password": "nope nope"})
-        assert assert_error(wrong, 401, "unauthorized")["error"]["message"] == \
-            assert_error(unknown, 401, "unauthorized")["error"]["message"]
+        wrong = api.call(
+            "POST", "/auth/login", {"email": "ada@example.com", "password": "nope nope"}
+        )
+        unknown = api.call(
+            "POST", "/auth/login", {"email": "who@example.com", "password": "nope nope"}
+        )
+        assert (
+            assert_error(wrong, 401, "unauthorized")["error"]["message"]
+            == assert_error(unknown, 401, "unauthorized")["error"]["message"]
+        )
 
     def test_sixth_attempt_is_429_with_retry_after(self, api: Api) -> None:
         api.register()
         for _ in range(5):
             api.call("POST", "/auth/login", {"email": "ada@example.com", "password": "wrong one"})
-        response = api.call("POST", "/auth/login", {"email": "ada@example.com", "password": PASSWORD})
+        response = api.call(
+            "POST", "/auth/login", {"email": "ada@example.com", "password": PASSWORD}
+        )
         assert_error(response, 429, "rate_limited")
         assert 800 <= int(response.headers["Retry-After"]) <= 900
 
@@ -126,7 +164,12 @@ class TestTokens:
         reuse = api.call("POST", "/auth/refresh", {"refresh_token": first["refresh_token"]})
         assert_error(reuse, 401, "unauthorized")
         assert api.call("GET", "/users/profile", token=second["access_token"]).status_code == 401
-        assert api.call("POST", "/auth/refresh", {"refresh_token": second["refresh_token"]}).status_code == 401
+        assert (
+            api.call(
+                "POST", "/auth/refresh", {"refresh_token": second["refresh_token"]}
+            ).status_code
+            == 401
+        )
 
     def test_logout_is_204_and_immediate(self, api: Api) -> None:
         session = api.register()
@@ -144,23 +187,47 @@ class TestProfileAndAdmin:
         updated = api.call("PATCH", "/users/profile", {"timezone": "Europe/Paris"}, token=token)
         assert body(updated)["timezone"] == "Europe/Paris"
         assert updated.headers["ETag"] == '"2"'
-        stale = api.call("PUT", "/users/profile", {"name": "X"}, token=token, headers={"If-Match": '"1"'})
+        stale = api.call(
+            "PUT", "/users/profile", {"name": "X"}, token=token, headers={"If-Match": '"1"'}
+        )
         assert_error(stale, 412, "precondition_failed")
-        fresh = api.call("PUT", "/users/profile", {"name": "X"}, token=token, headers={"If-Match": '"2"'})
+        fresh = api.call(
+            "PUT", "/users/profile", {"name": "X"}, token=token, headers={"If-Match": '"2"'}
+        )
         assert body(fresh)["name"] == "X"
 
     def test_bad_timezone_and_read_only_fields_are_422(self, api: Api) -> None:
         token = api.register()["access_token"]
-        assert_error(api.call("PATCH", "/users/profile", {"timezone": "Nowhere/Land"}, token=token), 422, "validation_error")
-        assert_error(api.call("PATCH", "/users/profile", {"version": 7}, token=token), 422, "validation_error")
+        assert_error(
+            api.call("PATCH", "/users/profile", {"timezone": "Nowhere/Land"}, token=token),
+            422,
+            "validation_error",
+        )
+        assert_error(
+            api.call("PATCH", "/users/profile", {"version": 7}, token=token),
+            422,
+            "validation_error",
+        )
 
     def test_password_change_needs_the_right_current_password(self, api: Api) -> None:
         token = api.register()["access_token"]
-        wrong = api.call("PATCH", "/users/profile", {"password": "new password 1", "current_password": "wrong"}, token=token)
+        wrong = api.call(
+            "PATCH",
+            "/users/profile",
+            {"password": "new password 1", "current_password": "wrong"},
+            token=token,
+        )
         assert_error(wrong, 401, "unauthorized")
-        ok = api.call("PATCH", "/users/profile", {"password": "new password 1", "current_password": PASSWORD}, token=token)
+        ok = api.call(
+            "PATCH",
+            "/users/profile",
+            {"password": "new password 1", "current_password": PASSWORD},
+            token=token,
+        )
         assert ok.status_code == 200
-        login = api.call("POST", "/auth/login", {"email": "ada@example.com", "password": "new password 1"})
+        login = api.call(
+            "POST", "/auth/login", {"email": "ada@example.com", "password": "new password 1"}
+        )
         assert login.status_code == 200
 
     def test_user_list_is_admin_only_and_paginated(self, api: Api) -> None:
@@ -170,11 +237,16 @@ class TestProfileAndAdmin:
         assert_error(api.call("GET", "/users?q=al", token=member), 403, "forbidden")
         page = body(api.call("GET", "/users?q=al&limit=1", token=admin))
         assert [u["email"] for u in page["items"]] == ["albert@example.com"]
-        rest = body(api.call("GET", f"/users?q=al&limit=1&cursor={page['next_cursor']}", token=admin))
+        rest = body(
+            api.call("GET", f"/users?q=al&limit=1&cursor={page['next_cursor']}", token=admin)
+        )
         assert [u["email"] for u in rest["items"]] == ["alice@example.com"]
         assert rest["next_cursor"] is None
 
-    @pytest.mark.parametrize(("query", "status"), [("limit=abc", 400), ("limit=0", 422), ("limit=101", 422), ("cursor=zzz", 400)])
+    @pytest.mark.parametrize(
+        ("query", "status"),
+        [("limit=abc", 400), ("limit=0", 422), ("limit=101", 422), ("cursor=zzz", 400)],
+    )
     def test_bad_page_parameters(self, api: Api, query: str, status: int) -> None:
         admin = api.register("admin@example.com")["access_token"]
         response = api.call("GET", f"/users?{query}", token=admin)
@@ -184,23 +256,47 @@ class TestProfileAndAdmin:
         admin = api.register("admin@example.com")["access_token"]
         api.register("alice@example.com")
         cursor = body(api.call("GET", "/users?limit=1", token=admin))["next_cursor"]
-        assert_error(api.call("GET", f"/users?q=al&limit=1&cursor={cursor}", token=admin), 400, "bad_request")
+        assert_error(
+            api.call("GET", f"/users?q=al&limit=1&cursor={cursor}", token=admin), 400, "bad_request"
+        )
 
     def test_admin_sets_role(self, api: Api) -> None:
         admin = api.register("admin@example.com")["access_token"]
         member = api.register("bob@example.com")
-        response = api.call("PUT", f"/users/{member['user']['id']}/role", {"role": "admin"}, token=admin)
+        response = api.call(
+            "PUT", f"/users/{member['user']['id']}/role", {"role": "admin"}, token=admin
+        )
         assert body(response)["role"] == "admin"
-        assert_error(api.call("PUT", "/users/nope/role", {"role": "admin"}, token=admin), 404, "not_found")
-        assert_error(api.call("PUT", f"/users/{member['user']['id']}/role", {"role": "root"}, token=admin), 422, "validation_error")
+        assert_error(
+            api.call("PUT", "/users/nope/role", {"role": "admin"}, token=admin), 404, "not_found"
+        )
+        assert_error(
+            api.call("PUT", f"/users/{member['user']['id']}/role", {"role": "root"}, token=admin),
+            422,
+            "validation_error",
+        )
         other = api.register("carol@example.com")
-        assert_error(api.call("PUT", f"/users/{member['user']['id']}/role", {"role": "member"}, token=other["access_token"]), 403, "forbidden")
+        assert_error(
+            api.call(
+                "PUT",
+                f"/users/{member['user']['id']}/role",
+                {"role": "member"},
+                token=other["access_token"],
+            ),
+            403,
+            "forbidden",
+        )
 
 
 class TestFailuresOfAws:
-    def test_throttling_becomes_503_with_retry_after(self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_throttling_becomes_503_with_retry_after(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         token = api.register()["access_token"]
-        throttled = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "GetItem")
+        throttled = ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+            "GetItem",
+        )
 
         def throttle(*args: Any, **kwargs: Any) -> Any:
             raise GetError("Failed to get item", cause=throttled)
@@ -210,7 +306,9 @@ class TestFailuresOfAws:
         assert_error(response, 503, "unavailable")
         assert int(response.headers["Retry-After"]) >= 1
 
-    def test_an_unexpected_error_is_500_without_a_trace(self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_an_unexpected_error_is_500_without_a_trace(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         token = api.register()["access_token"]
 
         def explode(*args: Any, **kwargs: Any) -> Any:
@@ -226,7 +324,11 @@ class TestService:
     def test_health(self, api: Api) -> None:
         response = api.call("GET", "/health")
         assert response.status_code == 200
-        assert body(response) == {"status": "ok", "version": bootstrap.VERSION, "checks": {"dynamodb": "ok"}}
+        assert body(response) == {
+            "status": "ok",
+            "version": bootstrap.VERSION,
+            "checks": {"dynamodb": "ok"},
+        }
 
     def test_openapi_is_valid_3_1_and_covers_every_route(self, api: Api) -> None:
         document = body(api.call("GET", "/openapi.json"))
@@ -234,7 +336,8 @@ class TestService:
         assert document["openapi"].startswith("3.1")
         chalice_routes = {
             (path.removeprefix("/v1"), method.lower())
-            for path, methods in app.routes.items() for method in methods
+            for path, methods in app.routes.items()
+            for method in methods
         }
         documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
         assert chalice_routes == documented

@@ -43,8 +43,15 @@ def repos(request: pytest.FixtureRequest) -> dict[str, Any]:
 def account(email: str) -> tuple[User, Project, Membership]:
     user_id, project_id = new_id(), new_id()
     user = User(
-        id=user_id, email=email, name="N", role=Role.MEMBER, timezone="UTC",
-        password_hash="$argon2id$x", personal_project_id=project_id, created_at=NOW, updated_at=NOW,
+        id=user_id,
+        email=email,
+        name="N",
+        role=Role.MEMBER,
+        timezone="UTC",
+        password_hash="$argon2id$x",
+        personal_project_id=project_id,
+        created_at=NOW,
+        updated_at=NOW,
     )
     project = Project(project_id, "Personal", "", user_id, NOW, NOW, personal=True)
     return user, project, Membership(project_id, user_id, ProjectRole.OWNER, NOW)

@@ -51,6 +51,11 @@ def world() -> World:
     tokens = make_tokens(clock)
     auth = AuthService(users_repo, sessions, failures, hasher, tokens, clock, LoginPolicy())
     return World(
-        clock, users_repo, sessions, failures, tokens, auth,
+        clock,
+        users_repo,
+        sessions,
+        failures,
+        tokens,
+        auth,
         UserService(users_repo, sessions, hasher, clock),
     )

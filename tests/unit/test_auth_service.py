@@ -59,14 +59,20 @@ class TestRegister:
     def test_tokens_carry_the_pinned_claims(self, world: World) -> None:
         result = register(world)
         claims = jwt.decode(
-            result.access_token, SIGNING_KEY, algorithms=["HS256"], audience="taskbeat-api",
+            result.access_token,
+            SIGNING_KEY,
+            algorithms=["HS256"],
+            audience="taskbeat-api",
             options={"verify_exp": False},
         )
         assert {"iss", "aud", "exp", "iat", "jti", "sub", "sid"} <= set(claims)
         assert claims["exp"] - claims["iat"] == 15 * 60
         assert result.expires_in == 900
         refresh = jwt.decode(
-            result.refresh_token, SIGNING_KEY, algorithms=["HS256"], audience="taskbeat-api",
+            result.refresh_token,
+            SIGNING_KEY,
+            algorithms=["HS256"],
+            audience="taskbeat-api",
             options={"verify_exp": False},
         )
         assert refresh["exp"] - refresh["iat"] == 30 * 24 * 3600
@@ -139,8 +145,14 @@ class TestTokens:
         "mangle",
         [
             lambda t: t[:-3] + ("AAA" if not t.endswith("AAA") else "BBB"),
-            lambda t: jwt.encode(jwt.decode(t, options={"verify_signature": False}), "other-key-0123456789abcdef0123456789", algorithm="HS256"),
-            lambda t: jwt.encode(jwt.decode(t, options={"verify_signature": False}), None, algorithm="none"),
+            lambda t: jwt.encode(
+                jwt.decode(t, options={"verify_signature": False}),
+                "other-key-0123456789abcdef0123456789",
+                algorithm="HS256",
+            ),
+            lambda t: jwt.encode(
+                jwt.decode(t, options={"verify_signature": False}), None, algorithm="none"
+            ),
             lambda t: "not-a-jwt",
             lambda t: "",
         ],

@@ -52,16 +52,22 @@ class TestProfileInput:
 class TestProfile:
     def test_update_name_and_timezone_bumps_the_version(self, world: World) -> None:
         result, me = register(world, "ada@example.com")
-        updated = world.users.update_profile(me, ProfileUpdate(name="Ada L.", timezone="Europe/Paris"))
+        updated = world.users.update_profile(
+            me, ProfileUpdate(name="Ada L.", timezone="Europe/Paris")
+        )
         assert (updated.name, updated.timezone) == ("Ada L.", "Europe/Paris")
         assert updated.version == result.user.version + 1
         assert world.users.profile(me) == updated
 
     def test_stale_if_match_is_refused_and_changes_nothing(self, world: World) -> None:
         result, me = register(world, "ada@example.com")
-        world.users.update_profile(me, ProfileUpdate(name="One"), expected_version=result.user.version)
+        world.users.update_profile(
+            me, ProfileUpdate(name="One"), expected_version=result.user.version
+        )
         with pytest.raises(PreconditionFailed):
-            world.users.update_profile(me, ProfileUpdate(name="Two"), expected_version=result.user.version)
+            world.users.update_profile(
+                me, ProfileUpdate(name="Two"), expected_version=result.user.version
+            )
         assert world.users.profile(me).name == "One"
 
     def test_password_change_with_a_wrong_current_password_is_401(self, world: World) -> None:

@@ -95,15 +95,21 @@ class DynamoUserRepository:
     def create_account(
         self, user: User, personal_project: Project, owner: Membership, *, first_admin: bool
     ) -> None:
-        claims = [ClaimModel(key=email_claim(user.email), owner_id=user.id, created_at=user.created_at)]
+        claims = [
+            ClaimModel(key=email_claim(user.email), owner_id=user.id, created_at=user.created_at)
+        ]
         if first_admin:
-            claims.append(ClaimModel(key=FIRST_ADMIN_CLAIM, owner_id=user.id, created_at=user.created_at))
+            claims.append(
+                ClaimModel(key=FIRST_ADMIN_CLAIM, owner_id=user.id, created_at=user.created_at)
+            )
         try:
             with TransactWrite(connection=Connection(region=self._region)) as tx:
                 for claim in claims:
                     tx.save(claim, condition=ClaimModel.key.does_not_exist())
                 tx.save(user_to_model(user), condition=UserModel.id.does_not_exist())
-                tx.save(project_to_model(personal_project), condition=ProjectModel.id.does_not_exist())
+                tx.save(
+                    project_to_model(personal_project), condition=ProjectModel.id.does_not_exist()
+                )
                 tx.save(membership_to_model(owner))
         except TransactWriteError as exc:
             reasons = [reason.code if reason else None for reason in exc.cancellation_reasons]

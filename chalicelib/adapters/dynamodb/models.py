@@ -143,4 +143,3 @@ class MembershipModel(BaseModel):
     role = UnicodeAttribute()
     added_at = UTCDateTimeAttribute()
     by_user = MembershipsByUser()
-

@@ -1,4 +1,4 @@
-"""The list of tables, how they are bound to a stage, and their specs for CDK and the local stack."""
+"""The tables, how they are bound to a stage, and their specs for CDK and the local stack."""
 
 from __future__ import annotations
 
@@ -53,13 +53,13 @@ class TableSpec:
     stream: bool
 
 
-def _key(schema: list[dict[str, Any]], key_type: str) -> str | None:
+def _key(schema: Any, key_type: str) -> str | None:
     return next((k["AttributeName"] for k in schema if k["KeyType"] == key_type), None)
 
 
 def spec(model: type[Model]) -> TableSpec:
     schema = model._get_schema()
-    ttl = model._ttl_attribute()
+    ttl = model._ttl_attribute()  # type: ignore[no-untyped-call]
     return TableSpec(
         base_name=_BASE_NAMES[model],
         hash_key=str(_key(schema["key_schema"], "HASH")),
@@ -113,7 +113,10 @@ def create_table_request(table: TableSpec, name: str) -> dict[str, Any]:
             for index in table.indexes
         ]
     if table.stream:
-        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        }
     return request
 
 
