@@ -20,12 +20,16 @@ from chalicelib.domain.schedule_expressions import (
 )
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
-def local(zone: str, *args: int, fold: int = 0) -> datetime:
-    return datetime(*args, tzinfo=time_zone(zone), fold=fold).astimezone(UTC)  # type: ignore[misc]
+def local(
+    zone: str, year: int, month: int, day: int, hour: int, minute: int = 0, fold: int = 0
+) -> datetime:
+    """The UTC instant of a wall-clock time in `zone` (fold=1: the second of a repeated hour)."""
+    wall_clock = datetime(year, month, day, hour, minute, tzinfo=time_zone(zone), fold=fold)
+    return wall_clock.astimezone(UTC)
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -150,7 +154,7 @@ def test_naive_datetimes_are_taken_as_utc():
 
 
 def test_rate_counts_from_start():
-    start = utc(2030, 1, 1, 12, 0, 30)
+    start = utc(2030, 1, 1, 12) + timedelta(seconds=30)
     assert next_firing("rate(5 minutes)", "UTC", utc(2030, 1, 1), start=start) == start
     assert next_firing("rate(5 minutes)", "UTC", start, start=start) == start + timedelta(minutes=5)
     after = start + timedelta(minutes=7)
@@ -160,7 +164,7 @@ def test_rate_counts_from_start():
 
 
 def test_rate_without_start_counts_from_after():
-    after = utc(2030, 1, 1, 8, 15, 7)
+    after = utc(2030, 1, 1, 8, 15) + timedelta(seconds=7)
     assert next_firing("rate(2 hours)", "UTC", after) == after + timedelta(hours=2)
     assert upcoming("rate(2 hours)", "UTC", after, 3) == [
         after + timedelta(hours=2),
@@ -415,7 +419,7 @@ def test_firings_between_is_half_open_and_limited():
 
 
 def test_firings_between_rate_without_start_keeps_one_origin():
-    after = utc(2030, 1, 1, 12, 0, 10)
+    after = utc(2030, 1, 1, 12) + timedelta(seconds=10)
     firings = firings_between("rate(10 minutes)", "UTC", after, after + timedelta(minutes=35))
     assert firings == [after + timedelta(minutes=10 * n) for n in (1, 2, 3)]
 
