@@ -1,0 +1,66 @@
+# Taskbeat: `make run` starts the local stack, `make test` runs every check CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+SWAGGER_UI := chalicelib/api/static/swagger-ui
+PYTEST_WORKERS ?= 2
+
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: help install assets run test lint format typecheck pytest unit integration e2e infra bench clean
+
+help:
+	@echo "make run   - start the local stack (API :8000, WebSocket :8001)"
+	@echo "make test  - lint, type checks, all tests and the CDK synth checks"
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(INSTALLED) assets
+
+# Swagger UI is served by the API itself (works offline); its files come from a pinned wheel.
+assets: $(SWAGGER_UI)/swagger-ui-bundle.js
+
+$(SWAGGER_UI)/swagger-ui-bundle.js: $(INSTALLED)
+	@mkdir -p $(SWAGGER_UI)
+	@$(BIN)/python -c 'import pathlib, shutil, swagger_ui; src = pathlib.Path(swagger_ui.__file__).parent / "static"; [shutil.copy(src / n, "$(SWAGGER_UI)") for n in ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE")]'
+
+run: install
+	$(BIN)/python -m local
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(INSTALLED)
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+unit: install
+	$(BIN)/pytest tests/unit
+integration: install
+	$(BIN)/pytest tests/integration
+e2e: install
+	$(BIN)/pytest tests/e2e
+infra: install
+	$(BIN)/pytest tests/infra
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(SWAGGER_UI) .mypy_cache .ruff_cache .pytest_cache infrastructure/cdk.out
