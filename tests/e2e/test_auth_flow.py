@@ -18,7 +18,9 @@ def unique_email(name: str) -> str:
 
 def register(api: str, email: str, password: str = PASSWORD) -> dict[str, Any]:
     response = requests.post(
-        f"{api}/auth/register", json={"email": email, "password": password, "name": "E2E"}, timeout=10
+        f"{api}/auth/register",
+        json={"email": email, "password": password, "name": "E2E"},
+        timeout=10,
     )
     assert response.status_code == 201, response.text
     return response.json()
@@ -51,7 +53,9 @@ def test_register_login_refresh_logout(stack: Any) -> None:
     assert login.status_code == 200, login.text
     tokens = login.json()
 
-    profile = requests.get(f"{stack.api}/users/profile", headers=bearer(tokens["access_token"]), timeout=10)
+    profile = requests.get(
+        f"{stack.api}/users/profile", headers=bearer(tokens["access_token"]), timeout=10
+    )
     assert profile.status_code == 200
     assert profile.json()["email"] == email
     assert profile.headers["ETag"] == f'"{profile.json()["version"]}"'
@@ -64,13 +68,19 @@ def test_register_login_refresh_logout(stack: Any) -> None:
     )
     assert reuse.status_code == 401
     # Reuse revoked the whole session, including the tokens the rotation just handed out.
-    gone = requests.get(f"{stack.api}/users/profile", headers=bearer(rotated["access_token"]), timeout=10)
+    gone = requests.get(
+        f"{stack.api}/users/profile", headers=bearer(rotated["access_token"]), timeout=10
+    )
     assert gone.status_code == 401
     assert gone.headers["WWW-Authenticate"].startswith("Bearer")
 
-    logout = requests.post(f"{stack.api}/auth/logout", headers=bearer(registered["access_token"]), timeout=10)
+    logout = requests.post(
+        f"{stack.api}/auth/logout", headers=bearer(registered["access_token"]), timeout=10
+    )
     assert logout.status_code == 204
-    after = requests.get(f"{stack.api}/users/profile", headers=bearer(registered["access_token"]), timeout=10)
+    after = requests.get(
+        f"{stack.api}/users/profile", headers=bearer(registered["access_token"]), timeout=10
+    )
     assert after.status_code == 401
     assert after.json()["error"]["code"] == "unauthorized"
 
@@ -80,10 +90,14 @@ def test_login_throttling(stack: Any) -> None:
     register(stack.api, email)
     for _ in range(5):
         wrong = requests.post(
-            f"{stack.api}/auth/login", json={"email": email, "password": "wrong password"}, timeout=10
+            f"{stack.api}/auth/login",
+            json={"email": email, "password": "wrong password"},
+            timeout=10,
         )
         assert wrong.status_code == 401
-    limited = requests.post(f"{stack.api}/auth/login", json={"email": email, "password": PASSWORD}, timeout=10)
+    limited = requests.post(
+        f"{stack.api}/auth/login", json={"email": email, "password": PASSWORD}, timeout=10
+    )
     assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) > 0
     assert limited.json()["error"]["code"] == "rate_limited"
@@ -91,7 +105,10 @@ def test_login_throttling(stack: Any) -> None:
 
 def test_errors_have_the_contract_body(stack: Any) -> None:
     bad_json = requests.post(
-        f"{stack.api}/auth/login", data=b"{oops", headers={"Content-Type": "application/json"}, timeout=10
+        f"{stack.api}/auth/login",
+        data=b"{oops",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
     )
     assert bad_json.status_code == 400
     assert bad_json.json()["error"]["code"] == "bad_request"

@@ -34,7 +34,7 @@ def repos(request: pytest.FixtureRequest) -> dict[str, Any]:
         }
     request.getfixturevalue("moto_aws")
     return {
-        "users": DynamoUserRepository("us-east-1"),
+        "users": DynamoUserRepository(),
         "sessions": DynamoSessionRepository(),
         "failures": DynamoLoginFailureLog(timedelta(minutes=15)),
     }
@@ -168,3 +168,10 @@ class TestLoginFailures:
         log.record("ada@example.com", NOW)
         log.clear("ada@example.com")
         assert log.recent("ada@example.com", NOW - timedelta(hours=1), 5) == []
+
+
+def test_every_model_shares_one_dynamodb_client(moto_aws: None) -> None:
+    from chalicelib.adapters.dynamodb import connection, tables
+
+    clients = {id(model._get_connection().connection.client) for model in tables.ALL_MODELS}
+    assert clients == {id(connection.root().client)}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.dynamodb import connection
 from chalicelib.adapters.dynamodb.models import (
     ClaimModel,
     LoginFailureModel,
@@ -88,9 +88,6 @@ def membership_to_model(membership: Membership) -> MembershipModel:
 
 
 class DynamoUserRepository:
-    def __init__(self, region: str) -> None:
-        self._region = region
-
     @translate_aws_failures
     def create_account(
         self, user: User, personal_project: Project, owner: Membership, *, first_admin: bool
@@ -103,7 +100,7 @@ class DynamoUserRepository:
                 ClaimModel(key=FIRST_ADMIN_CLAIM, owner_id=user.id, created_at=user.created_at)
             )
         try:
-            with TransactWrite(connection=Connection(region=self._region)) as tx:
+            with TransactWrite(connection=connection.root()) as tx:
                 for claim in claims:
                     tx.save(claim, condition=ClaimModel.key.does_not_exist())
                 tx.save(user_to_model(user), condition=UserModel.id.does_not_exist())

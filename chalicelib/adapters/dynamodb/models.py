@@ -15,7 +15,10 @@ from pynamodb.attributes import (
 )
 from pynamodb.attributes import TTLAttribute as _TTLAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.connection.table import TableConnection
 from pynamodb.models import Model
+
+from chalicelib.adapters.dynamodb import connection
 
 
 class TTLAttribute(_TTLAttribute):
@@ -26,6 +29,12 @@ class BaseModel(Model):
     class Meta:
         abstract = True
         billing_mode = "PAY_PER_REQUEST"
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        table_connection = super()._get_connection()
+        connection.share_client(table_connection)
+        return table_connection
 
 
 # ---- identity ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb import models
+from chalicelib.adapters.dynamodb import connection, models
 
 ALL_MODELS: tuple[type[Model], ...] = (
     models.UserModel,
@@ -24,6 +24,7 @@ _BASE_NAMES: dict[type[Model], str] = {model: model.Meta.table_name for model in
 
 def bind(table_prefix: str, region: str) -> None:
     """Point every model at the stage's tables. Called once by `bootstrap`."""
+    connection.configure(region)
     for model, base in _BASE_NAMES.items():
         name = f"{table_prefix}{base}"
         if model.Meta.table_name != name or getattr(model.Meta, "region", None) != region:

@@ -1,0 +1,34 @@
+"""One botocore DynamoDB client for every model, table and transaction.
+
+PynamoDB builds a client (and a botocore session that loads the service model) per model: about
+100 ms each on a cold Lambda. All our models and transactions share this one instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.connection import Connection
+
+_root: Connection | None = None
+
+
+def configure(region: str) -> None:
+    global _root
+    if _root is None or _root.region != region:
+        _root = Connection(
+            region=region, connect_timeout_seconds=2, read_timeout_seconds=5, max_retry_attempts=3
+        )
+
+
+def root() -> Connection:
+    if _root is None:
+        raise RuntimeError("tables.bind() has not been called")
+    return _root
+
+
+def share_client(table_connection: Any) -> None:
+    """Point a PynamoDB TableConnection at the shared client (PynamoDB 6 keeps it in `_client`)."""
+    inner = table_connection.connection
+    if inner._client is None:
+        inner._client = root().client
