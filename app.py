@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice
-from chalice.app import WebsocketEvent
+from chalice.app import Chalice, WebsocketEvent
 
 from chalicelib.api import register_api
 from chalicelib.handlers import websocket

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice.app import Chalice, Response
-from chalice.app import Request
+from chalice.app import Chalice, Request, Response
 
 from chalicelib.api.errors import error_body
 from chalicelib.api.routing import request_id_of
