@@ -1,0 +1,237 @@
+"""EventBridge Scheduler, locally: fires the schedules that moto only stores.
+
+Every second the ticker reads the schedules back through the scheduler API, works out the
+firings due since it last looked (with the domain's schedule-expression code, so DST and
+cron rules are the same as everywhere else), and invokes each target the way EventBridge
+Scheduler does: Lambda targets asynchronously, Step Functions targets by starting an
+execution, with the target's `Input` after substituting the `<aws.scheduler.*>` context
+attributes. A firing is never delivered twice: the ticker's cursor moves past it before the
+target is invoked. Errors in one schedule are logged and the others go on. `tick(now)` lets a
+test drive it without waiting for the clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.schedule_expressions import Rate, firings_between, next_firing, parse
+
+log = logging.getLogger("taskbeat.local.scheduler")
+
+_LAMBDA_ARN = re.compile(r"^arn:[^:]+:lambda:[^:]*:[^:]*:function:.+$")
+_STATE_MACHINE_ARN = re.compile(r"^arn:[^:]+:states:[^:]*:[^:]*:stateMachine:.+$")
+DEFAULT_MAX_CATCH_UP = 100
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One delivery the ticker made (or tried to make)."""
+
+    schedule_arn: str
+    group: str
+    name: str
+    scheduled_time: datetime
+    execution_id: str
+    target_arn: str
+    payload: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    since: datetime  # every firing up to and including this instant is done
+    modified: datetime  # the schedule version the cursor belongs to
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _whole_second(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+class SchedulerTicker:
+    def __init__(
+        self,
+        region: str,
+        interval_seconds: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_catch_up: int = DEFAULT_MAX_CATCH_UP,
+    ) -> None:
+        self._region = region
+        self._interval = interval_seconds
+        self._clock = clock
+        self._max_catch_up = max_catch_up
+        self._cursors: dict[str, _Cursor] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._clients: dict[str, Any] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopped.clear()
+        self._thread = threading.Thread(target=self._run, name="scheduler-ticker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self.tick()
+            except Exception:  # e.g. moto going away during shutdown; the next tick retries
+                log.exception("scheduler tick failed")
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+            from botocore.config import Config
+
+            # One attempt only: a retried invoke would deliver a firing twice.
+            config = Config(read_timeout=300, retries={"total_max_attempts": 1})
+            self._clients[service] = boto3.client(service, region_name=self._region, config=config)
+        return self._clients[service]
+
+    # --- ticking -----------------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> list[Firing]:
+        """Deliver every firing due up to `now` (default: the clock) not delivered yet."""
+        now = (now or self._clock()).astimezone(UTC)
+        with self._lock:
+            fired: list[Firing] = []
+            seen: set[str] = set()
+            for group, name, arn in self._schedules():
+                seen.add(arn)
+                try:
+                    fired.extend(self._tick_schedule(group, name, arn, now))
+                except Exception:
+                    log.exception("schedule %s/%s failed", group, name)
+            for arn in set(self._cursors) - seen:
+                del self._cursors[arn]
+            return fired
+
+    def _schedules(self) -> Iterator[tuple[str, str, str]]:
+        client = self._client("scheduler")
+        for group_page in client.get_paginator("list_schedule_groups").paginate():
+            for group in group_page["ScheduleGroups"]:
+                pages = client.get_paginator("list_schedules").paginate(GroupName=group["Name"])
+                for page in pages:
+                    for schedule in page["Schedules"]:
+                        yield schedule["GroupName"], schedule["Name"], schedule["Arn"]
+
+    def _tick_schedule(self, group: str, name: str, arn: str, now: datetime) -> list[Firing]:
+        client = self._client("scheduler")
+        try:
+            schedule = client.get_schedule(GroupName=group, Name=name)
+        except client.exceptions.ResourceNotFoundException:
+            return []  # deleted since it was listed
+        created: datetime = schedule["CreationDate"]
+        modified: datetime = schedule.get("LastModificationDate") or created
+        cursor = self._cursors.get(arn)
+        # A schedule counts from the second it was created or last changed; before that it
+        # did not exist (or said something else).
+        origin = _whole_second(modified) - timedelta(microseconds=1)
+        if cursor is None:
+            since = origin
+        elif cursor.modified != modified:
+            since = max(cursor.since, origin)
+        else:
+            since = cursor.since
+        if schedule.get("State", "ENABLED") != "ENABLED" or since >= now:
+            # Disabled schedules skip what falls due meanwhile, as on AWS.
+            self._cursors[arn] = _Cursor(max(since, now), modified)
+            return []
+
+        expression = parse(schedule["ScheduleExpression"])
+        zone = schedule.get("ScheduleExpressionTimezone") or "UTC"
+        start: datetime | None = schedule.get("StartDate")
+        end: datetime | None = schedule.get("EndDate")
+        if isinstance(expression, Rate) and start is None:
+            start = _whole_second(created)  # a rate without StartDate starts at creation
+        due = firings_between(expression, zone, since, now, start, end, self._max_catch_up + 1)
+        if len(due) > self._max_catch_up:
+            log.warning("schedule %s/%s: only the last %d missed firings are delivered",
+                        group, name, self._max_catch_up)  # fmt: skip
+            due = due[-self._max_catch_up :]
+
+        fired = []
+        for scheduled_time in due:
+            self._cursors[arn] = _Cursor(scheduled_time, modified)  # before: never twice
+            fired.append(self._deliver(schedule, scheduled_time))
+        self._cursors[arn] = _Cursor(now, modified)
+
+        if (
+            schedule.get("ActionAfterCompletion") == "DELETE"
+            and next_firing(expression, zone, now, start, end) is None
+        ):
+            with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+                client.delete_schedule(GroupName=group, Name=name)
+            self._cursors.pop(arn, None)
+        return fired
+
+    def _deliver(self, schedule: dict[str, Any], scheduled_time: datetime) -> Firing:
+        target = schedule["Target"]
+        target_arn: str = target["Arn"]
+        execution_id = str(uuid.uuid4())
+        payload = target.get("Input") or "{}"
+        for attribute, value in (
+            ("<aws.scheduler.scheduled-time>", rfc3339(scheduled_time)),
+            ("<aws.scheduler.execution-id>", execution_id),
+            ("<aws.scheduler.attempt-number>", "1"),
+            ("<aws.scheduler.schedule-arn>", schedule["Arn"]),
+        ):
+            payload = payload.replace(attribute, value)
+        error = None
+        try:
+            if _LAMBDA_ARN.match(target_arn):
+                self._client("lambda").invoke(
+                    FunctionName=target_arn, InvocationType="Event", Payload=payload.encode()
+                )
+            elif _STATE_MACHINE_ARN.match(target_arn):
+                self._client("stepfunctions").start_execution(
+                    stateMachineArn=target_arn, input=payload
+                )
+            else:
+                raise ValueError(f"the local scheduler cannot invoke {target_arn}")
+        except Exception as exc:
+            # AWS would retry per RetryPolicy and then use the dead-letter queue.
+            error = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "schedule %s/%s: delivering %s failed: %s",
+                schedule["GroupName"],
+                schedule["Name"],
+                rfc3339(scheduled_time),
+                error,
+            )
+        else:
+            log.info(
+                "schedule %s/%s fired for %s",
+                schedule["GroupName"],
+                schedule["Name"],
+                rfc3339(scheduled_time),
+            )
+        return Firing(
+            schedule_arn=schedule["Arn"],
+            group=schedule["GroupName"],
+            name=schedule["Name"],
+            scheduled_time=scheduled_time,
+            execution_id=execution_id,
+            target_arn=target_arn,
+            payload=payload,
+            error=error,
+        )
