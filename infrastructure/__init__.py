@@ -1,0 +1,1 @@
+"""The AWS CDK app that deploys Taskbeat (`app.py`), and the Lambda packaging it relies on."""

@@ -1,0 +1,54 @@
+"""CDK entry point: `python app.py` here (what `cdk synth` runs, per cdk.json).
+
+Context (`cdk -c key=value`, or the CDK_CONTEXT_JSON environment variable):
+- `stage` (default `dev`): stack `taskbeat-<stage>`, tables `taskbeat-<stage>-<name>`.
+- `destroy_data` (default false): tables and secrets are deleted with the stack instead of
+  retained (and tables lose deletion protection). For throw-away dev stacks only.
+
+Writes the cloud assembly to $CDK_OUTDIR, or `cdk.out/` beside this file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+INFRASTRUCTURE_DIR = Path(__file__).resolve().parent
+
+
+def _flag(value: object) -> bool:
+    # `-c` passes strings; CDK_CONTEXT_JSON may hold booleans.
+    return str(value).strip().lower() in {"1", "true", "yes"}
+
+
+def main() -> None:
+    import aws_cdk as cdk
+
+    from infrastructure import packaging
+    from infrastructure.stack import TaskbeatStack
+
+    # Chalice needs a region only to name API Gateway's service principal; the template itself
+    # is region-agnostic (it uses AWS::Region).
+    if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+        os.environ["AWS_DEFAULT_REGION"] = os.environ.get("CDK_DEFAULT_REGION", "us-east-1")
+
+    app = cdk.App(outdir=os.environ.get("CDK_OUTDIR") or str(INFRASTRUCTURE_DIR / "cdk.out"))
+    stage = str(app.node.try_get_context("stage") or "dev")
+    with packaging.lambda_project() as project:
+        TaskbeatStack(
+            app,
+            stage,
+            project=project,
+            retain_data=not _flag(app.node.try_get_context("destroy_data")),
+        )
+        cdk.Tags.of(app).add("app", "taskbeat")
+        cdk.Tags.of(app).add("stage", stage)
+        app.synth()
+
+
+if __name__ == "__main__":
+    # Run as a script, this directory is sys.path[0], where `infrastructure/*.py` could shadow
+    # other modules; import everything from the repo root instead (chalicelib lives there too).
+    sys.path[0] = str(INFRASTRUCTURE_DIR.parent)
+    main()

@@ -1,0 +1,155 @@
+"""The Chalice app (REST API, WebSocket API, their functions) and what its functions may touch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from chalice.cdk import Chalice
+from constructs import Construct
+
+from infrastructure.packaging import LAMBDA_RUNTIME, LambdaProject
+
+# What the repositories do: item reads and writes, queries, transactions (which need the item
+# actions), and PynamoDB's DescribeTable. No Scan: request paths never scan.
+TABLE_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        project: LambdaProject,
+        stage: str,
+        table_prefix: str,
+        tables: Iterable[dynamodb.ITable],
+        jwt_signing_key: secretsmanager.ISecret,
+        retain_logs: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+
+        self.role = iam.Role(
+            self,
+            "FunctionRole",
+            description="Taskbeat's Chalice functions",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AWSLambdaBasicExecutionRole"
+                ),
+                iam.ManagedPolicy.from_aws_managed_policy_name("AWSXRayDaemonWriteAccess"),
+            ],
+        )
+
+        # chalice.cdk names the Chalice stage after its scope's construct path, and
+        # `.chalice/config.json` keys stages by Taskbeat's stage names: the stack's id is the
+        # stage, so the Chalice construct sits directly under the stack.
+        self.chalice = Chalice(
+            stack,
+            "Chalice",
+            source_dir=str(project.source_dir),
+            stage_config={
+                # A token: it passes through Chalice's SAM template as a string and CDK
+                # resolves it at synth, so every function gets this role.
+                "iam_role_arn": self.role.role_arn,
+                "environment_variables": {
+                    "TASKBEAT_STAGE": stage,
+                    "TASKBEAT_TABLE_PREFIX": table_prefix,
+                    # Forced here whatever config.json says: deployed webhooks stay public.
+                    "TASKBEAT_ALLOW_PRIVATE_WEBHOOKS": "false",
+                },
+            },
+        )
+        rest_api = self.chalice.get_resource("RestAPI")
+        websocket_api = self.chalice.get_resource("WebsocketAPI")
+        websocket_stage = self.chalice.get_resource("WebsocketAPIStage").stage_name
+        domain = f"execute-api.{stack.region}.{stack.url_suffix}"
+        self.rest_api_url = f"https://{rest_api.ref}.{domain}/{rest_api.stage_name}/v1"
+        self.websocket_url = f"wss://{websocket_api.ref}.{domain}/{websocket_stage}"
+        websocket_management_url = f"https://{websocket_api.ref}.{domain}/{websocket_stage}"
+
+        logs_removal_policy = cdk.RemovalPolicy.RETAIN if retain_logs else cdk.RemovalPolicy.DESTROY
+        for function in self.functions():
+            # Chalice writes the packaging interpreter's version; the dependencies in the
+            # package are built for LAMBDA_RUNTIME (see infrastructure/packaging.py).
+            function.add_property_override("Runtime", LAMBDA_RUNTIME)
+            for name, value in {
+                "TASKBEAT_JWT_SECRET_ID": jwt_signing_key.secret_arn,
+                "TASKBEAT_WS_MANAGEMENT_URL": websocket_management_url,
+            }.items():
+                function.add_property_override(f"Environment.Variables.{name}", value)
+            # Here rather than Chalice's `log_retention_in_days`, whose SAM output names the
+            # API handler's log group after a resource that does not exist (`ApiHandler`).
+            # Created before the function, so Lambda never creates one without retention.
+            log_group = logs.LogGroup(
+                self,
+                f"{function.node.id}Logs",
+                retention=logs.RetentionDays.ONE_MONTH,
+                removal_policy=logs_removal_policy,
+            )
+            function.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
+
+        table_arns = [table.table_arn for table in tables]
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="Tables",
+                actions=list(TABLE_ACTIONS),
+                resources=[*table_arns, *(f"{arn}/index/*" for arn in table_arns)],
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="JwtSigningKey",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[jwt_signing_key.secret_arn],
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PushToWebSockets",
+                actions=["execute-api:ManageConnections"],
+                resources=[
+                    stack.format_arn(
+                        service="execute-api",
+                        resource=websocket_api.ref,
+                        resource_name=f"{websocket_stage}/POST/@connections/*",
+                        arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+
+        for output_id, value, description in (
+            ("RestApiUrl", self.rest_api_url, "Base URL of the REST API"),
+            ("WebSocketUrl", self.websocket_url, "URL of the WebSocket API"),
+        ):
+            output = cdk.CfnOutput(self, output_id, value=value, description=description)
+            output.override_logical_id(output_id)
+
+    def functions(self) -> list[cdk.CfnResource]:
+        """Every Lambda function of the Chalice app, as included from its SAM template."""
+        children: list[Any] = self.chalice.sam_template.node.children
+        return [
+            child
+            for child in children
+            if isinstance(child, cdk.CfnResource)
+            and child.cfn_resource_type == "AWS::Serverless::Function"
+        ]

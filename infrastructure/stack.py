@@ -1,0 +1,56 @@
+"""The one Taskbeat stack: data, secrets and the Chalice API, for one stage."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from chalicelib.adapters.dynamodb import tables
+from infrastructure.components.api import Api
+from infrastructure.components.data import Data
+from infrastructure.components.secrets import Secrets
+from infrastructure.packaging import LambdaProject
+
+_STAGE_NAME = re.compile(r"[a-z][a-z0-9-]{0,19}")
+
+
+class TaskbeatStack(cdk.Stack):
+    """Stack `taskbeat-<stage>`; its construct id is the stage (the Chalice stage follows it)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        stage: str,
+        *,
+        project: LambdaProject,
+        retain_data: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if not _STAGE_NAME.fullmatch(stage):
+            raise ValueError(f"stage {stage!r}: use 1-20 lowercase letters, digits and '-'")
+        super().__init__(
+            scope,
+            stage,
+            stack_name=f"taskbeat-{stage}",
+            description=f"Taskbeat task API, stage {stage}",
+            **kwargs,
+        )
+        table_prefix = f"{self.stack_name}-"
+
+        self.data = Data(
+            self, "Data", table_prefix=table_prefix, specs=tables.specs(), retain=retain_data
+        )
+        self.secrets = Secrets(self, "Secrets", retain=retain_data)
+        self.api = Api(
+            self,
+            "Api",
+            project=project,
+            stage=stage,
+            table_prefix=table_prefix,
+            tables=self.data.tables.values(),
+            jwt_signing_key=self.secrets.jwt_signing_key,
+            retain_logs=retain_data,
+        )
