@@ -7,6 +7,8 @@ with `override()`; the local stack and Lambda use `container()`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,6 +30,8 @@ class Container:
     users: UserService
     pusher: Pusher
     health: HealthProbe
+    # Wraps each request: prefetched items live exactly as long as the request.
+    request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
 
 _lock = threading.Lock()
@@ -66,9 +70,9 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     """Wire the AWS adapters. `hasher` lets tests trade argon2's cost for speed."""
     from chalicelib.adapters.aws.secrets import SecretsManagerSecrets
     from chalicelib.adapters.aws.websocket import ApiGatewayPusher
-    from chalicelib.adapters.dynamodb import tables
+    from chalicelib.adapters.dynamodb import prefetch, tables
     from chalicelib.adapters.dynamodb.identity import (
-        DynamoLoginFailureLog,
+        DynamoLoginAttempts,
         DynamoSessionRepository,
         DynamoUserRepository,
     )
@@ -99,10 +103,9 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     return Container(
         settings=settings,
         clock=clock,
-        auth=AuthService(
-            users, sessions, DynamoLoginFailureLog(policy.window), hasher, tokens, clock, policy
-        ),
+        auth=AuthService(users, sessions, DynamoLoginAttempts(), hasher, tokens, clock, policy),
         users=UserService(users, sessions, hasher, clock),
         pusher=pusher,
         health=DynamoHealthProbe(),
+        request_scope=prefetch.request_scope,
     )

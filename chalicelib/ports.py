@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -28,9 +30,15 @@ class PasswordHasher(Protocol):
 
 class UserRepository(Protocol):
     def create_account(
-        self, user: User, personal_project: Project, owner: Membership, *, first_admin: bool
+        self,
+        user: User,
+        personal_project: Project,
+        owner: Membership,
+        session: Session,
+        *,
+        first_admin: bool,
     ) -> None:
-        """Write the user, its email claim, its personal project and membership atomically.
+        """Write the user, its email claim, personal project, membership and first session at once.
 
         Raises `EmailTaken` if the email is claimed, `FirstAdminTaken` if `first_admin` was asked
         for but another account got there first. Nothing is written in either case.
@@ -53,10 +61,17 @@ class UserRepository(Protocol):
     def list_by_email_prefix(self, prefix: str, page: PageRequest) -> Page[User]: ...
 
 
+# An item a request will read first, named in domain terms: ("user", id), ("project", id),
+# ("member", project_id, user_id), ... Fetched together with the caller's session.
+PrefetchKey = tuple[str, ...]
+
+
 class SessionRepository(Protocol):
     def create(self, session: Session) -> None: ...
 
-    def get(self, session_id: str) -> Session | None: ...
+    def get(self, session_id: str, prefetch: Sequence[PrefetchKey] = ()) -> Session | None:
+        """The session; `prefetch` items come back in the same round trip for later reads."""
+        ...
 
     def rotate(self, session_id: str, presented_jti: str, new_jti: str) -> bool:
         """Swap the session's refresh jti if `presented_jti` is still the current one.
@@ -72,11 +87,19 @@ class SessionRepository(Protocol):
     ) -> None: ...
 
 
-class LoginFailureLog(Protocol):
-    def record(self, email: str, at: datetime) -> None: ...
+@dataclass(frozen=True)
+class LoginState:
+    """What a login needs first, read in one round trip: who owns the email, and its failures."""
 
-    def recent(self, email: str, since: datetime, limit: int) -> list[datetime]:
-        """The newest `limit` failures at or after `since`, newest first."""
+    user_id: str | None
+    failures: list[datetime]  # oldest first
+
+
+class LoginAttempts(Protocol):
+    def lookup(self, email: str) -> LoginState: ...
+
+    def record_failure(self, email: str, at: datetime, keep_since: datetime) -> None:
+        """Add a failure; failures before `keep_since` may be dropped."""
         ...
 
     def clear(self, email: str) -> None: ...

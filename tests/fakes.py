@@ -7,6 +7,7 @@ tests against these and the DynamoDB adapters, so the fakes cannot drift from th
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from chalicelib.domain.errors import EmailTaken, FirstAdminTaken, StaleVersion
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project
 from chalicelib.domain.users import Session, User
+from chalicelib.ports import LoginState, PrefetchKey
 
 
 class FakeClock:
@@ -35,7 +37,8 @@ def fast_hasher() -> Argon2PasswordHasher:
 
 
 class InMemoryUserRepository:
-    def __init__(self) -> None:
+    def __init__(self, sessions: InMemorySessionRepository) -> None:
+        self.sessions = sessions
         self.users: dict[str, User] = {}
         self.claims: dict[str, str] = {}
         self.projects: dict[str, Project] = {}
@@ -43,7 +46,13 @@ class InMemoryUserRepository:
         self._lock = threading.Lock()
 
     def create_account(
-        self, user: User, personal_project: Project, owner: Membership, *, first_admin: bool
+        self,
+        user: User,
+        personal_project: Project,
+        owner: Membership,
+        session: Session,
+        *,
+        first_admin: bool,
     ) -> None:
         with self._lock:
             if f"email#{user.email}" in self.claims:
@@ -56,6 +65,7 @@ class InMemoryUserRepository:
             self.users[user.id] = user
             self.projects[personal_project.id] = personal_project
             self.memberships[(owner.project_id, owner.user_id)] = owner
+            self.sessions.create(session)
 
     def first_admin_exists(self) -> bool:
         return "system#first-admin" in self.claims
@@ -99,7 +109,7 @@ class InMemorySessionRepository:
     def create(self, session: Session) -> None:
         self.sessions[session.id] = session
 
-    def get(self, session_id: str) -> Session | None:
+    def get(self, session_id: str, prefetch: Sequence[PrefetchKey] = ()) -> Session | None:
         return self.sessions.get(session_id)
 
     def rotate(self, session_id: str, presented_jti: str, new_jti: str) -> bool:
@@ -121,16 +131,20 @@ class InMemorySessionRepository:
                 self.revoke(session.id, at)
 
 
-class InMemoryLoginFailureLog:
-    def __init__(self) -> None:
+class InMemoryLoginAttempts:
+    def __init__(self, users: InMemoryUserRepository) -> None:
+        self.users = users
         self.failures: dict[str, list[datetime]] = {}
 
-    def record(self, email: str, at: datetime) -> None:
-        self.failures.setdefault(email, []).append(at)
+    def lookup(self, email: str) -> LoginState:
+        return LoginState(
+            user_id=self.users.claims.get(f"email#{email}"),
+            failures=sorted(self.failures.get(email, [])),
+        )
 
-    def recent(self, email: str, since: datetime, limit: int) -> list[datetime]:
-        newest_first = sorted((t for t in self.failures.get(email, []) if t >= since), reverse=True)
-        return newest_first[:limit]
+    def record_failure(self, email: str, at: datetime, keep_since: datetime) -> None:
+        kept = [t for t in self.failures.get(email, []) if t >= keep_since]
+        self.failures[email] = [*kept, at]
 
     def clear(self, email: str) -> None:
         self.failures.pop(email, None)

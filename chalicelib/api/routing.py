@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from chalicelib.api import errors as api_errors
 from chalicelib.domain.errors import BadRequest, DomainError, PayloadTooLarge, ValidationFailed
 from chalicelib.domain.model import new_id
 from chalicelib.observability import logger
+from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
 MAX_BODY_BYTES = 256 * 1024
@@ -40,6 +41,8 @@ class RouteSpec:
     auth: bool
     errors: tuple[int, ...]
     content_type: str = "application/json"
+    # Items the view reads first, fetched with the caller's session in one round trip.
+    prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None
 
 
 # Filled as blueprints are imported; the OpenAPI document is built from it.
@@ -160,13 +163,19 @@ def handle(
 ) -> Response:
     request_id = request_id_of(request)
     try:
-        principal = None
-        if spec.auth:
-            principal = bootstrap.container().auth.authenticate(bearer_token(request))
-        body = _parse_body(request, spec.body)
-        query = _parse_query(request, spec.query)
-        call = Call(request, request_id, params, body, query, principal)
-        return _to_response(view(call), spec)
+        container = bootstrap.container()
+        with container.request_scope():
+            principal = None
+            if spec.auth:
+                prefetch = spec.prefetch
+                principal = container.auth.authenticate(
+                    bearer_token(request),
+                    (lambda caller: prefetch(caller, params)) if prefetch else None,
+                )
+            body = _parse_body(request, spec.body)
+            query = _parse_query(request, spec.query)
+            call = Call(request, request_id, params, body, query, principal)
+            return _to_response(view(call), spec)
     except DomainError as exc:
         return api_errors.to_response(exc, request_id)
     except Exception:
@@ -189,6 +198,7 @@ def route(
     auth: bool = True,
     errors: tuple[int, ...] = (),
     content_type: str = "application/json",
+    prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None,
 ) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
     spec = RouteSpec(
         path=path,
@@ -202,6 +212,7 @@ def route(
         auth=auth,
         errors=errors,
         content_type=content_type,
+        prefetch=prefetch,
     )
 
     def decorator(view: Callable[[Call], Any]) -> Callable[[Call], Any]:

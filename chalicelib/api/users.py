@@ -10,9 +10,19 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import PageOut, UserOut
 from chalicelib.domain.users import ProfileUpdate, RoleUpdate
+from chalicelib.ports import PrefetchKey
+from chalicelib.services.auth import Principal
 
 users_api = Blueprint(__name__)
 TAG = "users"
+
+
+def caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
+    return [("user", principal.user_id)]
+
+
+def caller_and_target(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
+    return [("user", principal.user_id), ("user", params["user_id"])]
 
 
 class UserListQuery(PageQuery):
@@ -20,7 +30,13 @@ class UserListQuery(PageQuery):
 
 
 @route(
-    users_api, "/users/profile", "GET", tag=TAG, summary="The caller's profile", response=UserOut
+    users_api,
+    "/users/profile",
+    "GET",
+    tag=TAG,
+    summary="The caller's profile",
+    response=UserOut,
+    prefetch=caller,
 )
 def get_profile(call: Call) -> UserOut:
     return UserOut.of(bootstrap.container().users.profile(call.principal))
@@ -35,6 +51,7 @@ def get_profile(call: Call) -> UserOut:
     body=ProfileUpdate,
     response=UserOut,
     errors=(401, 412, 422),
+    prefetch=caller,
 )
 def update_profile(call: Call) -> UserOut:
     user = bootstrap.container().users.update_profile(call.principal, call.body, call.if_match)
@@ -50,6 +67,7 @@ def update_profile(call: Call) -> UserOut:
     query=UserListQuery,
     response=PageOut[UserOut],
     errors=(400, 403, 422),
+    prefetch=caller,
 )
 def list_users(call: Call) -> PageOut[UserOut]:
     page = bootstrap.container().users.list_users(call.principal, call.query.q, call.query.page())
@@ -65,6 +83,7 @@ def list_users(call: Call) -> PageOut[UserOut]:
     body=RoleUpdate,
     response=UserOut,
     errors=(403, 404, 409, 412, 422),
+    prefetch=caller_and_target,
 )
 def set_role(call: Call) -> UserOut:
     user = bootstrap.container().users.set_role(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,8 +26,9 @@ from chalicelib.domain.users import (
 )
 from chalicelib.ports import (
     Clock,
-    LoginFailureLog,
+    LoginAttempts,
     PasswordHasher,
+    PrefetchKey,
     SessionRepository,
     UserRepository,
 )
@@ -63,7 +65,7 @@ class AuthService:
         self,
         users: UserRepository,
         sessions: SessionRepository,
-        failures: LoginFailureLog,
+        attempts: LoginAttempts,
         hasher: PasswordHasher,
         tokens: TokenCodec,
         clock: Clock,
@@ -71,7 +73,7 @@ class AuthService:
     ) -> None:
         self._users = users
         self._sessions = sessions
-        self._failures = failures
+        self._attempts = attempts
         self._hasher = hasher
         self._tokens = tokens
         self._clock = clock
@@ -85,14 +87,15 @@ class AuthService:
         first_admin = not self._users.first_admin_exists()
         while True:
             user, project, owner = self._new_account(command, password_hash, first_admin)
+            session = self._new_session(user)
             try:
-                self._users.create_account(user, project, owner, first_admin=first_admin)
+                self._users.create_account(user, project, owner, session, first_admin=first_admin)
                 break
             except EmailTaken:
                 raise Conflict("an account with this email already exists") from None
             except FirstAdminTaken:
                 first_admin = False  # someone else was first: register as a member
-        return self._start_session(user)
+        return self._tokens_for(user, session.id, session.refresh_jti)
 
     def _new_account(
         self, command: RegisterInput, password_hash: str, first_admin: bool
@@ -124,24 +127,27 @@ class AuthService:
     def login(self, command: LoginInput) -> AuthResult:
         email = normalise_email(command.email)
         now = self._clock.now()
-        recent = self._failures.recent(email, now - self._policy.window, self._policy.max_failures)
+        window_start = now - self._policy.window
+        state = self._attempts.lookup(email)
+        recent = [at for at in state.failures if at > window_start]
         if len(recent) >= self._policy.max_failures:
-            retry_at = recent[-1] + self._policy.window
+            # The lock lifts when the oldest of the last `max_failures` failures leaves the window.
+            retry_at = recent[-self._policy.max_failures] + self._policy.window
             raise RateLimited(
                 "too many failed logins for this email; retry later",
                 retry_after_seconds=int((retry_at - now).total_seconds()) + 1,
             )
-        user = self._users.get_by_email(email)
+        user = self._users.get(state.user_id) if state.user_id else None
         if user is None:
             # Spend the same time as a real check, so response times do not reveal accounts.
             self._hasher.verify(self._dummy(), command.password)
-            self._failures.record(email, now)
+            self._attempts.record_failure(email, now, keep_since=window_start)
             raise Unauthorized(BAD_CREDENTIALS)
         if not self._hasher.verify(user.password_hash, command.password):
-            self._failures.record(email, now)
+            self._attempts.record_failure(email, now, keep_since=window_start)
             raise Unauthorized(BAD_CREDENTIALS)
-        if recent:
-            self._failures.clear(email)
+        if state.failures:
+            self._attempts.clear(email)
         if self._hasher.needs_rehash(user.password_hash):
             user = self._users.save(
                 user.with_changes(password_hash=self._hasher.hash(command.password))
@@ -153,15 +159,18 @@ class AuthService:
             self._dummy_hash = self._hasher.hash(new_id())
         return self._dummy_hash
 
-    def _start_session(self, user: User) -> AuthResult:
+    def _new_session(self, user: User) -> Session:
         now = self._clock.now()
-        session = Session(
+        return Session(
             id=new_id(),
             user_id=user.id,
             refresh_jti=new_id(),
             created_at=now,
             expires_at=now + self._tokens.refresh_ttl,
         )
+
+    def _start_session(self, user: User) -> AuthResult:
+        session = self._new_session(user)
         self._sessions.create(session)
         return self._tokens_for(user, session.id, session.refresh_jti)
 
@@ -190,13 +199,23 @@ class AuthService:
             raise Unauthorized("refresh token is not valid")
         return self._tokens_for(user, claims.session_id, new_jti)
 
-    def authenticate(self, access_token: str | None) -> Principal:
-        """Check an access token, and that its session is still alive (logout is immediate)."""
+    def authenticate(
+        self,
+        access_token: str | None,
+        prefetch: Callable[[Principal], Sequence[PrefetchKey]] | None = None,
+    ) -> Principal:
+        """Check an access token, and that its session is still alive (logout is immediate).
+
+        `prefetch` names the items the request reads first; they come back in the same round
+        trip as the session, so authentication costs no extra DynamoDB call.
+        """
         claims = self._tokens.decode(access_token, "access")
-        session = self._sessions.get(claims.session_id)
+        principal = Principal(user_id=claims.user_id, session_id=claims.session_id)
+        keys = prefetch(principal) if prefetch else ()
+        session = self._sessions.get(claims.session_id, keys)
         if session is None or not session.active or session.user_id != claims.user_id:
             raise Unauthorized("token has been revoked")
-        return Principal(user_id=claims.user_id, session_id=claims.session_id)
+        return principal
 
     def logout(self, principal: Principal, refresh_token: str | None = None) -> None:
         now = self._clock.now()

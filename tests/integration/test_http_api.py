@@ -10,11 +10,10 @@ import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
 from openapi_spec_validator import validate
-from pynamodb.exceptions import GetError
 
 from app import app
 from chalicelib import bootstrap
-from chalicelib.adapters.dynamodb.models import SessionModel
+from chalicelib.adapters.dynamodb import connection
 
 PASSWORD = "correct horse battery"
 
@@ -293,15 +292,14 @@ class TestFailuresOfAws:
         self, api: Api, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         token = api.register()["access_token"]
-        throttled = ClientError(
-            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
-            "GetItem",
-        )
 
-        def throttle(*args: Any, **kwargs: Any) -> Any:
-            raise GetError("Failed to get item", cause=throttled)
+        def throttle(operation: str, params: Any) -> Any:
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+                operation,
+            )
 
-        monkeypatch.setattr(SessionModel, "get", throttle)
+        monkeypatch.setattr(connection.root().client, "_make_api_call", throttle)
         response = api.call("GET", "/users/profile", token=token)
         assert_error(response, 503, "unavailable")
         assert int(response.headers["Retry-After"]) >= 1
@@ -314,7 +312,7 @@ class TestFailuresOfAws:
         def explode(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("secret internals")
 
-        monkeypatch.setattr(SessionModel, "get", explode)
+        monkeypatch.setattr(connection.root().client, "_make_api_call", explode)
         response = api.call("GET", "/users/profile", token=token)
         payload = assert_error(response, 500, "internal_error")
         assert "secret internals" not in json.dumps(payload)

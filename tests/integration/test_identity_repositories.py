@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamodb.identity import (
-    DynamoLoginFailureLog,
+    MAX_KEPT_FAILURES,
+    DynamoLoginAttempts,
     DynamoSessionRepository,
     DynamoUserRepository,
 )
@@ -19,7 +20,7 @@ from chalicelib.domain.errors import BadRequest, EmailTaken, FirstAdminTaken, St
 from chalicelib.domain.model import PageRequest, new_id
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.users import Role, Session, User
-from tests.fakes import InMemoryLoginFailureLog, InMemorySessionRepository, InMemoryUserRepository
+from tests.fakes import InMemoryLoginAttempts, InMemorySessionRepository, InMemoryUserRepository
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -27,20 +28,18 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 @pytest.fixture(params=["memory", "dynamodb"])
 def repos(request: pytest.FixtureRequest) -> dict[str, Any]:
     if request.param == "memory":
-        return {
-            "users": InMemoryUserRepository(),
-            "sessions": InMemorySessionRepository(),
-            "failures": InMemoryLoginFailureLog(),
-        }
+        sessions = InMemorySessionRepository()
+        users = InMemoryUserRepository(sessions)
+        return {"users": users, "sessions": sessions, "attempts": InMemoryLoginAttempts(users)}
     request.getfixturevalue("moto_aws")
     return {
         "users": DynamoUserRepository(),
         "sessions": DynamoSessionRepository(),
-        "failures": DynamoLoginFailureLog(timedelta(minutes=15)),
+        "attempts": DynamoLoginAttempts(),
     }
 
 
-def account(email: str) -> tuple[User, Project, Membership]:
+def account(email: str) -> tuple[User, Project, Membership, Session]:
     user_id, project_id = new_id(), new_id()
     user = User(
         id=user_id,
@@ -54,14 +53,16 @@ def account(email: str) -> tuple[User, Project, Membership]:
         updated_at=NOW,
     )
     project = Project(project_id, "Personal", "", user_id, NOW, NOW, personal=True)
-    return user, project, Membership(project_id, user_id, ProjectRole.OWNER, NOW)
+    session = Session(new_id(), user_id, new_id(), NOW, NOW + timedelta(days=30))
+    return user, project, Membership(project_id, user_id, ProjectRole.OWNER, NOW), session
 
 
 class TestUsers:
     def test_create_then_read_by_id_and_email(self, repos: dict[str, Any]) -> None:
-        user, project, owner = account("ada@example.com")
-        repos["users"].create_account(user, project, owner, first_admin=False)
+        user, project, owner, session = account("ada@example.com")
+        repos["users"].create_account(user, project, owner, session, first_admin=False)
         assert repos["users"].get(user.id) == user
+        assert repos["sessions"].get(session.id) == session
         assert repos["users"].get_by_email("ada@example.com") == user
         assert repos["users"].get_by_email("bob@example.com") is None
         assert repos["users"].get("missing") is None
@@ -73,6 +74,7 @@ class TestUsers:
         with pytest.raises(EmailTaken):
             repos["users"].create_account(*second, first_admin=False)
         assert repos["users"].get(second[0].id) is None
+        assert repos["sessions"].get(second[3].id) is None
 
     def test_first_admin_claim_is_taken_once(self, repos: dict[str, Any]) -> None:
         assert not repos["users"].first_admin_exists()
@@ -85,8 +87,8 @@ class TestUsers:
         assert repos["users"].get_by_email("b@example.com") is None
 
     def test_save_is_conditional_on_the_version(self, repos: dict[str, Any]) -> None:
-        user, project, owner = account("ada@example.com")
-        repos["users"].create_account(user, project, owner, first_admin=False)
+        user, *rest = account("ada@example.com")
+        repos["users"].create_account(user, *rest, first_admin=False)
         saved = repos["users"].save(user.with_changes(name="New"))
         assert saved.version == 2
         assert repos["users"].get(user.id).name == "New"
@@ -152,22 +154,35 @@ class TestSessions:
         assert [repos["sessions"].get(s.id).active for s in sessions] == [True, False, False]
 
 
-class TestLoginFailures:
-    def test_recent_is_newest_first_within_the_window(self, repos: dict[str, Any]) -> None:
-        log = repos["failures"]
-        for minutes in (0, 5, 10, 20, 21):
-            log.record("ada@example.com", NOW + timedelta(minutes=minutes))
-        log.record("bob@example.com", NOW + timedelta(minutes=21))
-        since = NOW + timedelta(minutes=6)
-        recent = log.recent("ada@example.com", since, 5)
-        assert recent == [NOW + timedelta(minutes=m) for m in (21, 20, 10)]
-        assert len(log.recent("ada@example.com", NOW, 2)) == 2
+class TestLoginAttempts:
+    def test_lookup_names_the_owner_and_the_failures(self, repos: dict[str, Any]) -> None:
+        user, *rest = account("ada@example.com")
+        repos["users"].create_account(user, *rest, first_admin=False)
+        attempts = repos["attempts"]
+        assert attempts.lookup("ada@example.com").user_id == user.id
+        assert attempts.lookup("bob@example.com").user_id is None
+        for minutes in (10, 0, 5):
+            attempts.record_failure("ada@example.com", NOW + timedelta(minutes=minutes), NOW)
+        state = attempts.lookup("ada@example.com")
+        assert state.failures == [NOW + timedelta(minutes=m) for m in (0, 5, 10)]
+        assert attempts.lookup("bob@example.com").failures == []
 
     def test_clear(self, repos: dict[str, Any]) -> None:
-        log = repos["failures"]
-        log.record("ada@example.com", NOW)
-        log.clear("ada@example.com")
-        assert log.recent("ada@example.com", NOW - timedelta(hours=1), 5) == []
+        attempts = repos["attempts"]
+        attempts.record_failure("ada@example.com", NOW, NOW)
+        attempts.clear("ada@example.com")
+        assert attempts.lookup("ada@example.com").failures == []
+        attempts.clear("never-failed@example.com")
+
+
+def test_the_failure_list_stays_bounded(moto_aws: None) -> None:
+    attempts = DynamoLoginAttempts()
+    for second in range(MAX_KEPT_FAILURES + 5):
+        at = NOW + timedelta(seconds=second)
+        attempts.record_failure("ada@example.com", at, keep_since=at - timedelta(seconds=20))
+    failures = attempts.lookup("ada@example.com").failures
+    assert len(failures) <= MAX_KEPT_FAILURES
+    assert failures[-1] == NOW + timedelta(seconds=MAX_KEPT_FAILURES + 4)
 
 
 def test_every_model_shares_one_dynamodb_client(moto_aws: None) -> None:

@@ -10,7 +10,7 @@ from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
 from tests.fakes import (
     FakeClock,
-    InMemoryLoginFailureLog,
+    InMemoryLoginAttempts,
     InMemorySessionRepository,
     InMemoryUserRepository,
     fast_hasher,
@@ -24,7 +24,7 @@ class World:
     clock: FakeClock
     users_repo: InMemoryUserRepository
     sessions: InMemorySessionRepository
-    failures: InMemoryLoginFailureLog
+    failures: InMemoryLoginAttempts
     tokens: TokenCodec
     auth: AuthService
     users: UserService
@@ -44,9 +44,9 @@ def make_tokens(clock: FakeClock, key: str = SIGNING_KEY) -> TokenCodec:
 @pytest.fixture
 def world() -> World:
     clock = FakeClock()
-    users_repo = InMemoryUserRepository()
     sessions = InMemorySessionRepository()
-    failures = InMemoryLoginFailureLog()
+    users_repo = InMemoryUserRepository(sessions)
+    failures = InMemoryLoginAttempts(users_repo)
     hasher = fast_hasher()
     tokens = make_tokens(clock)
     auth = AuthService(users_repo, sessions, failures, hasher, tokens, clock, LoginPolicy())

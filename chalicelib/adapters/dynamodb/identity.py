@@ -1,34 +1,53 @@
-"""DynamoDB repositories of users, sessions and login failures."""
+"""DynamoDB repositories of users, sessions and login attempts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamodb import connection
+from chalicelib.adapters.dynamodb import connection, prefetch
 from chalicelib.adapters.dynamodb.models import (
     ClaimModel,
-    LoginFailureModel,
+    LoginThrottleModel,
     MembershipModel,
     ProjectModel,
     SessionModel,
     UserModel,
 )
 from chalicelib.adapters.dynamodb.pagination import key_of, paginate
+from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.errors import EmailTaken, FirstAdminTaken, StaleVersion
-from chalicelib.domain.model import Page, PageRequest, new_id, utc
+from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project
 from chalicelib.domain.users import Role, Session, User
+from chalicelib.ports import LoginState, PrefetchKey
 
 FIRST_ADMIN_CLAIM = "system#first-admin"
 CONDITION_FAILED = "ConditionalCheckFailed"
+# A login throttle keeps at most this many failures: enough for any sane policy, and an
+# attacker cannot grow the item without bound.
+MAX_KEPT_FAILURES = 50
 
 
 def email_claim(email: str) -> str:
     return f"email#{email}"
+
+
+def item_key(key: PrefetchKey) -> ItemKey:
+    """Map a domain prefetch key to the DynamoDB item it names."""
+    kind, *ids = key
+    if kind == "user":
+        return ItemKey(UserModel, ids[0])
+    if kind == "project":
+        return ItemKey(ProjectModel, ids[0])
+    if kind == "member":
+        return ItemKey(MembershipModel, ids[0], ids[1])
+    raise ValueError(f"unknown prefetch kind {kind!r}")
 
 
 def _condition_failed(exc: PutError | UpdateError) -> bool:
@@ -87,10 +106,38 @@ def membership_to_model(membership: Membership) -> MembershipModel:
     )
 
 
+def session_to_model(session: Session) -> SessionModel:
+    return SessionModel(
+        id=session.id,
+        user_id=session.user_id,
+        refresh_jti=session.refresh_jti,
+        created_at=session.created_at,
+        expires_at=session.expires_at,
+        revoked_at=session.revoked_at,
+    )
+
+
+def session_from_model(row: SessionModel) -> Session:
+    return Session(
+        id=row.id,
+        user_id=row.user_id,
+        refresh_jti=row.refresh_jti,
+        created_at=row.created_at,
+        expires_at=row.expires_at.astimezone(UTC),
+        revoked_at=row.revoked_at,
+    )
+
+
 class DynamoUserRepository:
     @translate_aws_failures
     def create_account(
-        self, user: User, personal_project: Project, owner: Membership, *, first_admin: bool
+        self,
+        user: User,
+        personal_project: Project,
+        owner: Membership,
+        session: Session,
+        *,
+        first_admin: bool,
     ) -> None:
         claims = [
             ClaimModel(key=email_claim(user.email), owner_id=user.id, created_at=user.created_at)
@@ -108,6 +155,7 @@ class DynamoUserRepository:
                     project_to_model(personal_project), condition=ProjectModel.id.does_not_exist()
                 )
                 tx.save(membership_to_model(owner))
+                tx.save(session_to_model(session), condition=SessionModel.id.does_not_exist())
         except TransactWriteError as exc:
             reasons = [reason.code if reason else None for reason in exc.cancellation_reasons]
             if reasons and reasons[0] == CONDITION_FAILED:
@@ -118,22 +166,17 @@ class DynamoUserRepository:
 
     @translate_aws_failures
     def first_admin_exists(self) -> bool:
-        return ClaimModel.count(FIRST_ADMIN_CLAIM, limit=1) > 0
+        return prefetch.get(ItemKey(ClaimModel, FIRST_ADMIN_CLAIM), ClaimModel) is not None
 
     @translate_aws_failures
     def get(self, user_id: str) -> User | None:
-        try:
-            return user_from_model(UserModel.get(user_id, consistent_read=True))
-        except UserModel.DoesNotExist:
-            return None
+        row = prefetch.get(ItemKey(UserModel, user_id), UserModel)
+        return user_from_model(row) if row else None
 
     @translate_aws_failures
     def get_by_email(self, email: str) -> User | None:
-        try:
-            claim = ClaimModel.get(email_claim(email), consistent_read=True)
-        except ClaimModel.DoesNotExist:
-            return None
-        return self.get(claim.owner_id)
+        claim = prefetch.get(ItemKey(ClaimModel, email_claim(email)), ClaimModel)
+        return self.get(claim.owner_id) if claim else None
 
     @translate_aws_failures
     def save(self, user: User) -> User:
@@ -164,34 +207,18 @@ class DynamoUserRepository:
         )
 
 
-def session_from_model(row: SessionModel) -> Session:
-    return Session(
-        id=row.id,
-        user_id=row.user_id,
-        refresh_jti=row.refresh_jti,
-        created_at=row.created_at,
-        expires_at=utc(row.expires_at),
-        revoked_at=row.revoked_at,
-    )
-
-
 class DynamoSessionRepository:
     @translate_aws_failures
     def create(self, session: Session) -> None:
-        SessionModel(
-            id=session.id,
-            user_id=session.user_id,
-            refresh_jti=session.refresh_jti,
-            created_at=session.created_at,
-            expires_at=session.expires_at,
-        ).save(condition=SessionModel.id.does_not_exist())
+        session_to_model(session).save(condition=SessionModel.id.does_not_exist())
 
     @translate_aws_failures
-    def get(self, session_id: str) -> Session | None:
-        try:
-            return session_from_model(SessionModel.get(session_id, consistent_read=True))
-        except SessionModel.DoesNotExist:
-            return None
+    def get(self, session_id: str, prefetch_keys: Sequence[PrefetchKey] = ()) -> Session | None:
+        key = ItemKey(SessionModel, session_id)
+        if prefetch_keys:
+            prefetch.get_many([key, *(item_key(k) for k in prefetch_keys)])
+        row = prefetch.get(key, SessionModel)
+        return session_from_model(row) if row else None
 
     @translate_aws_failures
     def rotate(self, session_id: str, presented_jti: str, new_jti: str) -> bool:
@@ -225,34 +252,48 @@ class DynamoSessionRepository:
                 self.revoke(row.id, at)
 
 
-def _sort_key(at: datetime) -> str:
-    return f"{utc(at).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{new_id()}"
+def _epoch(at: datetime) -> int:
+    return int(at.timestamp())
 
 
-class DynamoLoginFailureLog:
-    def __init__(self, window: timedelta) -> None:
-        self._window = window
-
+class DynamoLoginAttempts:
     @translate_aws_failures
-    def record(self, email: str, at: datetime) -> None:
-        LoginFailureModel(email=email, at=_sort_key(at), expires_at=at + self._window).save()
-
-    @translate_aws_failures
-    def recent(self, email: str, since: datetime, limit: int) -> list[datetime]:
-        rows = LoginFailureModel.query(
-            email,
-            range_key_condition=LoginFailureModel.at >= _sort_key(since).split("#")[0],
-            scan_index_forward=False,
-            limit=limit,
-            page_size=limit,
-        )
-        return [
-            datetime.strptime(row.at.split("#")[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-            for row in rows
+    def lookup(self, email: str) -> LoginState:
+        claim_key = ItemKey(ClaimModel, email_claim(email))
+        throttle_key = ItemKey(LoginThrottleModel, email)
+        found = prefetch.get_many([claim_key, throttle_key])
+        claim, throttle = found[claim_key], found[throttle_key]
+        prefetch.take(throttle_key)  # the claim stays prefetched for get_by_email
+        failures = [
+            datetime.fromtimestamp(int(t), UTC) for t in (throttle.failures if throttle else [])
         ]
+        return LoginState(user_id=claim.owner_id if claim else None, failures=sorted(failures))
+
+    @translate_aws_failures
+    def record_failure(self, email: str, at: datetime, keep_since: datetime) -> None:
+        ttl = at + (at - keep_since)
+        try:
+            # Appending is atomic, so concurrent failures are all counted.
+            LoginThrottleModel(email=email).update(
+                actions=[
+                    LoginThrottleModel.failures.set(
+                        (LoginThrottleModel.failures | []).append([_epoch(at)])
+                    ),
+                    LoginThrottleModel.expires_at.set(ttl),
+                ],
+                condition=LoginThrottleModel.failures.does_not_exist()
+                | (size(LoginThrottleModel.failures) < MAX_KEPT_FAILURES),  # type: ignore[no-untyped-call]
+            )
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
+            # Full: keep only the failures that still count, plus this one.
+            current = LoginThrottleModel.get(email, consistent_read=True)
+            kept = [t for t in current.failures if t >= _epoch(keep_since)][
+                -MAX_KEPT_FAILURES + 1 :
+            ]
+            LoginThrottleModel(email=email, failures=[*kept, _epoch(at)], expires_at=ttl).save()
 
     @translate_aws_failures
     def clear(self, email: str) -> None:
-        with LoginFailureModel.batch_write() as batch:
-            for row in LoginFailureModel.query(email, attributes_to_get=["email", "at"]):
-                batch.delete(row)
+        LoginThrottleModel(email=email).delete()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -104,14 +105,14 @@ class SessionModel(BaseModel):
     by_user = SessionsByUser()
 
 
-class LoginFailureModel(BaseModel):
-    """One failed login; `at` sorts failures in time, DynamoDB's TTL removes old ones."""
+class LoginThrottleModel(BaseModel):
+    """Recent failed logins of one email (epoch seconds, oldest first); TTL drops idle ones."""
 
     class Meta(BaseModel.Meta):
-        table_name = "login_failures"
+        table_name = "login_throttle"
 
     email = UnicodeAttribute(hash_key=True)
-    at = UnicodeAttribute(range_key=True)
+    failures = ListAttribute(of=NumberAttribute, default=list)
     expires_at = TTLAttribute()
 
 

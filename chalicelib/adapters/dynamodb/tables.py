@@ -13,7 +13,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.UserModel,
     models.ClaimModel,
     models.SessionModel,
-    models.LoginFailureModel,
+    models.LoginThrottleModel,
     models.ProjectModel,
     models.MembershipModel,
 )
