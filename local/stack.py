@@ -223,20 +223,21 @@ class LocalStack:
         self._env.set("MOTO_PORT", str(port))
         # In-memory state is per process: start empty even if something ran moto before.
         requests.post(f"{self.moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-        config_url = f"{self.moto_endpoint}/moto-api/config"
-        previous = requests.get(config_url, timeout=10).json().get("stepfunctions", {})
-        requests.post(
-            config_url, json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
-        ).raise_for_status()
-        self._stops.append(("moto config", lambda: self._restore_moto_config(previous)))
+        self._enable_step_functions_execution()
 
-    def _restore_moto_config(self, stepfunctions: dict[str, Any]) -> None:
-        # The config is process-wide: leave it as found for other users of moto in tests.
+    def _enable_step_functions_execution(self) -> None:
+        from moto.core.config import default_user_config
+
+        # The config is process-wide (GET does not show this part): remember it for stop().
+        previous = dict(default_user_config.get("stepfunctions") or {})
+        self._set_step_functions_config({"execute_state_machine": True})
+        self._stops.append(("moto config", lambda: self._set_step_functions_config(previous)))
+
+    def _set_step_functions_config(self, config: dict[str, Any]) -> None:
         import requests
 
-        previous = {"execute_state_machine": bool(stepfunctions.get("execute_state_machine"))}
         requests.post(
-            f"{self.moto_endpoint}/moto-api/config", json={"stepfunctions": previous}, timeout=10
+            f"{self.moto_endpoint}/moto-api/config", json={"stepfunctions": config}, timeout=10
         ).raise_for_status()
 
     def stop(self) -> None:
