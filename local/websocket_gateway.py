@@ -34,7 +34,6 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -68,10 +67,11 @@ class _Connection:
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def describe(self) -> dict[str, Any]:
+        # The wire names of GetConnection's response (boto3 maps them to ConnectedAt, ...).
         return {
-            "ConnectedAt": _iso(self.connected_at),
-            "LastActiveAt": _iso(self.last_active_at or self.connected_at),
-            "Identity": {"SourceIp": self.source_ip, "UserAgent": self.user_agent or ""},
+            "connectedAt": _iso(self.connected_at),
+            "lastActiveAt": _iso(self.last_active_at or self.connected_at),
+            "identity": {"sourceIp": self.source_ip, "userAgent": self.user_agent or ""},
         }
 
 
@@ -377,10 +377,12 @@ class WebSocketGateway:
     def _connect_event(self, connection: _Connection, request: Request) -> dict[str, Any]:
         split = urlsplit(request.path)
         query = parse_qs(split.query, keep_blank_values=True)
-        headers: Headers = request.headers
+        multi_value_headers: dict[str, list[str]] = {}
+        for name, value in request.headers.raw_items():  # as the client spelled them
+            multi_value_headers.setdefault(name, []).append(value)
         event: dict[str, Any] = {
-            "headers": {name: headers[name] for name in headers},
-            "multiValueHeaders": {name: headers.get_all(name) for name in headers},
+            "headers": {name: values[-1] for name, values in multi_value_headers.items()},
+            "multiValueHeaders": multi_value_headers,
             "requestContext": self._request_context(connection, "$connect", "CONNECT"),
             "isBase64Encoded": False,
         }
