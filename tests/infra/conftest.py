@@ -1,0 +1,94 @@
+"""Synthesizes the CDK app once per session, the way `cdk synth` does, into a temporary dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STAGE = "citest"
+STACK_NAME = f"taskbeat-{STAGE}"
+TABLE_PREFIX = f"{STACK_NAME}-"
+
+# Figures shown at the end of the run (see pytest_terminal_summary).
+FIGURES: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class CloudAssembly:
+    outdir: Path
+    template: dict[str, Any]
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.template["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+    def functions(self) -> dict[str, dict[str, Any]]:
+        return {
+            **self.resources("AWS::Serverless::Function"),
+            **self.resources("AWS::Lambda::Function"),
+        }
+
+    def file_asset(self, object_key: str) -> Path:
+        """The staged file of the asset uploaded under `object_key`."""
+        manifest = json.loads((self.outdir / f"{STAGE}.assets.json").read_text())
+        for asset in manifest["files"].values():
+            for destination in asset["destinations"].values():
+                if destination["objectKey"] == object_key:
+                    return self.outdir / str(asset["source"]["path"])
+        raise LookupError(f"no file asset uploaded as {object_key}")
+
+
+@pytest.fixture(scope="session")
+def cloud_assembly(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps({"stage": STAGE}),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=REPO_ROOT / "infrastructure",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        pytest.fail(f"synth failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    FIGURES["synth time"] = f"{elapsed:.1f} s"
+    template = json.loads((outdir / f"{STAGE}.template.json").read_text())
+    return CloudAssembly(outdir=outdir, template=template)
+
+
+@pytest.fixture(scope="session")
+def template(cloud_assembly: CloudAssembly) -> Any:
+    """The template as `aws_cdk.assertions.Template` (starts the jsii runtime on first use)."""
+    from aws_cdk.assertions import Template
+
+    return Template.from_json(cloud_assembly.template)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("infrastructure figures")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")

@@ -1,0 +1,27 @@
+"""cfn-lint on the synthesized template: no errors (warnings are shown, not failed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.infra.conftest import FIGURES, CloudAssembly
+
+pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
+
+
+def test_template_has_no_cfn_lint_errors(cloud_assembly: CloudAssembly) -> None:
+    from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
+
+    matches = lint(
+        json.dumps(cloud_assembly.template),
+        config=ManualArgs(regions=["us-east-1", "eu-west-1"]),
+    )
+    for match in matches:
+        print(match)  # shown with -rA or -s; warnings are worth a look
+    FIGURES["cfn-lint"] = (
+        f"{len(matches)} findings ({', '.join(sorted({m.rule.id for m in matches})) or 'none'})"
+    )
+    errors = [str(match) for match in matches if match.rule.id.startswith("E")]
+    assert errors == []

@@ -1,0 +1,168 @@
+"""The deployment package the functions run: built for their runtime, holding all the app needs."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import zipfile
+from collections.abc import Iterator
+
+import pytest
+from packaging.tags import Tag, compatible_tags, cpython_tags, parse_tag
+
+from infrastructure.packaging import LAMBDA_RUNTIME, RUNTIME_PROVIDED
+from tests.infra.conftest import FIGURES, CloudAssembly
+
+pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
+
+# What the python3.13 Lambda runtime (Amazon Linux 2023, glibc 2.34, x86_64) can load.
+TARGET_VERSION = (3, 13)
+TARGET_PLATFORMS = [
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(34, 4, -1)),
+    "manylinux2014_x86_64",
+    "manylinux2010_x86_64",
+    "manylinux1_x86_64",
+]
+TARGET_TAGS = frozenset(
+    [
+        *cpython_tags(TARGET_VERSION, abis=["cp313"], platforms=TARGET_PLATFORMS),
+        *compatible_tags(TARGET_VERSION, "cp313", platforms=TARGET_PLATFORMS),
+    ]
+)
+COMPILED_MODULE = re.compile(r"\.(cpython-313-x86_64-linux-gnu|abi3)\.so$")
+# Modules the package must hold in compiled form (each from a different distribution).
+REQUIRED_COMPILED = ("pydantic_core/_pydantic_core.", "_cffi_backend.", "_argon2_cffi_bindings/")
+SDK_MODULES = frozenset({"boto3", "botocore", "s3transfer"})
+
+
+def test_runtime_provided_names_match_the_sdk_modules() -> None:
+    assert frozenset(RUNTIME_PROVIDED) == SDK_MODULES
+
+
+@pytest.fixture(scope="module")
+def package(cloud_assembly: CloudAssembly) -> Iterator[zipfile.ZipFile]:
+    keys = {f["Properties"]["CodeUri"]["Key"] for f in cloud_assembly.functions().values()}
+    assert len(keys) == 1, "every function runs the same package"
+    path = cloud_assembly.file_asset(keys.pop())
+    with zipfile.ZipFile(path) as package:
+        unzipped = sum(info.file_size for info in package.infolist())
+        FIGURES["deployment package"] = (
+            f"{path.stat().st_size / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB unzipped, "
+            f"{len(package.namelist())} files"
+        )
+        yield package
+
+
+def test_package_is_for_the_runtime_the_functions_declare(cloud_assembly: CloudAssembly) -> None:
+    runtimes = {f["Properties"]["Runtime"] for f in cloud_assembly.functions().values()}
+    assert runtimes == {LAMBDA_RUNTIME} == {"python3.13"}
+
+
+def test_package_holds_the_app(package: zipfile.ZipFile) -> None:
+    names = set(package.namelist())
+    assert {"app.py", "chalicelib/__init__.py", "chalice/__init__.py", "chalice/app.py"} <= names
+    assert any(name.startswith("chalicelib/api/") for name in names)
+    # Only Chalice's two runtime modules, not the CLI and its dependencies.
+    assert {name for name in names if name.startswith("chalice/")} == {
+        "chalice/__init__.py",
+        "chalice/app.py",
+    }
+
+
+def test_package_holds_no_bytecode_of_the_build_interpreter(package: zipfile.ZipFile) -> None:
+    assert [name for name in package.namelist() if name.endswith(".pyc")] == []
+
+
+def test_compiled_modules_are_built_for_python313(package: zipfile.ZipFile) -> None:
+    compiled = [name for name in package.namelist() if name.endswith(".so")]
+    for prefix in REQUIRED_COMPILED:
+        assert any(name.startswith(prefix) for name in compiled), f"missing {prefix}*.so"
+    wrong = [name for name in compiled if not COMPILED_MODULE.search(name)]
+    assert wrong == [], "compiled modules for another interpreter"
+
+
+def test_nothing_is_built_for_the_packaging_interpreter(package: zipfile.ZipFile) -> None:
+    assert [name for name in package.namelist() if re.search(r"cp311|cpython-311", name)] == []
+    for name in _wheel_files(package):
+        assert "cp311" not in package.read(name).decode(), name
+
+
+def _wheel_files(package: zipfile.ZipFile) -> list[str]:
+    return [name for name in package.namelist() if re.fullmatch(r"[^/]+\.dist-info/WHEEL", name)]
+
+
+def test_every_distribution_is_a_wheel_for_the_runtime(package: zipfile.ZipFile) -> None:
+    wheel_files = _wheel_files(package)
+    assert len(wheel_files) > 10
+    platform_specific = []
+    for name in wheel_files:
+        metadata = package.read(name).decode()
+        tags: set[Tag] = set()
+        for line in metadata.splitlines():
+            if line.startswith("Tag: "):
+                tags |= parse_tag(line.removeprefix("Tag: ").strip())
+        assert tags & TARGET_TAGS, f"{name}: {sorted(map(str, tags))}"
+        if "Root-Is-Purelib: false" in metadata:
+            platform_specific.append(name.split("-")[0])
+            assert all(tag.platform.startswith("manylinux") for tag in tags), name
+    assert {"pydantic_core", "cffi", "argon2_cffi_bindings"} <= set(platform_specific)
+
+
+def test_sdk_is_left_to_the_runtime(package: zipfile.ZipFile) -> None:
+    """boto3/botocore come with the Lambda runtime (see infrastructure/packaging.py)."""
+    top_level = {name.split("/")[0].split("-")[0].lower() for name in package.namelist()}
+    assert top_level.isdisjoint(SDK_MODULES | {"urllib3"})
+
+
+def test_every_module_the_app_imports_is_packaged(package: zipfile.ZipFile) -> None:
+    names = package.namelist()
+    sources = [name for name in names if name == "app.py" or _is_app_module(name)]
+    missing = set()
+    for source in sources:
+        for module in _imported_modules(package.read(source).decode()):
+            top = module.split(".")[0]
+            if top in sys.stdlib_module_names or top in SDK_MODULES or top == "chalicelib":
+                continue
+            if top == "chalice":
+                # The package holds Chalice's runtime only.
+                if module not in {"chalice", "chalice.app"}:
+                    missing.add(f"{module} (in {source})")
+                continue
+            if not any(
+                name.startswith(f"{top}/") or re.fullmatch(rf"{top}(\..*)?\.(py|so)", name)
+                for name in names
+            ):
+                missing.add(f"{module} (in {source})")
+    assert missing == set()
+
+
+def _is_app_module(name: str) -> bool:
+    return name.startswith("chalicelib/") and name.endswith(".py")
+
+
+def _imported_modules(source: str) -> set[str]:
+    """Absolute imports anywhere in the module, except under `if TYPE_CHECKING:`."""
+    tree = ast.parse(source)
+    typing_only = {
+        id(node)
+        for branch in ast.walk(tree)
+        if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.unparse(branch.test)
+        for statement in branch.body
+        for node in ast.walk(statement)
+    }
+    modules = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+    modules.discard("__future__")
+    return modules
+
+
+def test_package_fits_lambda_limits(package: zipfile.ZipFile) -> None:
+    unzipped = sum(info.file_size for info in package.infolist())
+    assert unzipped < 200e6, "Lambda allows 250 MB unzipped, layers included"

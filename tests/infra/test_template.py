@@ -1,0 +1,326 @@
+"""Assertions on the synthesized CloudFormation template."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.dynamodb import tables
+from chalicelib.settings import Settings
+from infrastructure.packaging import LAMBDA_RUNTIME
+from tests.infra.conftest import FIGURES, STACK_NAME, STAGE, TABLE_PREFIX, CloudAssembly
+
+pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
+
+
+def _table_named(cloud_assembly: CloudAssembly, name: str) -> dict[str, Any]:
+    matches = [
+        resource
+        for resource in cloud_assembly.resources("AWS::DynamoDB::Table").values()
+        if resource["Properties"]["TableName"] == name
+    ]
+    assert len(matches) == 1, f"{len(matches)} tables named {name}"
+    return matches[0]
+
+
+def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+    if range_key:
+        schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
+    return schema
+
+
+@pytest.mark.parametrize("spec", tables.specs(), ids=lambda spec: spec.base_name)
+def test_every_table_spec_has_an_on_demand_table_with_recovery(
+    template: Any, spec: tables.TableSpec
+) -> None:
+    from aws_cdk.assertions import Match
+
+    template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "Properties": Match.object_like(
+                {
+                    "TableName": f"{TABLE_PREFIX}{spec.base_name}",
+                    "KeySchema": _key_schema(spec.hash_key, spec.range_key),
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    "DeletionProtectionEnabled": True,
+                }
+            ),
+            # Retained by default; only `-c destroy_data=true` dev stacks delete their data.
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+        },
+    )
+
+
+def test_tables_agree_with_the_pynamodb_models(cloud_assembly: CloudAssembly) -> None:
+    """Read every table back into a TableSpec: the template must declare exactly the models."""
+    from_template = []
+    for resource in cloud_assembly.resources("AWS::DynamoDB::Table").values():
+        properties = resource["Properties"]
+        assert properties["TableName"].startswith(TABLE_PREFIX)
+        hash_key, range_key = _keys(properties["KeySchema"])
+        ttl = properties.get("TimeToLiveSpecification")
+        from_template.append(
+            tables.TableSpec(
+                base_name=properties["TableName"].removeprefix(TABLE_PREFIX),
+                hash_key=hash_key,
+                range_key=range_key,
+                attribute_types={
+                    a["AttributeName"]: a["AttributeType"]
+                    for a in properties["AttributeDefinitions"]
+                },
+                indexes=tuple(
+                    tables.IndexSpec(
+                        index["IndexName"],
+                        *_keys(index["KeySchema"]),
+                        projection=index["Projection"]["ProjectionType"],
+                    )
+                    for index in properties.get("GlobalSecondaryIndexes", [])
+                ),
+                ttl_attribute=ttl["AttributeName"] if ttl and ttl["Enabled"] else None,
+                stream="StreamSpecification" in properties,
+            )
+        )
+
+    def by_name(spec: tables.TableSpec) -> str:
+        return spec.base_name
+
+    def normalized(spec: tables.TableSpec) -> tables.TableSpec:
+        return tables.TableSpec(
+            **{**spec.__dict__, "indexes": tuple(sorted(spec.indexes, key=lambda i: i.name))}
+        )
+
+    assert sorted(map(normalized, from_template), key=by_name) == sorted(
+        map(normalized, tables.specs()), key=by_name
+    )
+
+
+def _keys(key_schema: list[dict[str, str]]) -> tuple[str, str | None]:
+    keys = {k["KeyType"]: k["AttributeName"] for k in key_schema}
+    return keys["HASH"], keys.get("RANGE")
+
+
+def test_streamed_tables_carry_both_images(cloud_assembly: CloudAssembly) -> None:
+    for spec in tables.specs():
+        properties = _table_named(cloud_assembly, f"{TABLE_PREFIX}{spec.base_name}")["Properties"]
+        if spec.stream:
+            assert properties["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+        else:
+            assert "StreamSpecification" not in properties
+
+
+def test_jwt_signing_key_is_generated_at_deploy_time(cloud_assembly: CloudAssembly) -> None:
+    secrets = cloud_assembly.resources("AWS::SecretsManager::Secret")
+    assert len(secrets) == 1
+    (secret,) = secrets.values()
+    generator = secret["Properties"]["GenerateSecretString"]
+    assert generator["PasswordLength"] >= 32
+    assert "SecretString" not in secret["Properties"]
+    assert "SecretStringTemplate" not in generator  # the whole string is the key, not JSON
+
+
+def test_every_function_runs_the_target_runtime(cloud_assembly: CloudAssembly) -> None:
+    import app as chalice_app
+
+    functions = cloud_assembly.functions()
+    FIGURES["functions"] = str(len(functions))
+    assert {f["Properties"]["Runtime"] for f in functions.values()} == {LAMBDA_RUNTIME}
+    handlers = {f["Properties"]["Handler"] for f in functions.values()}
+    chalice = chalice_app.app
+    expected = {"app.app"} | {h.handler_string for h in chalice.websocket_handlers.values()}
+    expected |= {f.handler_string for f in chalice.pure_lambda_functions}
+    assert expected <= handlers
+
+
+def test_functions_are_traced_and_sized(cloud_assembly: CloudAssembly) -> None:
+    functions = cloud_assembly.functions()
+    for function in functions.values():
+        assert function["Properties"]["Tracing"] == "Active"
+    api_handler = functions["APIHandler"]["Properties"]
+    # API Gateway's integration timeout is 29 s: a longer Lambda timeout would never be used.
+    assert (api_handler["MemorySize"], api_handler["Timeout"]) == (512, 29)
+
+
+def test_functions_log_to_groups_with_retention(cloud_assembly: CloudAssembly) -> None:
+    log_groups = cloud_assembly.resources("AWS::Logs::LogGroup")
+    for function in cloud_assembly.functions().values():
+        log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert log_groups[log_group]["Properties"]["RetentionInDays"] == 30
+
+
+def test_functions_get_their_settings(cloud_assembly: CloudAssembly) -> None:
+    (secret_id,) = cloud_assembly.resources("AWS::SecretsManager::Secret")
+    settings_variables = {
+        (
+            field.validation_alias
+            if isinstance(field.validation_alias, str)
+            else f"TASKBEAT_{name}"
+        ).upper()
+        for name, field in Settings.model_fields.items()
+    }
+    for logical_id, function in cloud_assembly.functions().items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["TASKBEAT_STAGE"] == STAGE
+        assert variables["TASKBEAT_TABLE_PREFIX"] == TABLE_PREFIX
+        assert variables["TASKBEAT_JWT_SECRET_ID"] == {"Ref": secret_id}
+        assert variables["TASKBEAT_ALLOW_PRIVATE_WEBHOOKS"] == "false"
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "taskbeat"
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Taskbeat"
+        assert _rendered(variables["TASKBEAT_WS_MANAGEMENT_URL"]) == (
+            "https://{WebsocketAPI}.execute-api.{AWS::Region}.{AWS::URLSuffix}/api"
+        )
+        # A misspelt name would be silently ignored by pydantic-settings.
+        unknown = {name for name in variables if name.startswith("TASKBEAT_")}
+        assert unknown <= settings_variables, f"{logical_id}: {unknown - settings_variables}"
+
+
+def _rendered(value: Any) -> str:
+    """A string or Fn::Join of strings and Refs, with each Ref shown as `{Name}`."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return f"{{{value['Ref']}}}"
+    separator, parts = value["Fn::Join"]
+    return str(separator).join(_rendered(part) for part in parts)
+
+
+def test_functions_share_one_role_for_lambda(cloud_assembly: CloudAssembly) -> None:
+    roles = {
+        function["Properties"]["Role"]["Fn::GetAtt"][0]
+        for function in cloud_assembly.functions().values()
+    }
+    assert len(roles) == 1
+    (role,) = roles
+    statement = cloud_assembly.template["Resources"][role]["Properties"][
+        "AssumeRolePolicyDocument"
+    ]["Statement"]
+    assert statement == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+        }
+    ]
+
+
+def _statements(cloud_assembly: CloudAssembly) -> list[dict[str, Any]]:
+    statements = []
+    for policy in cloud_assembly.resources("AWS::IAM::Policy").values():
+        statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    for role in cloud_assembly.resources("AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            statements += policy["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_policy_grants_wildcards(cloud_assembly: CloudAssembly) -> None:
+    statements = _statements(cloud_assembly)
+    assert statements
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert "NotAction" not in statement
+        assert "NotResource" not in statement
+        for action in _as_list(statement["Action"]):
+            assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z]+", action), f"wildcard action {action}"
+        assert "*" not in _as_list(statement["Resource"]), statement
+
+
+def test_tables_are_reachable_only_through_their_own_arns(cloud_assembly: CloudAssembly) -> None:
+    table_ids = set(cloud_assembly.resources("AWS::DynamoDB::Table"))
+    table_statements = [
+        s
+        for s in _statements(cloud_assembly)
+        if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
+    ]
+    assert len(table_statements) == 1
+    (statement,) = table_statements
+    assert "dynamodb:Scan" not in statement["Action"]
+    expected: list[dict[str, Any]] = [{"Fn::GetAtt": [table, "Arn"]} for table in sorted(table_ids)]
+    expected += [
+        {"Fn::Join": ["", [{"Fn::GetAtt": [table, "Arn"]}, "/index/*"]]}
+        for table in sorted(table_ids)
+    ]
+    assert sorted(map(str, statement["Resource"])) == sorted(map(str, expected))
+
+
+def test_only_the_signing_key_can_be_read(cloud_assembly: CloudAssembly) -> None:
+    (secret_id,) = cloud_assembly.resources("AWS::SecretsManager::Secret")
+    secret_statements = [
+        s
+        for s in _statements(cloud_assembly)
+        if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))
+    ]
+    assert secret_statements == [
+        {
+            "Action": "secretsmanager:GetSecretValue",
+            "Effect": "Allow",
+            "Resource": {"Ref": secret_id},
+            "Sid": "JwtSigningKey",
+        }
+    ]
+
+
+def test_sockets_can_be_pushed_to_only_on_the_websocket_api(
+    cloud_assembly: CloudAssembly,
+) -> None:
+    (statement,) = [
+        s for s in _statements(cloud_assembly) if s["Action"] == "execute-api:ManageConnections"
+    ]
+    assert _rendered(statement["Resource"]) == (
+        "arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:"
+        "{WebsocketAPI}/api/POST/@connections/*"
+    )
+
+
+def test_rest_api_is_served_under_stage_api(cloud_assembly: CloudAssembly) -> None:
+    (rest_api,) = cloud_assembly.resources("AWS::Serverless::Api").values()
+    assert rest_api["Properties"]["StageName"] == "api"
+    paths = rest_api["Properties"]["DefinitionBody"]["paths"]
+    assert paths
+    assert all(path.startswith("/v1/") for path in paths)
+
+
+def test_websocket_api_routes_to_its_three_handlers(cloud_assembly: CloudAssembly) -> None:
+    (api_id,) = cloud_assembly.resources("AWS::ApiGatewayV2::Api")
+    (stage,) = cloud_assembly.resources("AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["StageName"] == "api"
+    integrations = cloud_assembly.resources("AWS::ApiGatewayV2::Integration")
+    handlers = {}
+    for route in cloud_assembly.resources("AWS::ApiGatewayV2::Route").values():
+        assert route["Properties"]["ApiId"] == {"Ref": api_id}
+        _, target = route["Properties"]["Target"]["Fn::Join"][1]
+        uri = integrations[target["Ref"]]["Properties"]["IntegrationUri"]["Fn::Sub"]
+        function = uri[1]["WebsocketHandler"]["Ref"]
+        handlers[route["Properties"]["RouteKey"]] = cloud_assembly.functions()[function][
+            "Properties"
+        ]["Handler"]
+    assert handlers == {
+        "$connect": "app.ws_connect",
+        "$default": "app.ws_message",
+        "$disconnect": "app.ws_disconnect",
+    }
+
+
+def test_outputs_give_the_public_urls(cloud_assembly: CloudAssembly) -> None:
+    outputs = cloud_assembly.template["Outputs"]
+    assert _rendered(outputs["RestApiUrl"]["Value"]) == (
+        "https://{RestAPI}.execute-api.{AWS::Region}.{AWS::URLSuffix}/api/v1"
+    )
+    assert _rendered(outputs["WebSocketUrl"]["Value"]) == (
+        "wss://{WebsocketAPI}.execute-api.{AWS::Region}.{AWS::URLSuffix}/api"
+    )
+
+
+def test_stack_is_named_after_the_stage(cloud_assembly: CloudAssembly) -> None:
+    manifest = json.loads((cloud_assembly.outdir / "manifest.json").read_text())
+    assert manifest["artifacts"][STAGE]["properties"]["stackName"] == STACK_NAME
