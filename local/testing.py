@@ -3,18 +3,26 @@ and registering a user over HTTP. Never used by the stack itself."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+from local.__main__ import READY_LINE
 from local.lambdas import LambdaContext
 from local.provision import create_function
 from local.stack import LocalStack
 
 T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 
@@ -105,3 +113,76 @@ def register_user(
         raise AssertionError(f"register: {response.status_code} {response.text}")
     body: dict[str, Any] = response.json()
     return body
+
+
+class StackProcess:
+    """`python -m local` as a subprocess (what `make run` starts), its output in a file."""
+
+    def __init__(self, log_path: Path, http_port: int = 0, ws_port: int = 0) -> None:
+        self.log_path = log_path
+        self.http_port = http_port
+        self.ws_port = ws_port
+        self.process: subprocess.Popen[bytes] | None = None
+        self.api = ""
+        self.docs = ""
+        self.ws = ""
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start it and wait until it serves (health 200, or its ready line, printed once every
+        server listens); the URLs are read from what it prints."""
+        env = dict(os.environ)
+        # The child makes its own moto and management API; nothing of a parent's may leak in.
+        for name in ("AWS_ENDPOINT_URL", "MOTO_PORT", "TASKBEAT_WS_MANAGEMENT_URL", "AWS_PROFILE"):
+            env.pop(name, None)
+        env.update(
+            TASKBEAT_HTTP_PORT=str(self.http_port),
+            TASKBEAT_WS_PORT=str(self.ws_port),
+            PYTHONUNBUFFERED="1",
+        )
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "local"],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(self._serving, timeout, interval=0.1, message="the local stack to serve")
+
+    def _serving(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"the local stack exited with {self.process.returncode}:\n{self.output()}"
+            )
+        printed = self.output()
+        for line in printed.splitlines():
+            label, _, url = line.partition(": ")
+            if label in ("API", "Docs", "WebSocket") and url.startswith(("http", "ws")):
+                setattr(self, {"API": "api", "Docs": "docs", "WebSocket": "ws"}[label], url)
+        if not self.api:
+            return False
+        if READY_LINE in printed:
+            return True
+        import requests
+
+        try:
+            return requests.get(f"{self.api}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self, signal_number: int = signal.SIGINT, timeout: float = 30.0) -> int:
+        """Send `signal_number` and wait for the exit code (killed after `timeout`)."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal_number)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"the local stack did not stop:\n{self.output()}") from None
+        return int(self.process.returncode)

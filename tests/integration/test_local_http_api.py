@@ -19,9 +19,12 @@ from local.http_api import HttpApi
 def make_app() -> Chalice:
     app = Chalice(app_name="probe")
 
+    def current_request() -> Any:
+        return app.current_request
+
     @app.route("/v1/echo/{value}", methods=["GET", "POST"])
     def echo(value: str) -> dict[str, Any]:
-        request = app.current_request
+        request = current_request()
         return {
             "value": value,
             "query": request.query_params,
@@ -32,9 +35,9 @@ def make_app() -> Chalice:
 
     @app.route("/v1/slow")
     def slow() -> dict[str, Any]:
-        mine = app.current_request.query_params["n"]
+        mine = current_request().query_params["n"]
         time.sleep(0.05)  # let other requests run in between
-        return {"n": app.current_request.query_params["n"], "mine": mine}
+        return {"n": current_request().query_params["n"], "mine": mine}
 
     @app.route("/app")
     def dashboard() -> Any:
@@ -111,7 +114,9 @@ def test_a_kept_alive_connection_serves_several_requests(server):
 
 def test_concurrent_requests_each_see_their_own_request(server):
     def fetch(n: int) -> dict[str, Any]:
-        return requests.get(f"{server.api_url}/slow", params={"n": str(n)}, timeout=10).json()
+        response = requests.get(f"{server.api_url}/slow", params={"n": str(n)}, timeout=10)
+        body: dict[str, Any] = response.json()
+        return body
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(fetch, range(16)))

@@ -104,11 +104,18 @@ def test_connect_event_has_api_gateways_shape(gateway):
 
 @pytest.mark.parametrize("query", ["", "?token=bad"])
 def test_a_refused_connect_never_upgrades(gateway, query):
-    before_disconnects = len(gateway.disconnects.received())
+    before = len(gateway.connects.received())
     with pytest.raises(InvalidStatus) as refused:
         open_socket(gateway, query)
     assert refused.value.response.status_code == 401
-    assert len(gateway.disconnects.received()) == before_disconnects
+    refused_id = gateway.connects.received()[before]["requestContext"]["connectionId"]
+    # Never connected, so never disconnected; and nothing can be pushed to it.
+    with open_socket(gateway) as socket:
+        connection_id_of(gateway, socket)
+    disconnected = {e["requestContext"]["connectionId"] for e in gateway.disconnects.received()}
+    assert refused_id not in disconnected
+    with pytest.raises(gateway.management.exceptions.GoneException):
+        gateway.management.post_to_connection(ConnectionId=refused_id, Data=b"{}")
 
 
 def test_a_crashing_connect_handler_is_a_500(gateway):

@@ -1,0 +1,43 @@
+"""The local stack as `make run` starts it: one `python -m local` subprocess for the session,
+talked to over real HTTP and WebSocket, stopped with SIGINT and required to exit cleanly."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from local.testing import StackProcess, free_port, register_user
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    """The running stack: `.api` (http://127.0.0.1:PORT/api/v1), `.ws` (ws://127.0.0.1:PORT),
+    `.docs`, and `.output()` for what it printed."""
+    running = StackProcess(
+        tmp_path_factory.mktemp("local-stack") / "stack.log",
+        http_port=free_port(),
+        ws_port=free_port(),
+    )
+    try:
+        running.start(timeout=60)
+        yield running
+    finally:
+        if running.process is not None:
+            exit_code = running.stop(signal.SIGINT)
+            output = running.output()
+            assert exit_code == 0, output
+            shutdown = output.partition("Stopping...")[2]
+            assert "Traceback" not in shutdown, output
+
+
+@pytest.fixture
+def new_user(stack: StackProcess) -> Callable[..., dict[str, Any]]:
+    """Registers a user over HTTP; returns the 201 body (`user`, `access_token`, ...)."""
+
+    def register(**fields: Any) -> dict[str, Any]:
+        return register_user(stack.api, **fields)
+
+    return register
