@@ -79,6 +79,7 @@ class Api(Construct):
             },
         )
         rest_api = self.chalice.get_resource("RestAPI")
+        rest_api.add_property_override("TracingEnabled", True)  # traces start at the gateway
         websocket_api = self.chalice.get_resource("WebsocketAPI")
         websocket_stage = self.chalice.get_resource("WebsocketAPIStage").stage_name
         domain = f"execute-api.{stack.region}.{stack.url_suffix}"

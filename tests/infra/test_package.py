@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from packaging.tags import Tag, compatible_tags, cpython_tags, parse_tag
@@ -166,3 +172,74 @@ def _imported_modules(source: str) -> set[str]:
 def test_package_fits_lambda_limits(package: zipfile.ZipFile) -> None:
     unzipped = sum(info.file_size for info in package.infolist())
     assert unzipped < 200e6, "Lambda allows 250 MB unzipped, layers included"
+
+
+# Run by the target interpreter with only the package and the runtime's SDK on sys.path (-S: no
+# site-packages), as Lambda does: import the app and serve one request that needs no AWS call.
+_SERVE_ONE_REQUEST = """
+import json, sys
+sys.path[:0] = sys.argv[1:3]
+import app
+request_context = {"resourcePath": "/v1/openapi.json", "httpMethod": "GET", "stage": "api",
+                   "requestId": "smoke", "path": "/api/v1/openapi.json", "identity": {}}
+event = {"resource": "/v1/openapi.json", "path": "/v1/openapi.json", "httpMethod": "GET",
+         "headers": {"Accept": "application/json"}, "multiValueHeaders": None,
+         "queryStringParameters": None, "multiValueQueryStringParameters": None,
+         "pathParameters": None, "stageVariables": None, "body": None,
+         "isBase64Encoded": False, "requestContext": request_context}
+class Context:
+    function_name = "smoke"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:smoke"
+    aws_request_id = "smoke"
+    def get_remaining_time_in_millis(self):
+        return 10000
+import pydantic_core, _cffi_backend, _argon2_cffi_bindings
+response = app.app(event, Context())
+print(json.dumps({"status": response["statusCode"], "body": json.loads(response["body"])}))
+"""
+
+
+def _target_interpreter() -> str | None:
+    """A CPython 3.13 to run the package with: $TASKBEAT_PYTHON313, PATH, or pyenv's."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [
+        os.environ.get("TASKBEAT_PYTHON313"),
+        shutil.which("python3.13"),
+        *map(str, sorted(pyenv_root.glob("versions/3.13*/bin/python3.13"))),
+    ]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+def test_package_serves_a_request_on_python313(package: zipfile.ZipFile, tmp_path: Path) -> None:
+    interpreter = _target_interpreter()
+    if interpreter is None:
+        pytest.skip("no Python 3.13 here (set TASKBEAT_PYTHON313)")
+    package.extractall(tmp_path / "task")
+    # What the Lambda runtime adds: the AWS SDK, pure Python, taken from this environment.
+    sdk = tmp_path / "sdk"
+    sdk.mkdir()
+    for module in (*sorted(SDK_MODULES), "urllib3"):
+        source = Path(importlib.import_module(module).__file__ or "").parent
+        (sdk / module).symlink_to(source, target_is_directory=True)
+    result = subprocess.run(
+        [interpreter, "-S", "-c", _SERVE_ONE_REQUEST, str(tmp_path / "task"), str(sdk)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ.get("PATH", ""), "POWERTOOLS_TRACE_DISABLED": "true"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout.strip().splitlines()[-1])
+    assert response["status"] == 200
+    assert response["body"]["openapi"].startswith("3.")

@@ -285,6 +285,7 @@ def test_sockets_can_be_pushed_to_only_on_the_websocket_api(
 def test_rest_api_is_served_under_stage_api(cloud_assembly: CloudAssembly) -> None:
     (rest_api,) = cloud_assembly.resources("AWS::Serverless::Api").values()
     assert rest_api["Properties"]["StageName"] == "api"
+    assert rest_api["Properties"]["TracingEnabled"] is True
     paths = rest_api["Properties"]["DefinitionBody"]["paths"]
     assert paths
     assert all(path.startswith("/v1/") for path in paths)
