@@ -15,12 +15,15 @@ Both the wheels and the installed directory live under `infrastructure/.build/` 
 keyed by a hash of the requirements and the target: a warm synth never runs pip.
 
 boto3 and botocore are NOT packaged. The python3.13 runtime ships them; PynamoDB and the X-Ray
-SDK pull botocore in, and packaging it adds ~13 MB zipped (~30 MB unzipped, of the 250 MB
-limit) to the one package every function loads. Everything that only the SDK needs (s3transfer,
-urllib3) goes with it, so the runtime's botocore always runs with its own urllib3. The price is
-that the SDK version is AWS's, not ours: Taskbeat only calls long-standing APIs (DynamoDB,
-Secrets Manager, API Gateway management, Scheduler, Step Functions) through plain clients.
-Chalice itself is left out too: its packager adds the two runtime modules it needs.
+SDK pull botocore in, and botocore 1.44 alone is ~16 MB zipped and ~30 MB unzipped: it would
+make the package every function loads nearly four times larger (~6 MB without it) and slow
+cold starts. What only the SDK needs (s3transfer, urllib3) goes with it, so the runtime's
+botocore runs with its own urllib3; jmespath, python-dateutil and six stay, because Powertools
+and croniter need them too. The price is that the SDK version is AWS's, not ours: Taskbeat only
+calls long-standing APIs (DynamoDB, Secrets Manager, API Gateway management, Scheduler, Step
+Functions) through plain clients. To ship our own SDK instead, empty `RUNTIME_PROVIDED` (and
+tests/infra/test_package.py, which guards this decision). Chalice is left out too: its packager
+adds the two runtime modules it needs itself.
 """
 
 from __future__ import annotations
