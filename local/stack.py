@@ -60,6 +60,16 @@ class _Environment:
         self._saved.clear()
 
 
+def _forget_cached_aws_clients() -> None:
+    """Clients built before the stack started (by earlier tests in this process) point at
+    another endpoint; the app rebuilds them lazily, now with the stack's."""
+    from chalicelib.adapters.dynamodb import connection, tables
+
+    connection._root = None
+    for model in tables.ALL_MODELS:
+        model._connection = None
+
+
 class LocalStack:
     """Start with `start()` (or `with LocalStack(...) as stack:`), stop with `stop()`.
 
@@ -189,6 +199,8 @@ class LocalStack:
         self._env.set_default("TASKBEAT_WS_MANAGEMENT_URL", self._gateway.management_url)
 
         # The app reads its settings now, with the environment complete.
+        _forget_cached_aws_clients()
+        self._stops.append(("cached AWS clients", _forget_cached_aws_clients))
         bootstrap.override(None)
         self._stops.append(("app container", lambda: bootstrap.override(None)))
         settings = Settings()

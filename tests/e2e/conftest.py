@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.testing import StackProcess, free_port, register_user
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Under xdist, keep every e2e test on one worker, so the session starts one stack.
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("local-stack-e2e"))
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,9 @@ from local.provision import lambda_entry_points
 from local.stack import LocalStack
 from local.testing import Probe, deploy_probe, wait_until
 
+# One worker runs the module under xdist, so one stack serves it.
+pytestmark = pytest.mark.xdist_group("local-stack-in-process")
+
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
