@@ -8,9 +8,9 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
-from chalicelib.adapters.dynamodb import tables
+from chalicelib.adapters.dynamodb.tables import specs as table_specs
 from infrastructure.components.api import Api
-from infrastructure.components.data import Data
+from infrastructure.components.data import Tables
 from infrastructure.components.secrets import Secrets
 from infrastructure.packaging import LambdaProject
 
@@ -40,8 +40,8 @@ class TaskbeatStack(cdk.Stack):
         )
         table_prefix = f"{self.stack_name}-"
 
-        self.data = Data(
-            self, "Data", table_prefix=table_prefix, specs=tables.specs(), retain=retain_data
+        self.tables = Tables(
+            self, "Tables", table_prefix=table_prefix, specs=table_specs(), retain=retain_data
         )
         self.secrets = Secrets(self, "Secrets", retain=retain_data)
         self.api = Api(
@@ -50,7 +50,7 @@ class TaskbeatStack(cdk.Stack):
             project=project,
             stage=stage,
             table_prefix=table_prefix,
-            tables=self.data.tables.values(),
+            tables=self.tables.by_base_name.values(),
             jwt_signing_key=self.secrets.jwt_signing_key,
             retain_logs=retain_data,
         )

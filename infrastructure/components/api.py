@@ -31,6 +31,8 @@ TABLE_ACTIONS = (
 
 
 class Api(Construct):
+    """The Chalice app under the stack, its functions' role, settings and logs, and the URLs."""
+
     def __init__(
         self,
         scope: Construct,

@@ -21,7 +21,7 @@ _PROJECTIONS = {
 }
 
 
-class Data(Construct):
+class Tables(Construct):
     """One on-demand table per spec, named `table_prefix + spec.base_name`."""
 
     def __init__(
@@ -34,7 +34,7 @@ class Data(Construct):
         retain: bool,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.tables: dict[str, dynamodb.Table] = {
+        self.by_base_name: dict[str, dynamodb.Table] = {
             spec.base_name: _table(self, spec, table_prefix, retain) for spec in specs
         }
 

@@ -8,6 +8,8 @@ from constructs import Construct
 
 
 class Secrets(Construct):
+    """The JWT signing key (more secrets, such as webhook signing keys, belong here too)."""
+
     def __init__(self, scope: Construct, construct_id: str, *, retain: bool) -> None:
         super().__init__(scope, construct_id)
         # The whole SecretString is the HS256 key. No fixed name: a deleted secret's name stays

@@ -1,4 +1,4 @@
-"""The data construct and the packaging helpers on their own, without synthesizing the app."""
+"""The tables construct and the packaging helpers on their own, without synthesizing the app."""
 
 from __future__ import annotations
 
@@ -23,19 +23,19 @@ EVENTS = TableSpec(
 )
 
 
-def _synth_data(specs: list[TableSpec], *, retain: bool) -> Any:
+def _synth_tables(specs: list[TableSpec], *, retain: bool) -> Any:
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
 
-    from infrastructure.components.data import Data
+    from infrastructure.components.data import Tables
 
     stack = cdk.Stack(cdk.App(), "Test")
-    Data(stack, "Data", table_prefix="p-", specs=specs, retain=retain)
+    Tables(stack, "Tables", table_prefix="p-", specs=specs, retain=retain)
     return Template.from_stack(stack)
 
 
 def test_a_streamed_spec_gets_a_stream_with_both_images_and_its_ttl() -> None:
-    template = _synth_data([EVENTS], retain=True)
+    template = _synth_tables([EVENTS], retain=True)
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
         {
@@ -59,7 +59,7 @@ def test_a_streamed_spec_gets_a_stream_with_both_images_and_its_ttl() -> None:
 
 
 def test_dev_stacks_can_delete_their_tables() -> None:
-    template = _synth_data([EVENTS], retain=False)
+    template = _synth_tables([EVENTS], retain=False)
     template.has_resource(
         "AWS::DynamoDB::Table",
         {
@@ -72,7 +72,7 @@ def test_dev_stacks_can_delete_their_tables() -> None:
 def test_an_index_projection_the_specs_cannot_describe_is_refused() -> None:
     spec = TableSpec(**{**EVENTS.__dict__, "indexes": (IndexSpec("x", "kind", None, "INCLUDE"),)})
     with pytest.raises(ValueError, match="unsupported projection"):
-        _synth_data([spec], retain=True)
+        _synth_tables([spec], retain=True)
 
 
 def test_lambda_requirements_leave_out_the_sdk_and_chalice(tmp_path: Path) -> None:
