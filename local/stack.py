@@ -136,6 +136,14 @@ class LocalStack:
         """The scheduler ticker (`tick(now)` drives it); None when targeting AWS."""
         return self._ticker
 
+    def register_function(self, name: str, handler: Callable[[Any, Any], Any]) -> str:
+        """Add a Lambda function running `handler` in process (e.g. a test's probe); its ARN."""
+        from local.provision import create_function
+
+        if self.provisioned is None:
+            raise RuntimeError("functions can only be added while the stack runs on moto")
+        return create_function(self.registry, name, handler, self.provisioned.role_arn)
+
     # --- lifecycle ---------------------------------------------------------------------------
 
     def __enter__(self) -> LocalStack:

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from local.__main__ import READY_LINE
 from local.lambdas import LambdaContext
-from local.provision import create_function
 from local.stack import LocalStack
 
 T = TypeVar("T")
@@ -86,9 +85,7 @@ class Probe:
 
 def deploy_probe(stack: LocalStack, probe: Probe, name: str | None = None) -> str:
     """Register `probe` in the stack's Lambda registry and create its moto function; the ARN."""
-    assert stack.provisioned is not None, "the stack runs without moto"
-    function_name = name or f"probe-{uuid.uuid4().hex[:12]}"
-    return create_function(stack.registry, function_name, probe, stack.provisioned.role_arn)
+    return stack.register_function(name or f"probe-{uuid.uuid4().hex[:12]}", probe)
 
 
 def unique_email(prefix: str = "user") -> str:

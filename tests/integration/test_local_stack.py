@@ -486,3 +486,34 @@ def test_unknown_paths_get_the_json_404(stack, path):
     assert body["error"]["code"] == "not_found"
     assert body["error"]["details"] == []
     assert body["request_id"]
+
+
+def test_chalice_schedule_rules_fire_with_the_event_a_rule_sends(stack):
+    from chalice.app import Chalice, Rate
+
+    from local.provision import create_function, schedule_rules
+
+    rules_app = Chalice(app_name="rules")
+    seen: list[Any] = []
+
+    @rules_app.schedule(Rate(2, unit=Rate.HOURS), name=f"every-two-hours-{uuid.uuid4().hex[:6]}")
+    def every_two_hours(event: Any) -> None:
+        seen.append(event)
+
+    for name, handler in lambda_entry_points(rules_app).items():
+        create_function(stack.registry, name, handler, stack.provisioned.role_arn)
+    [rule] = schedule_rules(rules_app, stack.region, stack.provisioned.role_arn)
+    created = client(stack, "scheduler").get_schedule(Name=rule, GroupName="taskbeat-local-rules")
+    assert created["ScheduleExpression"] == "rate(2 hours)"
+
+    # A rate rule fires at once, then every interval. (The ticker thread may deliver the
+    # first before this test ticks; each is delivered exactly once either way.)
+    origin = whole_second(created["CreationDate"])
+    expected = [origin, origin + timedelta(hours=2)]
+    fired = [f for f in stack.ticker.tick(origin + timedelta(hours=2)) if f.name == rule]
+    assert {f.scheduled_time for f in fired} <= set(expected)
+    wait_until(lambda: len(seen) == 2, message="two scheduled events")
+    assert [event.time for event in seen] == [rfc3339(t) for t in expected]
+    assert seen[0].detail_type == "Scheduled Event"
+    assert seen[0].source == "aws.events"
+    assert seen[0].resources[0].endswith(f":rule/{rule}")
