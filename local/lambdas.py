@@ -8,9 +8,10 @@ handler registered under the function's name in this process.
 A real Lambda execution environment handles one event at a time, and Chalice keeps per-request
 state on the app object, so each function has its own lock. There is no global lock: a handler
 may write to DynamoDB, whose stream invokes another function while the first one still runs.
-Stream deliveries are queued and handled by one worker thread per function, in order, as a
-shard is on AWS; the writer does not wait for them (and a handler writing to a table it
-consumes cannot deadlock on its own lock).
+Asynchronous invocations (InvocationType=Event, DynamoDB stream batches) are queued and handled
+by one worker thread per function, in order, as a stream shard is on AWS; the caller does not
+wait for them (so a handler writing to a table it consumes, or invoking itself, cannot deadlock
+on its own lock).
 """
 
 from __future__ import annotations
@@ -186,9 +187,9 @@ class FunctionRegistry:
         while (event := function.deliveries.get()) is not _STOP:
             _, errored, _ = self.invoke_as_lambda(function.name, event)
             if errored:
-                # AWS would retry the batch until the record expires; locally it is logged
-                # (by invoke_as_lambda) and dropped so the stream keeps moving.
-                log.error("dropped a stream batch that %s failed to handle", function.name)
+                # AWS would retry (twice for events, until expiry for streams); locally the
+                # failure is logged (by invoke_as_lambda) and the queue moves on.
+                log.error("dropped an asynchronous event that %s failed to handle", function.name)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the delivery workers once their queues are drained."""
@@ -217,7 +218,7 @@ def _error_payload(error_type: str, message: str, exc: BaseException | None = No
 _hook_lock = threading.Lock()
 _active: FunctionRegistry | None = None
 _originals: dict[str, Any] = {}
-_async_delivery = threading.local()
+_delivery = threading.local()  # .asynchronous: the current moto call is a queued delivery
 
 
 def _decoded(event: Any) -> Any:
@@ -232,18 +233,39 @@ def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
     if registry is None:
         return _error_payload("Runtime.Unavailable", "the local stack is not running"), True, ""
     name = str(self.function_name)
-    if getattr(_async_delivery, "active", False) and name in registry:
+    if getattr(_delivery, "asynchronous", False) and name in registry:
         registry.deliver_later(name, _decoded(event))
         return "null", False, ""  # non-empty, so moto drops the records it just delivered
     return registry.invoke_as_lambda(name, _decoded(event))
 
 
-def _send_dynamodb_items(self: Any, function_arn: str, items: Any, source: str) -> Any:
-    _async_delivery.active = True
+@contextmanager
+def _asynchronously() -> Iterator[None]:
+    _delivery.asynchronous = True
     try:
-        return _originals["send_dynamodb_items"](self, function_arn, items, source)
+        yield
     finally:
-        _async_delivery.active = False
+        _delivery.asynchronous = False
+
+
+def _send_dynamodb_items(self: Any, function_arn: str, items: Any, source: str) -> Any:
+    # A stream delivers on its own schedule: the write that produced the records returns
+    # without waiting for the consumer.
+    with _asynchronously():
+        return _originals["send_dynamodb_items"](self, function_arn, items, source)
+
+
+def _invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+    # InvocationType=Event is queued, as Lambda does, so the caller does not wait (and a
+    # function that invokes itself this way cannot deadlock on its own lock).
+    invocation_type = next(
+        (v for k, v in (request_headers or {}).items() if k.lower() == "x-amz-invocation-type"),
+        "RequestResponse",
+    )
+    if invocation_type == "Event":
+        with _asynchronously():
+            return _originals["invoke"](self, body, request_headers, response_headers)
+    return _originals["invoke"](self, body, request_headers, response_headers)
 
 
 def install(registry: FunctionRegistry) -> None:
@@ -254,8 +276,10 @@ def install(registry: FunctionRegistry) -> None:
     with _hook_lock:
         if not _originals:
             _originals["_invoke_lambda"] = LambdaFunction._invoke_lambda
+            _originals["invoke"] = LambdaFunction.invoke
             _originals["send_dynamodb_items"] = LambdaBackend.send_dynamodb_items
             LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+            LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
             LambdaBackend.send_dynamodb_items = _send_dynamodb_items  # type: ignore[method-assign]
         _active = registry
 
@@ -268,6 +292,7 @@ def uninstall() -> None:
     with _hook_lock:
         if _originals:
             LambdaFunction._invoke_lambda = _originals.pop("_invoke_lambda")  # type: ignore[method-assign]
+            LambdaFunction.invoke = _originals.pop("invoke")  # type: ignore[method-assign]
             LambdaBackend.send_dynamodb_items = _originals.pop("send_dynamodb_items")  # type: ignore[method-assign]
         _active = None
 

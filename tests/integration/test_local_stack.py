@@ -517,3 +517,25 @@ def test_chalice_schedule_rules_fire_with_the_event_a_rule_sends(stack):
     assert seen[0].detail_type == "Scheduled Event"
     assert seen[0].source == "aws.events"
     assert seen[0].resources[0].endswith(f":rule/{rule}")
+
+
+def test_an_event_invocation_is_queued_and_may_invoke_its_own_function(stack):
+    lambda_client = client(stack, "lambda")
+
+    def reply(event: Any) -> Any:
+        if event["hop"] < 2:  # invokes itself while holding its own function's lock
+            lambda_client.invoke(
+                FunctionName="probe-hops",
+                InvocationType="Event",
+                Payload=json.dumps({"hop": event["hop"] + 1}),
+            )
+        return event["hop"]
+
+    probe = Probe(reply=reply)
+    deploy_probe(stack, probe, "probe-hops")
+    response = lambda_client.invoke(
+        FunctionName="probe-hops", InvocationType="Event", Payload=b'{"hop": 0}'
+    )
+    assert response["StatusCode"] == 202
+    assert [event["hop"] for event in probe.wait_for(3)] == [0, 1, 2]
+    assert set(probe.threads) == {"lambda-deliveries-probe-hops"}
