@@ -207,7 +207,12 @@ class _ApiServer(ThreadedHTTPServer):
         self.config = config
         self.quiet = quiet
         self.matcher = RouteMatcher(list(app.routes))
+        self.serving = threading.Event()
         super().__init__(address, _ApiRequestHandler)
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self.serving.set()
+        super().serve_forever(poll_interval)
 
     def has_route(self, path: str) -> bool:
         try:
@@ -260,10 +265,13 @@ class HttpApi:
             daemon=True,
         )
         self._thread.start()
+        self._server.serving.wait(10)
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            # shutdown() waits for serve_forever() to return, so only when it was entered.
+            if self._server.serving.is_set():
+                self._server.shutdown()
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)

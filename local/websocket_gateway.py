@@ -130,16 +130,18 @@ class WebSocketGateway:
 
     def start_management_api(self) -> None:
         """Serve `/@connections` (started first: the app needs its URL before it is built)."""
+        if self._management.serving.is_set():
+            return
         threading.Thread(
             target=self._management.serve_forever,
             kwargs={"poll_interval": 0.2},
             name="ws-management",
             daemon=True,
         ).start()
+        self._management.serving.wait(10)
 
     def start(self) -> None:
-        if not self._management.serving:
-            self.start_management_api()
+        self.start_management_api()
         self._thread = threading.Thread(target=self._run, name="ws-gateway", daemon=True)
         self._thread.start()
         self._started.wait(30)
@@ -423,17 +425,18 @@ class _ManagementServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], gateway: WebSocketGateway) -> None:
         self.gateway = gateway
-        self.serving = False
+        self.serving = threading.Event()
         super().__init__(address, _ManagementHandler)
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
-        self.serving = True
+        self.serving.set()
         super().serve_forever(poll_interval)
 
     def shutdown_now(self) -> None:
-        if self.serving:
+        # shutdown() waits for serve_forever() to return, so only when it was entered.
+        if self.serving.is_set():
             self.shutdown()
-            self.serving = False
+            self.serving.clear()
         self.server_close()
 
 
