@@ -166,8 +166,8 @@ class LocalStack:
             raise
 
     def _start(self) -> None:
-        # Imported here: importing the app (or moto) must not happen before the environment
-        # is ready, and `import local.stack` must stay cheap.
+        # Imported here so `import local.stack` stays cheap. Importing the app reads nothing;
+        # the environment below is complete before anything builds an AWS client.
         from app import app as chalice_app
         from chalicelib import bootstrap
         from chalicelib.settings import Settings
