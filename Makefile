@@ -8,8 +8,9 @@ SWAGGER_UI := chalicelib/api/static/swagger-ui
 PYTEST_WORKERS ?= 2
 
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install assets run test lint format typecheck pytest unit integration e2e infra bench clean
+.PHONY: help install assets run test lint format typecheck pytest unit integration e2e infra synth bench clean
 
 help:
 	@echo "make run   - start the local stack (API :8000, WebSocket :8001)"
@@ -59,8 +60,11 @@ infra: install
 
 test: lint typecheck pytest
 
+synth: install
+	cd infrastructure && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(BIN)/python app.py
+
 bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(SWAGGER_UI) .mypy_cache .ruff_cache .pytest_cache infrastructure/cdk.out
+	rm -rf $(VENV) $(SWAGGER_UI) .mypy_cache .ruff_cache .pytest_cache infrastructure/cdk.out infrastructure/.build

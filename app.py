@@ -15,6 +15,8 @@ from chalicelib.handlers import websocket
 
 # configure_logs=False: Powertools owns the "taskbeat" logger (JSON, correlation id).
 app = Chalice(app_name="taskbeat", configure_logs=False)
+# Chalice still labels WebSocket support experimental; packaging refuses it without this opt-in.
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 register_api(app)
 
 

@@ -63,11 +63,9 @@ class _Environment:
 def _forget_cached_aws_clients() -> None:
     """Clients built before the stack started (by earlier tests in this process) point at
     another endpoint; the app rebuilds them lazily, now with the stack's."""
-    from chalicelib.adapters.dynamodb import connection, tables
+    from chalicelib.adapters.dynamodb import connection
 
-    connection._root = None
-    for model in tables.ALL_MODELS:
-        model._connection = None
+    connection.reset()
 
 
 class LocalStack:

@@ -65,6 +65,12 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
     return response
 
 
+def _flush_if_recorded() -> None:
+    recorder = metrics()
+    if recorder.metric_set:  # an empty flush only warns
+        recorder.flush_metrics()
+
+
 def event_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Non-HTTP entry points: a correlation id per invocation and metrics flushed after it."""
     context = getattr(event, "context", None)
@@ -74,7 +80,7 @@ def event_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     try:
         return get_response(event)
     finally:
-        metrics().flush_metrics(raise_on_empty_metrics=False)
+        _flush_if_recorded()
 
 
 def register_middleware(app: Chalice) -> None:

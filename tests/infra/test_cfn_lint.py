@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
 
 def test_template_has_no_cfn_lint_errors(cloud_assembly: CloudAssembly) -> None:
-    from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
+    from cfnlint.api import ManualArgs, lint
 
     matches = lint(
         json.dumps(cloud_assembly.template),

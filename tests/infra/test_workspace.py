@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -12,16 +11,6 @@ from tests.infra.conftest import REPO_ROOT, CloudAssembly
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
 
-def _in_git_work_tree() -> bool:
-    if shutil.which("git") is None:
-        return False
-    probe = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"], cwd=REPO_ROOT, capture_output=True
-    )
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _in_git_work_tree(), reason="needs a git work tree")
 def test_synth_leaves_no_untracked_build_files(cloud_assembly: CloudAssembly) -> None:
     status = subprocess.run(
         [

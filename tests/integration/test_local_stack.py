@@ -381,7 +381,7 @@ def test_a_rate_schedule_fires_at_the_expected_times_under_tick(stack):
     assert not [f for f in stack.ticker.tick(start + timedelta(minutes=11)) if f.target_arn == arn]
     later = [f for f in stack.ticker.tick(start + timedelta(minutes=15)) if f.target_arn == arn]
     assert [f.scheduled_time for f in later] == [start + timedelta(minutes=15)]
-    assert len(probe.received()) == 4
+    assert len(probe.wait_for(4)) == 4
 
 
 def test_a_cron_schedule_follows_its_time_zone_and_end_date(stack):

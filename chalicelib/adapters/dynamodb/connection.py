@@ -21,6 +21,16 @@ def configure(region: str) -> None:
         )
 
 
+def reset() -> None:
+    """Forget the shared client and every model's connection (the local stack's stop, tests)."""
+    global _root
+    _root = None
+    from chalicelib.adapters.dynamodb.tables import ALL_MODELS
+
+    for model in ALL_MODELS:
+        model._connection = None
+
+
 def root() -> Connection:
     if _root is None:
         raise RuntimeError("tables.bind() has not been called")

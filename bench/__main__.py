@@ -1,0 +1,168 @@
+"""Print Taskbeat's figures: DynamoDB calls per request, in-process latency and import time.
+
+Runs on moto in this process (no network); numbers are for comparing changes, not for SLAs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Counter:
+    calls: list[str]
+
+    def __call__(self, event_name: str, **kwargs: Any) -> None:
+        self.calls.append(event_name.rsplit(".", 1)[-1])
+
+
+@contextmanager
+def aws() -> Iterator[None]:
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_METRICS_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="ERROR",
+        TASKBEAT_TABLE_PREFIX="bench-",
+        TASKBEAT_JWT_SECRET_ID="bench/jwt",
+    )
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import bootstrap
+    from chalicelib.adapters.dynamodb import tables
+    from chalicelib.settings import Settings
+
+    with mock_aws():
+        settings = Settings()
+        tables.bind(settings.table_prefix, settings.aws_region)
+        tables.create_all(boto3.client("dynamodb"), settings.table_prefix)
+        boto3.client("secretsmanager").create_secret(Name="bench/jwt", SecretString="k" * 64)
+        bootstrap.override(bootstrap.build(settings))
+        try:
+            yield
+        finally:
+            bootstrap.override(None)
+
+
+def dynamodb_calls_per_route() -> list[tuple[str, int, float]]:
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.adapters.dynamodb import connection
+
+    counter = Counter([])
+    rows: list[tuple[str, int, float]] = []
+    with Client(app) as client:
+
+        def call(method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+            headers = {"content-type": "application/json"}
+            if token:
+                headers["authorization"] = f"Bearer {token}"
+            payload = json.dumps(body).encode() if body is not None else b""
+            return getattr(client.http, method.lower())(f"/v1{path}", body=payload, headers=headers)
+
+        def measure(label: str, request: Callable[[], Any], repeat: int = 5) -> Any:
+            timings, counts, response = [], [], None
+            for _ in range(repeat):
+                counter.calls.clear()
+                started = time.perf_counter()
+                response = request()
+                timings.append((time.perf_counter() - started) * 1000)
+                counts.append(len(counter.calls))
+            rows.append((label, max(counts), statistics.median(timings)))
+            return response
+
+        # Warm up: the first request builds the container and the shared client.
+        admin = json.loads(
+            call(
+                "POST", "/auth/register", {"email": "a@x.io", "password": "p" * 12, "name": "A"}
+            ).body
+        )
+        connection.root().client.meta.events.register("before-call.dynamodb", counter)
+        emails = iter(f"user{i}@x.io" for i in range(100))
+        member = json.loads(
+            measure(
+                "POST /auth/register",
+                lambda: call(
+                    "POST",
+                    "/auth/register",
+                    {"email": next(emails), "password": "p" * 12, "name": "U"},
+                ),
+                repeat=3,
+            ).body
+        )
+        measure(
+            "POST /auth/login",
+            lambda: call("POST", "/auth/login", {"email": "a@x.io", "password": "p" * 12}),
+        )
+        refresh = {"token": member["refresh_token"]}
+
+        def rotate() -> Any:
+            response = call("POST", "/auth/refresh", {"refresh_token": refresh["token"]})
+            refresh["token"] = json.loads(response.body)["refresh_token"]
+            return response
+
+        measure("POST /auth/refresh", rotate)
+        token = admin["access_token"]
+        measure("GET /users/profile", lambda: call("GET", "/users/profile", token=token))
+        measure(
+            "PATCH /users/profile",
+            lambda: call("PATCH", "/users/profile", {"name": "B"}, token=token),
+        )
+        measure("GET /users?q=user", lambda: call("GET", "/users?q=user&limit=25", token=token))
+        measure(
+            "PUT /users/{id}/role",
+            lambda: call(
+                "PUT", f"/users/{member['user']['id']}/role", {"role": "member"}, token=token
+            ),
+        )
+        measure("GET /health", lambda: call("GET", "/health"))
+        sessions = iter(
+            [
+                json.loads(
+                    call("POST", "/auth/login", {"email": "a@x.io", "password": "p" * 12}).body
+                )["access_token"]
+                for _ in range(5)
+            ]
+        )
+        measure("POST /auth/logout", lambda: call("POST", "/auth/logout", token=next(sessions)))
+    return rows
+
+
+def import_time_ms(runs: int = 5) -> float:
+    """Median wall time of a fresh `import app` (what a Lambda cold start pays before a request)."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import app"], cwd=ROOT, check=True)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    with aws():
+        rows = dynamodb_calls_per_route()
+    print(f"{'route':28} {'DynamoDB calls':>14} {'median ms (moto)':>17}")
+    for label, calls, ms in rows:
+        print(f"{label:28} {calls:>14} {ms:>17.1f}")
+    print(f"\nimport app (fresh interpreter, median of 5): {import_time_ms():.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
