@@ -25,6 +25,8 @@ _FAKE_CREDENTIALS = {
 }
 _POWERTOOLS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
+    # EMF metrics are for CloudWatch; locally they would only flood the terminal.
+    "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "Taskbeat",
     "POWERTOOLS_SERVICE_NAME": "taskbeat",
 }
