@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -14,6 +15,26 @@ from chalice.cdk import Chalice
 from constructs import Construct
 
 from infrastructure.packaging import LAMBDA_RUNTIME, LambdaProject
+
+# Errors API Gateway answers itself, before the app runs, in the contract's error body.
+# (status, code, message) by gateway response type. An unknown route is "missing
+# authentication token" to API Gateway; to callers it is a 404.
+GATEWAY_ERRORS = {
+    "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found", "no such route"),
+    "RESOURCE_NOT_FOUND": ("404", "not_found", "no such route"),
+    "REQUEST_TOO_LARGE": ("413", "payload_too_large", "body is too large"),
+    "THROTTLED": ("429", "rate_limited", "too many requests"),
+    "DEFAULT_4XX": ("400", "bad_request", "the request was refused"),
+    "DEFAULT_5XX": ("503", "unavailable", "the service is unavailable, retry later"),
+}
+
+
+def gateway_error_template(code: str, message: str) -> str:
+    return (
+        f'{{"error": {{"code": "{code}", "message": "{message}", "details": []}}, '
+        '"request_id": "$context.requestId"}'
+    )
+
 
 # What the repositories do: item reads and writes, queries, transactions (which need the item
 # actions), and PynamoDB's DescribeTable. No Scan: request paths never scan.
@@ -86,6 +107,20 @@ class Api(Construct):
         websocket_stage = self.chalice.get_resource("WebsocketAPIStage").stage_name
         domain = f"execute-api.{stack.region}.{stack.url_suffix}"
         self.rest_api_url = f"https://{rest_api.ref}.{domain}/{rest_api.stage_name}/v1"
+        for response_type, (status, code, message) in GATEWAY_ERRORS.items():
+            headers = {"gatewayresponse.header.Content-Type": "'application/json'"}
+            if status in {"429", "503"}:
+                headers["gatewayresponse.header.Retry-After"] = "'5'"
+            apigateway.CfnGatewayResponse(
+                self,
+                f"GatewayResponse{response_type.title().replace('_', '')}",
+                rest_api_id=rest_api.ref,
+                response_type=response_type,
+                # DEFAULT_4XX keeps the status API Gateway chose (403, 415, ...).
+                status_code=None if response_type == "DEFAULT_4XX" else status,
+                response_parameters=headers,
+                response_templates={"application/json": gateway_error_template(code, message)},
+            )
         self.websocket_url = f"wss://{websocket_api.ref}.{domain}/{websocket_stage}"
         websocket_management_url = f"https://{websocket_api.ref}.{domain}/{websocket_stage}"
 

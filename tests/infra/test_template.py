@@ -325,3 +325,24 @@ def test_outputs_give_the_public_urls(cloud_assembly: CloudAssembly) -> None:
 def test_stack_is_named_after_the_stage(cloud_assembly: CloudAssembly) -> None:
     manifest = json.loads((cloud_assembly.outdir / "manifest.json").read_text())
     assert manifest["artifacts"][STAGE]["properties"]["stackName"] == STACK_NAME
+
+
+def test_gateway_errors_have_the_contract_body(cloud_assembly: CloudAssembly) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in cloud_assembly.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    # An unknown route must read as a 404, not API Gateway's 403 "Missing Authentication Token".
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    for response_type in (
+        "MISSING_AUTHENTICATION_TOKEN",
+        "THROTTLED",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    ):
+        template = responses[response_type]["ResponseTemplates"]["application/json"]
+        # What API Gateway will render, with its variable filled in, is our error body.
+        body = json.loads(template.replace("$context.requestId", "req-1"))
+        assert set(body) == {"error", "request_id"}
+        assert set(body["error"]) == {"code", "message", "details"}
+    assert "gatewayresponse.header.Retry-After" in responses["THROTTLED"]["ResponseParameters"]
