@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from chalicelib.domain.model import Page, PageRequest
-from chalicelib.domain.projects import Membership, Project
+from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.users import Session, User
 
 
@@ -112,4 +112,50 @@ class HealthProbe(Protocol):
 class Pusher(Protocol):
     def push(self, connection_id: str, message: dict[str, object]) -> bool:
         """Send one JSON frame; False if the connection is gone (API Gateway's 410)."""
+        ...
+
+
+class ProjectRepository(Protocol):
+    """Projects, their members, and each user's {project_id: role} index."""
+
+    def create(self, project: Project, owner: Membership) -> None:
+        """Write the project, the owner's membership and index entry in one transaction."""
+        ...
+
+    def get(self, project_id: str) -> Project | None: ...
+
+    def save(self, project: Project) -> Project:
+        """Conditional on `project.version`; returns it with version + 1, else `StaleVersion`."""
+        ...
+
+    def delete(self, project: Project) -> None:
+        """Remove the project at once (conditional on its version; `StaleVersion` otherwise).
+
+        Its tasks, memberships and index entries go afterwards (asynchronously); every read
+        checks the project, so nothing of it is visible from the moment this returns.
+        """
+        ...
+
+    def membership(self, project_id: str, user_id: str) -> Membership | None: ...
+
+    def members(self, project_id: str, page: PageRequest) -> Page[Membership]: ...
+
+    def add_member(self, membership: Membership) -> None:
+        """`MemberExists` if the user is already a member."""
+        ...
+
+    def set_member_role(self, membership: Membership) -> None:
+        """Change the role of an existing member (`NotAMember` if there is none)."""
+        ...
+
+    def remove_member(self, project_id: str, user_id: str) -> None:
+        """`NotAMember` if there is none."""
+        ...
+
+    def roles_of(self, user_id: str) -> dict[str, ProjectRole]:
+        """The user's projects and roles (the index; may still name a just-deleted project)."""
+        ...
+
+    def get_many(self, project_ids: Sequence[str]) -> list[Project]:
+        """The projects that exist among `project_ids`, in that order (one round trip)."""
         ...

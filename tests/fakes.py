@@ -13,9 +13,15 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.adapters.dynamodb.pagination import decode_cursor, encode_cursor
 from chalicelib.adapters.passwords import Argon2PasswordHasher
-from chalicelib.domain.errors import EmailTaken, FirstAdminTaken, StaleVersion
+from chalicelib.domain.errors import (
+    EmailTaken,
+    FirstAdminTaken,
+    MemberExists,
+    NotAMember,
+    StaleVersion,
+)
 from chalicelib.domain.model import Page, PageRequest
-from chalicelib.domain.projects import Membership, Project
+from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.users import Session, User
 from chalicelib.ports import LoginState, PrefetchKey
 
@@ -36,14 +42,97 @@ def fast_hasher() -> Argon2PasswordHasher:
     return Argon2PasswordHasher(time_cost=1, memory_cost_kib=8, parallelism=1)
 
 
-class InMemoryUserRepository:
-    def __init__(self, sessions: InMemorySessionRepository) -> None:
-        self.sessions = sessions
-        self.users: dict[str, User] = {}
-        self.claims: dict[str, str] = {}
+class InMemoryProjectRepository:
+    def __init__(self) -> None:
         self.projects: dict[str, Project] = {}
         self.memberships: dict[tuple[str, str], Membership] = {}
         self._lock = threading.Lock()
+
+    def create(self, project: Project, owner: Membership) -> None:
+        with self._lock:
+            self.projects[project.id] = project
+            self.memberships[(project.id, owner.user_id)] = owner
+
+    def get(self, project_id: str) -> Project | None:
+        return self.projects.get(project_id)
+
+    def save(self, project: Project) -> Project:
+        with self._lock:
+            stored = self.projects.get(project.id)
+            if stored is None or stored.version != project.version:
+                raise StaleVersion(project.id)
+            saved = replace(project, version=project.version + 1)
+            self.projects[project.id] = saved
+            return saved
+
+    def delete(self, project: Project) -> None:
+        with self._lock:
+            stored = self.projects.get(project.id)
+            if stored is None or stored.version != project.version:
+                raise StaleVersion(project.id)
+            del self.projects[project.id]
+            for key in [k for k in self.memberships if k[0] == project.id]:
+                del self.memberships[key]
+
+    def membership(self, project_id: str, user_id: str) -> Membership | None:
+        return self.memberships.get((project_id, user_id))
+
+    def members(self, project_id: str, page: PageRequest) -> Page[Membership]:
+        scope = f"members:{project_id}"
+        start = decode_cursor(page.cursor, scope)
+        after = start["user_id"] if start else ""
+        rows = sorted(
+            (m for (p, u), m in self.memberships.items() if p == project_id and u > after),
+            key=lambda m: m.user_id,
+        )
+        items = rows[: page.limit]
+        more = len(rows) > page.limit
+        cursor = encode_cursor({"user_id": items[-1].user_id}, scope) if more else None
+        return Page(items=items, next_cursor=cursor)
+
+    def add_member(self, membership: Membership) -> None:
+        with self._lock:
+            key = (membership.project_id, membership.user_id)
+            if key in self.memberships:
+                raise MemberExists(membership.user_id)
+            self.memberships[key] = membership
+
+    def set_member_role(self, membership: Membership) -> None:
+        with self._lock:
+            key = (membership.project_id, membership.user_id)
+            if key not in self.memberships:
+                raise NotAMember(membership.user_id)
+            self.memberships[key] = replace(self.memberships[key], role=membership.role)
+
+    def remove_member(self, project_id: str, user_id: str) -> None:
+        with self._lock:
+            if self.memberships.pop((project_id, user_id), None) is None:
+                raise NotAMember(user_id)
+
+    def roles_of(self, user_id: str) -> dict[str, ProjectRole]:
+        return {p: m.role for (p, u), m in self.memberships.items() if u == user_id}
+
+    def get_many(self, project_ids: Sequence[str]) -> list[Project]:
+        return [self.projects[p] for p in project_ids if p in self.projects]
+
+
+class InMemoryUserRepository:
+    def __init__(
+        self, sessions: InMemorySessionRepository, projects: InMemoryProjectRepository | None = None
+    ) -> None:
+        self.sessions = sessions
+        self.project_repo = projects or InMemoryProjectRepository()
+        self.users: dict[str, User] = {}
+        self.claims: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def projects(self) -> dict[str, Project]:
+        return self.project_repo.projects
+
+    @property
+    def memberships(self) -> dict[tuple[str, str], Membership]:
+        return self.project_repo.memberships
 
     def create_account(
         self,
@@ -63,8 +152,7 @@ class InMemoryUserRepository:
             if first_admin:
                 self.claims["system#first-admin"] = user.id
             self.users[user.id] = user
-            self.projects[personal_project.id] = personal_project
-            self.memberships[(owner.project_id, owner.user_id)] = owner
+            self.project_repo.create(personal_project, owner)
             self.sessions.create(session)
 
     def first_admin_exists(self) -> bool:

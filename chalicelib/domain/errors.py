@@ -78,3 +78,11 @@ class EmailTaken(Exception):
 
 class FirstAdminTaken(Exception):
     """Raised when another account became the first admin concurrently."""
+
+
+class MemberExists(Exception):
+    """Raised by the project repository when the user is a member already."""
+
+
+class NotAMember(Exception):
+    """Raised by the project repository when the user is not a member."""

@@ -44,3 +44,6 @@ class Membership:
     user_id: str
     role: ProjectRole
     added_at: datetime
+    # Copies of the user's, so a member list is one query (the name may lag a rename).
+    email: str = ""
+    name: str = ""

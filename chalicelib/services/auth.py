@@ -122,7 +122,8 @@ class AuthService:
             updated_at=now,
             personal=True,
         )
-        return user, project, Membership(project_id, user_id, ProjectRole.OWNER, now)
+        owner = Membership(project_id, user_id, ProjectRole.OWNER, now, user.email, user.name)
+        return user, project, owner
 
     def login(self, command: LoginInput) -> AuthResult:
         email = normalise_email(command.email)

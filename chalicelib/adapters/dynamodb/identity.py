@@ -17,6 +17,7 @@ from chalicelib.adapters.dynamodb.models import (
     ProjectModel,
     SessionModel,
     UserModel,
+    UserProjectsModel,
 )
 from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
@@ -103,6 +104,8 @@ def membership_to_model(membership: Membership) -> MembershipModel:
         user_id=membership.user_id,
         role=membership.role.value,
         added_at=membership.added_at,
+        email=membership.email,
+        name=membership.name,
     )
 
 
@@ -155,6 +158,11 @@ class DynamoUserRepository:
                     project_to_model(personal_project), condition=ProjectModel.id.does_not_exist()
                 )
                 tx.save(membership_to_model(owner))
+                tx.save(
+                    UserProjectsModel(
+                        user_id=user.id, projects={owner.project_id: owner.role.value}
+                    )
+                )
                 tx.save(session_to_model(session), condition=SessionModel.id.does_not_exist())
         except TransactWriteError as exc:
             reasons = [reason.code if reason else None for reason in exc.cancellation_reasons]

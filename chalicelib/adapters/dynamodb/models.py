@@ -10,6 +10,7 @@ from __future__ import annotations
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -145,6 +146,8 @@ class MembershipsByUser(GlobalSecondaryIndex["MembershipModel"]):
 
 
 class MembershipModel(BaseModel):
+    """A member of a project. `email` and `name` are copies, so listing members is one query."""
+
     class Meta(BaseModel.Meta):
         table_name = "memberships"
 
@@ -152,4 +155,17 @@ class MembershipModel(BaseModel):
     user_id = UnicodeAttribute(range_key=True)
     role = UnicodeAttribute()
     added_at = UTCDateTimeAttribute()
+    email = UnicodeAttribute(default="")
+    name = UnicodeAttribute(default="")
     by_user = MembershipsByUser()
+
+
+class UserProjectsModel(BaseModel):
+    """The projects of one user, {project_id: role}: `GET /projects` and `assignee_id=me` read it
+    with the session in one round trip. Written in the same transaction as each membership."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "user_projects"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    projects = MapAttribute[str, str](default=dict)

@@ -16,6 +16,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.LoginThrottleModel,
     models.ProjectModel,
     models.MembershipModel,
+    models.UserProjectsModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.
