@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole
+from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Session, User
 
 
@@ -159,3 +160,68 @@ class ProjectRepository(Protocol):
     def get_many(self, project_ids: Sequence[str]) -> list[Project]:
         """The projects that exist among `project_ids`, in that order (one round trip)."""
         ...
+
+
+class Prefetcher(Protocol):
+    def warm(self, keys: Sequence[PrefetchKey]) -> None:
+        """Read these items in one round trip; the repositories' next `get`s take them."""
+        ...
+
+
+@dataclass(frozen=True)
+class DependencyGraph:
+    """A project's dependency edges {task_id: [ids it depends on]} and the version read."""
+
+    project_id: str
+    edges: Mapping[str, Sequence[str]]
+    version: int = 0
+
+    def dependents_of(self, task_id: str) -> list[str]:
+        return sorted(t for t, deps in self.edges.items() if task_id in deps)
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """One page of `GET /tasks`. `project_ids` is the scope: one project, or (for
+    `assignee_id=me` across projects) every project the caller belongs to."""
+
+    project_ids: frozenset[str]
+    page: PageRequest
+    sort: str = "-created_at"
+    across_projects_of_assignee: str | None = None
+    statuses: frozenset[Status] = frozenset()
+    priorities: frozenset[Priority] = frozenset()
+    assignee_id: str | None = None
+    tag: str | None = None
+    parent_id: str | None = None
+    due_after: datetime | None = None  # exclusive
+    due_before: datetime | None = None  # exclusive
+    no_due_date: bool = False
+
+
+class TaskRepository(Protocol):
+    def get(self, task_id: str) -> Task | None: ...
+
+    def get_many(self, task_ids: Sequence[str]) -> dict[str, Task]: ...
+
+    def graph(self, project_id: str) -> DependencyGraph: ...
+
+    def create(self, task: Task, graph: DependencyGraph | None) -> Task:
+        """Write a new task, its parent's subtask sets and, when it has dependencies, the graph.
+
+        `StaleVersion` if the graph changed since it was read; `NotFound` if the project or the
+        parent vanished meanwhile.
+        """
+        ...
+
+    def update(self, before: Task, after: Task, graph: DependencyGraph | None) -> Task:
+        """Write the changed fields of `after` if the task is still at `before.version`; keep
+        parents' subtask sets and (when `graph` is given) the graph in step. Returns `after`
+        with version + 1. `StaleVersion` on a lost race."""
+        ...
+
+    def delete(self, task: Task, graph: DependencyGraph) -> None:
+        """Delete the task and its subtasks, and remove it from other tasks' `depends_on`."""
+        ...
+
+    def find(self, query: TaskQuery) -> Page[Task]: ...

@@ -16,6 +16,8 @@ from chalicelib.adapters.dynamodb.models import (
     MembershipModel,
     ProjectModel,
     SessionModel,
+    TaskGraphModel,
+    TaskModel,
     UserModel,
     UserProjectsModel,
 )
@@ -48,6 +50,12 @@ def item_key(key: PrefetchKey) -> ItemKey:
         return ItemKey(ProjectModel, ids[0])
     if kind == "member":
         return ItemKey(MembershipModel, ids[0], ids[1])
+    if kind == "task":
+        return ItemKey(TaskModel, ids[0])
+    if kind == "graph":
+        return ItemKey(TaskGraphModel, ids[0])
+    if kind == "user_projects":
+        return ItemKey(UserProjectsModel, ids[0])
     raise ValueError(f"unknown prefetch kind {kind!r}")
 
 

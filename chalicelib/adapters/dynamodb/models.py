@@ -13,6 +13,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.attributes import TTLAttribute as _TTLAttribute
@@ -169,3 +170,142 @@ class UserProjectsModel(BaseModel):
 
     user_id = UnicodeAttribute(hash_key=True)
     projects = MapAttribute[str, str](default=dict)
+
+
+# ---- tasks -------------------------------------------------------------------------------------
+# Each list order of `GET /tasks` is an index, so a page is one Query whatever the project's size.
+# Sort keys end in the task id: ties are stable and keys unique. `due_key` is "<due>#<id>", or
+# "~#<id>" without a due date, which sorts after every date.
+
+
+class TasksByProject(GlobalSecondaryIndex["TaskModel"]):
+    class Meta:
+        index_name = "by_project"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class TasksByProjectDue(GlobalSecondaryIndex["TaskModel"]):
+    class Meta:
+        index_name = "by_project_due"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    due_key = UnicodeAttribute(range_key=True)
+
+
+class TasksByProjectPriority(GlobalSecondaryIndex["TaskModel"]):
+    class Meta:
+        index_name = "by_project_priority"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    priority_key = UnicodeAttribute(range_key=True)
+
+
+class TasksByProjectStatus(GlobalSecondaryIndex["TaskModel"]):
+    class Meta:
+        index_name = "by_project_status"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    status_key = UnicodeAttribute(range_key=True)
+
+
+class TasksByProjectStatusDue(GlobalSecondaryIndex["TaskModel"]):
+    """One status of one project in due order: the common "what's next" list."""
+
+    class Meta:
+        index_name = "by_project_status_due"
+        projection = AllProjection()
+
+    project_status = UnicodeAttribute(hash_key=True)
+    due_key = UnicodeAttribute(range_key=True)
+
+
+class TasksByAssignee(GlobalSecondaryIndex["TaskModel"]):
+    class Meta:
+        index_name = "by_assignee"
+        projection = AllProjection()
+
+    assignee_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class TasksByAssigneeDue(GlobalSecondaryIndex["TaskModel"]):
+    class Meta:
+        index_name = "by_assignee_due"
+        projection = AllProjection()
+
+    assignee_id = UnicodeAttribute(hash_key=True)
+    due_key = UnicodeAttribute(range_key=True)
+
+
+class TasksByParent(GlobalSecondaryIndex["TaskModel"]):
+    class Meta:
+        index_name = "by_parent"
+        projection = AllProjection()
+
+    parent_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class TaskModel(BaseModel):
+    class Meta(BaseModel.Meta):
+        table_name = "tasks"
+        stream_view_type = "NEW_AND_OLD_IMAGES"
+
+    id = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    status = UnicodeAttribute()
+    priority = UnicodeAttribute()
+    due_date = UTCDateTimeAttribute(null=True)
+    assignee_id = UnicodeAttribute(null=True)
+    tags = ListAttribute[str](default=list)
+    parent_id = UnicodeAttribute(null=True)
+    depends_on = ListAttribute[str](default=list)
+    # Sets, changed with ADD/DELETE by the subtasks' own writes (never clobbered by a put).
+    subtask_ids = UnicodeSetAttribute(default=set)
+    open_subtask_ids = UnicodeSetAttribute(default=set)
+    schedule = UnicodeAttribute(null=True)  # JSON
+    action = UnicodeAttribute(null=True)  # JSON
+    retry = UnicodeAttribute(null=True)  # JSON
+    next_run_at = UTCDateTimeAttribute(null=True)
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    completed_at = UTCDateTimeAttribute(null=True)
+    version = NumberAttribute(default=1)
+    # Index keys, derived from the fields above on every write.
+    due_key = UnicodeAttribute()
+    priority_key = UnicodeAttribute()
+    status_key = UnicodeAttribute()
+    project_status = UnicodeAttribute()
+
+    by_project = TasksByProject()
+    by_project_due = TasksByProjectDue()
+    by_project_priority = TasksByProjectPriority()
+    by_project_status = TasksByProjectStatus()
+    by_project_status_due = TasksByProjectStatusDue()
+    by_assignee = TasksByAssignee()
+    by_assignee_due = TasksByAssigneeDue()
+    by_parent = TasksByParent()
+
+
+class TaskGraphModel(BaseModel):
+    """A project's dependency edges {task_id: [task it depends on, ...]}, one item per project.
+
+    Cycle checks read it whole in one get; each change of `depends_on` rewrites it in the same
+    transaction as the task, conditional on its version.
+    """
+
+    class Meta(BaseModel.Meta):
+        table_name = "task_graphs"
+
+    project_id = UnicodeAttribute(hash_key=True)
+    edges = MapAttribute[str, list[str]](default=dict)
+    version = NumberAttribute(default=0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from chalicelib.domain.errors import BadRequest
@@ -64,3 +64,26 @@ def key_of(item: Any, *names: str) -> dict[str, Any]:
     """The serialized DynamoDB key of `item` made of the attributes `names` (table + index keys)."""
     serialized = item.serialize()
     return {name: serialized[name] for name in names if name in serialized}
+
+
+def query_one_page(
+    model: type[Any],
+    run_query: Callable[[int, dict[str, Any] | None], Any],
+    key_names: Sequence[str],
+    page_limit: int,
+    evaluate_at_most: int,
+    start: dict[str, Any] | None,
+) -> tuple[list[Any], dict[str, Any] | None]:
+    """Exactly one Query call: up to `page_limit` items and where to resume (None at the end).
+
+    DynamoDB applies a filter after `Limit`: with a filter, a page may hold fewer items than
+    asked (even none) while more follow. That bounds the work of every request.
+    """
+    raw = next(run_query(evaluate_at_most, start).page_iter)
+    rows = [model.from_raw_data(item) for item in raw.get("Items", [])]
+    resume: dict[str, Any] | None = raw.get("LastEvaluatedKey")
+    if len(rows) > page_limit:
+        rows = rows[:page_limit]
+        serialized = rows[-1].serialize()
+        resume = {name: serialized[name] for name in key_names if name in serialized}
+    return rows, resume

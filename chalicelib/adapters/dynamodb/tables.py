@@ -17,6 +17,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.ProjectModel,
     models.MembershipModel,
     models.UserProjectsModel,
+    models.TaskModel,
+    models.TaskGraphModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.
