@@ -43,6 +43,8 @@ class RouteSpec:
     content_type: str = "application/json"
     # Items the view reads first, fetched with the caller's session in one round trip.
     prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None
+    # The same for items the (valid) body names, e.g. the user to add to a project.
+    prefetch_body: Callable[[Principal, Any], Sequence[PrefetchKey]] | None = None
 
 
 # Filled as blueprints are imported; the OpenAPI document is built from it.
@@ -129,6 +131,37 @@ def _parse_body(request: Request, model: type[BaseModel] | None) -> Any:
         raise ValidationFailed("body is not valid", _details(exc, "body")) from None
 
 
+def _parse_body_first(
+    request: Request, model: type[BaseModel] | None
+) -> tuple[Any, DomainError | None]:
+    """The body, or the error it gives: raised after authentication, so 401 still comes first."""
+    try:
+        return _parse_body(request, model), None
+    except DomainError as exc:
+        return None, exc
+
+
+def _with_body_keys(
+    spec: RouteSpec, body: Any, keys: Callable[[Principal], Sequence[PrefetchKey]] | None
+) -> Callable[[Principal], Sequence[PrefetchKey]] | None:
+    named = spec.prefetch_body
+    if named is None or body is None:
+        return keys
+    return lambda caller: [*(keys(caller) if keys else ()), *named(caller, body)]
+
+
+def _not_modified(request: Request, version: int) -> bool:
+    """`If-None-Match` of a GET names the current version (or is `*`)."""
+    header = request.headers.get("if-none-match")
+    if request.method != "GET" or not header:
+        return False
+    for tag in header.split(","):
+        match = _IF_MATCH.match(tag.strip())
+        if tag.strip() == "*" or (match and int(match.group(1)) == version):
+            return True
+    return False
+
+
 def _parse_query(request: Request, model: type[BaseModel] | None) -> Any:
     if model is None:
         return None
@@ -141,7 +174,7 @@ def _parse_query(request: Request, model: type[BaseModel] | None) -> Any:
         raise ValidationFailed("query parameters are not valid", _details(exc, "query")) from None
 
 
-def _to_response(result: Any, spec: RouteSpec) -> Response:
+def _to_response(result: Any, spec: RouteSpec, request: Request) -> Response:
     if result is None:
         return Response(body="", status_code=204, headers={})
     reply = result if isinstance(result, Reply) else Reply(result, spec.status)
@@ -151,6 +184,8 @@ def _to_response(result: Any, spec: RouteSpec) -> Response:
         version = getattr(body, "version", None)
         if isinstance(version, int):
             headers.setdefault("ETag", f'"{version}"')
+            if reply.status == 200 and _not_modified(request, version):
+                return Response(body="", status_code=304, headers={"ETag": headers["ETag"]})
         body = json.dumps(body.model_dump(mode="json"))
     elif isinstance(body, dict | list):
         body = json.dumps(body)
@@ -165,17 +200,23 @@ def handle(
     try:
         container = bootstrap.container()
         with container.request_scope():
+            body, body_error = _parse_body_first(request, spec.body)
             principal = None
             if spec.auth:
                 prefetch = spec.prefetch
+                # Prefetch sees path and query parameters (the path's win on a clash).
+                known = {**(request.query_params or {}), **params}
                 principal = container.auth.authenticate(
                     bearer_token(request),
-                    (lambda caller: prefetch(caller, params)) if prefetch else None,
+                    _with_body_keys(
+                        spec, body, (lambda caller: prefetch(caller, known)) if prefetch else None
+                    ),
                 )
-            body = _parse_body(request, spec.body)
+            if body_error is not None:
+                raise body_error
             query = _parse_query(request, spec.query)
             call = Call(request, request_id, params, body, query, principal)
-            return _to_response(view(call), spec)
+            return _to_response(view(call), spec, request)
     except DomainError as exc:
         return api_errors.to_response(exc, request_id)
     except Exception:
@@ -199,6 +240,7 @@ def route(
     errors: tuple[int, ...] = (),
     content_type: str = "application/json",
     prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None,
+    prefetch_body: Callable[[Principal, Any], Sequence[PrefetchKey]] | None = None,
 ) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
     spec = RouteSpec(
         path=path,
@@ -213,6 +255,7 @@ def route(
         errors=errors,
         content_type=content_type,
         prefetch=prefetch,
+        prefetch_body=prefetch_body,
     )
 
     def decorator(view: Callable[[Call], Any]) -> Callable[[Call], Any]:

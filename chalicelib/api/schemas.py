@@ -7,6 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Role, User
 
 T = TypeVar("T")
@@ -73,3 +74,51 @@ class AuthOut(BaseModel):
 
 def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
+
+
+class TaskOut(BaseModel):
+    id: str
+    project_id: str
+    title: str
+    description: str
+    status: Status
+    priority: Priority
+    due_date: datetime | None
+    assignee_id: str | None
+    tags: list[str]
+    parent_id: str | None
+    depends_on: list[str]
+    schedule: dict[str, Any] | None
+    action: dict[str, Any] | None
+    retry: dict[str, Any] | None
+    next_run_at: datetime | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    version: int
+
+    @classmethod
+    def of(cls, task: Task) -> TaskOut:
+        return cls(
+            id=task.id,
+            project_id=task.project_id,
+            title=task.title,
+            description=task.description,
+            status=task.status,
+            priority=task.priority,
+            due_date=task.due_date,
+            assignee_id=task.assignee_id,
+            tags=list(task.tags),
+            parent_id=task.parent_id,
+            depends_on=list(task.depends_on),
+            schedule=dict(task.schedule) if task.schedule else None,
+            action=dict(task.action) if task.action else None,
+            retry=dict(task.retry) if task.retry else None,
+            next_run_at=task.next_run_at,
+            created_by=task.created_by,
+            created_at=task.created_at,
+            updated_at=task.updated_at,
+            completed_at=task.completed_at,
+            version=task.version,
+        )

@@ -44,6 +44,7 @@ class Principal:
 
     user_id: str
     session_id: str
+    personal_project_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,9 @@ class AuthService:
     def _tokens_for(self, user: User, session_id: str, refresh_jti: str) -> AuthResult:
         return AuthResult(
             user=user,
-            access_token=self._tokens.issue("access", user.id, session_id),
+            access_token=self._tokens.issue(
+                "access", user.id, session_id, personal_project_id=user.personal_project_id
+            ),
             refresh_token=self._tokens.issue("refresh", user.id, session_id, jti=refresh_jti),
             expires_in=int(self._tokens.access_ttl.total_seconds()),
         )
@@ -211,7 +214,7 @@ class AuthService:
         trip as the session, so authentication costs no extra DynamoDB call.
         """
         claims = self._tokens.decode(access_token, "access")
-        principal = Principal(user_id=claims.user_id, session_id=claims.session_id)
+        principal = Principal(claims.user_id, claims.session_id, claims.personal_project_id)
         keys = prefetch(principal) if prefetch else ()
         session = self._sessions.get(claims.session_id, keys)
         if session is None or not session.active or session.user_id != claims.user_id:

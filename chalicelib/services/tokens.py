@@ -24,6 +24,7 @@ class TokenClaims:
     session_id: str
     jti: str
     expires_at: datetime
+    personal_project_id: str = ""
 
 
 class TokenCodec:
@@ -43,7 +44,14 @@ class TokenCodec:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
 
-    def issue(self, kind: TokenType, user_id: str, session_id: str, jti: str | None = None) -> str:
+    def issue(
+        self,
+        kind: TokenType,
+        user_id: str,
+        session_id: str,
+        jti: str | None = None,
+        personal_project_id: str = "",
+    ) -> str:
         now = self._clock.now()
         ttl = self.access_ttl if kind == "access" else self.refresh_ttl
         claims = {
@@ -53,6 +61,8 @@ class TokenCodec:
             "sid": session_id,
             "jti": jti or new_id(),
             "typ": kind,
+            # Immutable, and where a task without project_id goes: no read needed to find it.
+            "ppid": personal_project_id,
             "iat": int(now.timestamp()),
             "nbf": int(now.timestamp()),
             "exp": int((now + ttl).timestamp()),
@@ -89,4 +99,5 @@ class TokenCodec:
             session_id=str(claims["sid"]),
             jti=str(claims["jti"]),
             expires_at=expires_at,
+            personal_project_id=str(claims.get("ppid") or ""),
         )

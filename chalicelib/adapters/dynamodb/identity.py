@@ -56,6 +56,8 @@ def item_key(key: PrefetchKey) -> ItemKey:
         return ItemKey(TaskGraphModel, ids[0])
     if kind == "user_projects":
         return ItemKey(UserProjectsModel, ids[0])
+    if kind == "user_email":  # the email's claim names its user
+        return ItemKey(ClaimModel, email_claim(ids[0]))
     raise ValueError(f"unknown prefetch kind {kind!r}")
 
 

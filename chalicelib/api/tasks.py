@@ -1,0 +1,221 @@
+"""/tasks: create, list, read, change, assign, complete, delete, subtasks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from chalice.app import Blueprint
+from pydantic import BeforeValidator, Field
+
+from chalicelib import bootstrap
+from chalicelib.api.queries import PageQuery
+from chalicelib.api.routing import Call, route
+from chalicelib.api.schemas import PageOut, TaskOut
+from chalicelib.domain.model import Page
+from chalicelib.domain.tasks import AssignInput, Priority, Status, Task, TaskCreate, TaskUpdate
+from chalicelib.ports import PrefetchKey
+from chalicelib.services.auth import Principal
+from chalicelib.services.tasks import SORTS, DueFilter, TaskFilters
+
+tasks_api = Blueprint(__name__)
+TAG = "tasks"
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class TaskListQuery(PageQuery):
+    project_id: str | None = Field(
+        None, max_length=64, description="Default: your personal project."
+    )
+    status: Annotated[list[Status], BeforeValidator(_comma_list)] = Field(
+        default_factory=list, description="Comma list, e.g. pending,in_progress."
+    )
+    priority: Annotated[list[Priority], BeforeValidator(_comma_list)] = Field(
+        default_factory=list, description="Comma list."
+    )
+    assignee_id: str | None = Field(
+        None,
+        max_length=64,
+        description="A user id, or `me` (without project_id: all your projects).",
+    )
+    due: DueFilter | None = None
+    tag: str | None = Field(None, max_length=40)
+    parent_id: str | None = Field(None, max_length=64)
+    sort: str = Field("-created_at", description=" | ".join(SORTS))
+
+    def filters(self) -> TaskFilters:
+        return TaskFilters(
+            project_id=self.project_id,
+            statuses=frozenset(self.status),
+            priorities=frozenset(self.priority),
+            assignee_id=self.assignee_id,
+            due=self.due,
+            tag=self.tag,
+            parent_id=self.parent_id,
+            sort=self.sort,
+        )
+
+
+def _page(page: Page[Task]) -> PageOut[TaskOut]:
+    return PageOut[TaskOut](items=[TaskOut.of(t) for t in page.items], next_cursor=page.next_cursor)
+
+
+# ---- what each route reads first, fetched with the session --------------------------------------
+
+
+def caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
+    return [("user", principal.user_id)]
+
+
+def list_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
+    keys: list[PrefetchKey] = [("user", principal.user_id)]
+    if params.get("assignee_id") == "me" and not params.get("project_id"):
+        return [*keys, ("user_projects", principal.user_id)]
+    project_id = params.get("project_id") or principal.personal_project_id
+    return [*keys, ("project", project_id), ("member", project_id, principal.user_id)]
+
+
+def the_task(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
+    return [("task", params["task_id"])]
+
+
+def the_task_and_caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
+    return [("task", params["task_id"]), ("user", principal.user_id)]
+
+
+# ---- routes ------------------------------------------------------------------------------------
+
+
+@route(
+    tasks_api,
+    "/tasks",
+    "POST",
+    tag=TAG,
+    status=201,
+    summary="Create a task (without project_id: in your personal project)",
+    body=TaskCreate,
+    response=TaskOut,
+    errors=(404, 409, 422),
+    prefetch=caller,
+)
+def create_task(call: Call) -> TaskOut:
+    return TaskOut.of(bootstrap.container().tasks.create(call.principal, call.body))
+
+
+@route(
+    tasks_api,
+    "/tasks",
+    "GET",
+    tag=TAG,
+    summary="List tasks with filters and sorting",
+    query=TaskListQuery,
+    response=PageOut[TaskOut],
+    errors=(400, 404, 422),
+    prefetch=list_scope,
+)
+def list_tasks(call: Call) -> PageOut[TaskOut]:
+    query: TaskListQuery = call.query
+    return _page(bootstrap.container().tasks.find(call.principal, query.filters(), query.page()))
+
+
+@route(
+    tasks_api,
+    "/tasks/{task_id}",
+    "GET",
+    tag=TAG,
+    summary="A task",
+    response=TaskOut,
+    errors=(404,),
+    prefetch=the_task,
+)
+def get_task(call: Call) -> TaskOut:
+    return TaskOut.of(bootstrap.container().tasks.get(call.principal, call.params["task_id"]))
+
+
+@route(
+    tasks_api,
+    "/tasks/{task_id}",
+    ["PUT", "PATCH"],
+    tag=TAG,
+    summary="Change a task (fields present are applied; null clears an optional field)",
+    body=TaskUpdate,
+    response=TaskOut,
+    errors=(403, 404, 409, 412, 422),
+    prefetch=the_task_and_caller,
+)
+def update_task(call: Call) -> TaskOut:
+    task = bootstrap.container().tasks.update(
+        call.principal, call.params["task_id"], call.body, call.if_match
+    )
+    return TaskOut.of(task)
+
+
+@route(
+    tasks_api,
+    "/tasks/{task_id}",
+    "DELETE",
+    tag=TAG,
+    status=204,
+    summary="Delete a task, its subtasks, and its place in other tasks' depends_on",
+    errors=(403, 404, 409, 412),
+    prefetch=the_task,
+)
+def delete_task(call: Call) -> None:
+    bootstrap.container().tasks.delete(call.principal, call.params["task_id"], call.if_match)
+
+
+@route(
+    tasks_api,
+    "/tasks/{task_id}/assign",
+    "POST",
+    tag=TAG,
+    summary="Assign (or unassign with null)",
+    body=AssignInput,
+    response=TaskOut,
+    errors=(403, 404, 412, 422),
+    prefetch=the_task_and_caller,
+)
+def assign_task(call: Call) -> TaskOut:
+    task = bootstrap.container().tasks.assign(
+        call.principal, call.params["task_id"], call.body, call.if_match
+    )
+    return TaskOut.of(task)
+
+
+@route(
+    tasks_api,
+    "/tasks/{task_id}/complete",
+    "POST",
+    tag=TAG,
+    summary="Complete a task (its dependencies and subtasks must be completed)",
+    response=TaskOut,
+    errors=(403, 404, 409, 412),
+    prefetch=the_task_and_caller,
+)
+def complete_task(call: Call) -> TaskOut:
+    task = bootstrap.container().tasks.complete(
+        call.principal, call.params["task_id"], call.if_match
+    )
+    return TaskOut.of(task)
+
+
+@route(
+    tasks_api,
+    "/tasks/{task_id}/subtasks",
+    "GET",
+    tag=TAG,
+    summary="The subtasks of a task",
+    query=PageQuery,
+    response=PageOut[TaskOut],
+    errors=(400, 404),
+    prefetch=the_task,
+)
+def list_subtasks(call: Call) -> PageOut[TaskOut]:
+    page = bootstrap.container().tasks.subtasks(
+        call.principal, call.params["task_id"], call.query.page()
+    )
+    return _page(page)

@@ -1,0 +1,423 @@
+"""Tasks: create, read, change, assign, complete, delete, list and subtasks.
+
+Each use case reads what it needs in at most two round trips (the first comes with the session,
+see `prefetch`) and writes in one transaction, so every route stays within the call budget of
+`docs/data-model.md`.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Literal
+
+from chalicelib.domain.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    StaleVersion,
+)
+from chalicelib.domain.errors import validation_error as invalid
+from chalicelib.domain.model import Page, PageRequest, new_id
+from chalicelib.domain.projects import ProjectRole
+from chalicelib.domain.tasks import (
+    AssignInput,
+    Priority,
+    Status,
+    Task,
+    TaskCreate,
+    TaskUpdate,
+    check_prerequisites,
+    cycle_error,
+    find_cycle,
+    resolve_due,
+)
+from chalicelib.domain.users import User
+from chalicelib.ports import (
+    Clock,
+    Prefetcher,
+    PrefetchKey,
+    ProjectRepository,
+    TaskQuery,
+    TaskRepository,
+    UserRepository,
+)
+from chalicelib.services.access import ProjectAccess, ProjectContext
+from chalicelib.services.auth import Principal
+
+DueFilter = Literal["overdue", "today", "future", "none"]
+SORTS = ("due_date", "-due_date", "priority", "-priority", "status", "created_at", "-created_at")
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    project_id: str | None = None
+    statuses: frozenset[Status] = frozenset()
+    priorities: frozenset[Priority] = frozenset()
+    assignee_id: str | None = None  # "me" allowed
+    due: DueFilter | None = None
+    tag: str | None = None
+    parent_id: str | None = None
+    sort: str = "-created_at"
+
+
+class TaskService:
+    def __init__(
+        self,
+        tasks: TaskRepository,
+        projects: ProjectRepository,
+        users: UserRepository,
+        prefetcher: Prefetcher,
+        clock: Clock,
+    ) -> None:
+        self._tasks = tasks
+        self._projects = projects
+        self._users = users
+        self._prefetch = prefetcher
+        self._access = ProjectAccess(projects)
+        self._clock = clock
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def _visible(
+        self, principal: Principal, task_id: str, at_least: ProjectRole
+    ) -> tuple[Task, ProjectContext]:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise NotFound("task not found")
+        self._prefetch.warm(
+            [("project", task.project_id), ("member", task.project_id, principal.user_id)]
+        )
+        try:
+            return task, self._access.require(principal.user_id, task.project_id, at_least)
+        except NotFound:
+            raise NotFound("task not found") from None
+
+    def get(self, principal: Principal, task_id: str) -> Task:
+        return self._visible(principal, task_id, ProjectRole.VIEWER)[0]
+
+    def subtasks(self, principal: Principal, task_id: str, page: PageRequest) -> Page[Task]:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise NotFound("task not found")
+        ids = sorted(task.subtask_ids)
+        if page.cursor:
+            if page.cursor not in ids:
+                raise BadRequest("cursor is not valid for this list")
+            ids = ids[ids.index(page.cursor) + 1 :]
+        window = ids[: page.limit]
+        self._prefetch.warm(
+            [
+                ("project", task.project_id),
+                ("member", task.project_id, principal.user_id),
+                *(("task", sub) for sub in window),
+            ]
+        )
+        try:
+            self._access.require(principal.user_id, task.project_id, ProjectRole.VIEWER)
+        except NotFound:
+            raise NotFound("task not found") from None
+        found = self._tasks.get_many(window)
+        items = [found[sub] for sub in window if sub in found]
+        next_cursor = window[-1] if len(ids) > page.limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def find(self, principal: Principal, filters: TaskFilters, page: PageRequest) -> Page[Task]:
+        if filters.sort not in SORTS:
+            raise invalid(["query", "sort"], f"sort must be one of {', '.join(SORTS)}")
+        user = self._caller(principal)
+        assignee = principal.user_id if filters.assignee_id == "me" else filters.assignee_id
+        across = filters.assignee_id == "me" and filters.project_id is None
+        if across:
+            if filters.sort.lstrip("-") not in ("created_at", "due_date"):
+                raise invalid(
+                    ["query", "sort"],
+                    "across projects, tasks sort by created_at or due_date",
+                )
+            project_ids = frozenset(self._projects.roles_of(principal.user_id))
+        else:
+            project_id = (
+                filters.project_id or principal.personal_project_id or user.personal_project_id
+            )
+            self._access.require(principal.user_id, project_id, ProjectRole.VIEWER)
+            project_ids = frozenset({project_id})
+        statuses = set(filters.statuses)
+        due_after = due_before = None
+        now = self._clock.now()
+        if filters.due == "overdue":
+            due_before = now
+            open_statuses = {Status.PENDING, Status.IN_PROGRESS}
+            statuses = statuses & open_statuses if statuses else open_statuses
+            if not statuses:
+                return Page(items=[])
+        elif filters.due == "today":
+            zone = zoneinfo.ZoneInfo(user.timezone)
+            start = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+            due_after = start - timedelta(microseconds=1)
+            due_before = start + timedelta(days=1)
+        elif filters.due == "future":
+            due_after = now
+        query = TaskQuery(
+            project_ids=project_ids,
+            page=page,
+            sort=filters.sort,
+            across_projects_of_assignee=principal.user_id if across else None,
+            statuses=frozenset(statuses),
+            priorities=filters.priorities,
+            assignee_id=None if across else assignee,
+            tag=filters.tag,
+            parent_id=filters.parent_id,
+            due_after=due_after,
+            due_before=due_before,
+            no_due_date=filters.due == "none",
+        )
+        return self._tasks.find(query)
+
+    def _caller(self, principal: Principal) -> User:
+        user = self._users.get(principal.user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def create(self, principal: Principal, command: TaskCreate) -> Task:
+        user = self._caller(principal)
+        project_id = command.project_id or user.personal_project_id
+        keys: list[PrefetchKey] = [
+            ("project", project_id),
+            ("member", project_id, principal.user_id),
+        ]
+        keys += self._related_keys(
+            project_id, command.assignee_id, command.parent_id, command.depends_on
+        )
+        if command.depends_on:
+            keys.append(("graph", project_id))
+        self._prefetch.warm(keys)
+        self._access.require(principal.user_id, project_id, ProjectRole.MEMBER)
+        now = self._clock.now()
+        task = Task(
+            id=new_id(),
+            project_id=project_id,
+            title=command.title,
+            description=command.description,
+            status=command.status,
+            priority=command.priority,
+            due_date=resolve_due(command.due_date, user.timezone),
+            assignee_id=command.assignee_id,
+            tags=tuple(command.tags),
+            parent_id=command.parent_id,
+            depends_on=tuple(command.depends_on),
+            created_by=principal.user_id,
+            created_at=now,
+            updated_at=now,
+            completed_at=now if command.status == Status.COMPLETED else None,
+        )
+        dependency_statuses = self._check_related(task, None)
+        check_prerequisites(task, task.status, dependency_statuses)
+        graph = self._tasks.graph(project_id) if task.depends_on else None
+        try:
+            return self._tasks.create(task, graph)
+        except StaleVersion:
+            # The dependency graph moved under us: a new task closes no cycle, so retry once
+            # against the fresh graph.
+            return self._tasks.create(task, self._tasks.graph(project_id))
+
+    def update(
+        self,
+        principal: Principal,
+        task_id: str,
+        update: TaskUpdate,
+        expected_version: int | None = None,
+    ) -> Task:
+        fields = update.model_fields_set
+        user = self._caller(principal)
+        for _ in range(MAX_ATTEMPTS):
+            before = self._tasks.get(task_id)
+            if before is None:
+                raise NotFound("task not found")
+            project_id = before.project_id
+            keys: list[PrefetchKey] = [
+                ("project", project_id),
+                ("member", project_id, principal.user_id),
+            ]
+            keys += self._related_keys(
+                project_id,
+                update.assignee_id if "assignee_id" in fields else None,
+                update.parent_id if "parent_id" in fields else None,
+                self._dependencies_to_check(before, update),
+            )
+            if "depends_on" in fields:
+                keys.append(("graph", project_id))
+            self._prefetch.warm(keys)
+            try:
+                self._access.require(principal.user_id, project_id, ProjectRole.MEMBER)
+            except NotFound:
+                raise NotFound("task not found") from None
+            if expected_version is not None and before.version != expected_version:
+                raise PreconditionFailed(
+                    f"task is at version {before.version}, not {expected_version}"
+                )
+            after = self._apply(before, update, user)
+            dependency_statuses = self._check_related(after, before)
+            if after.status != before.status:
+                check_prerequisites(after, after.status, dependency_statuses)
+            graph = None
+            if after.depends_on != before.depends_on:
+                graph = self._tasks.graph(project_id)
+                cycle = find_cycle(graph.edges, after.id, after.depends_on)
+                if cycle:
+                    raise cycle_error(cycle)
+            if after == before:
+                return before
+            try:
+                return self._tasks.update(before, after, graph)
+            except StaleVersion:
+                if expected_version is not None:
+                    raise PreconditionFailed("task was changed concurrently") from None
+        raise Conflict("task is being changed concurrently; retry")
+
+    def assign(
+        self,
+        principal: Principal,
+        task_id: str,
+        command: AssignInput,
+        expected_version: int | None = None,
+    ) -> Task:
+        return self.update(
+            principal, task_id, TaskUpdate(assignee_id=command.assignee_id), expected_version
+        )
+
+    def complete(
+        self, principal: Principal, task_id: str, expected_version: int | None = None
+    ) -> Task:
+        return self.update(
+            principal, task_id, TaskUpdate(status=Status.COMPLETED), expected_version
+        )
+
+    def delete(
+        self, principal: Principal, task_id: str, expected_version: int | None = None
+    ) -> None:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise NotFound("task not found")
+        self._prefetch.warm(
+            [
+                ("project", task.project_id),
+                ("member", task.project_id, principal.user_id),
+                ("graph", task.project_id),
+            ]
+        )
+        try:
+            context = self._access.require(principal.user_id, task.project_id, ProjectRole.MEMBER)
+        except NotFound:
+            raise NotFound("task not found") from None
+        if task.created_by != principal.user_id and not context.role.at_least(ProjectRole.ADMIN):
+            raise Forbidden("members delete their own tasks; admins delete any")
+        if expected_version is not None and task.version != expected_version:
+            raise PreconditionFailed(f"task is at version {task.version}, not {expected_version}")
+        try:
+            self._tasks.delete(task, self._tasks.graph(task.project_id))
+        except StaleVersion:
+            raise PreconditionFailed("task was changed concurrently; read it again") from None
+
+    # ---- rules needing other items --------------------------------------------------------------
+
+    @staticmethod
+    def _related_keys(
+        project_id: str, assignee_id: str | None, parent_id: str | None, depends_on: Sequence[str]
+    ) -> list[PrefetchKey]:
+        keys: list[PrefetchKey] = []
+        if assignee_id:
+            keys.append(("member", project_id, assignee_id))
+        if parent_id:
+            keys.append(("task", parent_id))
+        keys += [("task", dep) for dep in depends_on]
+        return keys
+
+    @staticmethod
+    def _dependencies_to_check(before: Task, update: TaskUpdate) -> Sequence[str]:
+        fields = update.model_fields_set
+        deps = (
+            update.depends_on
+            if "depends_on" in fields and update.depends_on is not None
+            else before.depends_on
+        )
+        if "depends_on" in fields or (
+            "status" in fields and update.status and update.status.needs_prerequisites
+        ):
+            return deps
+        return ()
+
+    def _check_related(self, task: Task, before: Task | None) -> dict[str, Status]:
+        """422 for an invalid assignee, parent or dependency; the dependencies' statuses."""
+        new_assignee = task.assignee_id and (
+            before is None or task.assignee_id != before.assignee_id
+        )
+        if (
+            new_assignee
+            and self._projects.membership(task.project_id, str(task.assignee_id)) is None
+        ):
+            raise invalid(["body", "assignee_id"], "the assignee must be a member of the project")
+        if task.parent_id and (before is None or task.parent_id != before.parent_id):
+            if task.parent_id == task.id:
+                raise invalid(["body", "parent_id"], "a task cannot be its own parent")
+            parent = self._tasks.get(task.parent_id)
+            if parent is None or parent.project_id != task.project_id:
+                raise invalid(
+                    ["body", "parent_id"], "the parent must be a task of the same project"
+                )
+            if parent.parent_id is not None:
+                raise invalid(["body", "parent_id"], "subtasks cannot have subtasks (one level)")
+            if task.subtask_ids:
+                raise invalid(["body", "parent_id"], "a task with subtasks cannot become a subtask")
+        statuses: dict[str, Status] = {}
+        needs_deps = (
+            before is None or task.depends_on != before.depends_on or task.status != before.status
+        )
+        if task.depends_on and needs_deps:
+            if task.id in task.depends_on:
+                raise invalid(["body", "depends_on"], "a task cannot depend on itself")
+            found = self._tasks.get_many(task.depends_on)
+            wrong = [
+                dep
+                for dep in task.depends_on
+                if dep not in found or found[dep].project_id != task.project_id
+            ]
+            if wrong:
+                raise invalid(
+                    ["body", "depends_on"],
+                    "dependencies must be tasks of the same project: " + ", ".join(wrong),
+                )
+            statuses = {dep: found[dep].status for dep in task.depends_on}
+        return statuses
+
+    def _apply(self, task: Task, update: TaskUpdate, user: User) -> Task:
+        fields = update.model_fields_set
+        changes: dict[str, object] = {}
+        for name in ("title", "priority", "status"):
+            if name in fields:
+                changes[name] = getattr(update, name)
+        if "description" in fields:
+            changes["description"] = update.description or ""
+        if "due_date" in fields:
+            changes["due_date"] = resolve_due(update.due_date, user.timezone)
+        for name in ("assignee_id", "parent_id"):
+            if name in fields:
+                changes[name] = getattr(update, name)
+        if "tags" in fields:
+            changes["tags"] = tuple(update.tags or ())
+        if "depends_on" in fields:
+            changes["depends_on"] = tuple(update.depends_on or ())
+        after = task.with_changes(**changes)
+        if after.status != task.status:
+            completed = after.status == Status.COMPLETED
+            after = after.with_changes(completed_at=self._clock.now() if completed else None)
+        if after != task:
+            after = after.with_changes(updated_at=self._clock.now())
+        return after
