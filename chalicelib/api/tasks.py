@@ -12,7 +12,15 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import PageOut, TaskOut
 from chalicelib.domain.model import Page
-from chalicelib.domain.tasks import AssignInput, Priority, Status, Task, TaskCreate, TaskUpdate
+from chalicelib.domain.tasks import (
+    AssignInput,
+    Priority,
+    Status,
+    Task,
+    TaskCreate,
+    TaskUpdate,
+    project_of,
+)
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 from chalicelib.services.tasks import SORTS, DueFilter, TaskFilters
@@ -80,11 +88,20 @@ def list_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchKey
 
 
 def the_task(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [("task", params["task_id"])]
+    keys: list[PrefetchKey] = [("task", params["task_id"])]
+    project_id = project_of(params["task_id"])
+    if project_id:
+        keys += [("project", project_id), ("member", project_id, principal.user_id)]
+    return keys
 
 
 def the_task_and_caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [("task", params["task_id"]), ("user", principal.user_id)]
+    return [*the_task(principal, params), ("user", principal.user_id)]
+
+
+def the_task_and_graph(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
+    project_id = project_of(params["task_id"])
+    return [*the_task(principal, params), *([("graph", project_id)] if project_id else [])]
 
 
 # ---- routes ------------------------------------------------------------------------------------
@@ -162,7 +179,7 @@ def update_task(call: Call) -> TaskOut:
     status=204,
     summary="Delete a task, its subtasks, and its place in other tasks' depends_on",
     errors=(403, 404, 409, 412),
-    prefetch=the_task,
+    prefetch=the_task_and_graph,
 )
 def delete_task(call: Call) -> None:
     bootstrap.container().tasks.delete(call.principal, call.params["task_id"], call.if_match)

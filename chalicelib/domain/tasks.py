@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from chalicelib.domain.errors import Conflict, ValidationFailed
-from chalicelib.domain.model import Input
+from chalicelib.domain.model import Input, new_id
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
@@ -88,6 +88,26 @@ class Task:
 
     def with_changes(self, **changes: Any) -> Task:
         return replace(self, **changes)
+
+
+# ---- ids --------------------------------------------------------------------------------------
+# A task id is its own ULID followed by its project's: still opaque and time-sortable, and a
+# request about a task can read the task, its project and the caller's membership in one round
+# trip (see docs/data-model.md). Tasks never move between projects.
+
+_ULID_LENGTH = 26
+_CROCKFORD = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
+def new_task_id(project_id: str) -> str:
+    return new_id() + project_id
+
+
+def project_of(task_id: str) -> str | None:
+    """The project a task id names, or None if it is not a task id."""
+    if len(task_id) != 2 * _ULID_LENGTH or not set(task_id) <= _CROCKFORD:
+        return None
+    return task_id[_ULID_LENGTH:]
 
 
 # ---- rules ------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from chalicelib.domain.errors import (
     StaleVersion,
 )
 from chalicelib.domain.errors import validation_error as invalid
-from chalicelib.domain.model import Page, PageRequest, new_id
+from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.tasks import (
     AssignInput,
@@ -34,6 +34,7 @@ from chalicelib.domain.tasks import (
     check_prerequisites,
     cycle_error,
     find_cycle,
+    new_task_id,
     resolve_due,
 )
 from chalicelib.domain.users import User
@@ -202,7 +203,7 @@ class TaskService:
         self._access.require(principal.user_id, project_id, ProjectRole.MEMBER)
         now = self._clock.now()
         task = Task(
-            id=new_id(),
+            id=new_task_id(project_id),
             project_id=project_id,
             title=command.title,
             description=command.description,

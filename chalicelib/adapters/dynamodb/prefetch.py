@@ -78,8 +78,13 @@ def get_many(keys: Sequence[ItemKey]) -> dict[ItemKey, Any]:
 
     The results are also kept for the current request scope, to be `take`n by repositories.
     """
-    keys = list(dict.fromkeys(keys))
+    scope = _scope.get()
+    # Items this request already holds are not read again (a service may warm what the route
+    # prefetched with the session).
+    keys = [key for key in dict.fromkeys(keys) if scope is None or key not in scope]
     found: dict[ItemKey, Any] = dict.fromkeys(keys)
+    if not keys:
+        return found
     by_table: dict[str, type[Model]] = {k.model.Meta.table_name: k.model for k in keys}
     lookup = {(k.model.Meta.table_name, k.hash_key, k.range_key): k for k in keys}
     request: dict[str, Any] = {}
@@ -100,7 +105,6 @@ def get_many(keys: Sequence[ItemKey]) -> dict[ItemKey, Any]:
         time.sleep(0.02 * 2**attempt)  # DynamoDB asks us to back off when it leaves keys out
     else:
         raise Unavailable("DynamoDB left keys unprocessed; retry")
-    scope = _scope.get()
     if scope is not None:
         scope.update(found)
     return found
