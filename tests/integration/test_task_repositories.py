@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamodb.identity import DynamoSessionRepository, DynamoUserRepository
+from chalicelib.adapters.dynamodb.identity import DynamoUserRepository
 from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
 from chalicelib.domain.errors import BadRequest, NotFound, StaleVersion
 from chalicelib.domain.model import PageRequest, new_id
