@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from chalicelib.domain.activity import Record
 from chalicelib.domain.model import Page, PageRequest
-from chalicelib.domain.projects import Membership, Project, ProjectRole
+from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Session, User
 
@@ -142,7 +143,10 @@ class ProjectRepository(Protocol):
     def members(self, project_id: str, page: PageRequest) -> Page[Membership]: ...
 
     def add_member(self, membership: Membership) -> None:
-        """`MemberExists` if the user is already a member."""
+        """Write the membership and the user's index entry in one transaction.
+
+        `MemberExists` if the user is already a member; `NotFound` if the project is gone.
+        """
         ...
 
     def set_member_role(self, membership: Membership) -> None:
@@ -159,6 +163,14 @@ class ProjectRepository(Protocol):
 
     def get_many(self, project_ids: Sequence[str]) -> list[Project]:
         """The projects that exist among `project_ids`, in that order (one round trip)."""
+        ...
+
+    def list_for_user(self, user_id: str, page: PageRequest) -> Page[ProjectWithRole]:
+        """One page of the user's projects in id order, with the user's role in each.
+
+        Pages through the index by id and reads the page's projects in one round trip;
+        projects deleted meanwhile are left out (a page may then hold fewer than `limit`).
+        """
         ...
 
 
@@ -206,7 +218,9 @@ class TaskRepository(Protocol):
 
     def graph(self, project_id: str) -> DependencyGraph: ...
 
-    def create(self, task: Task, graph: DependencyGraph | None) -> Task:
+    def create(
+        self, task: Task, graph: DependencyGraph | None, records: Sequence[Record] = ()
+    ) -> Task:
         """Write a new task, its parent's subtask sets and, when it has dependencies, the graph.
 
         `StaleVersion` if the graph changed since it was read; `NotFound` if the project or the
@@ -214,14 +228,22 @@ class TaskRepository(Protocol):
         """
         ...
 
-    def update(self, before: Task, after: Task, graph: DependencyGraph | None) -> Task:
+    def update(
+        self,
+        before: Task,
+        after: Task,
+        graph: DependencyGraph | None,
+        records: Sequence[Record] = (),
+    ) -> Task:
         """Write the changed fields of `after` if the task is still at `before.version`; keep
         parents' subtask sets and (when `graph` is given) the graph in step. Returns `after`
         with version + 1. `StaleVersion` on a lost race."""
         ...
 
-    def delete(self, task: Task, graph: DependencyGraph) -> None:
-        """Delete the task and its subtasks, and remove it from other tasks' `depends_on`."""
+    def delete(self, task: Task, graph: DependencyGraph, records: Sequence[Record] = ()) -> None:
+        """Delete the task and its subtasks, and remove it from other tasks' `depends_on`.
+
+        `records` (history events, notifications) are written in the same transaction."""
         ...
 
     def find(self, query: TaskQuery) -> Page[Task]: ...

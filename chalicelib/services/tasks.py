@@ -7,12 +7,20 @@ see `prefetch`) and writes in one transaction, so every route stays within the c
 
 from __future__ import annotations
 
+import enum
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Literal
 
+from chalicelib.domain.activity import (
+    EventType,
+    HistoryEvent,
+    Notification,
+    NotificationType,
+    Record,
+)
 from chalicelib.domain.errors import (
     BadRequest,
     Conflict,
@@ -22,7 +30,7 @@ from chalicelib.domain.errors import (
     StaleVersion,
 )
 from chalicelib.domain.errors import validation_error as invalid
-from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.model import Page, PageRequest, new_id, rfc3339
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.tasks import (
     AssignInput,
@@ -65,6 +73,66 @@ class TaskFilters:
     tag: str | None = None
     parent_id: str | None = None
     sort: str = "-created_at"
+
+
+def _json_ready(value: object) -> object:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+RECORDED_FIELDS = (
+    "title", "description", "status", "priority", "due_date", "assignee_id", "tags", "parent_id",
+    "depends_on", "completed_at",
+)  # fmt: skip
+
+
+def activity_of(before: Task | None, after: Task, actor: User) -> list[Record]:
+    """The history event of a change, and the notifications it sends (never to the actor)."""
+    at = after.updated_at
+    changes: dict[str, tuple[object, object]]
+    if before is None:
+        changes = {
+            name: (None, _json_ready(getattr(after, name)))
+            for name in RECORDED_FIELDS
+            if getattr(after, name) not in (None, "", ())
+        }
+        kind = EventType.TASK_CREATED
+    else:
+        changes = {
+            name: (_json_ready(getattr(before, name)), _json_ready(getattr(after, name)))
+            for name in RECORDED_FIELDS
+            if getattr(before, name) != getattr(after, name)
+        }
+        if after.status == Status.COMPLETED and before.status != Status.COMPLETED:
+            kind = EventType.TASK_COMPLETED
+        elif set(changes) == {"assignee_id"}:
+            kind = EventType.TASK_ASSIGNED
+        else:
+            kind = EventType.TASK_UPDATED
+    records: list[Record] = [HistoryEvent(new_id(), after.id, kind, actor.id, at, changes)]
+
+    def notify(user_id: str | None, kind: NotificationType, message: str) -> None:
+        if user_id and user_id != actor.id:
+            records.append(
+                Notification(new_id(), user_id, kind, message, at, after.id, after.project_id)
+            )
+
+    if after.assignee_id and (before is None or before.assignee_id != after.assignee_id):
+        notify(
+            after.assignee_id,
+            NotificationType.TASK_ASSIGNED,
+            f'{actor.name} assigned you "{after.title}"',
+        )
+    if before is not None and before.status != after.status:
+        message = f'{actor.name} moved "{after.title}" to {after.status.value}'
+        for user_id in dict.fromkeys([after.created_by, after.assignee_id]):
+            notify(user_id, NotificationType.TASK_STATUS_CHANGED, message)
+    return records
 
 
 class TaskService:
@@ -222,12 +290,13 @@ class TaskService:
         dependency_statuses = self._check_related(task, None)
         check_prerequisites(task, task.status, dependency_statuses)
         graph = self._tasks.graph(project_id) if task.depends_on else None
+        records = activity_of(None, task, user)
         try:
-            return self._tasks.create(task, graph)
+            return self._tasks.create(task, graph, records)
         except StaleVersion:
             # The dependency graph moved under us: a new task closes no cycle, so retry once
             # against the fresh graph.
-            return self._tasks.create(task, self._tasks.graph(project_id))
+            return self._tasks.create(task, self._tasks.graph(project_id), records)
 
     def update(
         self,
@@ -277,7 +346,7 @@ class TaskService:
             if after == before:
                 return before
             try:
-                return self._tasks.update(before, after, graph)
+                return self._tasks.update(before, after, graph, activity_of(before, after, user))
             except StaleVersion:
                 if expected_version is not None:
                     raise PreconditionFailed("task was changed concurrently") from None

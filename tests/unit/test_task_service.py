@@ -278,3 +278,39 @@ class TestFind:
     def test_unknown_sort_is_422(self, team: Team) -> None:
         with pytest.raises(ValidationFailed):
             team.service.find(team.member, TaskFilters(sort="title"), PageRequest())
+
+
+class TestActivity:
+    def test_history_and_notifications_come_with_each_change(self, team: Team) -> None:
+        from chalicelib.domain.activity import HistoryEvent, Notification
+
+        task = create(team, team.owner, title="Plan")
+        created = [r for r in team.repo.records if isinstance(r, HistoryEvent)]
+        assert [e.type.value for e in created] == ["task.created"]
+        assert created[0].changes["title"] == (None, "Plan")
+        team.repo.records.clear()
+
+        team.service.assign(team.owner, task.id, AssignInput(assignee_id=team.member.user_id))  # type: ignore[attr-defined]
+        event, notice = team.repo.records
+        assert isinstance(event, HistoryEvent)
+        assert event.type.value == "task.assigned"
+        assert event.changes == {"assignee_id": (None, team.member.user_id)}
+        assert isinstance(notice, Notification)
+        assert (notice.user_id, notice.type.value) == (team.member.user_id, "task.assigned")
+        team.repo.records.clear()
+
+        team.service.complete(team.member, task.id)  # type: ignore[attr-defined]
+        events = [r for r in team.repo.records if isinstance(r, HistoryEvent)]
+        notices = [r for r in team.repo.records if isinstance(r, Notification)]
+        assert [e.type.value for e in events] == ["task.completed"]
+        assert events[0].changes["status"] == ("pending", "completed")
+        # The creator hears of it; the assignee made the change, so is not told.
+        assert [(n.user_id, n.type.value) for n in notices] == [
+            (team.owner.user_id, "task.status_changed")
+        ]
+
+    def test_assigning_yourself_notifies_nobody(self, team: Team) -> None:
+        from chalicelib.domain.activity import Notification
+
+        create(team, assignee_id=team.member.user_id)
+        assert not [r for r in team.repo.records if isinstance(r, Notification)]

@@ -309,3 +309,35 @@ class TaskGraphModel(BaseModel):
     project_id = UnicodeAttribute(hash_key=True)
     edges = MapAttribute[str, list[str]](default=dict)
     version = NumberAttribute(default=0)
+
+
+class TaskHistoryModel(BaseModel):
+    """One event of a task's history; `id` is a ULID, so a query reads them oldest first."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "task_history"
+
+    task_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    type = UnicodeAttribute()
+    actor_id = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    changes = UnicodeAttribute(default="{}")  # JSON {field: [old, new]}
+
+
+class NotificationModel(BaseModel):
+    """One notification of one user; `id` is a ULID, so a descending query is newest first."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "notifications"
+        stream_view_type = "NEW_AND_OLD_IMAGES"  # pushed to the user's WebSockets
+
+    user_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    type = UnicodeAttribute()
+    message = UnicodeAttribute()
+    task_id = UnicodeAttribute(null=True)
+    project_id = UnicodeAttribute(null=True)
+    read = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()

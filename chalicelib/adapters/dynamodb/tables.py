@@ -19,6 +19,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.UserProjectsModel,
     models.TaskModel,
     models.TaskGraphModel,
+    models.TaskHistoryModel,
+    models.NotificationModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from pynamodb.exceptions import TransactWriteError
@@ -12,10 +12,17 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb import connection, prefetch
-from chalicelib.adapters.dynamodb.models import ProjectModel, TaskGraphModel, TaskModel
+from chalicelib.adapters.dynamodb.models import (
+    NotificationModel,
+    ProjectModel,
+    TaskGraphModel,
+    TaskHistoryModel,
+    TaskModel,
+)
 from chalicelib.adapters.dynamodb.pagination import decode_cursor, encode_cursor, query_one_page
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.errors import translate_aws_failures
+from chalicelib.domain.activity import HistoryEvent, Notification, Record
 from chalicelib.domain.errors import Conflict, NotFound, StaleVersion
 from chalicelib.domain.model import Page, utc
 from chalicelib.domain.tasks import Priority, Status, Task
@@ -201,6 +208,43 @@ def _raise_for(exc: TransactWriteError, labels: list[str]) -> NoReturn:
     raise exc
 
 
+NOTIFICATION_LIFETIME = timedelta(days=180)
+
+
+def history_to_model(event: HistoryEvent) -> TaskHistoryModel:
+    return TaskHistoryModel(
+        task_id=event.task_id,
+        id=event.id,
+        type=event.type.value,
+        actor_id=event.actor_id,
+        at=event.at,
+        changes=json.dumps({k: list(v) for k, v in event.changes.items()}, default=str),
+    )
+
+
+def notification_to_model(notification: Notification) -> NotificationModel:
+    return NotificationModel(
+        user_id=notification.user_id,
+        id=notification.id,
+        type=notification.type.value,
+        message=notification.message,
+        task_id=notification.task_id,
+        project_id=notification.project_id,
+        read=notification.read,
+        created_at=notification.created_at,
+        expires_at=notification.created_at + NOTIFICATION_LIFETIME,
+    )
+
+
+def write_records(tx: Any, records: Sequence[Record]) -> None:
+    """History events and notifications, in the transaction of the change they record."""
+    for record in records:
+        if isinstance(record, HistoryEvent):
+            tx.save("history", history_to_model(record))
+        else:
+            tx.save("notification", notification_to_model(record))
+
+
 def _parent_bookkeeping(tx: _Transaction, before: Task | None, after: Task | None) -> None:
     """Keep `subtask_ids` / `open_subtask_ids` of the parents in step with their subtasks."""
     task_id = (after or before).id  # type: ignore[union-attr]
@@ -253,7 +297,9 @@ class DynamoTaskRepository:
         return DependencyGraph(project_id, edges, int(row.version))
 
     @translate_aws_failures
-    def create(self, task: Task, graph: DependencyGraph | None) -> Task:
+    def create(
+        self, task: Task, graph: DependencyGraph | None, records: Sequence[Record] = ()
+    ) -> Task:
         try:
             with _Transaction() as tx:
                 tx.check("project", ProjectModel, task.project_id, ProjectModel.id.exists())
@@ -262,12 +308,19 @@ class DynamoTaskRepository:
                 if graph is not None:
                     edges = {**graph.edges, task.id: list(task.depends_on)}
                     tx.save("graph", *_graph_model(graph, {k: list(v) for k, v in edges.items()}))
+                write_records(tx, records)
         except TransactWriteError as exc:
             _raise_for(exc, tx.labels)
         return task
 
     @translate_aws_failures
-    def update(self, before: Task, after: Task, graph: DependencyGraph | None) -> Task:
+    def update(
+        self,
+        before: Task,
+        after: Task,
+        graph: DependencyGraph | None,
+        records: Sequence[Record] = (),
+    ) -> Task:
         try:
             with _Transaction() as tx:
                 tx.check("project", ProjectModel, after.project_id, ProjectModel.id.exists())
@@ -285,12 +338,13 @@ class DynamoTaskRepository:
                     else:
                         edges.pop(after.id, None)
                     tx.save("graph", *_graph_model(graph, edges))
+                write_records(tx, records)
         except TransactWriteError as exc:
             _raise_for(exc, tx.labels)
         return after.with_changes(version=after.version + 1)
 
     @translate_aws_failures
-    def delete(self, task: Task, graph: DependencyGraph) -> None:
+    def delete(self, task: Task, graph: DependencyGraph, records: Sequence[Record] = ()) -> None:
         doomed = {task.id, *task.subtask_ids}
         edges = {
             t: [d for d in deps if d not in doomed]
@@ -300,7 +354,7 @@ class DynamoTaskRepository:
         dependents = sorted(
             t for t, deps in graph.edges.items() if t not in doomed and set(deps) & doomed
         )
-        if 3 + len(task.subtask_ids) + len(dependents) > MAX_TRANSACTION_ITEMS:
+        if 3 + len(task.subtask_ids) + len(dependents) + len(records) > MAX_TRANSACTION_ITEMS:
             raise Conflict(
                 "this task has too many subtasks and dependents to delete at once; "
                 "remove some dependencies first"
@@ -320,6 +374,7 @@ class DynamoTaskRepository:
                     )
                 if graph.version or graph.edges:
                     tx.save("graph", *_graph_model(graph, {t: d for t, d in edges.items() if d}))
+                write_records(tx, records)
         except TransactWriteError as exc:
             _raise_for(exc, tx.labels)
 
