@@ -11,7 +11,7 @@ from typing import Any
 from chalice.app import Chalice, WebsocketEvent
 
 from chalicelib.api import register_api
-from chalicelib.handlers import websocket
+from chalicelib.handlers import streams, websocket
 
 # configure_logs=False: Powertools owns the "taskbeat" logger (JSON, correlation id).
 app = Chalice(app_name="taskbeat", configure_logs=False)
@@ -33,3 +33,8 @@ def ws_message(event: WebsocketEvent) -> dict[str, Any]:
 @app.on_ws_disconnect(name="ws_disconnect")
 def ws_disconnect(event: WebsocketEvent) -> dict[str, Any]:
     return websocket.on_disconnect(event.to_dict())
+
+
+@app.lambda_function(name="on_change")
+def on_change(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return streams.on_change(event)

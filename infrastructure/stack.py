@@ -10,6 +10,7 @@ from constructs import Construct
 
 from chalicelib.adapters.dynamodb.tables import specs as table_specs
 from infrastructure.components.api import Api
+from infrastructure.components.changes import CONSUMER, ChangeFeed
 from infrastructure.components.data import Tables
 from infrastructure.components.secrets import Secrets
 from infrastructure.packaging import LambdaProject
@@ -53,4 +54,11 @@ class TaskbeatStack(cdk.Stack):
             tables=self.tables.by_base_name.values(),
             jwt_signing_key=self.secrets.jwt_signing_key,
             retain_logs=retain_data,
+        )
+        self.changes = ChangeFeed(
+            self,
+            "Changes",
+            consumer=self.api.chalice.get_function(CONSUMER),
+            role=self.api.role,
+            tables=self.tables.by_base_name.values(),
         )

@@ -12,6 +12,7 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import PageOut, TaskOut
 from chalicelib.domain.model import Page
+from chalicelib.domain.search import query_words
 from chalicelib.domain.tasks import (
     AssignInput,
     Priority,
@@ -137,6 +138,38 @@ def create_task(call: Call) -> TaskOut:
 def list_tasks(call: Call) -> PageOut[TaskOut]:
     query: TaskListQuery = call.query
     return _page(bootstrap.container().tasks.find(call.principal, query.filters(), query.page()))
+
+
+class SearchQuery(PageQuery):
+    q: str = Field(..., min_length=1, max_length=500, description="Words that must all appear.")
+    project_id: str | None = Field(
+        None, max_length=64, description="Default: your personal project."
+    )
+
+
+def search_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
+    project_id = params.get("project_id") or principal.personal_project_id
+    keys: list[PrefetchKey] = [("project", project_id), ("member", project_id, principal.user_id)]
+    return keys + [("search_term", project_id, word) for word in query_words(params.get("q", ""))]
+
+
+@route(
+    tasks_api,
+    "/tasks/search",
+    "GET",
+    tag=TAG,
+    summary="Tasks whose title, description or tags contain every word of q, best first",
+    query=SearchQuery,
+    response=PageOut[TaskOut],
+    errors=(400, 404, 422),
+    prefetch=search_scope,
+)
+def search_tasks(call: Call) -> PageOut[TaskOut]:
+    query: SearchQuery = call.query
+    page = bootstrap.container().search.search(
+        call.principal, query.q, query.project_id, query.page()
+    )
+    return _page(page)
 
 
 @route(

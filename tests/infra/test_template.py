@@ -223,6 +223,16 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+# Actions IAM cannot scope to a resource: "*" is the only resource they accept.
+UNSCOPABLE_ACTIONS = {"dynamodb:ListStreams"}
+STREAM_READ_ACTIONS = {
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+}
+
+
 def test_no_policy_grants_wildcards(cloud_assembly: CloudAssembly) -> None:
     statements = _statements(cloud_assembly)
     assert statements
@@ -230,18 +240,29 @@ def test_no_policy_grants_wildcards(cloud_assembly: CloudAssembly) -> None:
         assert statement["Effect"] == "Allow"
         assert "NotAction" not in statement
         assert "NotResource" not in statement
-        for action in _as_list(statement["Action"]):
+        actions = _as_list(statement["Action"])
+        for action in actions:
             assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z]+", action), f"wildcard action {action}"
+        if set(actions) <= UNSCOPABLE_ACTIONS:
+            continue
         assert "*" not in _as_list(statement["Resource"]), statement
 
 
 def test_tables_are_reachable_only_through_their_own_arns(cloud_assembly: CloudAssembly) -> None:
     table_ids = set(cloud_assembly.resources("AWS::DynamoDB::Table"))
-    table_statements = [
+    dynamodb_statements = [
         s
         for s in _statements(cloud_assembly)
         if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
     ]
+    stream_statements = [
+        s for s in dynamodb_statements if set(_as_list(s["Action"])) <= STREAM_READ_ACTIONS
+    ]
+    for stream_statement in stream_statements:
+        for resource in _as_list(stream_statement["Resource"]):
+            # The change feed reads streams only: their ARNs, or "*" for ListStreams alone.
+            assert resource == "*" or resource["Fn::GetAtt"][1] == "StreamArn", resource
+    table_statements = [s for s in dynamodb_statements if s not in stream_statements]
     assert len(table_statements) == 1
     (statement,) = table_statements
     assert "dynamodb:Scan" not in statement["Action"]
@@ -346,3 +367,25 @@ def test_gateway_errors_have_the_contract_body(cloud_assembly: CloudAssembly) ->
         assert set(body) == {"error", "request_id"}
         assert set(body["error"]) == {"code", "message", "details"}
     assert "gatewayresponse.header.Retry-After" in responses["THROTTLED"]["ResponseParameters"]
+
+
+def test_every_streamed_table_feeds_the_change_consumer(cloud_assembly: CloudAssembly) -> None:
+    resources = cloud_assembly.template["Resources"]
+    streamed = {
+        logical_id
+        for logical_id, resource in cloud_assembly.resources("AWS::DynamoDB::Table").items()
+        if "StreamSpecification" in resource["Properties"]
+    }
+    assert streamed, "no table streams: the change feed has nothing to read"
+    mappings = cloud_assembly.resources("AWS::Lambda::EventSourceMapping").values()
+    fed = {m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings}
+    assert fed == streamed
+    for mapping in mappings:
+        properties = mapping["Properties"]
+        assert properties["BisectBatchOnFunctionError"] is True
+        assert properties["MaximumRetryAttempts"] <= 10
+        target = json.dumps(properties["FunctionName"])
+        assert "OnChange" in target, target
+    assert resources["OnChange"]["Properties"]["Runtime"] == LAMBDA_RUNTIME
+    policies = json.dumps(cloud_assembly.resources("AWS::IAM::Policy"))
+    assert "dynamodb:GetRecords" in policies

@@ -19,10 +19,11 @@ from chalicelib.adapters.dynamodb.models import (
     TaskHistoryModel,
     TaskModel,
 )
-from chalicelib.adapters.dynamodb.pagination import decode_cursor, encode_cursor, query_one_page
+from chalicelib.adapters.dynamodb.pagination import query_one_page
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.activity import HistoryEvent, Notification, Record
+from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import Conflict, NotFound, StaleVersion
 from chalicelib.domain.model import Page, utc
 from chalicelib.domain.tasks import Priority, Status, Task

@@ -1,0 +1,21 @@
+"""The DynamoDB stream consumer (`on_change`): what follows a write, outside the request.
+
+On AWS every stream-enabled table feeds it through an event source mapping (CDK); locally the
+local stack wires moto's streams the same way. It is idempotent: a batch may come again after
+a failure, and the records of one item arrive in order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import bootstrap
+
+
+def on_change(event: dict[str, Any]) -> dict[str, Any]:
+    container = bootstrap.container()
+    index_writes = sum(
+        container.search_indexer.apply(before, after)
+        for before, after in container.task_changes(event)
+    )
+    return {"records": len(event.get("Records", [])), "index_writes": index_writes}
