@@ -133,6 +133,7 @@ def dynamodb_calls_per_route() -> list[tuple[str, int, float]]:
             ),
         )
         measure("GET /health", lambda: call("GET", "/health"))
+        project_routes(call, measure, token, member)
         sessions = iter(
             [
                 json.loads(
@@ -143,6 +144,60 @@ def dynamodb_calls_per_route() -> list[tuple[str, int, float]]:
         )
         measure("POST /auth/logout", lambda: call("POST", "/auth/logout", token=next(sessions)))
     return rows
+
+
+def project_routes(
+    call: Callable[..., Any], measure: Callable[..., Any], token: str, other: dict[str, Any]
+) -> None:
+    """Projects and members; every write gets fresh state, so each repetition does real work."""
+    project = json.loads(
+        measure("POST /projects", lambda: call("POST", "/projects", {"name": "P"}, token)).body
+    )
+    path = f"/projects/{project['id']}"
+    measure("GET /projects", lambda: call("GET", "/projects?limit=25", token=token))
+    measure("GET /projects/{id}", lambda: call("GET", path, token=token))
+    measure("PATCH /projects/{id}", lambda: call("PATCH", path, {"name": "Q"}, token))
+    doomed = iter(
+        [json.loads(call("POST", "/projects", {"name": "D"}, token).body)["id"] for _ in range(5)]
+    )
+    measure(
+        "DELETE /projects/{id}", lambda: call("DELETE", f"/projects/{next(doomed)}", token=token)
+    )
+    members = f"{path}/members"
+    measure("GET /projects/{id}/members", lambda: call("GET", members, token=token))
+    newcomers = iter(
+        [
+            json.loads(
+                call(
+                    "POST",
+                    "/auth/register",
+                    {"email": f"member{i}@x.io", "password": "p" * 12, "name": "M"},
+                ).body
+            )["user"]
+            for i in range(10)
+        ]
+    )
+    added: list[str] = []
+
+    def add(by: str) -> Any:
+        user = next(newcomers)
+        added.append(user["id"])
+        target = {"user_id": user["id"]} if by == "user_id" else {"email": user["email"]}
+        return call("POST", members, {**target, "role": "viewer"}, token)
+
+    measure("POST .../members (user_id)", lambda: add("user_id"))
+    measure("POST .../members (email)", lambda: add("email"))
+    member_path = f"{members}/{other['user']['id']}"
+    call("POST", members, {"user_id": other["user"]["id"], "role": "viewer"}, token)
+    roles = iter(["member", "admin"] * 3)
+    measure(
+        "PATCH .../members/{uid}", lambda: call("PATCH", member_path, {"role": next(roles)}, token)
+    )
+    leaving = iter(added)
+    measure(
+        "DELETE .../members/{uid}",
+        lambda: call("DELETE", f"{members}/{next(leaving)}", token=token),
+    )
 
 
 def import_time_ms(runs: int = 5) -> float:
@@ -158,9 +213,12 @@ def import_time_ms(runs: int = 5) -> float:
 def main() -> None:
     with aws():
         rows = dynamodb_calls_per_route()
-    print(f"{'route':28} {'DynamoDB calls':>14} {'median ms (moto)':>17}")
+    print(f"{'route':32} {'DynamoDB calls':>14} {'median ms (moto)':>17}")
     for label, calls, ms in rows:
-        print(f"{label:28} {calls:>14} {ms:>17.1f}")
+        # docs/data-model.md: at most 2 calls for a read and 3 for a write, auth included.
+        budget = 2 if label.startswith("GET ") else 3
+        over = f"  OVER BUDGET ({budget})" if calls > budget else ""
+        print(f"{label:32} {calls:>14} {ms:>17.1f}{over}")
     print(f"\nimport app (fresh interpreter, median of 5): {import_time_ms():.0f} ms")
 
 

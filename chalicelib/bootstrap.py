@@ -14,7 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.ports import Clock, HealthProbe, PasswordHasher, Pusher
+from chalicelib.services.access import ProjectAccess
 from chalicelib.services.auth import AuthService, LoginPolicy
+from chalicelib.services.projects import ProjectService
 from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
 from chalicelib.settings import Settings
@@ -30,6 +32,7 @@ class Container:
     users: UserService
     pusher: Pusher
     health: HealthProbe
+    projects: ProjectService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -76,6 +79,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         DynamoSessionRepository,
         DynamoUserRepository,
     )
+    from chalicelib.adapters.dynamodb.projects import DynamoProjectRepository
     from chalicelib.adapters.passwords import Argon2PasswordHasher
     from chalicelib.adapters.system import DynamoHealthProbe, SystemClock
 
@@ -84,6 +88,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     secrets = SecretsManagerSecrets(_boto3_client("secretsmanager", settings))
     hasher = hasher or Argon2PasswordHasher()
     users = DynamoUserRepository()
+    projects = DynamoProjectRepository()
     sessions = DynamoSessionRepository()
     policy = LoginPolicy(
         max_failures=settings.login_max_failures,
@@ -107,5 +112,6 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         users=UserService(users, sessions, hasher, clock),
         pusher=pusher,
         health=DynamoHealthProbe(),
+        projects=ProjectService(projects, users, ProjectAccess(projects), clock),
         request_scope=prefetch.request_scope,
     )

@@ -18,10 +18,11 @@ from chalicelib.domain.errors import (
     FirstAdminTaken,
     MemberExists,
     NotAMember,
+    NotFound,
     StaleVersion,
 )
 from chalicelib.domain.model import Page, PageRequest
-from chalicelib.domain.projects import Membership, Project, ProjectRole
+from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.users import Session, User
 from chalicelib.ports import LoginState, PrefetchKey
 
@@ -66,13 +67,21 @@ class InMemoryProjectRepository:
             return saved
 
     def delete(self, project: Project) -> None:
+        # Like DynamoDB: the project goes at once, its memberships when `purge_project` runs.
         with self._lock:
             stored = self.projects.get(project.id)
             if stored is None or stored.version != project.version:
                 raise StaleVersion(project.id)
             del self.projects[project.id]
-            for key in [k for k in self.memberships if k[0] == project.id]:
+
+    def purge_project(self, project_id: str) -> int:
+        with self._lock:
+            if project_id in self.projects:
+                raise ValueError(f"project {project_id} still exists; refusing to purge it")
+            doomed = [k for k in self.memberships if k[0] == project_id]
+            for key in doomed:
                 del self.memberships[key]
+            return len(doomed)
 
     def membership(self, project_id: str, user_id: str) -> Membership | None:
         return self.memberships.get((project_id, user_id))
@@ -93,6 +102,8 @@ class InMemoryProjectRepository:
     def add_member(self, membership: Membership) -> None:
         with self._lock:
             key = (membership.project_id, membership.user_id)
+            if membership.project_id not in self.projects:
+                raise NotFound("project not found")
             if key in self.memberships:
                 raise MemberExists(membership.user_id)
             self.memberships[key] = membership
@@ -113,7 +124,18 @@ class InMemoryProjectRepository:
         return {p: m.role for (p, u), m in self.memberships.items() if u == user_id}
 
     def get_many(self, project_ids: Sequence[str]) -> list[Project]:
-        return [self.projects[p] for p in project_ids if p in self.projects]
+        return [self.projects[p] for p in dict.fromkeys(project_ids) if p in self.projects]
+
+    def list_for_user(self, user_id: str, page: PageRequest) -> Page[ProjectWithRole]:
+        scope = f"projects-of:{user_id}"
+        start = decode_cursor(page.cursor, scope)
+        after = str(start.get("id", "")) if start else ""
+        roles = self.roles_of(user_id)
+        ids = sorted(p for p in roles if p > after)
+        chunk, more = ids[: page.limit], len(ids) > page.limit
+        items = [ProjectWithRole(p, roles[p.id]) for p in self.get_many(chunk)]
+        cursor = encode_cursor({"id": chunk[-1]}, scope) if more else None
+        return Page(items=items, next_cursor=cursor)
 
 
 class InMemoryUserRepository:
