@@ -16,6 +16,8 @@ from typing import Any
 from chalicelib.ports import Clock, HealthProbe, PasswordHasher, Pusher
 from chalicelib.services.access import ProjectAccess
 from chalicelib.services.auth import AuthService, LoginPolicy
+from chalicelib.services.comments import CommentService, HistoryService
+from chalicelib.services.notifications import NotificationService
 from chalicelib.services.projects import ProjectService
 from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
@@ -33,6 +35,9 @@ class Container:
     pusher: Pusher
     health: HealthProbe
     projects: ProjectService
+    comments: CommentService
+    history: HistoryService
+    notifications: NotificationService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -74,12 +79,20 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     from chalicelib.adapters.aws.secrets import SecretsManagerSecrets
     from chalicelib.adapters.aws.websocket import ApiGatewayPusher
     from chalicelib.adapters.dynamodb import prefetch, tables
+    from chalicelib.adapters.dynamodb.comments import (
+        DynamoCommentRepository,
+        DynamoEmailDirectory,
+        DynamoHistoryRepository,
+    )
     from chalicelib.adapters.dynamodb.identity import (
         DynamoLoginAttempts,
         DynamoSessionRepository,
         DynamoUserRepository,
     )
+    from chalicelib.adapters.dynamodb.notifications import DynamoNotificationRepository
     from chalicelib.adapters.dynamodb.projects import DynamoProjectRepository
+    from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
+    from chalicelib.adapters.dynamodb.warm import DynamoPrefetcher
     from chalicelib.adapters.passwords import Argon2PasswordHasher
     from chalicelib.adapters.system import DynamoHealthProbe, SystemClock
 
@@ -113,5 +126,18 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         pusher=pusher,
         health=DynamoHealthProbe(),
         projects=ProjectService(projects, users, ProjectAccess(projects), clock),
+        comments=CommentService(
+            DynamoCommentRepository(),
+            DynamoTaskRepository(),
+            projects,
+            users,
+            DynamoEmailDirectory(),
+            DynamoPrefetcher(),
+            clock,
+        ),
+        history=HistoryService(
+            DynamoHistoryRepository(), DynamoTaskRepository(), projects, DynamoPrefetcher()
+        ),
+        notifications=NotificationService(DynamoNotificationRepository()),
         request_scope=prefetch.request_scope,
     )

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from chalicelib.domain.activity import Record
+from chalicelib.domain.activity import HistoryEvent, Notification, Record
+from chalicelib.domain.comments import Comment
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.tasks import Priority, Status, Task
@@ -247,3 +248,53 @@ class TaskRepository(Protocol):
         ...
 
     def find(self, query: TaskQuery) -> Page[Task]: ...
+
+
+class CommentRepository(Protocol):
+    def add(self, comment: Comment, records: Sequence[Record] = ()) -> Comment:
+        """Write the comment and `records` (its history event, the mentions' notifications) in
+        one transaction. `NotFound` if the task or its project is gone."""
+        ...
+
+    def get(self, task_id: str, comment_id: str) -> Comment | None: ...
+
+    def find(self, task_id: str, page: PageRequest) -> Page[Comment]:
+        """One page of a task's comments, oldest first."""
+        ...
+
+    def delete(self, comment: Comment) -> None:
+        """`NotFound` if it is gone already."""
+        ...
+
+
+class HistoryRepository(Protocol):
+    def find(self, task_id: str, page: PageRequest) -> Page[HistoryEvent]:
+        """One page of a task's history, oldest first."""
+        ...
+
+
+class NotificationRepository(Protocol):
+    """The notifications of each user. A notification is read when its own flag is set or when
+    it is not newer than the user's "read up to" mark (moved by `mark_all_read`)."""
+
+    def add(self, notifications: Sequence[Notification]) -> None: ...
+
+    def find(
+        self, user_id: str, page: PageRequest, *, unread_only: bool = False
+    ) -> Page[Notification]:
+        """One page of the user's notifications, newest first, with `read` resolved."""
+        ...
+
+    def mark_read(self, user_id: str, notification_id: str) -> bool:
+        """False (and nothing written) if the user has no such notification."""
+        ...
+
+    def mark_all_read(self, user_id: str) -> None:
+        """Every notification the user has now is read, in a bounded number of calls."""
+        ...
+
+
+class EmailDirectory(Protocol):
+    def user_ids(self, emails: Sequence[str]) -> dict[str, str]:
+        """{email: user id} of the (normalised) addresses that belong to an account."""
+        ...

@@ -10,9 +10,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from chalicelib.adapters.dynamodb.pagination import decode_cursor, encode_cursor
 from chalicelib.adapters.passwords import Argon2PasswordHasher
+from chalicelib.domain.activity import HistoryEvent, Notification, Record
+from chalicelib.domain.comments import Comment
 from chalicelib.domain.errors import (
     EmailTaken,
     FirstAdminTaken,
@@ -23,6 +26,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
+from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
 from chalicelib.ports import LoginState, PrefetchKey
 
@@ -258,3 +262,129 @@ class InMemoryLoginAttempts:
 
     def clear(self, email: str) -> None:
         self.failures.pop(email, None)
+
+
+# ---- comments, history, notifications -----------------------------------------------------------
+# One `records` list stands for the history and notification tables: pass the task fake's
+# `records`, and what task changes write shows up in history and notifications as on DynamoDB.
+
+
+def _page_after(
+    rows: list[Any], page: PageRequest, scope: str, id_of: Any = lambda row: row.id
+) -> Page[Any]:
+    start = decode_cursor(page.cursor, scope)
+    if start:
+        ids = [id_of(row) for row in rows]
+        rows = rows[ids.index(start["after"]) + 1 :] if start["after"] in ids else []
+    items = rows[: page.limit]
+    more = len(rows) > page.limit
+    return Page(
+        items=items, next_cursor=encode_cursor({"after": id_of(items[-1])}, scope) if more else None
+    )
+
+
+class TaskStore(Protocol):
+    """What the comment fake needs of the task fake (`InMemoryTaskRepository`)."""
+
+    tasks: dict[str, Task]
+    projects: InMemoryProjectRepository
+    records: list[Record]
+
+
+class InMemoryCommentRepository:
+    def __init__(self, tasks: TaskStore) -> None:
+        self.tasks = tasks
+        self.comments: dict[tuple[str, str], Comment] = {}
+        self._lock = threading.Lock()
+
+    def add(self, comment: Comment, records: Sequence[Record] = ()) -> Comment:
+        with self._lock:
+            task = self.tasks.tasks.get(comment.task_id)
+            if task is None or task.project_id not in self.tasks.projects.projects:
+                raise NotFound("task not found")
+            self.comments[(comment.task_id, comment.id)] = comment
+            self.tasks.records += records
+            return comment
+
+    def get(self, task_id: str, comment_id: str) -> Comment | None:
+        return self.comments.get((task_id, comment_id))
+
+    def find(self, task_id: str, page: PageRequest) -> Page[Comment]:
+        rows = sorted(
+            (c for (t, _), c in self.comments.items() if t == task_id), key=lambda c: c.id
+        )
+        return _page_after(rows, page, f"comments:{task_id}")
+
+    def delete(self, comment: Comment) -> None:
+        with self._lock:
+            if self.comments.pop((comment.task_id, comment.id), None) is None:
+                raise NotFound("comment not found")
+
+
+class InMemoryHistoryRepository:
+    def __init__(self, records: list[Record]) -> None:
+        self.records = records
+
+    def find(self, task_id: str, page: PageRequest) -> Page[HistoryEvent]:
+        rows = sorted(
+            (r for r in self.records if isinstance(r, HistoryEvent) and r.task_id == task_id),
+            key=lambda r: r.id,
+        )
+        return _page_after(rows, page, f"history:{task_id}")
+
+
+class InMemoryNotificationRepository:
+    def __init__(self, records: list[Record] | None = None) -> None:
+        self.records: list[Record] = records if records is not None else []
+        self.read_before: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, notifications: Sequence[Notification]) -> None:
+        with self._lock:
+            self.records += notifications
+
+    def _resolved(self, notification: Notification) -> Notification:
+        mark = self.read_before.get(notification.user_id)
+        if notification.read or mark is None or notification.id > mark:
+            return notification
+        return replace(notification, read=True)
+
+    def find(
+        self, user_id: str, page: PageRequest, *, unread_only: bool = False
+    ) -> Page[Notification]:
+        rows = [
+            self._resolved(r)
+            for r in self.records
+            if isinstance(r, Notification) and r.user_id == user_id
+        ]
+        rows = sorted((r for r in rows if not (unread_only and r.read)), key=lambda r: r.id)
+        rows.reverse()
+        return _page_after(rows, page, f"notifications:{user_id}:{unread_only}")
+
+    def mark_read(self, user_id: str, notification_id: str) -> bool:
+        with self._lock:
+            for index, record in enumerate(self.records):
+                if isinstance(record, Notification) and (record.user_id, record.id) == (
+                    user_id,
+                    notification_id,
+                ):
+                    self.records[index] = replace(record, read=True)
+                    return True
+            return False
+
+    def mark_all_read(self, user_id: str) -> None:
+        with self._lock:
+            ids = [
+                r.id for r in self.records if isinstance(r, Notification) and r.user_id == user_id
+            ]
+            if ids and max(ids) > self.read_before.get(user_id, ""):
+                self.read_before[user_id] = max(ids)
+
+
+class InMemoryEmailDirectory:
+    def __init__(self, users: InMemoryUserRepository) -> None:
+        self.users = users
+
+    def user_ids(self, emails: Sequence[str]) -> dict[str, str]:
+        claims = self.users.claims
+        return {e: claims[f"email#{e}"] for e in dict.fromkeys(emails) if f"email#{e}" in claims}

@@ -8,11 +8,20 @@ from chalice.app import Chalice
 def register_api(app: Chalice) -> None:
     """Register every blueprint and the middleware on `app`."""
     from chalicelib.api.auth import auth_api
+    from chalicelib.api.comments import comments_api
     from chalicelib.api.middleware import register_middleware
+    from chalicelib.api.notifications import notifications_api
     from chalicelib.api.projects import projects_api
     from chalicelib.api.service import service_api
     from chalicelib.api.users import users_api
 
-    for blueprint in (service_api, auth_api, users_api, projects_api):
+    for blueprint in (
+        service_api,
+        auth_api,
+        users_api,
+        projects_api,
+        comments_api,
+        notifications_api,
+    ):
         app.register_blueprint(blueprint)
     register_middleware(app)

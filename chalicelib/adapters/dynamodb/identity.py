@@ -12,8 +12,10 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.adapters.dynamodb import connection, prefetch
 from chalicelib.adapters.dynamodb.models import (
     ClaimModel,
+    CommentModel,
     LoginThrottleModel,
     MembershipModel,
+    NotificationStateModel,
     ProjectModel,
     SessionModel,
     TaskGraphModel,
@@ -58,6 +60,10 @@ def item_key(key: PrefetchKey) -> ItemKey:
         return ItemKey(UserProjectsModel, ids[0])
     if kind == "user_email":  # the email's claim names its user
         return ItemKey(ClaimModel, email_claim(ids[0]))
+    if kind == "comment":  # (task_id, comment_id)
+        return ItemKey(CommentModel, ids[0], ids[1])
+    if kind == "notification_state":
+        return ItemKey(NotificationStateModel, ids[0])
     raise ValueError(f"unknown prefetch kind {kind!r}")
 
 

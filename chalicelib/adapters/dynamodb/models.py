@@ -341,3 +341,32 @@ class NotificationModel(BaseModel):
     read = BooleanAttribute(default=False)
     created_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
+
+
+class NotificationStateModel(BaseModel):
+    """A user's "read up to" mark: every notification whose id is not after `read_before` is
+    read. `POST /notifications/read-all` moves it in one write, whatever the count."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "notification_state"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    read_before = UnicodeAttribute(null=True)  # a notification id (ULID)
+
+
+# ---- comments ----------------------------------------------------------------------------------
+
+
+class CommentModel(BaseModel):
+    """One comment on a task; `id` is a ULID, so a query reads them oldest first."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "comments"
+        stream_view_type = "NEW_AND_OLD_IMAGES"  # comment.created, to the project's subscribers
+
+    task_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    project_id = UnicodeAttribute()
+    author_id = UnicodeAttribute()
+    body = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()

@@ -21,6 +21,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.TaskGraphModel,
     models.TaskHistoryModel,
     models.NotificationModel,
+    models.NotificationStateModel,
+    models.CommentModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.

@@ -1,0 +1,100 @@
+"""/notifications: the caller's own notifications, newest first; mark one or all read.
+
+The caller's "read up to" mark comes with the session (`prefetch=`), so listing is one Query
+more and "read all" at most two calls more, whatever the number of notifications.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalice.app import Blueprint
+from pydantic import BaseModel, Field
+
+from chalicelib import bootstrap
+from chalicelib.api.queries import PageQuery
+from chalicelib.api.routing import Call, route
+from chalicelib.api.schemas import PageOut
+from chalicelib.domain.activity import Notification, NotificationType
+from chalicelib.ports import PrefetchKey
+from chalicelib.services.auth import Principal
+
+notifications_api = Blueprint(__name__)
+TAG = "notifications"
+
+
+class NotificationQuery(PageQuery):
+    unread: bool = Field(False, description="true: only the unread ones.")
+
+
+class NotificationOut(BaseModel):
+    id: str
+    type: NotificationType
+    task_id: str | None
+    project_id: str | None
+    message: str
+    read: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationOut:
+        return cls(
+            id=notification.id,
+            type=notification.type,
+            task_id=notification.task_id,
+            project_id=notification.project_id,
+            message=notification.message,
+            read=notification.read,
+            created_at=notification.created_at,
+        )
+
+
+def read_mark(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
+    return [("notification_state", principal.user_id)]
+
+
+@route(
+    notifications_api,
+    "/notifications",
+    "GET",
+    tag=TAG,
+    summary="Your notifications, newest first (unread=true: only the unread ones)",
+    query=NotificationQuery,
+    response=PageOut[NotificationOut],
+    errors=(400, 422),
+    prefetch=read_mark,
+)
+def list_notifications(call: Call) -> PageOut[NotificationOut]:
+    query: NotificationQuery = call.query
+    page = bootstrap.container().notifications.find(
+        call.principal, query.page(), unread_only=query.unread
+    )
+    return PageOut[NotificationOut](
+        items=[NotificationOut.of(n) for n in page.items], next_cursor=page.next_cursor
+    )
+
+
+@route(
+    notifications_api,
+    "/notifications/read-all",
+    "POST",
+    tag=TAG,
+    status=204,
+    summary="Mark every notification you have read",
+    prefetch=read_mark,
+)
+def read_all_notifications(call: Call) -> None:
+    bootstrap.container().notifications.mark_all_read(call.principal)
+
+
+@route(
+    notifications_api,
+    "/notifications/{notification_id}/read",
+    "POST",
+    tag=TAG,
+    status=204,
+    summary="Mark one of your notifications read",
+    errors=(404,),
+)
+def read_notification(call: Call) -> None:
+    bootstrap.container().notifications.mark_read(call.principal, call.params["notification_id"])

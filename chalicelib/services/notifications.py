@@ -1,0 +1,30 @@
+"""A user's notifications: list (newest first, optionally unread only), mark one or all read.
+
+Only the caller's own notifications are ever reached: every operation is keyed by the caller's
+user id, so another user's notification id is simply not found.
+"""
+
+from __future__ import annotations
+
+from chalicelib.domain.activity import Notification
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.model import Page, PageRequest
+from chalicelib.ports import NotificationRepository
+from chalicelib.services.auth import Principal
+
+
+class NotificationService:
+    def __init__(self, notifications: NotificationRepository) -> None:
+        self._notifications = notifications
+
+    def find(
+        self, principal: Principal, page: PageRequest, *, unread_only: bool = False
+    ) -> Page[Notification]:
+        return self._notifications.find(principal.user_id, page, unread_only=unread_only)
+
+    def mark_read(self, principal: Principal, notification_id: str) -> None:
+        if not self._notifications.mark_read(principal.user_id, notification_id):
+            raise NotFound("notification not found")
+
+    def mark_all_read(self, principal: Principal) -> None:
+        self._notifications.mark_all_read(principal.user_id)
