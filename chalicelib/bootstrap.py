@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.ports import Clock, HealthProbe, PasswordHasher, Pusher
+from chalicelib.domain.tasks import Task
+from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher
 from chalicelib.services.access import ProjectAccess
 from chalicelib.services.auth import AuthService, LoginPolicy
 from chalicelib.services.comments import CommentService, HistoryService
 from chalicelib.services.notifications import NotificationService
 from chalicelib.services.projects import ProjectService
+from chalicelib.services.search import SearchIndexer, SearchService
+from chalicelib.services.tasks import TaskService
 from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
 from chalicelib.settings import Settings
@@ -35,6 +38,13 @@ class Container:
     pusher: Pusher
     health: HealthProbe
     projects: ProjectService
+    tasks: TaskService
+    search: SearchService
+    search_indexer: SearchIndexer
+    # Decodes a DynamoDB stream batch into (before, after) task changes.
+    task_changes: Callable[[dict[str, Any]], list[tuple[Task | None, Task | None]]]
+    removed_projects: Callable[[dict[str, Any]], list[str]]
+    janitor: Janitor
     comments: CommentService
     history: HistoryService
     notifications: NotificationService
@@ -89,8 +99,11 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         DynamoSessionRepository,
         DynamoUserRepository,
     )
+    from chalicelib.adapters.dynamodb.janitor import DynamoJanitor
     from chalicelib.adapters.dynamodb.notifications import DynamoNotificationRepository
     from chalicelib.adapters.dynamodb.projects import DynamoProjectRepository
+    from chalicelib.adapters.dynamodb.search import DynamoSearchIndex
+    from chalicelib.adapters.dynamodb.streams import removed_projects, task_changes
     from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
     from chalicelib.adapters.dynamodb.warm import DynamoPrefetcher
     from chalicelib.adapters.passwords import Argon2PasswordHasher
@@ -102,6 +115,8 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     hasher = hasher or Argon2PasswordHasher()
     users = DynamoUserRepository()
     projects = DynamoProjectRepository()
+    task_repository = DynamoTaskRepository()
+    search_index = DynamoSearchIndex()
     sessions = DynamoSessionRepository()
     policy = LoginPolicy(
         max_failures=settings.login_max_failures,
@@ -126,9 +141,15 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         pusher=pusher,
         health=DynamoHealthProbe(),
         projects=ProjectService(projects, users, ProjectAccess(projects), clock),
+        tasks=TaskService(task_repository, projects, users, DynamoPrefetcher(), clock),
+        search=SearchService(search_index, task_repository, projects),
+        search_indexer=SearchIndexer(search_index),
+        task_changes=task_changes,
+        removed_projects=removed_projects,
+        janitor=DynamoJanitor(),
         comments=CommentService(
             DynamoCommentRepository(),
-            DynamoTaskRepository(),
+            task_repository,
             projects,
             users,
             DynamoEmailDirectory(),
@@ -136,7 +157,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             clock,
         ),
         history=HistoryService(
-            DynamoHistoryRepository(), DynamoTaskRepository(), projects, DynamoPrefetcher()
+            DynamoHistoryRepository(), task_repository, projects, DynamoPrefetcher()
         ),
         notifications=NotificationService(DynamoNotificationRepository()),
         request_scope=prefetch.request_scope,

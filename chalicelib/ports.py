@@ -250,6 +250,16 @@ class TaskRepository(Protocol):
     def find(self, query: TaskQuery) -> Page[Task]: ...
 
 
+class SearchIndex(Protocol):
+    def postings(self, project_id: str, terms: Sequence[str]) -> dict[str, dict[str, int] | None]:
+        """{term: {task_id: weight}} for each term; None for a term too common to narrow."""
+        ...
+
+    def put(self, project_id: str, term: str, task_id: str, weight: int) -> None: ...
+
+    def remove(self, project_id: str, term: str, task_id: str) -> None: ...
+
+
 class CommentRepository(Protocol):
     def add(self, comment: Comment, records: Sequence[Record] = ()) -> Comment:
         """Write the comment and `records` (its history event, the mentions' notifications) in
@@ -298,3 +308,11 @@ class EmailDirectory(Protocol):
     def user_ids(self, emails: Sequence[str]) -> dict[str, str]:
         """{email: user id} of the (normalised) addresses that belong to an account."""
         ...
+
+
+class Janitor(Protocol):
+    """Removes what deleted things leave behind; idempotent (a stream batch may come twice)."""
+
+    def purge_project(self, project_id: str) -> int: ...
+
+    def purge_task(self, task_id: str) -> int: ...

@@ -171,7 +171,7 @@ class LocalStack:
         from app import app as chalice_app
         from chalicelib import bootstrap
         from chalicelib.settings import Settings
-        from local import lambdas
+        from local import lambdas, moto_patches
         from local.http_api import HttpApi
         from local.provision import lambda_entry_points, provision
         from local.scheduler_ticker import SchedulerTicker
@@ -193,6 +193,8 @@ class LocalStack:
             self._start_moto()
             lambdas.install(self.registry)
             self._stops.append(("lambda hook", lambdas.uninstall))
+            moto_patches.install()
+            self._stops.append(("moto write lock", moto_patches.uninstall))
 
         self._stops.append(("function registry", self.registry.close))
         self._gateway = WebSocketGateway(

@@ -28,7 +28,7 @@ from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
-from chalicelib.ports import LoginState, PrefetchKey
+from chalicelib.ports import DependencyGraph, LoginState, PrefetchKey, TaskQuery
 
 
 class FakeClock:
@@ -125,7 +125,12 @@ class InMemoryProjectRepository:
                 raise NotAMember(user_id)
 
     def roles_of(self, user_id: str) -> dict[str, ProjectRole]:
-        return {p: m.role for (p, u), m in self.memberships.items() if u == user_id}
+        # Deleting a project drops it from its members' index at once (memberships go later).
+        return {
+            p: m.role
+            for (p, u), m in self.memberships.items()
+            if u == user_id and p in self.projects
+        }
 
     def get_many(self, project_ids: Sequence[str]) -> list[Project]:
         return [self.projects[p] for p in dict.fromkeys(project_ids) if p in self.projects]
@@ -262,6 +267,208 @@ class InMemoryLoginAttempts:
 
     def clear(self, email: str) -> None:
         self.failures.pop(email, None)
+
+
+class NoPrefetch:
+    """In memory every read is free: warming is a no-op."""
+
+    def warm(self, keys: Sequence[PrefetchKey]) -> None:
+        return None
+
+
+def _sort_key(task: Task, field: str) -> tuple[Any, ...]:
+    if field == "due_date":
+        return (task.due_date is None, task.due_date or datetime.min.replace(tzinfo=UTC), task.id)
+    if field == "priority":
+        return (task.priority.rank, task.id)
+    if field == "status":
+        return (task.status.rank, task.id)
+    return (task.id,)
+
+
+class InMemoryTaskRepository:
+    """The task repository's semantics without DynamoDB (checked by the contract suite)."""
+
+    def __init__(self, projects: InMemoryProjectRepository) -> None:
+        self.projects = projects
+        self.tasks: dict[str, Task] = {}
+        self.graphs: dict[str, DependencyGraph] = {}
+        self.records: list[Record] = []
+        self._lock = threading.Lock()
+
+    def get(self, task_id: str) -> Task | None:
+        return self.tasks.get(task_id)
+
+    def get_many(self, task_ids: Sequence[str]) -> dict[str, Task]:
+        return {t: self.tasks[t] for t in task_ids if t in self.tasks}
+
+    def graph(self, project_id: str) -> DependencyGraph:
+        return self.graphs.get(project_id, DependencyGraph(project_id, {}, 0))
+
+    def _write_graph(self, graph: DependencyGraph, edges: dict[str, list[str]]) -> None:
+        if self.graph(graph.project_id).version != graph.version:
+            raise StaleVersion("graph")
+        self.graphs[graph.project_id] = DependencyGraph(graph.project_id, edges, graph.version + 1)
+
+    def _parents(self, before: Task | None, after: Task | None) -> None:
+        task_id = (after or before).id  # type: ignore[union-attr]
+        old = before.parent_id if before else None
+        new = after.parent_id if after else None
+        is_open = after is not None and not after.status.closed
+        if old and old != new and old in self.tasks:
+            parent = self.tasks[old]
+            self.tasks[old] = replace(
+                parent,
+                subtask_ids=tuple(s for s in parent.subtask_ids if s != task_id),
+                open_subtask_ids=tuple(s for s in parent.open_subtask_ids if s != task_id),
+            )
+        if new:
+            parent = self.tasks[new]
+            subs = set(parent.subtask_ids) | {task_id}
+            opens = set(parent.open_subtask_ids) - {task_id}
+            if is_open:
+                opens.add(task_id)
+            self.tasks[new] = replace(
+                parent, subtask_ids=tuple(sorted(subs)), open_subtask_ids=tuple(sorted(opens))
+            )
+
+    def _check(self, task: Task) -> None:
+        if task.project_id not in self.projects.projects:
+            raise NotFound("project not found")
+        if task.parent_id and task.parent_id not in self.tasks:
+            raise NotFound("parent task not found")
+
+    def create(
+        self, task: Task, graph: DependencyGraph | None, records: Sequence[Record] = ()
+    ) -> Task:
+        with self._lock:
+            self.records += records
+            self._check(task)
+            if graph is not None:
+                self._write_graph(graph, {**graph.edges, task.id: list(task.depends_on)})  # type: ignore[dict-item]
+            self.tasks[task.id] = task
+            self._parents(None, task)
+            return task
+
+    def update(
+        self,
+        before: Task,
+        after: Task,
+        graph: DependencyGraph | None,
+        records: Sequence[Record] = (),
+    ) -> Task:
+        with self._lock:
+            self._check(after)
+            stored = self.tasks.get(before.id)
+            if stored is None or stored.version != before.version:
+                raise StaleVersion(before.id)
+            self.records += records
+            if graph is not None:
+                edges = {k: list(v) for k, v in graph.edges.items()}
+                if after.depends_on:
+                    edges[after.id] = list(after.depends_on)
+                else:
+                    edges.pop(after.id, None)
+                self._write_graph(graph, edges)
+            saved = after.with_changes(
+                version=before.version + 1,
+                subtask_ids=stored.subtask_ids,
+                open_subtask_ids=stored.open_subtask_ids,
+            )
+            self.tasks[after.id] = saved
+            self._parents(before, after)
+            return saved
+
+    def delete(self, task: Task, graph: DependencyGraph, records: Sequence[Record] = ()) -> None:
+        with self._lock:
+            stored = self.tasks.get(task.id)
+            if stored is None or stored.version != task.version:
+                raise StaleVersion(task.id)
+            self.records += records
+            doomed = {task.id, *stored.subtask_ids}
+            for task_id in doomed:
+                self.tasks.pop(task_id, None)
+            self._parents(stored, None)
+            for other_id, other in list(self.tasks.items()):
+                if set(other.depends_on) & doomed:
+                    self.tasks[other_id] = replace(
+                        other, depends_on=tuple(d for d in other.depends_on if d not in doomed)
+                    )
+            edges = {
+                t: [d for d in deps if d not in doomed]
+                for t, deps in graph.edges.items()
+                if t not in doomed
+            }
+            self._write_graph(graph, {t: d for t, d in edges.items() if d})
+
+    def find(self, query: TaskQuery) -> Page[Task]:
+        def matches(task: Task) -> bool:
+            if task.project_id not in query.project_ids:
+                return False
+            if (
+                query.across_projects_of_assignee
+                and task.assignee_id != query.across_projects_of_assignee
+            ):
+                return False
+            if query.statuses and task.status not in query.statuses:
+                return False
+            if query.priorities and task.priority not in query.priorities:
+                return False
+            if query.assignee_id and task.assignee_id != query.assignee_id:
+                return False
+            if query.tag and query.tag not in task.tags:
+                return False
+            if query.parent_id and task.parent_id != query.parent_id:
+                return False
+            if query.no_due_date and task.due_date is not None:
+                return False
+            if query.due_after is not None and not (
+                task.due_date and task.due_date > query.due_after
+            ):
+                return False
+            return query.due_before is None or bool(
+                task.due_date and task.due_date < query.due_before
+            )
+
+        field = query.sort.lstrip("-")
+        descending = query.sort.startswith("-")
+        rows = sorted(
+            (t for t in self.tasks.values() if matches(t)), key=lambda t: _sort_key(t, field)
+        )
+        if descending:
+            rows.reverse()
+            if field == "due_date":  # undated tasks last in both directions
+                rows = [t for t in rows if t.due_date] + [t for t in rows if not t.due_date]
+        scope = f"tasks:{replace(query, page=PageRequest())}"
+        start = decode_cursor(query.page.cursor, scope)
+        if start:
+            ids = [t.id for t in rows]
+            rows = rows[ids.index(start["after"]) + 1 :] if start["after"] in ids else []
+        items = rows[: query.page.limit]
+        more = len(rows) > query.page.limit
+        cursor = encode_cursor({"after": items[-1].id}, scope) if more else None
+        return Page(items=items, next_cursor=cursor)
+
+
+class InMemorySearchIndex:
+    def __init__(self) -> None:
+        self.terms: dict[tuple[str, str], dict[str, int]] = {}
+        self.stop_words: set[tuple[str, str]] = set()
+
+    def postings(self, project_id: str, terms: Sequence[str]) -> dict[str, dict[str, int] | None]:
+        return {
+            term: None
+            if (project_id, term) in self.stop_words
+            else dict(self.terms.get((project_id, term), {}))
+            for term in terms
+        }
+
+    def put(self, project_id: str, term: str, task_id: str, weight: int) -> None:
+        if (project_id, term) not in self.stop_words:
+            self.terms.setdefault((project_id, term), {})[task_id] = weight
+
+    def remove(self, project_id: str, term: str, task_id: str) -> None:
+        self.terms.get((project_id, term), {}).pop(task_id, None)
 
 
 # ---- comments, history, notifications -----------------------------------------------------------

@@ -13,6 +13,7 @@ def register_api(app: Chalice) -> None:
     from chalicelib.api.notifications import notifications_api
     from chalicelib.api.projects import projects_api
     from chalicelib.api.service import service_api
+    from chalicelib.api.tasks import tasks_api
     from chalicelib.api.users import users_api
 
     for blueprint in (
@@ -20,6 +21,7 @@ def register_api(app: Chalice) -> None:
         auth_api,
         users_api,
         projects_api,
+        tasks_api,
         comments_api,
         notifications_api,
     ):

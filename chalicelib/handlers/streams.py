@@ -14,8 +14,16 @@ from chalicelib import bootstrap
 
 def on_change(event: dict[str, Any]) -> dict[str, Any]:
     container = bootstrap.container()
-    index_writes = sum(
-        container.search_indexer.apply(before, after)
-        for before, after in container.task_changes(event)
+    changes = container.task_changes(event)
+    index_writes = sum(container.search_indexer.apply(before, after) for before, after in changes)
+    purged = sum(
+        container.janitor.purge_task(before.id)
+        for before, after in changes
+        if before is not None and after is None
     )
-    return {"records": len(event.get("Records", [])), "index_writes": index_writes}
+    purged += sum(container.janitor.purge_project(p) for p in container.removed_projects(event))
+    return {
+        "records": len(event.get("Records", [])),
+        "index_writes": index_writes,
+        "purged": purged,
+    }

@@ -539,3 +539,26 @@ def test_an_event_invocation_is_queued_and_may_invoke_its_own_function(stack):
     assert response["StatusCode"] == 202
     assert [event["hop"] for event in probe.wait_for(3)] == [0, 1, 2]
     assert set(probe.threads) == {"lambda-deliveries-probe-hops"}
+
+
+def test_concurrent_transactions_lose_no_write(stack):
+    """moto restores whole tables when a transaction fails; the stack's write lock keeps that
+    from wiping other threads' writes (many racing registrations, some failing on the claim)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    def register(index: int) -> int:
+        # Five requests per address: four lose on the email claim, and moto restores the tables.
+        body = {"email": f"racer{index % 8}@example.com", "password": "long enough pw", "name": "R"}
+        return requests.post(f"{stack.api_url}/auth/register", json=body, timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(register, range(40)))
+    created = codes.count(201)
+    assert created == 8
+    assert codes.count(409) == 32
+    from chalicelib.adapters.dynamodb.models import UserModel
+
+    stored = sum(1 for _ in UserModel.by_email.query("users", UserModel.email.startswith("racer")))
+    assert stored == created

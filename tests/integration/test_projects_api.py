@@ -479,7 +479,7 @@ class TestCallBudget:
             ("leave", lambda: team.call("viewer", "DELETE", f"{members}/{viewer_id}"),
              204, [batch, tx]),
             ("DELETE project", lambda: team.call("owner", "DELETE", team.path),
-             204, [batch, "DeleteItem"]),
+             204, [batch, "Query", "TransactWriteItems"]),
         ]  # fmt: skip
         for label, request, status, expected in routes:
             counted.clear()

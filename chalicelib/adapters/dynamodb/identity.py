@@ -17,6 +17,7 @@ from chalicelib.adapters.dynamodb.models import (
     MembershipModel,
     NotificationStateModel,
     ProjectModel,
+    SearchTermModel,
     SessionModel,
     TaskGraphModel,
     TaskModel,
@@ -56,6 +57,8 @@ def item_key(key: PrefetchKey) -> ItemKey:
         return ItemKey(TaskModel, ids[0])
     if kind == "graph":
         return ItemKey(TaskGraphModel, ids[0])
+    if kind == "search_term":
+        return ItemKey(SearchTermModel, f"{ids[0]}#{ids[1]}")
     if kind == "user_projects":
         return ItemKey(UserProjectsModel, ids[0])
     if kind == "user_email":  # the email's claim names its user

@@ -124,6 +124,7 @@ class LoginThrottleModel(BaseModel):
 class ProjectModel(BaseModel):
     class Meta(BaseModel.Meta):
         table_name = "projects"
+        stream_view_type = "NEW_AND_OLD_IMAGES"  # a REMOVE starts the purge of its contents
 
     id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
@@ -341,6 +342,20 @@ class NotificationModel(BaseModel):
     read = BooleanAttribute(default=False)
     created_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
+
+
+class SearchTermModel(BaseModel):
+    """The tasks of one project containing one word: {task_id: weight}. Kept by the stream
+    consumer (search is eventually consistent); a search reads one item per query word."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "search_terms"
+
+    key = UnicodeAttribute(hash_key=True)  # "<project_id>#<word>"
+    tasks = MapAttribute[str, int](default=dict)
+    # Set when the word is in so many tasks that its item would outgrow DynamoDB's 400 KB:
+    # it no longer narrows a search (like a stop word).
+    too_common = BooleanAttribute(default=False)
 
 
 class NotificationStateModel(BaseModel):

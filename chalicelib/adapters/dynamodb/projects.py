@@ -38,6 +38,7 @@ from chalicelib.domain.projects import (
 
 # BatchGetItem reads at most 100 keys; a page is never longer (limit <= 100).
 MAX_BATCH_KEYS = 100
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on the items of one transaction
 
 
 def project_from_model(row: ProjectModel) -> Project:
@@ -178,10 +179,24 @@ class DynamoProjectRepository:
 
     @translate_aws_failures
     def delete(self, project: Project) -> None:
+        # The members' index entries go in the same transaction, so lists that read the index
+        # (`GET /tasks?assignee_id=me`) drop the project at once; for a project with more members
+        # than a transaction holds, the rest go with the purge.
+        members = [
+            row.user_id
+            for row in MembershipModel.query(
+                project.id, limit=MAX_TRANSACTION_ITEMS - 1, attributes_to_get=["user_id"]
+            )
+        ]
         try:
-            ProjectModel(id=project.id).delete(condition=ProjectModel.version == project.version)
-        except DeleteError as exc:
-            if _condition_failed(exc):
+            with _Transaction() as tx:
+                tx.delete(
+                    "project", ProjectModel(id=project.id), ProjectModel.version == project.version
+                )
+                for user_id in members:
+                    tx.update("index", _user_index(user_id), [_index_entry(project.id).remove()])
+        except TransactWriteError as exc:
+            if "project" in tx.failed(exc):
                 raise StaleVersion(project.id) from exc
             raise
 

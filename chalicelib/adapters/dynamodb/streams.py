@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.adapters.dynamodb.models import TaskModel
+from chalicelib.adapters.dynamodb.models import ProjectModel, TaskModel
 from chalicelib.adapters.dynamodb.tasks import task_from_model
 from chalicelib.domain.tasks import Task
 
@@ -25,4 +25,13 @@ def task_changes(event: dict[str, Any]) -> list[tuple[Task | None, Task | None]]
         for record in event.get("Records", [])
         if _table_of(record) == TaskModel.Meta.table_name
         for change in [record.get("dynamodb", {})]
+    ]
+
+
+def removed_projects(event: dict[str, Any]) -> list[str]:
+    """Ids of the projects a stream batch deletes."""
+    return [
+        str(record["dynamodb"]["Keys"]["id"]["S"])
+        for record in event.get("Records", [])
+        if _table_of(record) == ProjectModel.Meta.table_name and record.get("eventName") == "REMOVE"
     ]

@@ -23,6 +23,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.NotificationModel,
     models.NotificationStateModel,
     models.CommentModel,
+    models.SearchTermModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.

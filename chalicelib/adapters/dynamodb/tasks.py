@@ -535,3 +535,27 @@ class _Plan:
 
 def _plan(query: TaskQuery) -> _Plan:
     return _Plan(query)
+
+
+BATCH_WRITE_SIZE = 25
+
+
+def purge_project_tasks(project_id: str) -> int:
+    """Delete every task of a deleted project, and its dependency graph. Idempotent.
+
+    Each deletion reaches the stream consumer in turn, which cleans up after the task (its
+    search entries and history). Returns how many tasks it deleted.
+    """
+    deleted = 0
+    while True:
+        rows = list(
+            TaskModel.by_project.query(project_id, limit=BATCH_WRITE_SIZE, attributes_to_get=["id"])
+        )
+        if not rows:
+            break
+        with TaskModel.batch_write() as batch:
+            for row in rows:
+                batch.delete(TaskModel(id=row.id))
+        deleted += len(rows)
+    TaskGraphModel(project_id=project_id).delete()
+    return deleted
