@@ -61,7 +61,7 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
     recorder.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
     if response.status_code >= 500:
         recorder.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
-    recorder.flush_metrics()
+    _flush_if_recorded()
     return response
 
 
@@ -69,6 +69,9 @@ def _flush_if_recorded() -> None:
     recorder = metrics()
     if recorder.metric_set:  # an empty flush only warns
         recorder.flush_metrics()
+        # With POWERTOOLS_METRICS_DISABLED a flush publishes nothing and keeps the buffer,
+        # which would then spill out once it reaches 100 values.
+        recorder.clear_metrics()
 
 
 def event_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
