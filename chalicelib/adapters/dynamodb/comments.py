@@ -14,7 +14,7 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, TransactWriteError
 
 from chalicelib.adapters.dynamodb import prefetch
-from chalicelib.adapters.dynamodb.identity import CONDITION_FAILED, email_claim
+from chalicelib.adapters.dynamodb.identity import email_claim
 from chalicelib.adapters.dynamodb.models import (
     ClaimModel,
     CommentModel,
@@ -24,7 +24,8 @@ from chalicelib.adapters.dynamodb.models import (
 )
 from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
-from chalicelib.adapters.dynamodb.tasks import _Transaction, write_records
+from chalicelib.adapters.dynamodb.records import write_records
+from chalicelib.adapters.dynamodb.transactions import Transaction, condition_failed
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.activity import EventType, HistoryEvent, Record
 from chalicelib.domain.comments import Comment
@@ -71,18 +72,13 @@ class DynamoCommentRepository:
     @translate_aws_failures
     def add(self, comment: Comment, records: Sequence[Record] = ()) -> Comment:
         try:
-            with _Transaction() as tx:
+            with Transaction() as tx:
                 tx.check("project", ProjectModel, comment.project_id, ProjectModel.id.exists())
                 tx.check("task", TaskModel, comment.task_id, TaskModel.id.exists())
                 tx.save("comment", comment_to_model(comment), CommentModel.id.does_not_exist())
                 write_records(tx, records)
         except TransactWriteError as exc:
-            failed = {
-                label
-                for label, reason in zip(tx.labels, exc.cancellation_reasons, strict=False)
-                if reason is not None and reason.code == CONDITION_FAILED
-            }
-            if failed & {"project", "task"}:
+            if tx.failed(exc) & {"project", "task"}:
                 raise NotFound("task not found") from exc
             raise
         return comment
@@ -117,7 +113,7 @@ class DynamoCommentRepository:
                 condition=CommentModel.id.exists()
             )
         except DeleteError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 raise NotFound("comment not found") from exc
             raise
 

@@ -26,6 +26,7 @@ from chalicelib.adapters.dynamodb.models import (
 )
 from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
+from chalicelib.adapters.dynamodb.transactions import CONDITION_FAILED, condition_failed
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.errors import EmailTaken, FirstAdminTaken, StaleVersion
 from chalicelib.domain.model import Page, PageRequest
@@ -34,7 +35,6 @@ from chalicelib.domain.users import Role, Session, User
 from chalicelib.ports import LoginState, PrefetchKey
 
 FIRST_ADMIN_CLAIM = "system#first-admin"
-CONDITION_FAILED = "ConditionalCheckFailed"
 # A login throttle keeps at most this many failures: enough for any sane policy, and an
 # attacker cannot grow the item without bound.
 MAX_KEPT_FAILURES = 50
@@ -68,10 +68,6 @@ def item_key(key: PrefetchKey) -> ItemKey:
     if kind == "notification_state":
         return ItemKey(NotificationStateModel, ids[0])
     raise ValueError(f"unknown prefetch kind {kind!r}")
-
-
-def _condition_failed(exc: PutError | UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 def user_from_model(row: UserModel) -> User:
@@ -211,7 +207,7 @@ class DynamoUserRepository:
         try:
             user_to_model(saved).save(condition=UserModel.version == user.version)
         except PutError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 raise StaleVersion(user.id) from exc
             raise
         return saved
@@ -256,7 +252,7 @@ class DynamoSessionRepository:
                 & SessionModel.revoked_at.does_not_exist(),
             )
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -269,7 +265,7 @@ class DynamoSessionRepository:
                 condition=SessionModel.id.exists() & SessionModel.revoked_at.does_not_exist(),
             )
         except UpdateError as exc:
-            if not _condition_failed(exc):  # already revoked or gone: nothing to do
+            if not condition_failed(exc):  # already revoked or gone: nothing to do
                 raise
 
     @translate_aws_failures
@@ -312,7 +308,7 @@ class DynamoLoginAttempts:
                 | (size(LoginThrottleModel.failures) < MAX_KEPT_FAILURES),  # type: ignore[no-untyped-call]
             )
         except UpdateError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
             # Full: keep only the failures that still count, plus this one.
             current = LoginThrottleModel.get(email, consistent_read=True)

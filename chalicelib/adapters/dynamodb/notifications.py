@@ -21,7 +21,8 @@ from chalicelib.adapters.dynamodb.pagination import (
     query_one_page,
 )
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
-from chalicelib.adapters.dynamodb.tasks import notification_to_model
+from chalicelib.adapters.dynamodb.records import notification_to_model
+from chalicelib.adapters.dynamodb.transactions import condition_failed
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.activity import Notification, NotificationType
 from chalicelib.domain.model import Page, PageRequest
@@ -30,10 +31,6 @@ from chalicelib.domain.projects import plausible_id
 # With the unread filter, one page evaluates at most this many items (see query_one_page).
 FILTERED_EVALUATION = 200
 KEY_NAMES = ("user_id", "id")
-
-
-def _condition_failed(exc: UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 def notification_from_model(row: NotificationModel, read_before: str | None) -> Notification:
@@ -102,7 +99,7 @@ class DynamoNotificationRepository:
                 condition=NotificationModel.id.exists(),
             )
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -128,5 +125,5 @@ class DynamoNotificationRepository:
                 condition=state.does_not_exist() | (state < newest.id),
             )
         except UpdateError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise

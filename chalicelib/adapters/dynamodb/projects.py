@@ -12,19 +12,21 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, NoReturn
 
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
-from pynamodb.expressions.condition import Condition
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 
-from chalicelib.adapters.dynamodb import connection, prefetch
+from chalicelib.adapters.dynamodb import prefetch
 from chalicelib.adapters.dynamodb.identity import (
-    CONDITION_FAILED,
     membership_to_model,
     project_to_model,
 )
 from chalicelib.adapters.dynamodb.models import MembershipModel, ProjectModel, UserProjectsModel
 from chalicelib.adapters.dynamodb.pagination import decode_cursor, encode_cursor, key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
+from chalicelib.adapters.dynamodb.transactions import (
+    MAX_TRANSACTION_ITEMS,
+    Transaction,
+    condition_failed,
+)
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.errors import MemberExists, NotAMember, NotFound, StaleVersion
 from chalicelib.domain.model import Page, PageRequest
@@ -38,7 +40,6 @@ from chalicelib.domain.projects import (
 
 # BatchGetItem reads at most 100 keys; a page is never longer (limit <= 100).
 MAX_BATCH_KEYS = 100
-MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on the items of one transaction
 
 
 def project_from_model(row: ProjectModel) -> Project:
@@ -65,50 +66,6 @@ def membership_from_model(row: MembershipModel) -> Membership:
     )
 
 
-def _condition_failed(exc: PutError | UpdateError | DeleteError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
-
-
-class _Transaction:
-    """A TransactWrite that names its items, so a cancellation says which condition failed."""
-
-    def __init__(self) -> None:
-        self.labels: list[str] = []
-        self._tx = TransactWrite(connection=connection.root())
-
-    def __enter__(self) -> _Transaction:
-        self._tx.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._tx.__exit__(*exc)  # type: ignore[no-untyped-call]
-
-    def check(self, label: str, model: Any, key: str, condition: Condition) -> None:
-        self.labels.append(label)
-        self._tx.condition_check(model, key, condition=condition)
-
-    def save(self, label: str, item: Any, condition: Condition | None = None) -> None:
-        self.labels.append(label)
-        self._tx.save(item, condition=condition)
-
-    def update(
-        self, label: str, item: Any, actions: list[Any], condition: Condition | None = None
-    ) -> None:
-        self.labels.append(label)
-        self._tx.update(item, actions=actions, condition=condition)
-
-    def delete(self, label: str, item: Any, condition: Condition | None = None) -> None:
-        self.labels.append(label)
-        self._tx.delete(item, condition=condition)
-
-    def failed(self, exc: TransactWriteError) -> set[str]:
-        return {
-            label
-            for label, reason in zip(self.labels, exc.cancellation_reasons, strict=False)
-            if reason is not None and reason.code == CONDITION_FAILED
-        }
-
-
 def _index_entry(project_id: str) -> Any:
     """The path of one project in a user's index (`projects.<project_id>`)."""
     return UserProjectsModel.projects[project_id]
@@ -118,7 +75,7 @@ def _user_index(user_id: str) -> UserProjectsModel:
     return UserProjectsModel(user_id=user_id)
 
 
-def _raise_for(exc: TransactWriteError, tx: _Transaction, membership_failed: Exception) -> NoReturn:
+def _raise_for(exc: TransactWriteError, tx: Transaction, membership_failed: Exception) -> NoReturn:
     """Explain a cancelled membership transaction; `membership_failed` is what the membership's
     own condition means (not a member yet, for an add; a member, for a change)."""
     failed = tx.failed(exc)
@@ -140,7 +97,7 @@ class DynamoProjectRepository:
     @translate_aws_failures
     def create(self, project: Project, owner: Membership) -> None:
         try:
-            with _Transaction() as tx:
+            with Transaction() as tx:
                 tx.save("project", project_to_model(project), ProjectModel.id.does_not_exist())
                 tx.save(
                     "membership",
@@ -172,7 +129,7 @@ class DynamoProjectRepository:
             # A deleted project has no version: the condition fails for it too.
             project_to_model(saved).save(condition=ProjectModel.version == project.version)
         except PutError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 raise StaleVersion(project.id) from exc
             raise
         return saved
@@ -189,7 +146,7 @@ class DynamoProjectRepository:
             )
         ]
         try:
-            with _Transaction() as tx:
+            with Transaction() as tx:
                 tx.delete(
                     "project", ProjectModel(id=project.id), ProjectModel.version == project.version
                 )
@@ -253,7 +210,7 @@ class DynamoProjectRepository:
     @translate_aws_failures
     def add_member(self, membership: Membership) -> None:
         try:
-            with _Transaction() as tx:
+            with Transaction() as tx:
                 tx.check("project", ProjectModel, membership.project_id, ProjectModel.id.exists())
                 tx.save(
                     "membership",
@@ -272,7 +229,7 @@ class DynamoProjectRepository:
     @translate_aws_failures
     def set_member_role(self, membership: Membership) -> None:
         try:
-            with _Transaction() as tx:
+            with Transaction() as tx:
                 tx.update(
                     "membership",
                     MembershipModel(project_id=membership.project_id, user_id=membership.user_id),
@@ -291,7 +248,7 @@ class DynamoProjectRepository:
     @translate_aws_failures
     def remove_member(self, project_id: str, user_id: str) -> None:
         try:
-            with _Transaction() as tx:
+            with Transaction() as tx:
                 tx.delete(
                     "membership",
                     MembershipModel(project_id=project_id, user_id=user_id),
@@ -346,7 +303,7 @@ def purge_project(project_id: str) -> int:
                     condition=UserProjectsModel.user_id.exists(),
                 )
             except UpdateError as exc:
-                if not _condition_failed(exc):  # no index item: nothing to remove
+                if not condition_failed(exc):  # no index item: nothing to remove
                     raise
         with MembershipModel.batch_write() as batch:
             for row in rows:

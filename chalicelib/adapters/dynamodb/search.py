@@ -10,6 +10,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.adapters.dynamodb import prefetch
 from chalicelib.adapters.dynamodb.models import SearchTermModel
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
+from chalicelib.adapters.dynamodb.transactions import condition_failed
 from chalicelib.adapters.errors import translate_aws_failures
 
 
@@ -64,7 +65,7 @@ class DynamoSearchIndex:
                         ]
                     )
                     return
-                if exc.cause_response_code != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
             try:
                 # No map yet (a new word), unless it became a stop word.
@@ -74,7 +75,7 @@ class DynamoSearchIndex:
                 )
                 return
             except UpdateError as exc:
-                if exc.cause_response_code != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
                 if self._is_stop_word(item.key):
                     return
@@ -96,5 +97,5 @@ class DynamoSearchIndex:
                 condition=SearchTermModel.tasks.exists(),
             )
         except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise

@@ -4,34 +4,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NoReturn
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
-from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamodb import connection, prefetch
+from chalicelib.adapters.dynamodb import prefetch
 from chalicelib.adapters.dynamodb.models import (
-    NotificationModel,
     ProjectModel,
     TaskGraphModel,
-    TaskHistoryModel,
     TaskModel,
 )
 from chalicelib.adapters.dynamodb.pagination import query_one_page
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
+from chalicelib.adapters.dynamodb.records import write_records
+from chalicelib.adapters.dynamodb.transactions import MAX_TRANSACTION_ITEMS, Transaction
 from chalicelib.adapters.errors import translate_aws_failures
-from chalicelib.domain.activity import HistoryEvent, Notification, Record
+from chalicelib.domain.activity import Record
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import Conflict, NotFound, StaleVersion
 from chalicelib.domain.model import Page, utc
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.ports import DependencyGraph, TaskQuery
 
-CONDITION_FAILED = "ConditionalCheckFailed"
-# DynamoDB's limit on the items of one transaction.
-MAX_TRANSACTION_ITEMS = 100
 # With a filter, one page evaluates at most this many items (see query_one_page).
 FILTERED_EVALUATION = 200
 UNDATED = "~"  # sorts after every ISO date
@@ -161,45 +157,8 @@ def _graph_model(
     return model, TaskGraphModel.version == graph.version
 
 
-class _Transaction:
-    """A TransactWrite that remembers what each item was, to explain a cancellation."""
-
-    def __init__(self) -> None:
-        self.labels: list[str] = []
-        self._tx = TransactWrite(connection=connection.root())
-
-    def __enter__(self) -> _Transaction:
-        self._tx.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._tx.__exit__(*exc)  # type: ignore[no-untyped-call]
-
-    def check(self, label: str, model: Any, key: str, condition: Condition) -> None:
-        self.labels.append(label)
-        self._tx.condition_check(model, key, condition=condition)
-
-    def save(self, label: str, item: Any, condition: Condition | None = None) -> None:
-        self.labels.append(label)
-        self._tx.save(item, condition=condition)
-
-    def update(
-        self, label: str, item: Any, actions: list[Any], condition: Condition | None = None
-    ) -> None:
-        self.labels.append(label)
-        self._tx.update(item, actions=actions, condition=condition)
-
-    def delete(self, label: str, item: Any, condition: Condition | None = None) -> None:
-        self.labels.append(label)
-        self._tx.delete(item, condition=condition)
-
-
-def _raise_for(exc: TransactWriteError, labels: list[str]) -> NoReturn:
-    failed = [
-        label
-        for label, reason in zip(labels, exc.cancellation_reasons, strict=False)
-        if reason is not None and reason.code == CONDITION_FAILED
-    ]
+def _raise_for(exc: TransactWriteError, tx: Transaction) -> NoReturn:
+    failed = tx.failed(exc)
     if "project" in failed:
         raise NotFound("project not found") from exc
     if "parent" in failed:
@@ -209,44 +168,7 @@ def _raise_for(exc: TransactWriteError, labels: list[str]) -> NoReturn:
     raise exc
 
 
-NOTIFICATION_LIFETIME = timedelta(days=180)
-
-
-def history_to_model(event: HistoryEvent) -> TaskHistoryModel:
-    return TaskHistoryModel(
-        task_id=event.task_id,
-        id=event.id,
-        type=event.type.value,
-        actor_id=event.actor_id,
-        at=event.at,
-        changes=json.dumps({k: list(v) for k, v in event.changes.items()}, default=str),
-    )
-
-
-def notification_to_model(notification: Notification) -> NotificationModel:
-    return NotificationModel(
-        user_id=notification.user_id,
-        id=notification.id,
-        type=notification.type.value,
-        message=notification.message,
-        task_id=notification.task_id,
-        project_id=notification.project_id,
-        read=notification.read,
-        created_at=notification.created_at,
-        expires_at=notification.created_at + NOTIFICATION_LIFETIME,
-    )
-
-
-def write_records(tx: Any, records: Sequence[Record]) -> None:
-    """History events and notifications, in the transaction of the change they record."""
-    for record in records:
-        if isinstance(record, HistoryEvent):
-            tx.save("history", history_to_model(record))
-        else:
-            tx.save("notification", notification_to_model(record))
-
-
-def _parent_bookkeeping(tx: _Transaction, before: Task | None, after: Task | None) -> None:
+def _parent_bookkeeping(tx: Transaction, before: Task | None, after: Task | None) -> None:
     """Keep `subtask_ids` / `open_subtask_ids` of the parents in step with their subtasks."""
     task_id = (after or before).id  # type: ignore[union-attr]
     old_parent = before.parent_id if before else None
@@ -302,7 +224,7 @@ class DynamoTaskRepository:
         self, task: Task, graph: DependencyGraph | None, records: Sequence[Record] = ()
     ) -> Task:
         try:
-            with _Transaction() as tx:
+            with Transaction() as tx:
                 tx.check("project", ProjectModel, task.project_id, ProjectModel.id.exists())
                 tx.save("task", task_to_model(task), TaskModel.id.does_not_exist())
                 _parent_bookkeeping(tx, None, task)
@@ -311,7 +233,7 @@ class DynamoTaskRepository:
                     tx.save("graph", *_graph_model(graph, {k: list(v) for k, v in edges.items()}))
                 write_records(tx, records)
         except TransactWriteError as exc:
-            _raise_for(exc, tx.labels)
+            _raise_for(exc, tx)
         return task
 
     @translate_aws_failures
@@ -323,7 +245,7 @@ class DynamoTaskRepository:
         records: Sequence[Record] = (),
     ) -> Task:
         try:
-            with _Transaction() as tx:
+            with Transaction() as tx:
                 tx.check("project", ProjectModel, after.project_id, ProjectModel.id.exists())
                 tx.update(
                     "task",
@@ -341,7 +263,7 @@ class DynamoTaskRepository:
                     tx.save("graph", *_graph_model(graph, edges))
                 write_records(tx, records)
         except TransactWriteError as exc:
-            _raise_for(exc, tx.labels)
+            _raise_for(exc, tx)
         return after.with_changes(version=after.version + 1)
 
     @translate_aws_failures
@@ -361,7 +283,7 @@ class DynamoTaskRepository:
                 "remove some dependencies first"
             )
         try:
-            with _Transaction() as tx:
+            with Transaction() as tx:
                 tx.delete("task", TaskModel(id=task.id), TaskModel.version == task.version)
                 for subtask_id in task.subtask_ids:
                     tx.delete("subtask", TaskModel(id=subtask_id))
@@ -377,7 +299,7 @@ class DynamoTaskRepository:
                     tx.save("graph", *_graph_model(graph, {t: d for t, d in edges.items() if d}))
                 write_records(tx, records)
         except TransactWriteError as exc:
-            _raise_for(exc, tx.labels)
+            _raise_for(exc, tx)
 
     @translate_aws_failures
     def find(self, query: TaskQuery) -> Page[Task]:

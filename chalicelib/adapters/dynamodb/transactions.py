@@ -1,0 +1,60 @@
+"""DynamoDB transactions whose items are named, so a cancellation says which condition failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamodb import connection
+
+CONDITION_FAILED = "ConditionalCheckFailed"  # a cancellation reason of a transaction item
+# DynamoDB's limit on the items of one transaction.
+MAX_TRANSACTION_ITEMS = 100
+
+
+def condition_failed(exc: PynamoDBException) -> bool:
+    """Did a single-item write fail on its condition (as opposed to anything else)?"""
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+class Transaction:
+    """A TransactWrite that names its items, so a cancellation says which condition failed."""
+
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+        self._tx = TransactWrite(connection=connection.root())
+
+    def __enter__(self) -> Transaction:
+        self._tx.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._tx.__exit__(*exc)  # type: ignore[no-untyped-call]
+
+    def check(self, label: str, model: Any, key: str, condition: Condition) -> None:
+        self.labels.append(label)
+        self._tx.condition_check(model, key, condition=condition)
+
+    def save(self, label: str, item: Any, condition: Condition | None = None) -> None:
+        self.labels.append(label)
+        self._tx.save(item, condition=condition)
+
+    def update(
+        self, label: str, item: Any, actions: list[Any], condition: Condition | None = None
+    ) -> None:
+        self.labels.append(label)
+        self._tx.update(item, actions=actions, condition=condition)
+
+    def delete(self, label: str, item: Any, condition: Condition | None = None) -> None:
+        self.labels.append(label)
+        self._tx.delete(item, condition=condition)
+
+    def failed(self, exc: TransactWriteError) -> set[str]:
+        return {
+            label
+            for label, reason in zip(self.labels, exc.cancellation_reasons, strict=False)
+            if reason is not None and reason.code == CONDITION_FAILED
+        }
