@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from chalicelib.domain.errors import Forbidden, NotFound
 from chalicelib.domain.projects import Membership, Project, ProjectRole
-from chalicelib.ports import ProjectRepository
+from chalicelib.domain.tasks import Task
+from chalicelib.ports import Prefetcher, ProjectRepository, TaskRepository
+from chalicelib.services.auth import Principal
 
 
 @dataclass(frozen=True)
@@ -35,3 +37,28 @@ class ProjectAccess:
         if not membership.role.at_least(at_least):
             raise Forbidden(f"this needs the {at_least.value} role or higher in the project")
         return ProjectContext(project, membership)
+
+
+class TaskReach:
+    """A task as one caller may reach it: 404 unless the caller is a member of its project."""
+
+    def __init__(
+        self, tasks: TaskRepository, projects: ProjectRepository, prefetcher: Prefetcher
+    ) -> None:
+        self._tasks = tasks
+        self._access = ProjectAccess(projects)
+        self._prefetch = prefetcher
+
+    def require(
+        self, principal: Principal, task_id: str, at_least: ProjectRole
+    ) -> tuple[Task, ProjectContext]:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise NotFound("task not found")
+        self._prefetch.warm(
+            [("project", task.project_id), ("member", task.project_id, principal.user_id)]
+        )
+        try:
+            return task, self._access.require(principal.user_id, task.project_id, at_least)
+        except NotFound:
+            raise NotFound("task not found") from None

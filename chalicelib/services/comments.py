@@ -31,36 +31,11 @@ from chalicelib.ports import (
     TaskRepository,
     UserRepository,
 )
-from chalicelib.services.access import ProjectAccess, ProjectContext
+from chalicelib.services.access import TaskReach
 from chalicelib.services.auth import Principal
 
 COMMENT_ROLE = ProjectRole.MEMBER  # post a comment, or delete one's own
 MODERATE_ROLE = ProjectRole.ADMIN  # delete anyone's comment
-
-
-class TaskReach:
-    """A task as one caller may reach it: 404 unless the caller is a member of its project."""
-
-    def __init__(
-        self, tasks: TaskRepository, projects: ProjectRepository, prefetcher: Prefetcher
-    ) -> None:
-        self._tasks = tasks
-        self._access = ProjectAccess(projects)
-        self._prefetch = prefetcher
-
-    def require(
-        self, principal: Principal, task_id: str, at_least: ProjectRole
-    ) -> tuple[Task, ProjectContext]:
-        task = self._tasks.get(task_id)
-        if task is None:
-            raise NotFound("task not found")
-        self._prefetch.warm(
-            [("project", task.project_id), ("member", task.project_id, principal.user_id)]
-        )
-        try:
-            return task, self._access.require(principal.user_id, task.project_id, at_least)
-        except NotFound:
-            raise NotFound("task not found") from None
 
 
 def mention_message(author: User, task: Task) -> str:

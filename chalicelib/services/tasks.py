@@ -55,7 +55,7 @@ from chalicelib.ports import (
     TaskRepository,
     UserRepository,
 )
-from chalicelib.services.access import ProjectAccess, ProjectContext
+from chalicelib.services.access import ProjectAccess, TaskReach
 from chalicelib.services.auth import Principal
 
 DueFilter = Literal["overdue", "today", "future", "none"]
@@ -149,26 +149,13 @@ class TaskService:
         self._users = users
         self._prefetch = prefetcher
         self._access = ProjectAccess(projects)
+        self._reach = TaskReach(tasks, projects, prefetcher)
         self._clock = clock
 
     # ---- reading -------------------------------------------------------------------------------
 
-    def _visible(
-        self, principal: Principal, task_id: str, at_least: ProjectRole
-    ) -> tuple[Task, ProjectContext]:
-        task = self._tasks.get(task_id)
-        if task is None:
-            raise NotFound("task not found")
-        self._prefetch.warm(
-            [("project", task.project_id), ("member", task.project_id, principal.user_id)]
-        )
-        try:
-            return task, self._access.require(principal.user_id, task.project_id, at_least)
-        except NotFound:
-            raise NotFound("task not found") from None
-
     def get(self, principal: Principal, task_id: str) -> Task:
-        return self._visible(principal, task_id, ProjectRole.VIEWER)[0]
+        return self._reach.require(principal, task_id, ProjectRole.VIEWER)[0]
 
     def subtasks(self, principal: Principal, task_id: str, page: PageRequest) -> Page[Task]:
         task = self._tasks.get(task_id)
