@@ -6,6 +6,7 @@ with `override()`; the local stack and Lambda use `container()`.
 
 from __future__ import annotations
 
+import hmac
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from chalicelib.domain import cursors
 from chalicelib.domain.tasks import Task
 from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher
 from chalicelib.services.access import ProjectAccess
@@ -70,6 +72,8 @@ def override(replacement: Container | None) -> None:
     global _container
     with _lock:
         _container = replacement
+        if replacement is None:
+            cursors.use_signing_key(None)  # the next build installs its own
 
 
 def _boto3_client(service: str, settings: Settings, **kwargs: Any) -> Any:
@@ -121,6 +125,13 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     policy = LoginPolicy(
         max_failures=settings.login_max_failures,
         window=timedelta(seconds=settings.login_failure_window_seconds),
+    )
+    # Cursors are signed with a key derived from the JWT secret: every container agrees on it,
+    # and it is read only when the first cursor is made or checked.
+    cursors.use_signing_key(
+        lambda: hmac.new(
+            secrets.get(settings.jwt_secret_id).encode(), b"cursors", "sha256"
+        ).digest()
     )
     tokens = TokenCodec(
         signing_key=lambda: secrets.get(settings.jwt_secret_id),

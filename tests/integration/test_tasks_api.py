@@ -201,3 +201,16 @@ def test_strangers_see_nothing(http: Http) -> None:
         assert (response.status_code, error_code(response)) == (404, "not_found"), (method, path)
     assert http("GET", f"/tasks/{task['id']}").status_code == 401
     assert http("GET", "/tasks/not-a-task-id", token=owner).status_code == 404
+
+
+def test_if_none_match_answers_304(http: Http) -> None:
+    token = http.register("ada@example.com")["access_token"]
+    task = http("POST", "/tasks", {"title": "Cached"}, token).json
+    same = http("GET", f"/tasks/{task['id']}", token=token, If_None_Match='"1"')
+    assert same.status_code == 304
+    assert not same.body
+    assert same.headers["ETag"] == '"1"'
+    http("PATCH", f"/tasks/{task['id']}", {"title": "Changed"}, token)
+    changed = http("GET", f"/tasks/{task['id']}", token=token, If_None_Match='"1"')
+    assert changed.status_code == 200
+    assert changed.json["title"] == "Changed"
