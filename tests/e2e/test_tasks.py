@@ -171,6 +171,11 @@ def test_rules_and_versions(crew: Crew) -> None:
         "member", "POST", f"/tasks/{first['id']}/complete", If_Match=f'"{first["version"]}"'
     )
     assert done.status_code == 200, done.text
+    current = crew.call("viewer", "GET", f"/tasks/{first['id']}")
+    cached = crew.call(
+        "viewer", "GET", f"/tasks/{first['id']}", If_None_Match=current.headers["ETag"]
+    )
+    assert cached.status_code == 304
     stale = crew.call(
         "member", "PATCH", f"/tasks/{first['id']}", {"title": "x"}, If_Match=f'"{first["version"]}"'
     )
