@@ -1,0 +1,321 @@
+"""Task schedules: the `schedule` request body, its validated value, and when it fires.
+
+A schedule is one of three kinds, told apart by `kind`:
+
+- `{"kind": "once", "at": ...}`: once, at a wall-clock time in the schedule's time zone. An `at`
+  without an offset is read in that zone; one with an offset is converted to it. An `at` more
+  than a minute in the past is refused (422). `start_at` / `end_at` do not apply to it.
+- `{"kind": "rate", "every": N, "unit": "minutes" | "hours" | "days"}`: every N units of
+  elapsed time (at most 365 days), counted from `start_at`, or else from when it was set.
+- `{"kind": "cron", "expression": "..."}`: an EventBridge Scheduler six-field cron expression
+  (with or without the `cron(...)` wrapper), on the wall clock of the time zone; stored as the
+  bare six fields in upper case, a one-value range (`5-5`) as its value. One that would never
+  fire again is refused.
+
+Common fields: `timezone` (IANA; absent means the creator's zone), `start_at`, `end_at` (after
+`start_at`; naive values are read in the schedule's zone), `paused` and `overlap`.
+
+Structural rules live in the pydantic models (422 through the routing layer); the rules that
+need the clock or the caller's zone are checked by `build_schedule`, which raises
+`ValidationFailed`. The firing maths is `schedule_expressions`'; DST follows its rules: a
+wall-clock time that does not exist is skipped, a repeated one fires once.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Final, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, TypeAdapter, ValidationInfo, field_validator, model_validator
+
+from chalicelib.domain import schedule_expressions as expressions
+from chalicelib.domain.errors import validation_error
+from chalicelib.domain.model import Input, utc
+
+__all__ = [
+    "AT_GRACE",
+    "MAX_RATE",
+    "PREVIEW_MAX",
+    "CronScheduleInput",
+    "OnceScheduleInput",
+    "Overlap",
+    "RateScheduleInput",
+    "RateUnit",
+    "Schedule",
+    "ScheduleInput",
+    "ScheduleKind",
+    "build_schedule",
+    "next_run",
+    "parse_schedule_input",
+    "preview",
+    "to_expression",
+]
+
+PREVIEW_MAX: Final = 50
+# How far in the past a one-time `at` may be and still be accepted (it then never fires).
+AT_GRACE: Final = timedelta(minutes=1)
+# EventBridge Scheduler documents a rate's value only as a positive whole number; we allow a
+# period of up to a year, in whichever unit.
+MAX_RATE: Final = {"minutes": 365 * 24 * 60, "hours": 365 * 24, "days": 365}
+
+_LOC: Final = ("body", "schedule")
+_SINGLE_VALUE_RANGE: Final = re.compile(r"^([0-9A-Z]+)-\1(?:/[0-9]+)?$")
+
+
+class ScheduleKind(enum.StrEnum):
+    ONCE = "once"
+    RATE = "rate"
+    CRON = "cron"
+
+
+class RateUnit(enum.StrEnum):
+    MINUTES = "minutes"
+    HOURS = "hours"
+    DAYS = "days"
+
+
+class Overlap(enum.StrEnum):
+    """What a firing does while the previous execution still runs."""
+
+    SKIP = "skip"
+    ALLOW = "allow"
+    BUFFER_ONE = "buffer_one"
+
+
+# ---- request bodies ---------------------------------------------------------------------------
+
+
+class _ScheduleFields(Input):
+    timezone: str | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    paused: bool = False
+    overlap: Overlap = Overlap.SKIP
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("timezone may not be empty")
+        expressions.time_zone(value.strip())  # ValueError names the zone
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> _ScheduleFields:
+        if self.start_at is not None and self.end_at is not None:
+            # Naive values are compared as read in the same zone, aware ones as instants.
+            zone = expressions.time_zone(self.timezone)
+            if _in_zone(self.end_at, zone) <= _in_zone(self.start_at, zone):
+                raise ValueError("end_at must be after start_at")
+        return self
+
+
+class OnceScheduleInput(_ScheduleFields):
+    kind: Literal["once"]
+    at: datetime
+
+    @model_validator(mode="after")
+    def _no_window(self) -> OnceScheduleInput:
+        if self.start_at is not None or self.end_at is not None:
+            raise ValueError("start_at and end_at apply to recurring schedules only, not 'once'")
+        return self
+
+
+class RateScheduleInput(_ScheduleFields):
+    kind: Literal["rate"]
+    unit: RateUnit
+    every: int = Field(ge=1, strict=True)
+
+    @field_validator("every")
+    @classmethod
+    def _within_limits(cls, every: int, info: ValidationInfo) -> int:
+        unit = info.data.get("unit")
+        if isinstance(unit, RateUnit) and every > MAX_RATE[unit.value]:
+            raise ValueError(
+                f"a rate may be at most {MAX_RATE[unit.value]} {unit.value} (one year): got {every}"
+            )
+        return every
+
+
+class CronScheduleInput(_ScheduleFields):
+    kind: Literal["cron"]
+    expression: str = Field(min_length=1, max_length=256)
+
+    @field_validator("expression")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        return _cron_fields(value)
+
+
+ScheduleInput = Annotated[
+    OnceScheduleInput | RateScheduleInput | CronScheduleInput, Field(discriminator="kind")
+]
+_ADAPTER: Final[TypeAdapter[OnceScheduleInput | RateScheduleInput | CronScheduleInput]] = (
+    TypeAdapter(ScheduleInput)
+)
+
+
+def parse_schedule_input(
+    data: object,
+) -> OnceScheduleInput | RateScheduleInput | CronScheduleInput:
+    """Validate a `schedule` body on its own; raises pydantic's `ValidationError`."""
+    return _ADAPTER.validate_python(data)
+
+
+def _cron_fields(value: str) -> str:
+    """The six fields of a cron expression, normalised (upper case, single spaces)."""
+    text = value.strip()
+    if not (text.lower().startswith("cron(") and text.endswith(")")):
+        text = f"cron({text})"
+    parsed = expressions.parse(text)  # ValueError says what is wrong
+    if not isinstance(parsed, expressions.Cron):
+        raise ValueError("not a cron expression")
+    fields = str(parsed)[len("cron(") : -1].split(" ")
+    # A one-value range (`5-5`, `MON-MON/2`) means that value; croniter reads it as `*`.
+    return " ".join(
+        ",".join(_SINGLE_VALUE_RANGE.sub(r"\1", item) for item in field.split(","))
+        for field in fields
+    )
+
+
+def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
+    """An aware UTC instant: naive values are wall-clock times in `zone` (first occurrence)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    return moment.astimezone(UTC)
+
+
+# ---- the stored value -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A validated schedule as a task stores it.
+
+    `at` is the naive wall-clock time in `timezone` (a time DST skips is kept: it never fires);
+    every other instant is aware UTC. `origin` is what a rate counts its intervals from:
+    `start_at` if given, else when the schedule was set.
+    """
+
+    kind: ScheduleKind
+    timezone: str
+    at: datetime | None = None
+    every: int | None = None
+    unit: RateUnit | None = None
+    expression: str | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    origin: datetime | None = None
+    paused: bool = False
+    overlap: Overlap = Overlap.SKIP
+
+
+def build_schedule(
+    data: OnceScheduleInput | RateScheduleInput | CronScheduleInput,
+    *,
+    default_timezone: str,
+    now: datetime,
+) -> Schedule:
+    """The stored value of a validated body; `ValidationFailed` (422) for the rules that need
+    the clock: an `at` over a minute in the past, a cron expression that never fires again."""
+    timezone = data.timezone or default_timezone
+    try:
+        zone = expressions.time_zone(timezone)
+    except ValueError as exc:
+        raise validation_error([*_LOC, "timezone"], str(exc)) from None
+    now = utc(now)
+    start_at = _in_zone(data.start_at, zone) if data.start_at is not None else None
+    end_at = _in_zone(data.end_at, zone) if data.end_at is not None else None
+    if start_at is not None and end_at is not None and end_at <= start_at:
+        raise validation_error([*_LOC, "end_at"], "end_at must be after start_at")
+    if isinstance(data, OnceScheduleInput):
+        if data.at.tzinfo is None:
+            wall_clock = data.at
+        else:
+            wall_clock = data.at.astimezone(zone).replace(tzinfo=None)
+        wall_clock = wall_clock.replace(microsecond=0)
+        if _in_zone(wall_clock, zone) < now - AT_GRACE:
+            raise validation_error(
+                [*_LOC, "at"], "at is in the past: a one-time schedule must be in the future"
+            )
+        return Schedule(
+            kind=ScheduleKind.ONCE,
+            timezone=timezone,
+            at=wall_clock,
+            paused=data.paused,
+            overlap=data.overlap,
+        )
+    if isinstance(data, RateScheduleInput):
+        return Schedule(
+            kind=ScheduleKind.RATE,
+            timezone=timezone,
+            every=data.every,
+            unit=data.unit,
+            start_at=start_at,
+            end_at=end_at,
+            origin=start_at or now,
+            paused=data.paused,
+            overlap=data.overlap,
+        )
+    if expressions.next_firing(f"cron({data.expression})", timezone, now) is None:
+        raise validation_error([*_LOC, "expression"], "the cron expression never fires again")
+    return Schedule(
+        kind=ScheduleKind.CRON,
+        timezone=timezone,
+        expression=data.expression,
+        start_at=start_at,
+        end_at=end_at,
+        paused=data.paused,
+        overlap=data.overlap,
+    )
+
+
+# ---- firing times -----------------------------------------------------------------------------
+
+
+def to_expression(schedule: Schedule) -> tuple[str, str]:
+    """The EventBridge Scheduler expression and its time zone."""
+    if schedule.kind is ScheduleKind.ONCE:
+        assert schedule.at is not None
+        return str(expressions.At(schedule.at)), schedule.timezone
+    if schedule.kind is ScheduleKind.RATE:
+        assert schedule.every is not None
+        assert schedule.unit is not None
+        return str(expressions.Rate(schedule.every, schedule.unit.value)), schedule.timezone
+    return f"cron({schedule.expression})", schedule.timezone
+
+
+def _window(schedule: Schedule) -> tuple[datetime | None, datetime | None]:
+    """The start and end handed to `schedule_expressions`."""
+    if schedule.kind is ScheduleKind.ONCE:
+        return None, None
+    start = schedule.origin if schedule.kind is ScheduleKind.RATE else schedule.start_at
+    return start, schedule.end_at
+
+
+def next_run(schedule: Schedule, after: datetime) -> datetime | None:
+    """The first firing strictly after `after` (UTC), or None: paused, ended, or a one-time
+    schedule whose moment has passed (or does not exist because of DST)."""
+    if schedule.paused:
+        return None
+    expression, timezone = to_expression(schedule)
+    start, end = _window(schedule)
+    return expressions.next_firing(expression, timezone, utc(after), start, end)
+
+
+def preview(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
+    """The next `count` (1..50) firings strictly after `after`, fewer if the schedule ends;
+    none while paused."""
+    if not 1 <= count <= PREVIEW_MAX:
+        raise ValueError(f"count must be 1..{PREVIEW_MAX}")
+    if schedule.paused:
+        return []
+    expression, timezone = to_expression(schedule)
+    start, end = _window(schedule)
+    return expressions.upcoming(expression, timezone, utc(after), count, start, end)
