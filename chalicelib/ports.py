@@ -13,6 +13,7 @@ from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Session, User
+from chalicelib.domain.webhooks import WebhookRequest, WebhookResult
 
 
 class Clock(Protocol):
@@ -316,3 +317,9 @@ class Janitor(Protocol):
     def purge_project(self, project_id: str) -> int: ...
 
     def purge_task(self, task_id: str) -> int: ...
+
+
+class WebhookClient(Protocol):
+    def deliver(self, request: WebhookRequest) -> WebhookResult:
+        """Send one request; never raises for network trouble (the result's `error` says)."""
+        ...
