@@ -179,6 +179,14 @@ def is_one_time(expression: str | ScheduleExpression) -> bool:
     return isinstance(parse(expression), At)
 
 
+# `5-5` or `MON-MON/2`: a range of one value. croniter reads it as `*`; it means the value.
+_ONE_VALUE_RANGE = re.compile(r"^([0-9A-Z]+)-\1(?:/\d+)?$")
+
+
+def _collapse_one_value_ranges(field: str) -> str:
+    return ",".join(_ONE_VALUE_RANGE.sub(r"\1", item) for item in field.split(","))
+
+
 def _parse_cron(body: str) -> Cron:
     parts = body.split()
     if len(parts) != 6:
@@ -204,7 +212,8 @@ def _parse_cron(body: str) -> Cron:
     elif "LW" in croniter_dom:
         raise ValueError("LW cannot be combined with other day-of-month values")
 
-    expression = " ".join((minutes, hours, croniter_dom, month, croniter_dow))
+    fields = (minutes, hours, croniter_dom, month, croniter_dow)
+    expression = " ".join(_collapse_one_value_ranges(field) for field in fields)
     try:
         croniter(expression, datetime(2000, 1, 1))
     except (CroniterError, ValueError, KeyError) as exc:

@@ -9,8 +9,7 @@ A schedule is one of three kinds, told apart by `kind`:
   elapsed time (at most 365 days), counted from `start_at`, or else from when it was set.
 - `{"kind": "cron", "expression": "..."}`: an EventBridge Scheduler six-field cron expression
   (with or without the `cron(...)` wrapper), on the wall clock of the time zone; stored as the
-  bare six fields in upper case, a one-value range (`5-5`) as its value. One that would never
-  fire again is refused.
+  bare six fields in upper case. One that would never fire again is refused.
 
 Common fields: `timezone` (IANA; absent means the creator's zone), `start_at`, `end_at` (after
 `start_at`; naive values are read in the schedule's zone), `paused` and `overlap`.
@@ -24,7 +23,6 @@ wall-clock time that does not exist is skipped, a repeated one fires once.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Final, Literal
@@ -63,7 +61,6 @@ AT_GRACE: Final = timedelta(minutes=1)
 MAX_RATE: Final = {"minutes": 365 * 24 * 60, "hours": 365 * 24, "days": 365}
 
 _LOC: Final = ("body", "schedule")
-_SINGLE_VALUE_RANGE: Final = re.compile(r"^([0-9A-Z]+)-\1(?:/[0-9]+)?$")
 
 
 class ScheduleKind(enum.StrEnum):
@@ -176,12 +173,7 @@ def _cron_fields(value: str) -> str:
     parsed = expressions.parse(text)  # ValueError says what is wrong
     if not isinstance(parsed, expressions.Cron):
         raise ValueError("not a cron expression")
-    fields = str(parsed)[len("cron(") : -1].split(" ")
-    # A one-value range (`5-5`, `MON-MON/2`) means that value; croniter reads it as `*`.
-    return " ".join(
-        ",".join(_SINGLE_VALUE_RANGE.sub(r"\1", item) for item in field.split(","))
-        for field in fields
-    )
+    return str(parsed)[len("cron(") : -1]
 
 
 def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:

@@ -75,18 +75,19 @@ def test_cron_expression_is_normalised_and_the_wrapper_is_optional():
     assert bare.expression == wrapped.expression == "0 9 ? * MON-FRI *"
 
 
-def test_a_one_value_range_is_stored_as_that_value():
-    # croniter reads `5-5` as `*`; EventBridge reads it as 5. Stored as `5`, both agree.
+def test_a_one_value_range_means_that_value():
+    # EventBridge reads `5-5` as 5 (croniter alone would read `*`).
     parsed = parse_schedule_input({"kind": "cron", "expression": "5-5 0-0/3 ? * mon-mon,2-2 *"})
     assert isinstance(parsed, CronScheduleInput)
-    assert parsed.expression == "5 0 ? * MON,2 *"
+    assert parsed.expression == "5-5 0-0/3 ? * MON-MON,2-2 *"
     schedule = build({"kind": "cron", "expression": "0 0 ? * 1-1 *"})  # Sundays
     assert [run.isoweekday() for run in preview(schedule, NOW, 3)] == [7, 7, 7]
 
 
-@pytest.mark.xfail(reason="schedule_expressions passes `N-N` to croniter, which reads it as `*`")
-def test_schedule_expressions_reads_a_one_value_range_as_that_value():
-    runs = upcoming("cron(0 0 ? * 1-1 *)", "UTC", NOW, 3)
+@pytest.mark.parametrize("dow", ["1-1", "SUN-SUN", "1-1/2", "1,1-1"])
+def test_schedule_expressions_reads_a_one_value_range_as_that_value(dow: str) -> None:
+    # croniter alone reads `N-N` as `*`: every day instead of Sundays.
+    runs = upcoming(f"cron(0 0 ? * {dow} *)", "UTC", NOW, 3)
     assert [run.isoweekday() for run in runs] == [7, 7, 7]
 
 
