@@ -11,7 +11,7 @@ from typing import Any
 from chalice.app import Chalice, WebsocketEvent
 
 from chalicelib.api import register_api
-from chalicelib.handlers import streams, websocket
+from chalicelib.handlers import scheduling, streams, websocket
 
 # configure_logs=False: Powertools owns the "taskbeat" logger (JSON, correlation id).
 app = Chalice(app_name="taskbeat", configure_logs=False)
@@ -38,3 +38,8 @@ def ws_disconnect(event: WebsocketEvent) -> dict[str, Any]:
 @app.lambda_function(name="on_change")
 def on_change(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return streams.on_change(event)
+
+
+@app.lambda_function(name="fire")
+def fire(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return scheduling.fire(event)

@@ -20,6 +20,7 @@ from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher
 from chalicelib.services.access import ProjectAccess
 from chalicelib.services.auth import AuthService, LoginPolicy
 from chalicelib.services.comments import CommentService, HistoryService
+from chalicelib.services.executions import ExecutionService
 from chalicelib.services.notifications import NotificationService
 from chalicelib.services.projects import ProjectService
 from chalicelib.services.search import SearchIndexer, SearchService
@@ -50,6 +51,7 @@ class Container:
     comments: CommentService
     history: HistoryService
     notifications: NotificationService
+    executions: ExecutionService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -98,6 +100,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         DynamoEmailDirectory,
         DynamoHistoryRepository,
     )
+    from chalicelib.adapters.dynamodb.executions import DynamoExecutionRepository
     from chalicelib.adapters.dynamodb.identity import (
         DynamoLoginAttempts,
         DynamoSessionRepository,
@@ -171,5 +174,9 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             DynamoHistoryRepository(), task_repository, projects, DynamoPrefetcher()
         ),
         notifications=NotificationService(DynamoNotificationRepository()),
+        # No runner yet: executions stay queued until the Step Functions runner is wired.
+        executions=ExecutionService(
+            DynamoExecutionRepository(), task_repository, projects, DynamoPrefetcher(), clock
+        ),
         request_scope=prefetch.request_scope,
     )

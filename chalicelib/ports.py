@@ -9,6 +9,7 @@ from typing import Protocol
 
 from chalicelib.domain.activity import HistoryEvent, Notification, Record
 from chalicelib.domain.comments import Comment
+from chalicelib.domain.executions import Execution
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.tasks import Priority, Status, Task
@@ -322,4 +323,42 @@ class Janitor(Protocol):
 class WebhookClient(Protocol):
     def deliver(self, request: WebhookRequest) -> WebhookResult:
         """Send one request; never raises for network trouble (the result's `error` says)."""
+        ...
+
+
+class ExecutionRepository(Protocol):
+    """Executions of tasks; a firing `(task, scheduled time)` yields at most one of them."""
+
+    def create(self, execution: Execution, records: Sequence[Record] = ()) -> Execution:
+        """Write a new execution (and its history event) in one transaction."""
+        ...
+
+    def create_for_firing(
+        self, firing_key: str, execution: Execution, records: Sequence[Record] = ()
+    ) -> tuple[Execution, bool]:
+        """Claim the firing and write `execution` in one transaction: `(execution, True)`.
+
+        If the firing is claimed already, nothing is written and the answer is the execution
+        the claim names: `(existing, False)`.
+        """
+        ...
+
+    def get(self, execution_id: str) -> Execution | None: ...
+
+    def find_for_task(self, task_id: str, page: PageRequest) -> Page[Execution]:
+        """One page of a task's executions, newest first."""
+        ...
+
+    def update(
+        self, before: Execution, after: Execution, records: Sequence[Record] = ()
+    ) -> Execution:
+        """Write `after` if the stored execution is still `before` (its version and status);
+        returns it with version + 1. `StaleVersion` otherwise (a finished one never changes)."""
+        ...
+
+
+class ExecutionRunner(Protocol):
+    def start(self, execution: Execution) -> None:
+        """Start running a queued execution. Idempotent on `execution.run_name`: starting the
+        same execution twice runs it once."""
         ...

@@ -24,6 +24,7 @@ from chalicelib.domain.errors import (
     NotFound,
     StaleVersion,
 )
+from chalicelib.domain.executions import Execution, ExecutionStatus
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.tasks import Task
@@ -595,3 +596,84 @@ class InMemoryEmailDirectory:
     def user_ids(self, emails: Sequence[str]) -> dict[str, str]:
         claims = self.users.claims
         return {e: claims[f"email#{e}"] for e in dict.fromkeys(emails) if f"email#{e}" in claims}
+
+
+class InMemoryExecutionRepository:
+    """Executions and firing claims in memory (checked against DynamoDB by the contract suite)."""
+
+    def __init__(self, records: list[Record] | None = None) -> None:
+        self.executions: dict[str, Execution] = {}
+        self.firings: dict[str, str] = {}  # firing key -> execution id
+        self.records: list[Record] = records if records is not None else []
+        self._lock = threading.Lock()
+
+    def create(self, execution: Execution, records: Sequence[Record] = ()) -> Execution:
+        with self._lock:
+            if execution.id in self.executions:
+                raise ValueError(f"execution {execution.id} exists")
+            self.executions[execution.id] = execution
+            self.records += records
+            return execution
+
+    def create_for_firing(
+        self, firing_key: str, execution: Execution, records: Sequence[Record] = ()
+    ) -> tuple[Execution, bool]:
+        with self._lock:
+            claimed = self.firings.get(firing_key)
+            if claimed is not None:
+                return self.executions[claimed], False
+            self.firings[firing_key] = execution.id
+            self.executions[execution.id] = execution
+            self.records += records
+            return execution, True
+
+    def get(self, execution_id: str) -> Execution | None:
+        return self.executions.get(execution_id)
+
+    def find_for_task(self, task_id: str, page: PageRequest) -> Page[Execution]:
+        rows = sorted(
+            (e for e in self.executions.values() if e.task_id == task_id),
+            key=lambda e: e.id,
+            reverse=True,
+        )
+        return _page_after(rows, page, f"executions:{task_id}")
+
+    def update(
+        self, before: Execution, after: Execution, records: Sequence[Record] = ()
+    ) -> Execution:
+        with self._lock:
+            stored = self.executions.get(before.id)
+            if stored is None or (stored.version, stored.status) != (before.version, before.status):
+                raise StaleVersion(before.id)
+            saved = replace(after, version=before.version + 1)
+            self.executions[before.id] = saved
+            self.records += records
+            return saved
+
+
+class InProcessRunner:
+    """The runner port in process: records what it was asked to start, once per execution;
+    with `finish`, it runs the execution to that status at once (through the repository)."""
+
+    def __init__(
+        self,
+        executions: InMemoryExecutionRepository | None = None,
+        clock: FakeClock | None = None,
+        finish: ExecutionStatus | None = None,
+    ) -> None:
+        self.executions = executions
+        self.clock = clock or FakeClock()
+        self.finish = finish
+        self.started: list[str] = []
+
+    def start(self, execution: Execution) -> None:
+        if execution.run_name in self.started:
+            return
+        self.started.append(execution.run_name)
+        if self.executions is None or self.finish is None:
+            return
+        now = self.clock.now()
+        running = self.executions.update(
+            execution, execution.moved_to(ExecutionStatus.RUNNING, now, attempts=1)
+        )
+        self.executions.update(running, running.moved_to(self.finish, now))

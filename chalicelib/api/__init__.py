@@ -9,6 +9,7 @@ def register_api(app: Chalice) -> None:
     """Register every blueprint and the middleware on `app`."""
     from chalicelib.api.auth import auth_api
     from chalicelib.api.comments import comments_api
+    from chalicelib.api.executions import executions_api
     from chalicelib.api.middleware import register_middleware
     from chalicelib.api.notifications import notifications_api
     from chalicelib.api.projects import projects_api
@@ -23,6 +24,7 @@ def register_api(app: Chalice) -> None:
         projects_api,
         tasks_api,
         comments_api,
+        executions_api,
         notifications_api,
     ):
         app.register_blueprint(blueprint)

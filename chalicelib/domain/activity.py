@@ -19,6 +19,7 @@ class EventType(enum.StrEnum):
     TASK_ASSIGNED = "task.assigned"
     TASK_COMPLETED = "task.completed"
     COMMENT_CREATED = "comment.created"
+    EXECUTION_QUEUED = "execution.queued"
     EXECUTION_FINISHED = "execution.finished"
 
 

@@ -13,6 +13,7 @@ from chalicelib.adapters.dynamodb import connection, prefetch
 from chalicelib.adapters.dynamodb.models import (
     ClaimModel,
     CommentModel,
+    ExecutionModel,
     LoginThrottleModel,
     MembershipModel,
     NotificationStateModel,
@@ -67,6 +68,8 @@ def item_key(key: PrefetchKey) -> ItemKey:
         return ItemKey(CommentModel, ids[0], ids[1])
     if kind == "notification_state":
         return ItemKey(NotificationStateModel, ids[0])
+    if kind == "execution":
+        return ItemKey(ExecutionModel, ids[0])
     raise ValueError(f"unknown prefetch kind {kind!r}")
 
 

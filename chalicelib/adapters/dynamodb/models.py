@@ -385,3 +385,43 @@ class CommentModel(BaseModel):
     author_id = UnicodeAttribute()
     body = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+
+
+# ---- executions --------------------------------------------------------------------------------
+
+
+class ExecutionsByTask(GlobalSecondaryIndex["ExecutionModel"]):
+    """A task's executions; ids start with a ULID, so a descending query is newest first."""
+
+    class Meta:
+        index_name = "by_task"
+        projection = AllProjection()
+
+    task_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class ExecutionModel(BaseModel):
+    """One execution of a task. A scheduled firing is claimed in `claims` (`firing#<task>#<time>`,
+    owner = the execution id) in the transaction that writes it, so a firing has one execution."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "executions"
+        stream_view_type = "NEW_AND_OLD_IMAGES"  # pushed to the project's subscribers (later)
+
+    id = UnicodeAttribute(hash_key=True)
+    task_id = UnicodeAttribute()
+    project_id = UnicodeAttribute()
+    trigger = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    scheduled_for = UTCDateTimeAttribute(null=True)
+    workflow_run_id = UnicodeAttribute(null=True)
+    started_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    result = UnicodeAttribute(null=True)  # JSON {status_code, duration_ms, body_excerpt}
+    error = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=1)
+
+    by_task = ExecutionsByTask()

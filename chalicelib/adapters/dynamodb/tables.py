@@ -24,6 +24,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.NotificationStateModel,
     models.CommentModel,
     models.SearchTermModel,
+    models.ExecutionModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.

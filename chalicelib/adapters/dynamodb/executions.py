@@ -1,0 +1,177 @@
+"""DynamoDB repository of executions.
+
+A scheduled firing is one transaction: the firing's claim in `claims` (`firing#<task>#<time>`,
+condition: new; owner = the execution id), the execution (condition: new) and its history
+event. A second delivery of the firing fails the claim's condition, writes nothing, and reads
+the execution the claim names. Status changes are conditional on the version and status read,
+so a finished execution is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+
+from pynamodb.exceptions import PutError, TransactWriteError
+
+from chalicelib.adapters.dynamodb import prefetch
+from chalicelib.adapters.dynamodb.models import ClaimModel, ExecutionModel
+from chalicelib.adapters.dynamodb.pagination import key_of, paginate
+from chalicelib.adapters.dynamodb.prefetch import ItemKey
+from chalicelib.adapters.dynamodb.records import write_records
+from chalicelib.adapters.dynamodb.transactions import Transaction, condition_failed
+from chalicelib.adapters.errors import translate_aws_failures
+from chalicelib.domain.activity import Record
+from chalicelib.domain.errors import StaleVersion
+from chalicelib.domain.executions import (
+    Execution,
+    ExecutionResult,
+    ExecutionStatus,
+    Trigger,
+)
+from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.projects import plausible_id
+
+
+def firing_claim(firing_key: str) -> str:
+    return f"firing#{firing_key}"
+
+
+def execution_to_model(execution: Execution) -> ExecutionModel:
+    result = execution.result
+    return ExecutionModel(
+        id=execution.id,
+        task_id=execution.task_id,
+        project_id=execution.project_id,
+        trigger=execution.trigger.value,
+        status=execution.status.value,
+        created_at=execution.created_at,
+        scheduled_for=execution.scheduled_for,
+        workflow_run_id=execution.workflow_run_id,
+        started_at=execution.started_at,
+        finished_at=execution.finished_at,
+        attempts=execution.attempts,
+        result=json.dumps(
+            {
+                "status_code": result.status_code,
+                "duration_ms": result.duration_ms,
+                "body_excerpt": result.body_excerpt,
+            }
+        )
+        if result
+        else None,
+        error=execution.error,
+        version=execution.version,
+    )
+
+
+def execution_from_model(row: ExecutionModel) -> Execution:
+    raw = json.loads(row.result) if row.result else None
+    return Execution(
+        id=row.id,
+        task_id=row.task_id,
+        project_id=row.project_id,
+        trigger=Trigger(row.trigger),
+        status=ExecutionStatus(row.status),
+        created_at=row.created_at,
+        scheduled_for=row.scheduled_for,
+        workflow_run_id=row.workflow_run_id,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        attempts=int(row.attempts),
+        result=ExecutionResult(
+            int(raw["status_code"]), int(raw["duration_ms"]), str(raw["body_excerpt"])
+        )
+        if raw
+        else None,
+        error=row.error,
+        version=int(row.version),
+    )
+
+
+class DynamoExecutionRepository:
+    @translate_aws_failures
+    def create(self, execution: Execution, records: Sequence[Record] = ()) -> Execution:
+        with Transaction() as tx:
+            tx.save("execution", execution_to_model(execution), ExecutionModel.id.does_not_exist())
+            write_records(tx, records)
+        return execution
+
+    @translate_aws_failures
+    def create_for_firing(
+        self, firing_key: str, execution: Execution, records: Sequence[Record] = ()
+    ) -> tuple[Execution, bool]:
+        claim = ClaimModel(
+            key=firing_claim(firing_key), owner_id=execution.id, created_at=execution.created_at
+        )
+        try:
+            with Transaction() as tx:
+                tx.save("claim", claim, ClaimModel.key.does_not_exist())
+                tx.save(
+                    "execution", execution_to_model(execution), ExecutionModel.id.does_not_exist()
+                )
+                write_records(tx, records)
+        except TransactWriteError as exc:
+            if "claim" not in tx.failed(exc):
+                raise
+            existing = self._claimed(firing_key)
+            if existing is None:  # the claim names an execution that is gone: not ours to redo
+                raise
+            return existing, False
+        return execution, True
+
+    def _claimed(self, firing_key: str) -> Execution | None:
+        try:
+            claim = ClaimModel.get(firing_claim(firing_key), consistent_read=True)
+        except ClaimModel.DoesNotExist:
+            return None
+        return self.get(claim.owner_id)
+
+    @translate_aws_failures
+    def get(self, execution_id: str) -> Execution | None:
+        if not plausible_id(execution_id):
+            return None
+        row = prefetch.get(ItemKey(ExecutionModel, execution_id), ExecutionModel)
+        return execution_from_model(row) if row else None
+
+    @translate_aws_failures
+    def find_for_task(self, task_id: str, page: PageRequest) -> Page[Execution]:
+        return paginate(
+            lambda limit, start: ExecutionModel.by_task.query(
+                task_id,
+                scan_index_forward=False,
+                limit=limit,
+                page_size=limit,
+                last_evaluated_key=start,
+            ),
+            lambda row: key_of(row, "id", "task_id"),
+            execution_from_model,
+            page,
+            scope=f"executions:{task_id}",
+        )
+
+    @translate_aws_failures
+    def update(
+        self, before: Execution, after: Execution, records: Sequence[Record] = ()
+    ) -> Execution:
+        saved = replace(after, version=before.version + 1)
+        condition = (ExecutionModel.version == before.version) & (
+            ExecutionModel.status == before.status.value
+        )
+        try:
+            if records:
+                with Transaction() as tx:
+                    tx.save("execution", execution_to_model(saved), condition)
+                    write_records(tx, records)
+            else:
+                execution_to_model(saved).save(condition=condition)
+        except TransactWriteError as exc:
+            if "execution" in tx.failed(exc):
+                raise StaleVersion(before.id) from exc
+            raise
+        except PutError as exc:
+            if condition_failed(exc):
+                raise StaleVersion(before.id) from exc
+            raise
+        return saved

@@ -1,0 +1,143 @@
+"""/tasks/{task_id}/run, /tasks/{task_id}/executions and /executions/{execution_id}.
+
+Task routes read the task, its project and the caller's membership with the session
+(`chalicelib.api.tasks.the_task`); an execution id names its project the way a task id does,
+so `GET /executions/{id}` reads the execution, its project and the membership in that round
+trip too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalice.app import Blueprint
+from pydantic import BaseModel
+
+from chalicelib import bootstrap
+from chalicelib.api.queries import PageQuery
+from chalicelib.api.routing import Call, route
+from chalicelib.api.schemas import PageOut
+from chalicelib.api.tasks import the_task
+from chalicelib.domain.executions import (
+    Execution,
+    ExecutionStatus,
+    Trigger,
+    project_of_execution,
+)
+from chalicelib.domain.projects import plausible_id
+from chalicelib.ports import PrefetchKey
+from chalicelib.services.auth import Principal
+
+executions_api = Blueprint(__name__)
+TAG = "executions"
+
+
+class ExecutionResultOut(BaseModel):
+    status_code: int
+    duration_ms: int
+    body_excerpt: str
+
+
+class ExecutionOut(BaseModel):
+    id: str
+    task_id: str
+    project_id: str
+    workflow_run_id: str | None
+    trigger: Trigger
+    scheduled_for: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    status: ExecutionStatus
+    attempts: int
+    result: ExecutionResultOut | None
+    error: str | None
+    version: int
+
+    @classmethod
+    def of(cls, execution: Execution) -> ExecutionOut:
+        result = execution.result
+        return cls(
+            id=execution.id,
+            task_id=execution.task_id,
+            project_id=execution.project_id,
+            workflow_run_id=execution.workflow_run_id,
+            trigger=execution.trigger,
+            scheduled_for=execution.scheduled_for,
+            started_at=execution.started_at,
+            finished_at=execution.finished_at,
+            status=execution.status,
+            attempts=execution.attempts,
+            result=ExecutionResultOut(
+                status_code=result.status_code,
+                duration_ms=result.duration_ms,
+                body_excerpt=result.body_excerpt,
+            )
+            if result
+            else None,
+            error=execution.error,
+            version=execution.version,
+        )
+
+
+def the_execution(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
+    execution_id = params["execution_id"]
+    project_id = project_of_execution(execution_id)
+    if not plausible_id(execution_id) or project_id is None:
+        return []
+    return [
+        ("execution", execution_id),
+        ("project", project_id),
+        ("member", project_id, principal.user_id),
+    ]
+
+
+@route(
+    executions_api,
+    "/tasks/{task_id}/run",
+    "POST",
+    tag=TAG,
+    status=202,
+    summary="Run the task's action now, outside its schedule (member+)",
+    response=ExecutionOut,
+    errors=(403, 404),
+    prefetch=the_task,
+)
+def run_task(call: Call) -> ExecutionOut:
+    execution = bootstrap.container().executions.run_now(call.principal, call.params["task_id"])
+    return ExecutionOut.of(execution)
+
+
+@route(
+    executions_api,
+    "/tasks/{task_id}/executions",
+    "GET",
+    tag=TAG,
+    summary="The executions of a task, newest first",
+    query=PageQuery,
+    response=PageOut[ExecutionOut],
+    errors=(400, 404),
+    prefetch=the_task,
+)
+def list_executions(call: Call) -> PageOut[ExecutionOut]:
+    page = bootstrap.container().executions.list_for_task(
+        call.principal, call.params["task_id"], call.query.page()
+    )
+    return PageOut[ExecutionOut](
+        items=[ExecutionOut.of(e) for e in page.items], next_cursor=page.next_cursor
+    )
+
+
+@route(
+    executions_api,
+    "/executions/{execution_id}",
+    "GET",
+    tag=TAG,
+    summary="An execution",
+    response=ExecutionOut,
+    errors=(404,),
+    prefetch=the_execution,
+)
+def get_execution(call: Call) -> ExecutionOut:
+    return ExecutionOut.of(
+        bootstrap.container().executions.get(call.principal, call.params["execution_id"])
+    )

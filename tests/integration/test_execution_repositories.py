@@ -1,0 +1,225 @@
+"""The execution repository contract, on the in-memory fake and on DynamoDB (moto).
+
+moto runs a transaction by copying the tables and restoring them on a failed condition, so
+concurrent writers can lose each other's writes there (never on DynamoDB). The concurrency test
+serializes moto's writes the way the local stack does (`local.moto_patches`), standing in for
+DynamoDB's own atomicity; what it checks is that the claim, not luck, makes one execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.dynamodb.comments import DynamoHistoryRepository
+from chalicelib.adapters.dynamodb.executions import DynamoExecutionRepository
+from chalicelib.domain.activity import EventType, HistoryEvent
+from chalicelib.domain.errors import BadRequest, StaleVersion
+from chalicelib.domain.executions import (
+    Execution,
+    ExecutionResult,
+    ExecutionStatus,
+    Trigger,
+    firing_key,
+    new_execution_id,
+)
+from chalicelib.domain.model import PageRequest, new_id
+from chalicelib.domain.tasks import new_task_id
+from local import moto_patches
+from tests.fakes import InMemoryExecutionRepository, InMemoryHistoryRepository
+
+AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Env:
+    kind: str
+    repo: Any
+    history: Any
+    project_id: str
+
+    def execution(self, task_id: str, **fields: Any) -> Execution:
+        fields.setdefault("trigger", Trigger.SCHEDULE)
+        fields.setdefault("status", ExecutionStatus.QUEUED)
+        return Execution(
+            id=new_execution_id(self.project_id),
+            task_id=task_id,
+            project_id=self.project_id,
+            created_at=AT,
+            **fields,
+        )
+
+    def event(self, execution: Execution) -> HistoryEvent:
+        return HistoryEvent(
+            new_id(),
+            execution.task_id,
+            EventType.EXECUTION_QUEUED,
+            "scheduler",
+            AT,
+            {"execution_id": (None, execution.id)},
+        )
+
+    def task(self) -> str:
+        return new_task_id(self.project_id)
+
+    def events(self, task_id: str) -> list[HistoryEvent]:
+        return list(self.history.find(task_id, PageRequest(limit=100)).items)
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def env(request: pytest.FixtureRequest) -> Env:
+    if request.param == "memory":
+        repo = InMemoryExecutionRepository()
+        history: Any = InMemoryHistoryRepository(repo.records)
+        return Env("memory", repo, history, new_id())
+    request.getfixturevalue("moto_aws")
+    return Env("dynamodb", DynamoExecutionRepository(), DynamoHistoryRepository(), new_id())
+
+
+@pytest.fixture
+def serialized_moto(env: Env) -> Iterator[None]:
+    if env.kind == "dynamodb":
+        moto_patches.install()
+    try:
+        yield
+    finally:
+        moto_patches.uninstall()
+
+
+def ids(page: Any) -> list[str]:
+    return [e.id for e in page.items]
+
+
+class TestFirings:
+    def test_three_deliveries_of_one_firing_make_one_execution(self, env: Env) -> None:
+        task_id = env.task()
+        key = firing_key(task_id, AT)
+        answers = []
+        for _ in range(3):
+            execution = env.execution(task_id, scheduled_for=AT)
+            answers.append(env.repo.create_for_firing(key, execution, [env.event(execution)]))
+        first = answers[0][0]
+        assert [created for _, created in answers] == [True, False, False]
+        assert all(existing == first for existing, _ in answers)
+        assert ids(env.repo.find_for_task(task_id, PageRequest())) == [first.id]
+        assert [e.changes["execution_id"][1] for e in env.events(task_id)] == [first.id]
+        assert env.repo.get(first.id) == first
+
+    def test_another_scheduled_time_is_another_firing(self, env: Env) -> None:
+        task_id = env.task()
+        one, _ = env.repo.create_for_firing(firing_key(task_id, AT), env.execution(task_id))
+        later = firing_key(task_id, AT + timedelta(minutes=1))
+        two, created = env.repo.create_for_firing(later, env.execution(task_id))
+        assert created
+        assert one.id != two.id
+
+    @pytest.mark.usefixtures("serialized_moto")
+    def test_fifty_concurrent_deliveries_of_ten_firings_make_ten_executions(self, env: Env) -> None:
+        task_id = env.task()
+        times = [AT + timedelta(minutes=n) for n in range(10)]
+
+        def deliver(n: int) -> tuple[Execution, bool]:
+            at = times[n % 10]
+            execution = env.execution(task_id, scheduled_for=at)
+            return env.repo.create_for_firing(
+                firing_key(task_id, at), execution, [env.event(execution)]
+            )
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            answers = list(pool.map(deliver, range(50)))
+        assert sum(created for _, created in answers) == 10
+        by_time: dict[datetime | None, set[str]] = {}
+        for execution, _ in answers:
+            by_time.setdefault(execution.scheduled_for, set()).add(execution.id)
+        assert sorted(t for t in by_time if t) == times
+        assert all(len(found) == 1 for found in by_time.values())
+        stored = env.repo.find_for_task(task_id, PageRequest(limit=100))
+        assert sorted(ids(stored)) == sorted(next(iter(s)) for s in by_time.values())
+        assert len(env.events(task_id)) == 10
+
+
+class TestListing:
+    def test_newest_first_in_signed_pages_of_one_task(self, env: Env) -> None:
+        task_id, other = env.task(), env.task()
+        made = [
+            env.repo.create(env.execution(task_id, trigger=Trigger.MANUAL)).id for _ in range(5)
+        ]
+        env.repo.create(env.execution(other))
+        first = env.repo.find_for_task(task_id, PageRequest(limit=2))
+        assert ids(first) == made[::-1][:2]
+        assert first.next_cursor
+        second = env.repo.find_for_task(task_id, PageRequest(limit=2, cursor=first.next_cursor))
+        assert ids(second) == made[::-1][2:4]
+        last = env.repo.find_for_task(task_id, PageRequest(limit=2, cursor=second.next_cursor))
+        assert (ids(last), last.next_cursor) == (made[:1], None)
+        assert ids(env.repo.find_for_task(other, PageRequest())) != []
+        assert env.repo.find_for_task(env.task(), PageRequest()).items == []
+
+    def test_an_edited_or_foreign_cursor_is_refused(self, env: Env) -> None:
+        task_id, other = env.task(), env.task()
+        for _ in range(3):
+            env.repo.create(env.execution(task_id))
+        cursor = env.repo.find_for_task(task_id, PageRequest(limit=1)).next_cursor
+        assert cursor
+        with pytest.raises(BadRequest):
+            env.repo.find_for_task(other, PageRequest(cursor=cursor))
+        edited = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+        with pytest.raises(BadRequest):
+            env.repo.find_for_task(task_id, PageRequest(cursor=edited))
+
+
+class TestUpdates:
+    def test_a_run_round_trips_every_field(self, env: Env) -> None:
+        task_id = env.task()
+        queued = env.repo.create(env.execution(task_id, workflow_run_id="W1", scheduled_for=AT))
+        assert env.repo.get(queued.id) == queued
+        running = env.repo.update(queued, queued.moved_to(ExecutionStatus.RUNNING, AT, attempts=1))
+        assert running.version == 2
+        done = running.moved_to(
+            ExecutionStatus.SUCCEEDED,
+            AT + timedelta(seconds=2),
+            attempts=2,
+            result=ExecutionResult(201, 1234, "ok"),
+        )
+        saved = env.repo.update(running, done, [env.event(done)])
+        assert saved == replace(done, version=3)
+        assert len(env.events(task_id)) == 1
+        assert env.repo.get(queued.id) == saved
+
+    def test_a_stale_version_or_status_writes_nothing(self, env: Env) -> None:
+        queued = env.repo.create(env.execution(env.task()))
+        running = env.repo.update(queued, queued.moved_to(ExecutionStatus.RUNNING, AT))
+        with pytest.raises(StaleVersion):
+            env.repo.update(queued, queued.moved_to(ExecutionStatus.CANCELLED, AT))
+        # Same version, another status: still not the stored execution.
+        with pytest.raises(StaleVersion):
+            env.repo.update(
+                replace(running, status=ExecutionStatus.QUEUED),
+                running.moved_to(ExecutionStatus.FAILED, AT),
+            )
+        assert env.repo.get(queued.id) == running
+
+    def test_a_finished_execution_never_changes_again(self, env: Env) -> None:
+        queued = env.repo.create(env.execution(env.task()))
+        failed = env.repo.update(
+            queued, queued.moved_to(ExecutionStatus.FAILED, AT, error="no route to host")
+        )
+        # Writers that read it before it finished lose.
+        with pytest.raises(StaleVersion):
+            env.repo.update(queued, queued.moved_to(ExecutionStatus.RUNNING, AT))
+        # A writer that pretends it is still running (at its current version) loses too.
+        with pytest.raises(StaleVersion):
+            env.repo.update(
+                replace(failed, status=ExecutionStatus.RUNNING),
+                replace(failed, status=ExecutionStatus.SUCCEEDED),
+            )
+        assert env.repo.get(queued.id) == failed
+
+    def test_unknown_ids_are_none(self, env: Env) -> None:
+        assert env.repo.get(new_execution_id(env.project_id)) is None
+        assert env.repo.get("") is None
