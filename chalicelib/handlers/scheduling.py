@@ -49,7 +49,11 @@ def fire(event: dict[str, Any]) -> dict[str, Any]:
         attempt=_attempt(event.get("attempt")),
         delivery_id=str(event["execution_id"]) if event.get("execution_id") else None,
     )
-    outcome = bootstrap.container().executions.fire(task_id, scheduled_time, delivery)
+    container = bootstrap.container()
+    # A scope of its own, like a request: the task and project read in one round trip are
+    # taken from it, and nothing outlives this delivery.
+    with container.request_scope():
+        outcome = container.executions.fire(task_id, scheduled_time, delivery)
     execution = outcome.execution
     logger().info(
         "firing",
