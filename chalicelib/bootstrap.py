@@ -16,13 +16,14 @@ from typing import Any
 
 from chalicelib.domain import cursors
 from chalicelib.domain.tasks import Task
-from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher
+from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher, Scheduler
 from chalicelib.services.access import ProjectAccess
 from chalicelib.services.auth import AuthService, LoginPolicy
 from chalicelib.services.comments import CommentService, HistoryService
 from chalicelib.services.executions import ExecutionService
 from chalicelib.services.notifications import NotificationService
 from chalicelib.services.projects import ProjectService
+from chalicelib.services.schedules import ScheduleSync
 from chalicelib.services.search import SearchIndexer, SearchService
 from chalicelib.services.tasks import TaskService
 from chalicelib.services.tokens import TokenCodec
@@ -48,6 +49,8 @@ class Container:
     task_changes: Callable[[dict[str, Any]], list[tuple[Task | None, Task | None]]]
     removed_projects: Callable[[dict[str, Any]], list[str]]
     janitor: Janitor
+    scheduler: Scheduler
+    schedule_sync: ScheduleSync
     comments: CommentService
     history: HistoryService
     notifications: NotificationService
@@ -92,6 +95,7 @@ def _boto3_client(service: str, settings: Settings, **kwargs: Any) -> Any:
 
 def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Container:
     """Wire the AWS adapters. `hasher` lets tests trade argon2's cost for speed."""
+    from chalicelib.adapters.aws.scheduler import EventBridgeScheduler, UnconfiguredScheduler
     from chalicelib.adapters.aws.secrets import SecretsManagerSecrets
     from chalicelib.adapters.aws.websocket import ApiGatewayPusher
     from chalicelib.adapters.dynamodb import prefetch, tables
@@ -147,6 +151,15 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     pusher = ApiGatewayPusher(
         _boto3_client("apigatewaymanagementapi", settings, endpoint_url=settings.ws_management_url)
     )
+    scheduler: Scheduler = UnconfiguredScheduler()
+    if settings.fire_function_arn and settings.scheduler_role_arn:
+        scheduler = EventBridgeScheduler(
+            _boto3_client("scheduler", settings),
+            settings.schedule_group,
+            settings.fire_function_arn,
+            settings.scheduler_role_arn,
+            settings.scheduler_dlq_arn,
+        )
     return Container(
         settings=settings,
         clock=clock,
@@ -161,6 +174,8 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         task_changes=task_changes,
         removed_projects=removed_projects,
         janitor=DynamoJanitor(),
+        scheduler=scheduler,
+        schedule_sync=ScheduleSync(scheduler),
         comments=CommentService(
             DynamoCommentRepository(),
             task_repository,

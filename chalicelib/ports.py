@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib.domain.activity import HistoryEvent, Notification, Record
 from chalicelib.domain.comments import Comment
 from chalicelib.domain.executions import Execution
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
+from chalicelib.domain.schedules import Schedule
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Session, User
 from chalicelib.domain.webhooks import WebhookRequest, WebhookResult
@@ -361,4 +362,17 @@ class ExecutionRunner(Protocol):
     def start(self, execution: Execution) -> None:
         """Start running a queued execution. Idempotent on `execution.run_name`: starting the
         same execution twice runs it once."""
+        ...
+
+
+class Scheduler(Protocol):
+    """One EventBridge Scheduler schedule per scheduled task, named after the task."""
+
+    def put(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> None:
+        """Create the task's schedule, or update it if it exists (idempotent). `payload` is
+        what each firing hands the target, beside the scheduler's context attributes."""
+        ...
+
+    def delete(self, task_id: str) -> None:
+        """Remove the task's schedule; a schedule that is gone already is fine."""
         ...

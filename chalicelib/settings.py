@@ -33,6 +33,18 @@ class Settings(BaseSettings):
     allow_private_webhooks: bool = Field(
         False, description="Allow webhook targets on loopback/private addresses (local only)."
     )
+    schedule_group: str = Field(
+        "taskbeat-local", description="EventBridge Scheduler group of the stage's task schedules."
+    )
+    fire_function_arn: str | None = Field(
+        None, description="ARN of the `fire` function that task schedules invoke."
+    )
+    scheduler_role_arn: str | None = Field(
+        None, description="Role EventBridge Scheduler assumes to invoke the fire function."
+    )
+    scheduler_dlq_arn: str | None = Field(
+        None, description="SQS queue that receives firings the scheduler could not deliver."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
 

@@ -12,6 +12,7 @@ from chalicelib.adapters.dynamodb.tables import specs as table_specs
 from infrastructure.components.api import Api
 from infrastructure.components.changes import CONSUMER, ChangeFeed
 from infrastructure.components.data import Tables
+from infrastructure.components.scheduling import FIRE, Scheduling
 from infrastructure.components.secrets import Secrets
 from infrastructure.packaging import LambdaProject
 
@@ -61,4 +62,11 @@ class TaskbeatStack(cdk.Stack):
             consumer=self.api.chalice.get_function(CONSUMER),
             role=self.api.role,
             tables=self.tables.by_base_name.values(),
+        )
+        self.scheduling = Scheduling(
+            self,
+            "Scheduling",
+            fire=self.api.chalice.sam_template.get_resource(FIRE),
+            functions=self.api.functions(),
+            function_role=self.api.role,
         )

@@ -3,8 +3,9 @@
 What CDK creates on AWS, made here from the same sources: the tables from the PynamoDB models,
 a freshly generated JWT signing key, an execution role, one Lambda function per Chalice entry
 point (routed to the in-process registry), DynamoDB stream mappings to the stream consumer, and
-Chalice `@app.schedule` rules as scheduler schedules. Every step tolerates resources that exist
-already, so provisioning twice is harmless.
+Chalice `@app.schedule` rules as scheduler schedules, and the task schedules' group and the role
+the scheduler assumes (with the settings that name them and the `fire` function). Every step
+tolerates resources that exist already, so provisioning twice is harmless.
 """
 
 from __future__ import annotations
@@ -31,8 +32,21 @@ EXECUTION_ROLE_NAME = "taskbeat-local-execution"
 # The function every stream-enabled table feeds (wired by CDK on AWS), when the app has it.
 STREAM_CONSUMER = "on_change"
 RULES_SCHEDULE_GROUP = "taskbeat-local-rules"
+SCHEDULER_ROLE_NAME = "taskbeat-local-scheduler"
+# The function task schedules invoke, when the app has it.
+FIRE_FUNCTION = "fire"
 LAMBDA_RUNTIME = "python3.13"
 
+_SCHEDULER_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "scheduler.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
 _TRUST_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -58,6 +72,10 @@ class Provisioned:
     function_arns: dict[str, str] = field(default_factory=dict)
     stream_mappings: list[str] = field(default_factory=list)
     rule_schedules: list[str] = field(default_factory=list)
+    schedule_group: str = ""
+    scheduler_role_arn: str = ""
+    # Settings the app needs to write task schedules (the stack puts them in the environment).
+    environment: dict[str, str] = field(default_factory=dict)
 
 
 def aws_client(service: str, region: str) -> Any:
@@ -90,6 +108,16 @@ def provision(
         provisioned.stream_mappings = connect_streams(settings, STREAM_CONSUMER)
     if app is not None:
         provisioned.rule_schedules = schedule_rules(app, settings.aws_region, role_arn)
+    provisioned.schedule_group = create_schedule_group(settings.aws_region, settings.schedule_group)
+    provisioned.scheduler_role_arn = create_scheduler_role(settings.aws_region)
+    provisioned.environment = {
+        "TASKBEAT_SCHEDULE_GROUP": provisioned.schedule_group,
+        "TASKBEAT_SCHEDULER_ROLE_ARN": provisioned.scheduler_role_arn,
+    }
+    if FIRE_FUNCTION in provisioned.function_arns:
+        provisioned.environment["TASKBEAT_FIRE_FUNCTION_ARN"] = provisioned.function_arns[
+            FIRE_FUNCTION
+        ]
     return provisioned
 
 
@@ -124,6 +152,29 @@ def create_execution_role(region: str) -> str:
         return str(created["Role"]["Arn"])
     except client.exceptions.EntityAlreadyExistsException:
         return str(client.get_role(RoleName=EXECUTION_ROLE_NAME)["Role"]["Arn"])
+
+
+def create_schedule_group(region: str, name: str) -> str:
+    client = aws_client("scheduler", region)
+    try:
+        client.get_schedule_group(Name=name)
+    except client.exceptions.ResourceNotFoundException:
+        client.create_schedule_group(Name=name)
+    return name
+
+
+def create_scheduler_role(region: str) -> str:
+    """The role task schedules name (moto checks nothing; on AWS it may invoke `fire` only)."""
+    client = aws_client("iam", region)
+    try:
+        created = client.create_role(
+            RoleName=SCHEDULER_ROLE_NAME,
+            AssumeRolePolicyDocument=json.dumps(_SCHEDULER_TRUST_POLICY),
+            Description="Assumed by the local scheduler to deliver task schedules",
+        )
+        return str(created["Role"]["Arn"])
+    except client.exceptions.EntityAlreadyExistsException:
+        return str(client.get_role(RoleName=SCHEDULER_ROLE_NAME)["Role"]["Arn"])
 
 
 def _placeholder_package() -> bytes:

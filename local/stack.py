@@ -217,6 +217,8 @@ class LocalStack:
         entry_points = lambda_entry_points(chalice_app)
         if self.target == "local":
             self.provisioned = provision(settings, self.registry, entry_points, chalice_app)
+            for name, value in self.provisioned.environment.items():
+                self._env.set_default(name, value)
         else:
             for name, handler in entry_points.items():
                 self.registry.register(name, handler)

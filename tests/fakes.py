@@ -27,6 +27,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.executions import Execution, ExecutionStatus
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
+from chalicelib.domain.schedules import Schedule
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
 from chalicelib.ports import DependencyGraph, LoginState, PrefetchKey, TaskQuery
@@ -677,3 +678,19 @@ class InProcessRunner:
             execution, execution.moved_to(ExecutionStatus.RUNNING, now, attempts=1)
         )
         self.executions.update(running, running.moved_to(self.finish, now))
+
+
+class FakeScheduler:
+    """The `Scheduler` port in memory: the schedules by task id, and every call made."""
+
+    def __init__(self) -> None:
+        self.schedules: dict[str, tuple[Schedule, dict[str, Any]]] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def put(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> None:
+        self.calls.append(("put", task_id))
+        self.schedules[task_id] = (schedule, dict(payload))
+
+    def delete(self, task_id: str) -> None:
+        self.calls.append(("delete", task_id))
+        self.schedules.pop(task_id, None)

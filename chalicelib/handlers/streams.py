@@ -16,6 +16,7 @@ def on_change(event: dict[str, Any]) -> dict[str, Any]:
     container = bootstrap.container()
     changes = container.task_changes(event)
     index_writes = sum(container.search_indexer.apply(before, after) for before, after in changes)
+    schedule_calls = sum(container.schedule_sync.apply(before, after) for before, after in changes)
     purged = sum(
         container.janitor.purge_task(before.id)
         for before, after in changes
@@ -25,5 +26,6 @@ def on_change(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "records": len(event.get("Records", [])),
         "index_writes": index_writes,
+        "schedule_calls": schedule_calls,
         "purged": purged,
     }

@@ -1,0 +1,156 @@
+"""Task schedules as EventBridge Scheduler schedules: one per scheduled task, in the stage's group.
+
+Each schedule invokes the fire function (through the scheduler's role) with a JSON `Input`
+that carries the task and the scheduler's context attributes, which EventBridge Scheduler
+substitutes at each delivery: `<aws.scheduler.scheduled-time>` (what the fire handler is
+idempotent on), `<aws.scheduler.attempt-number>` and `<aws.scheduler.execution-id>`.
+
+Failed deliveries are retried by the scheduler (`RETRY_POLICY`), then go to the dead-letter
+queue when one is configured. One-time schedules delete themselves once they have fired.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.errors import aws_failures
+from chalicelib.domain.schedules import Schedule, ScheduleKind, next_run, to_expression
+
+log = logging.getLogger(__name__)
+
+NAME_PREFIX: Final = "task-"
+NAME_MAX: Final = 64
+_VALID_NAME: Final = re.compile(r"[0-9A-Za-z_.-]{1,64}")
+RETRY_POLICY: Final = {"MaximumRetryAttempts": 5, "MaximumEventAgeInSeconds": 3600}
+CONTEXT_ATTRIBUTES: Final = {
+    "scheduled_time": "<aws.scheduler.scheduled-time>",
+    "attempt": "<aws.scheduler.attempt-number>",
+    "execution_id": "<aws.scheduler.execution-id>",
+}
+# EventBridge Scheduler refuses a StartDate more than five minutes in the past.
+_START_DATE_SLACK: Final = timedelta(minutes=5)
+
+
+def schedule_name(task_id: str) -> str:
+    """`task-<id>` (57 characters for a task id); an id that would not fit a schedule name
+    (1-64 of `[0-9A-Za-z_.-]`) is replaced by its SHA-256, so the name is still stable."""
+    name = f"{NAME_PREFIX}{task_id}"
+    if _VALID_NAME.fullmatch(name):
+        return name
+    digest = hashlib.sha256(task_id.encode()).hexdigest()
+    return f"{NAME_PREFIX}{digest}"[:NAME_MAX]
+
+
+def schedule_input(task_id: str, payload: dict[str, Any]) -> str:
+    """The target's `Input`: the payload, the task id and the context-attribute placeholders."""
+    return json.dumps(
+        {**payload, "task_id": task_id, **CONTEXT_ATTRIBUTES}, separators=(",", ":"), sort_keys=True
+    )
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class EventBridgeScheduler:
+    def __init__(
+        self,
+        client: Any,  # boto3 "scheduler"
+        group_name: str,
+        target_arn: str,
+        role_arn: str,
+        dead_letter_arn: str | None = None,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self._group = group_name
+        self._target_arn = target_arn
+        self._role_arn = role_arn
+        self._dead_letter_arn = dead_letter_arn
+        self._now = now
+
+    def request(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> dict[str, Any]:
+        """The CreateSchedule/UpdateSchedule parameters for the task's schedule."""
+        expression, timezone = to_expression(schedule)
+        target: dict[str, Any] = {
+            "Arn": self._target_arn,
+            "RoleArn": self._role_arn,
+            "Input": schedule_input(task_id, payload),
+            "RetryPolicy": dict(RETRY_POLICY),
+        }
+        if self._dead_letter_arn:
+            target["DeadLetterConfig"] = {"Arn": self._dead_letter_arn}
+        params: dict[str, Any] = {
+            "Name": schedule_name(task_id),
+            "GroupName": self._group,
+            "Description": f"Taskbeat task {task_id}"[:512],
+            "ScheduleExpression": expression,
+            "ScheduleExpressionTimezone": timezone,
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "DISABLED" if schedule.paused else "ENABLED",
+            "ActionAfterCompletion": "DELETE" if schedule.kind is ScheduleKind.ONCE else "NONE",
+            "Target": target,
+        }
+        start = self._start_date(schedule)
+        if start is not None:
+            params["StartDate"] = start
+        if schedule.kind is not ScheduleKind.ONCE and schedule.end_at is not None:
+            params["EndDate"] = schedule.end_at
+        return params
+
+    def _start_date(self, schedule: Schedule) -> datetime | None:
+        """When the schedule starts. A rate counts from its origin: a past origin is moved on
+        to the next firing (same phase), as the scheduler refuses a StartDate in the past."""
+        if schedule.kind is ScheduleKind.ONCE:
+            return None
+        start = schedule.origin if schedule.kind is ScheduleKind.RATE else schedule.start_at
+        if start is None:
+            return None
+        now = self._now()
+        if start >= now - _START_DATE_SLACK:
+            return start
+        if schedule.kind is ScheduleKind.CRON:
+            return None  # wall-clock firings: a start in the past no longer restricts them
+        following = next_run(replace(schedule, paused=False), now - timedelta(seconds=1))
+        return following or start
+
+    def put(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> None:
+        params = self.request(task_id, schedule, payload)
+        try:
+            with aws_failures():
+                self._client.create_schedule(**params)
+        except ClientError as exc:
+            if _code(exc) != "ConflictException":
+                raise
+            with aws_failures():
+                self._client.update_schedule(**params)
+
+    def delete(self, task_id: str) -> None:
+        try:
+            with aws_failures():
+                self._client.delete_schedule(GroupName=self._group, Name=schedule_name(task_id))
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+
+
+class UnconfiguredScheduler:
+    """Stands in where no fire function is configured (unit and integration tests that do not
+    exercise scheduling): every call is logged and dropped. Deployed stacks always configure
+    the real one (CDK sets the variables; tests/infra checks it)."""
+
+    def put(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> None:
+        log.warning("no scheduler configured: schedule of task %s not written", task_id)
+
+    def delete(self, task_id: str) -> None:
+        log.warning("no scheduler configured: schedule of task %s not deleted", task_id)

@@ -1,0 +1,152 @@
+"""The EventBridge Scheduler adapter on moto, and the stream consumer keeping schedules in step."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib.adapters.aws.scheduler import EventBridgeScheduler, schedule_name
+from chalicelib.domain.schedules import (
+    RateUnit,
+    Schedule,
+    ScheduleKind,
+)
+from tests.integration.conftest import REGION
+
+GROUP = "taskbeat-test"
+FIRE_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:fire"
+ROLE_ARN = "arn:aws:iam::123456789012:role/taskbeat-test-scheduler"
+DLQ_ARN = f"arn:aws:sqs:{REGION}:123456789012:taskbeat-test-schedules-dlq"
+NOW = datetime.now(UTC).replace(microsecond=0)
+TASK_ID = "01JTASKAAAAAAAAAAAAAAAAAAA01JPROJAAAAAAAAAAAAAAAAAA"
+PAYLOAD = {"task_id": TASK_ID, "project_id": "01JPROJAAAAAAAAAAAAAAAAAAA"}
+
+HOURLY = Schedule(
+    kind=ScheduleKind.RATE,
+    timezone="Europe/Berlin",
+    every=1,
+    unit=RateUnit.HOURS,
+    origin=NOW + timedelta(minutes=10),
+    end_at=NOW + timedelta(days=30),
+)
+ONCE = Schedule(
+    kind=ScheduleKind.ONCE, timezone="UTC", at=(NOW + timedelta(days=1)).replace(tzinfo=None)
+)
+
+
+@pytest.fixture
+def client(aws_env: None) -> Iterator[Any]:
+    with mock_aws():
+        scheduler = boto3.client("scheduler", region_name=REGION)
+        scheduler.create_schedule_group(Name=GROUP)
+        yield scheduler
+
+
+@pytest.fixture
+def adapter(client: Any) -> EventBridgeScheduler:
+    return EventBridgeScheduler(client, GROUP, FIRE_ARN, ROLE_ARN, DLQ_ARN)
+
+
+def stored(client: Any, task_id: str = TASK_ID) -> dict[str, Any]:
+    result: dict[str, Any] = client.get_schedule(GroupName=GROUP, Name=schedule_name(task_id))
+    return result
+
+
+def names(client: Any) -> list[str]:
+    return [s["Name"] for s in client.list_schedules(GroupName=GROUP)["Schedules"]]
+
+
+def test_put_creates_the_schedule(adapter: EventBridgeScheduler, client: Any) -> None:
+    adapter.put(TASK_ID, HOURLY, PAYLOAD)
+    got = stored(client)
+    assert got["Name"] == f"task-{TASK_ID}"
+    assert len(got["Name"]) <= 64
+    assert got["ScheduleExpression"] == "rate(1 hour)"
+    assert got["ScheduleExpressionTimezone"] == "Europe/Berlin"
+    assert got["StartDate"] == HOURLY.origin
+    assert got["EndDate"] == HOURLY.end_at
+    assert got["State"] == "ENABLED"
+    assert got["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert got["ActionAfterCompletion"] == "NONE"
+    target = got["Target"]
+    assert target["Arn"] == FIRE_ARN
+    assert target["RoleArn"] == ROLE_ARN
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 5, "MaximumEventAgeInSeconds": 3600}
+    assert target["DeadLetterConfig"] == {"Arn": DLQ_ARN}
+
+
+def test_the_input_carries_the_task_and_the_context_attributes(
+    adapter: EventBridgeScheduler, client: Any
+) -> None:
+    adapter.put(TASK_ID, HOURLY, PAYLOAD)
+    assert json.loads(stored(client)["Target"]["Input"]) == {
+        **PAYLOAD,
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+        "attempt": "<aws.scheduler.attempt-number>",
+        "execution_id": "<aws.scheduler.execution-id>",
+    }
+
+
+def test_a_one_time_schedule_deletes_itself_after_completion(
+    adapter: EventBridgeScheduler, client: Any
+) -> None:
+    adapter.put(TASK_ID, ONCE, PAYLOAD)
+    got = stored(client)
+    assert got["ScheduleExpression"] == f"at({ONCE.at:%Y-%m-%dT%H:%M:%S})"
+    assert got["ActionAfterCompletion"] == "DELETE"
+    assert "StartDate" not in got
+    assert "EndDate" not in got
+
+
+def test_put_again_updates_in_place(adapter: EventBridgeScheduler, client: Any) -> None:
+    adapter.put(TASK_ID, HOURLY, PAYLOAD)
+    cron = Schedule(kind=ScheduleKind.CRON, timezone="UTC", expression="0 9 ? * MON-FRI *")
+    adapter.put(TASK_ID, cron, PAYLOAD)
+    adapter.put(TASK_ID, cron, PAYLOAD)  # idempotent
+    assert names(client) == [f"task-{TASK_ID}"]
+    got = stored(client)
+    assert got["ScheduleExpression"] == "cron(0 9 ? * MON-FRI *)"
+    assert got["ScheduleExpressionTimezone"] == "UTC"
+    assert "StartDate" not in got
+
+
+def test_a_paused_schedule_is_disabled(adapter: EventBridgeScheduler, client: Any) -> None:
+    adapter.put(TASK_ID, HOURLY, PAYLOAD)
+    adapter.put(TASK_ID, replace(HOURLY, paused=True), PAYLOAD)
+    assert stored(client)["State"] == "DISABLED"
+    adapter.put(TASK_ID, HOURLY, PAYLOAD)
+    assert stored(client)["State"] == "ENABLED"
+
+
+def test_a_rate_counted_from_the_past_starts_at_its_next_firing(client: Any) -> None:
+    origin = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+    now = datetime(2026, 1, 10, 8, 20, tzinfo=UTC)
+    adapter = EventBridgeScheduler(client, GROUP, FIRE_ARN, ROLE_ARN, now=lambda: now)
+    params = adapter.request(TASK_ID, replace(HOURLY, origin=origin, end_at=None), PAYLOAD)
+    assert params["StartDate"] == datetime(2026, 1, 10, 9, 0, tzinfo=UTC)  # same phase
+    assert "DeadLetterConfig" not in params["Target"]
+
+
+def test_delete_removes_it_and_tolerates_a_missing_one(
+    adapter: EventBridgeScheduler, client: Any
+) -> None:
+    adapter.put(TASK_ID, HOURLY, PAYLOAD)
+    adapter.delete(TASK_ID)
+    assert names(client) == []
+    adapter.delete(TASK_ID)  # gone already: fine
+    adapter.delete("never-scheduled")
+
+
+def test_names_stay_valid_for_any_id() -> None:
+    odd = "x/" * 40
+    name = schedule_name(odd)
+    assert len(name) <= 64
+    assert name == schedule_name(odd)
+    assert set(name) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
