@@ -18,6 +18,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb.comments import DynamoHistoryRepository
 from chalicelib.adapters.dynamodb.executions import DynamoExecutionRepository
+from chalicelib.adapters.dynamodb.janitor import DynamoJanitor
 from chalicelib.domain.activity import EventType, HistoryEvent
 from chalicelib.domain.errors import BadRequest, StaleVersion
 from chalicelib.domain.executions import (
@@ -223,3 +224,16 @@ class TestUpdates:
     def test_unknown_ids_are_none(self, env: Env) -> None:
         assert env.repo.get(new_execution_id(env.project_id)) is None
         assert env.repo.get("") is None
+
+
+def test_the_janitor_purges_a_deleted_tasks_executions(moto_aws: None) -> None:
+    repo = DynamoExecutionRepository()
+    project_id = new_id()
+    env = Env("dynamodb", repo, DynamoHistoryRepository(), project_id)
+    task_id, other = env.task(), env.task()
+    mine = [repo.create(env.execution(task_id)) for _ in range(30)]
+    kept = repo.create(env.execution(other))
+    assert DynamoJanitor().purge_task(task_id) >= 30
+    assert all(repo.get(e.id) is None for e in mine)
+    assert repo.get(kept.id) == kept
+    assert DynamoJanitor().purge_task(task_id) == 0

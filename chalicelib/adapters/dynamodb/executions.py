@@ -175,3 +175,19 @@ class DynamoExecutionRepository:
                 raise StaleVersion(before.id) from exc
             raise
         return saved
+
+
+def purge_task_executions(task_id: str) -> int:
+    """Delete a deleted task's executions (the stream consumer's clean-up); idempotent.
+
+    Reads `by_task` a page at a time; the firings' claims stay (a few bytes each), so a late
+    delivery of an old firing still finds its claim and records nothing new."""
+    deleted = 0
+    while True:
+        rows = list(ExecutionModel.by_task.query(task_id, limit=25, attributes_to_get=["id"]))
+        if not rows:
+            return deleted
+        with ExecutionModel.batch_write() as batch:
+            for row in rows:
+                batch.delete(ExecutionModel(id=row.id))
+        deleted += len(rows)

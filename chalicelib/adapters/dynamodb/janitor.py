@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.adapters.dynamodb.executions import purge_task_executions
 from chalicelib.adapters.dynamodb.models import CommentModel, TaskHistoryModel
 from chalicelib.adapters.dynamodb.projects import purge_project
 from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE, purge_project_tasks
@@ -32,5 +33,9 @@ class DynamoJanitor:
 
     @translate_aws_failures
     def purge_task(self, task_id: str) -> int:
-        """What belonged to a deleted task: its history and comments."""
-        return delete_partition(TaskHistoryModel, task_id) + delete_partition(CommentModel, task_id)
+        """What belonged to a deleted task: its history, comments and executions."""
+        return (
+            delete_partition(TaskHistoryModel, task_id)
+            + delete_partition(CommentModel, task_id)
+            + purge_task_executions(task_id)
+        )
