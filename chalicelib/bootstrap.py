@@ -28,6 +28,7 @@ from chalicelib.services.search import SearchIndexer, SearchService
 from chalicelib.services.tasks import TaskService
 from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
+from chalicelib.services.webhook_secrets import WebhookSecrets
 from chalicelib.settings import Settings
 
 VERSION = "0.1.0"
@@ -55,6 +56,7 @@ class Container:
     history: HistoryService
     notifications: NotificationService
     executions: ExecutionService
+    webhook_secrets: WebhookSecrets
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -117,6 +119,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     from chalicelib.adapters.dynamodb.streams import removed_projects, task_changes
     from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
     from chalicelib.adapters.dynamodb.warm import DynamoPrefetcher
+    from chalicelib.adapters.http import check_url_target
     from chalicelib.adapters.passwords import Argon2PasswordHasher
     from chalicelib.adapters.system import DynamoHealthProbe, SystemClock
 
@@ -133,13 +136,17 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         max_failures=settings.login_max_failures,
         window=timedelta(seconds=settings.login_failure_window_seconds),
     )
-    # Cursors are signed with a key derived from the JWT secret: every container agrees on it,
-    # and it is read only when the first cursor is made or checked.
-    cursors.use_signing_key(
-        lambda: hmac.new(
-            secrets.get(settings.jwt_secret_id).encode(), b"cursors", "sha256"
-        ).digest()
-    )
+
+    def derived_secret(label: bytes) -> bytes:
+        """A key for one purpose, derived from the master secret (read on first use only):
+        every container agrees on it, and one leaked derived key reveals no other."""
+        master = secrets.get(settings.jwt_secret_id).encode()
+        return hmac.new(master, label, "sha256").digest()
+
+    def webhook_secret(project_id: str) -> str:
+        return derived_secret(b"webhook:" + project_id.encode()).hex()
+
+    cursors.use_signing_key(lambda: derived_secret(b"cursors"))
     tokens = TokenCodec(
         signing_key=lambda: secrets.get(settings.jwt_secret_id),
         clock=clock,
@@ -168,7 +175,14 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         pusher=pusher,
         health=DynamoHealthProbe(),
         projects=ProjectService(projects, users, ProjectAccess(projects), clock),
-        tasks=TaskService(task_repository, projects, users, DynamoPrefetcher(), clock),
+        tasks=TaskService(
+            task_repository,
+            projects,
+            users,
+            DynamoPrefetcher(),
+            clock,
+            check_webhook_url=lambda url: check_url_target(url, settings.allow_private_webhooks),
+        ),
         search=SearchService(search_index, task_repository, projects),
         search_indexer=SearchIndexer(search_index),
         task_changes=task_changes,
@@ -193,5 +207,6 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         executions=ExecutionService(
             DynamoExecutionRepository(), task_repository, projects, DynamoPrefetcher(), clock
         ),
+        webhook_secrets=WebhookSecrets(projects, webhook_secret),
         request_scope=prefetch.request_scope,
     )

@@ -599,6 +599,32 @@ class InMemoryEmailDirectory:
         return {e: claims[f"email#{e}"] for e in dict.fromkeys(emails) if f"email#{e}" in claims}
 
 
+def refuse_internal_urls(url: str) -> None:
+    """Stands in for the DNS check of webhook targets: `*.internal.test` is a private address."""
+    from urllib.parse import urlsplit
+
+    from chalicelib.domain.errors import validation_error
+
+    if (urlsplit(url).hostname or "").endswith("internal.test"):
+        raise validation_error(["body", "action", "url"], "the URL resolves to a private address")
+
+
+class FakeScheduler:
+    """The `Scheduler` port in memory: the schedules by task id, and every call made."""
+
+    def __init__(self) -> None:
+        self.schedules: dict[str, tuple[Schedule, dict[str, Any]]] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def put(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> None:
+        self.calls.append(("put", task_id))
+        self.schedules[task_id] = (schedule, dict(payload))
+
+    def delete(self, task_id: str) -> None:
+        self.calls.append(("delete", task_id))
+        self.schedules.pop(task_id, None)
+
+
 class InMemoryExecutionRepository:
     """Executions and firing claims in memory (checked against DynamoDB by the contract suite)."""
 
@@ -678,19 +704,3 @@ class InProcessRunner:
             execution, execution.moved_to(ExecutionStatus.RUNNING, now, attempts=1)
         )
         self.executions.update(running, running.moved_to(self.finish, now))
-
-
-class FakeScheduler:
-    """The `Scheduler` port in memory: the schedules by task id, and every call made."""
-
-    def __init__(self) -> None:
-        self.schedules: dict[str, tuple[Schedule, dict[str, Any]]] = {}
-        self.calls: list[tuple[str, str]] = []
-
-    def put(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> None:
-        self.calls.append(("put", task_id))
-        self.schedules[task_id] = (schedule, dict(payload))
-
-    def delete(self, task_id: str) -> None:
-        self.calls.append(("delete", task_id))
-        self.schedules.pop(task_id, None)

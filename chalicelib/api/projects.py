@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalice.app import Blueprint
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
@@ -273,3 +273,24 @@ def remove_member(call: Call) -> None:
     bootstrap.container().projects.remove_member(
         call.principal, call.params["project_id"], call.params["user_id"]
     )
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str = Field(
+        description="Key of the X-Taskbeat-Signature HMAC of this project's webhooks."
+    )
+
+
+@route(
+    projects_api,
+    "/projects/{project_id}/webhook-secret",
+    "GET",
+    tag=TAG,
+    summary="The secret that signs this project's webhook requests (admin+)",
+    response=WebhookSecretOut,
+    errors=(403, 404),
+    prefetch=project_and_me,
+)
+def webhook_secret(call: Call) -> WebhookSecretOut:
+    secret = bootstrap.container().webhook_secrets.get(call.principal, call.params["project_id"])
+    return WebhookSecretOut(secret=secret)

@@ -7,6 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from chalicelib.domain import schedules
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Role, User
 
@@ -112,9 +113,9 @@ class TaskOut(BaseModel):
             tags=list(task.tags),
             parent_id=task.parent_id,
             depends_on=list(task.depends_on),
-            schedule=dict(task.schedule) if task.schedule else None,
-            action=dict(task.action) if task.action else None,
-            retry=dict(task.retry) if task.retry else None,
+            schedule=schedules.to_public(task.schedule) if task.schedule else None,
+            action=task.action.model_dump(mode="json") if task.action else None,
+            retry=task.retry.model_dump(mode="json") if task.retry else None,
             next_run_at=task.next_run_at,
             created_by=task.created_by,
             created_at=task.created_at,

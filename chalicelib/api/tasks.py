@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from chalice.app import Blueprint
-from pydantic import BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
@@ -269,3 +270,31 @@ def list_subtasks(call: Call) -> PageOut[TaskOut]:
         call.principal, call.params["task_id"], call.query.page()
     )
     return _page(page)
+
+
+class PreviewQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    count: int = Field(5, ge=1, le=50, description="How many firings.")
+
+
+class PreviewOut(BaseModel):
+    runs: list[datetime]
+
+
+@route(
+    tasks_api,
+    "/tasks/{task_id}/schedule/preview",
+    "GET",
+    tag=TAG,
+    summary="The next firings of the task's schedule",
+    query=PreviewQuery,
+    response=PreviewOut,
+    errors=(400, 404, 422),
+    prefetch=the_task,
+)
+def preview_schedule(call: Call) -> PreviewOut:
+    runs = bootstrap.container().tasks.preview(
+        call.principal, call.params["task_id"], call.query.count
+    )
+    return PreviewOut(runs=runs)

@@ -23,16 +23,17 @@ wall-clock time that does not exist is skipped, a repeated one fires once.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from chalicelib.domain import schedule_expressions as expressions
 from chalicelib.domain.errors import validation_error
-from chalicelib.domain.model import Input, utc
+from chalicelib.domain.model import Input, rfc3339, utc
 
 __all__ = [
     "AT_GRACE",
@@ -311,3 +312,65 @@ def preview(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
     expression, timezone = to_expression(schedule)
     start, end = _window(schedule)
     return expressions.upcoming(expression, timezone, utc(after), count, start, end)
+
+
+# ---- stored and shown forms -------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def to_storage(schedule: Schedule) -> dict[str, Any]:
+    """A JSON-ready dict that `from_storage` turns back into the same value."""
+    return {
+        "kind": schedule.kind.value,
+        "timezone": schedule.timezone,
+        "at": _iso(schedule.at),
+        "every": schedule.every,
+        "unit": schedule.unit.value if schedule.unit else None,
+        "expression": schedule.expression,
+        "start_at": _iso(schedule.start_at),
+        "end_at": _iso(schedule.end_at),
+        "origin": _iso(schedule.origin),
+        "paused": schedule.paused,
+        "overlap": schedule.overlap.value,
+    }
+
+
+def from_storage(data: Mapping[str, Any]) -> Schedule:
+    def moment(name: str) -> datetime | None:
+        value = data.get(name)
+        return datetime.fromisoformat(value) if value else None
+
+    return Schedule(
+        kind=ScheduleKind(data["kind"]),
+        timezone=str(data["timezone"]),
+        at=moment("at"),
+        every=data.get("every"),
+        unit=RateUnit(data["unit"]) if data.get("unit") else None,
+        expression=data.get("expression"),
+        start_at=moment("start_at"),
+        end_at=moment("end_at"),
+        origin=moment("origin"),
+        paused=bool(data.get("paused", False)),
+        overlap=Overlap(data.get("overlap", Overlap.SKIP.value)),
+    )
+
+
+def to_public(schedule: Schedule) -> dict[str, Any]:
+    """The `schedule` object of the API: the fields of its kind, instants in UTC with `Z`."""
+    shown: dict[str, Any] = {"kind": schedule.kind.value}
+    if schedule.kind == ScheduleKind.ONCE and schedule.at is not None:
+        shown["at"] = rfc3339(_in_zone(schedule.at, expressions.time_zone(schedule.timezone)))
+    elif schedule.kind == ScheduleKind.RATE:
+        shown |= {"every": schedule.every, "unit": schedule.unit.value if schedule.unit else None}
+    else:
+        shown["expression"] = schedule.expression
+    return shown | {
+        "timezone": schedule.timezone,
+        "start_at": rfc3339(schedule.start_at),
+        "end_at": rfc3339(schedule.end_at),
+        "paused": schedule.paused,
+        "overlap": schedule.overlap.value,
+    }

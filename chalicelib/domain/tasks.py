@@ -19,6 +19,8 @@ from pydantic import (
 
 from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.model import Input, new_id
+from chalicelib.domain.schedules import Schedule, ScheduleInput
+from chalicelib.domain.webhooks import RetryPolicy, WebhookAction
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
@@ -80,9 +82,9 @@ class Task:
     # and the cascade on delete need no query.
     subtask_ids: tuple[str, ...] = ()
     open_subtask_ids: tuple[str, ...] = ()
-    schedule: Mapping[str, Any] | None = None
-    action: Mapping[str, Any] | None = None
-    retry: Mapping[str, Any] | None = None
+    schedule: Schedule | None = None
+    action: WebhookAction | None = None
+    retry: RetryPolicy | None = None
     next_run_at: datetime | None = None
     version: int = 1
 
@@ -244,6 +246,9 @@ class TaskCreate(Input):
     tags: Tags = Field(default_factory=list)
     parent_id: Id | None = None
     depends_on: Ids = Field(default_factory=list)
+    schedule: ScheduleInput | None = None
+    action: WebhookAction | None = None
+    retry: RetryPolicy | None = None
 
 
 class TaskUpdate(Input):
@@ -258,6 +263,9 @@ class TaskUpdate(Input):
     tags: Tags | None = None
     parent_id: Id | None = None
     depends_on: Ids | None = None
+    schedule: ScheduleInput | None = None
+    action: WebhookAction | None = None
+    retry: RetryPolicy | None = None
 
     @field_validator("title", "status", "priority")
     @classmethod

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import enum
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Literal
 
+from pydantic import BaseModel
+
+from chalicelib.domain import schedules
 from chalicelib.domain.activity import (
     EventType,
     HistoryEvent,
@@ -32,6 +35,12 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.errors import validation_error as invalid
 from chalicelib.domain.model import Page, PageRequest, new_id, rfc3339
 from chalicelib.domain.projects import ProjectRole
+from chalicelib.domain.schedules import (
+    CronScheduleInput,
+    OnceScheduleInput,
+    RateScheduleInput,
+    Schedule,
+)
 from chalicelib.domain.tasks import (
     AssignInput,
     Priority,
@@ -76,6 +85,10 @@ class TaskFilters:
 
 
 def _json_ready(value: object) -> object:
+    if isinstance(value, Schedule):
+        return schedules.to_public(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     if isinstance(value, datetime):
         return rfc3339(value)
     if isinstance(value, enum.Enum):
@@ -87,7 +100,7 @@ def _json_ready(value: object) -> object:
 
 RECORDED_FIELDS = (
     "title", "description", "status", "priority", "due_date", "assignee_id", "tags", "parent_id",
-    "depends_on", "completed_at",
+    "depends_on", "completed_at", "schedule", "action", "retry",
 )  # fmt: skip
 
 
@@ -143,6 +156,7 @@ class TaskService:
         users: UserRepository,
         prefetcher: Prefetcher,
         clock: Clock,
+        check_webhook_url: Callable[[str], None],
     ) -> None:
         self._tasks = tasks
         self._projects = projects
@@ -151,8 +165,18 @@ class TaskService:
         self._access = ProjectAccess(projects)
         self._reach = TaskReach(tasks, projects, prefetcher)
         self._clock = clock
+        # Refuses (422) a webhook URL that resolves to a private address where that is not
+        # allowed; an adapter, since it resolves DNS.
+        self._check_webhook_url = check_webhook_url
 
     # ---- reading -------------------------------------------------------------------------------
+
+    def preview(self, principal: Principal, task_id: str, count: int) -> list[datetime]:
+        """The next `count` firings of the task's schedule (none without a schedule)."""
+        task = self._reach.require(principal, task_id, ProjectRole.VIEWER)[0]
+        if task.schedule is None:
+            return []
+        return schedules.preview(task.schedule, self._clock.now(), count)
 
     def get(self, principal: Principal, task_id: str) -> Task:
         return self._reach.require(principal, task_id, ProjectRole.VIEWER)[0]
@@ -257,6 +281,9 @@ class TaskService:
         self._prefetch.warm(keys)
         self._access.require(principal.user_id, project_id, ProjectRole.MEMBER)
         now = self._clock.now()
+        schedule = self._schedule(command.schedule, user, now)
+        if command.action is not None:
+            self._check_webhook_url(command.action.url)
         task = Task(
             id=new_task_id(project_id),
             project_id=project_id,
@@ -273,6 +300,10 @@ class TaskService:
             created_at=now,
             updated_at=now,
             completed_at=now if command.status == Status.COMPLETED else None,
+            schedule=schedule,
+            action=command.action,
+            retry=command.retry,
+            next_run_at=schedules.next_run(schedule, now) if schedule else None,
         )
         dependency_statuses = self._check_related(task, None)
         check_prerequisites(task, task.status, dependency_statuses)
@@ -454,6 +485,17 @@ class TaskService:
             statuses = {dep: found[dep].status for dep in task.depends_on}
         return statuses
 
+    @staticmethod
+    def _schedule(
+        data: OnceScheduleInput | RateScheduleInput | CronScheduleInput | None,
+        user: User,
+        now: datetime,
+    ) -> Schedule | None:
+        """The stored schedule (in the caller's zone unless it names one), or None."""
+        if data is None:
+            return None
+        return schedules.build_schedule(data, default_timezone=user.timezone, now=now)
+
     def _apply(self, task: Task, update: TaskUpdate, user: User) -> Task:
         fields = update.model_fields_set
         changes: dict[str, object] = {}
@@ -471,6 +513,17 @@ class TaskService:
             changes["tags"] = tuple(update.tags or ())
         if "depends_on" in fields:
             changes["depends_on"] = tuple(update.depends_on or ())
+        now = self._clock.now()
+        if "schedule" in fields:
+            schedule = self._schedule(update.schedule, user, now)
+            changes["schedule"] = schedule
+            changes["next_run_at"] = schedules.next_run(schedule, now) if schedule else None
+        if "action" in fields:
+            if update.action is not None and update.action != task.action:
+                self._check_webhook_url(update.action.url)
+            changes["action"] = update.action
+        if "retry" in fields:
+            changes["retry"] = update.retry
         after = task.with_changes(**changes)
         if after.status != task.status:
             completed = after.status == Status.COMPLETED

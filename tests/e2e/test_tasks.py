@@ -241,3 +241,34 @@ def test_search_follows_the_stream(crew: Crew) -> None:
         "viewer", "GET", f"/tasks/search?q=signing+audit&project_id={crew.project_id}"
     ).json()
     assert task["id"] not in [t["id"] for t in after["items"]]
+
+
+def test_schedules_previews_and_the_webhook_secret(crew: Crew) -> None:
+    task = crew.task(
+        title="Poll the build",
+        schedule={"kind": "rate", "every": 10, "unit": "minutes"},
+        action={"type": "webhook", "url": "http://127.0.0.1:9/build", "timeout_seconds": 5},
+    )
+    assert task["schedule"]["kind"] == "rate"
+    assert task["next_run_at"].endswith("Z")
+    preview = crew.call("viewer", "GET", f"/tasks/{task['id']}/schedule/preview?count=4")
+    assert preview.status_code == 200
+    runs = preview.json()["runs"]
+    assert runs[0] == task["next_run_at"]
+    assert len(runs) == 4
+    paused = crew.call(
+        "member",
+        "PATCH",
+        f"/tasks/{task['id']}",
+        {"schedule": {**task["schedule"], "paused": True}},
+    )
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["next_run_at"] is None
+    secrets = {
+        role: crew.call(role, "GET", f"/projects/{crew.project_id}/webhook-secret")
+        for role in ROLES
+    }
+    assert {role: r.status_code for role, r in secrets.items()} == {
+        "owner": 200, "admin": 200, "member": 403, "viewer": 403, "stranger": 404, "anonymous": 401,
+    }  # fmt: skip
+    assert secrets["owner"].json() == secrets["admin"].json()

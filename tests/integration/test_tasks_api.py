@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
-from app import app
-from chalicelib import bootstrap
-from chalicelib.adapters.dynamodb import connection
+from tests.integration.conftest import Http
 
 PASSWORD = "correct horse battery"
 TASK_FIELDS = {
@@ -19,48 +14,6 @@ TASK_FIELDS = {
     "tags", "parent_id", "depends_on", "schedule", "action", "retry", "next_run_at", "created_by",
     "created_at", "updated_at", "completed_at", "version",
 }  # fmt: skip
-
-
-class Http:
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.calls: list[str] = []
-
-    def __call__(
-        self, method: str, path: str, body: Any = None, token: str | None = None, **headers: str
-    ) -> Any:
-        all_headers = {
-            "content-type": "application/json",
-            **{k.replace("_", "-"): v for k, v in headers.items()},
-        }
-        if token:
-            all_headers["authorization"] = f"Bearer {token}"
-        payload = json.dumps(body).encode() if body is not None else b""
-        self.calls.clear()
-        response = getattr(self.client.http, method.lower())(
-            f"/v1{path}", body=payload, headers=all_headers
-        )
-        response.json = json.loads(response.body) if response.body else None
-        return response
-
-    def register(self, email: str) -> dict[str, Any]:
-        response = self(
-            "POST", "/auth/register", {"email": email, "password": PASSWORD, "name": email[:4]}
-        )
-        assert response.status_code == 201, response.body
-        return response.json  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def http(container: bootstrap.Container) -> Iterator[Http]:
-    with Client(app) as client:
-        http = Http(client)
-        http.register("first@example.com")  # warms the container and the shared client
-        connection.root().client.meta.events.register(
-            "before-call.dynamodb",
-            lambda event_name, **_: http.calls.append(event_name.rsplit(".", 1)[-1]),
-        )
-        yield http
 
 
 def error_code(response: Any) -> str:

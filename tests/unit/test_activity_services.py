@@ -37,6 +37,7 @@ from tests.fakes import (
     InMemoryNotificationRepository,
     InMemoryTaskRepository,
     NoPrefetch,
+    refuse_internal_urls,
 )
 from tests.unit.conftest import World
 
@@ -99,7 +100,9 @@ def team(world: World) -> Team:
         projects.add_member(Membership(project.id, people[name].user_id, role, now))
     return Team(
         world=world,
-        tasks=TaskService(task_repo, projects, world.users_repo, prefetch, world.clock),
+        tasks=TaskService(
+            task_repo, projects, world.users_repo, prefetch, world.clock, refuse_internal_urls
+        ),
         task_repo=task_repo,
         comments=CommentService(
             comment_repo,

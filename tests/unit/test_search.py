@@ -11,7 +11,12 @@ from chalicelib.domain.tasks import Task, TaskCreate, TaskUpdate
 from chalicelib.domain.users import RegisterInput
 from chalicelib.services.search import SearchIndexer, SearchService
 from chalicelib.services.tasks import TaskService
-from tests.fakes import InMemorySearchIndex, InMemoryTaskRepository, NoPrefetch
+from tests.fakes import (
+    InMemorySearchIndex,
+    InMemoryTaskRepository,
+    NoPrefetch,
+    refuse_internal_urls,
+)
 from tests.unit.conftest import World
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -66,7 +71,9 @@ def setup(
     index = InMemorySearchIndex()
     return (
         world,
-        TaskService(repo, projects, world.users_repo, NoPrefetch(), world.clock),
+        TaskService(
+            repo, projects, world.users_repo, NoPrefetch(), world.clock, refuse_internal_urls
+        ),
         SearchService(index, repo, projects),
         SearchIndexer(index),
         repo,

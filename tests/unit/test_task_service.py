@@ -18,7 +18,7 @@ from chalicelib.domain.tasks import AssignInput, Priority, Status, TaskCreate, T
 from chalicelib.domain.users import ProfileUpdate, RegisterInput
 from chalicelib.services.auth import Principal
 from chalicelib.services.tasks import TaskFilters, TaskService
-from tests.fakes import InMemoryTaskRepository, NoPrefetch
+from tests.fakes import InMemoryTaskRepository, NoPrefetch, refuse_internal_urls
 from tests.unit.conftest import World
 
 
@@ -46,7 +46,9 @@ def principal(world: World, email: str) -> Principal:
 def team(world: World) -> Team:
     projects = world.users_repo.project_repo
     repo = InMemoryTaskRepository(projects)
-    service = TaskService(repo, projects, world.users_repo, NoPrefetch(), world.clock)
+    service = TaskService(
+        repo, projects, world.users_repo, NoPrefetch(), world.clock, refuse_internal_urls
+    )
     people = {
         name: principal(world, f"{name}@example.com")
         for name in ("owner", "admin", "member", "viewer", "stranger")

@@ -21,11 +21,14 @@ from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.dynamodb.records import write_records
 from chalicelib.adapters.dynamodb.transactions import MAX_TRANSACTION_ITEMS, Transaction
 from chalicelib.adapters.errors import translate_aws_failures
+from chalicelib.domain import schedules
 from chalicelib.domain.activity import Record
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import Conflict, NotFound, StaleVersion
 from chalicelib.domain.model import Page, utc
+from chalicelib.domain.schedules import Schedule
 from chalicelib.domain.tasks import Priority, Status, Task
+from chalicelib.domain.webhooks import RetryPolicy, WebhookAction
 from chalicelib.ports import DependencyGraph, TaskQuery
 
 # With a filter, one page evaluates at most this many items (see query_one_page).
@@ -41,8 +44,10 @@ def due_key(task: Task) -> str:
     return f"{_iso(task.due_date) if task.due_date else UNDATED}#{task.id}"
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+def _schedule_json(schedule: Schedule | None) -> str | None:
+    if schedule is None:
+        return None
+    return json.dumps(schedules.to_storage(schedule), separators=(",", ":"))
 
 
 def task_to_model(task: Task) -> TaskModel:
@@ -60,9 +65,9 @@ def task_to_model(task: Task) -> TaskModel:
         depends_on=list(task.depends_on),
         subtask_ids=set(task.subtask_ids),
         open_subtask_ids=set(task.open_subtask_ids),
-        schedule=_json(task.schedule),
-        action=_json(task.action),
-        retry=_json(task.retry),
+        schedule=_schedule_json(task.schedule),
+        action=task.action.model_dump_json() if task.action else None,
+        retry=task.retry.model_dump_json() if task.retry else None,
         next_run_at=task.next_run_at,
         created_by=task.created_by,
         created_at=task.created_at,
@@ -100,9 +105,9 @@ def task_from_model(row: TaskModel) -> Task:
         depends_on=tuple(row.depends_on or ()),
         subtask_ids=tuple(sorted(row.subtask_ids or ())),
         open_subtask_ids=tuple(sorted(row.open_subtask_ids or ())),
-        schedule=json.loads(row.schedule) if row.schedule else None,
-        action=json.loads(row.action) if row.action else None,
-        retry=json.loads(row.retry) if row.retry else None,
+        schedule=schedules.from_storage(json.loads(row.schedule)) if row.schedule else None,
+        action=WebhookAction.model_validate_json(row.action) if row.action else None,
+        retry=RetryPolicy.model_validate_json(row.retry) if row.retry else None,
         next_run_at=row.next_run_at,
         created_by=row.created_by,
         created_at=row.created_at,
@@ -123,9 +128,9 @@ _UPDATABLE: dict[str, Callable[[Task], Any]] = {
     "tags": lambda t: list(t.tags),
     "parent_id": lambda t: t.parent_id,
     "depends_on": lambda t: list(t.depends_on),
-    "schedule": lambda t: _json(t.schedule),
-    "action": lambda t: _json(t.action),
-    "retry": lambda t: _json(t.retry),
+    "schedule": lambda t: _schedule_json(t.schedule),
+    "action": lambda t: t.action.model_dump_json() if t.action else None,
+    "retry": lambda t: t.retry.model_dump_json() if t.retry else None,
     "next_run_at": lambda t: t.next_run_at,
     "completed_at": lambda t: t.completed_at,
     "updated_at": lambda t: t.updated_at,
