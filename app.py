@@ -11,7 +11,7 @@ from typing import Any
 from chalice.app import Chalice, WebsocketEvent
 
 from chalicelib.api import register_api
-from chalicelib.handlers import scheduling, streams, websocket
+from chalicelib.handlers import runs, scheduling, streams, websocket
 
 # configure_logs=False: Powertools owns the "taskbeat" logger (JSON, correlation id).
 app = Chalice(app_name="taskbeat", configure_logs=False)
@@ -43,3 +43,13 @@ def on_change(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="fire")
 def fire(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return scheduling.fire(event)
+
+
+@app.lambda_function(name="plan")
+def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return runs.plan(event)
+
+
+@app.lambda_function(name="run_step")
+def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return runs.run_step(event)

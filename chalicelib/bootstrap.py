@@ -23,6 +23,7 @@ from chalicelib.services.comments import CommentService, HistoryService
 from chalicelib.services.executions import ExecutionService
 from chalicelib.services.notifications import NotificationService
 from chalicelib.services.projects import ProjectService
+from chalicelib.services.runs import RunService
 from chalicelib.services.schedules import ScheduleSync
 from chalicelib.services.search import SearchIndexer, SearchService
 from chalicelib.services.tasks import TaskService
@@ -56,6 +57,7 @@ class Container:
     history: HistoryService
     notifications: NotificationService
     executions: ExecutionService
+    runs: RunService
     webhook_secrets: WebhookSecrets
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
@@ -99,6 +101,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     """Wire the AWS adapters. `hasher` lets tests trade argon2's cost for speed."""
     from chalicelib.adapters.aws.scheduler import EventBridgeScheduler, UnconfiguredScheduler
     from chalicelib.adapters.aws.secrets import SecretsManagerSecrets
+    from chalicelib.adapters.aws.stepfunctions import StepFunctionsRunner
     from chalicelib.adapters.aws.websocket import ApiGatewayPusher
     from chalicelib.adapters.dynamodb import prefetch, tables
     from chalicelib.adapters.dynamodb.comments import (
@@ -119,7 +122,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     from chalicelib.adapters.dynamodb.streams import removed_projects, task_changes
     from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
     from chalicelib.adapters.dynamodb.warm import DynamoPrefetcher
-    from chalicelib.adapters.http import check_url_target
+    from chalicelib.adapters.http import UrllibWebhookClient, check_url_target
     from chalicelib.adapters.passwords import Argon2PasswordHasher
     from chalicelib.adapters.system import DynamoHealthProbe, SystemClock
 
@@ -167,6 +170,16 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             settings.scheduler_role_arn,
             settings.scheduler_dlq_arn,
         )
+    runner = (
+        StepFunctionsRunner(_boto3_client("stepfunctions", settings), settings.state_machine_arn)
+        if settings.state_machine_arn
+        else None  # executions stay queued: there is nothing to run them
+    )
+    execution_repository = DynamoExecutionRepository()
+    executions = ExecutionService(
+        execution_repository, task_repository, projects, DynamoPrefetcher(), clock, runner
+    )
+    webhook_secrets = WebhookSecrets(projects, webhook_secret)
     return Container(
         settings=settings,
         clock=clock,
@@ -203,10 +216,15 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             DynamoHistoryRepository(), task_repository, projects, DynamoPrefetcher()
         ),
         notifications=NotificationService(DynamoNotificationRepository()),
-        # No runner yet: executions stay queued until the Step Functions runner is wired.
-        executions=ExecutionService(
-            DynamoExecutionRepository(), task_repository, projects, DynamoPrefetcher(), clock
+        executions=executions,
+        runs=RunService(
+            execution_repository,
+            task_repository,
+            UrllibWebhookClient(settings.allow_private_webhooks),
+            webhook_secrets.for_signing,
+            clock,
+            executions.slots,
         ),
-        webhook_secrets=WebhookSecrets(projects, webhook_secret),
+        webhook_secrets=webhook_secrets,
         request_scope=prefetch.request_scope,
     )

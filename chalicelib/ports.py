@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.activity import HistoryEvent, Notification, Record
 from chalicelib.domain.comments import Comment
-from chalicelib.domain.executions import Execution
+from chalicelib.domain.executions import Execution, Slot
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.schedules import Schedule
@@ -252,6 +252,14 @@ class TaskRepository(Protocol):
 
     def find(self, query: TaskQuery) -> Page[Task]: ...
 
+    def advance_next_run(
+        self, task_id: str, fired_at: datetime, next_run_at: datetime | None
+    ) -> bool:
+        """After a firing at `fired_at`: set the task's `next_run_at` if it is still at or
+        before `fired_at` (an edit meanwhile computed a newer one). A derived field: no new
+        version. True if it was written."""
+        ...
+
 
 class SearchIndex(Protocol):
     def postings(self, project_id: str, terms: Sequence[str]) -> dict[str, dict[str, int] | None]:
@@ -335,13 +343,32 @@ class ExecutionRepository(Protocol):
         ...
 
     def create_for_firing(
-        self, firing_key: str, execution: Execution, records: Sequence[Record] = ()
+        self,
+        firing_key: str,
+        execution: Execution,
+        records: Sequence[Record] = (),
+        slot: Slot | None = None,
     ) -> tuple[Execution, bool]:
-        """Claim the firing and write `execution` in one transaction: `(execution, True)`.
+        """Claim the firing (and `slot` of the task, if given) and write `execution` in one
+        transaction: `(execution, True)`.
 
         If the firing is claimed already, nothing is written and the answer is the execution
-        the claim names: `(existing, False)`.
+        the claim names: `(existing, False)`. If only the slot is held, nothing is written
+        and `SlotTaken` is raised.
         """
+        ...
+
+    def slot_owner(self, task_id: str, slot: Slot) -> str | None:
+        """The id of the execution holding the task's `slot`, or None (a consistent read)."""
+        ...
+
+    def release_slot(self, task_id: str, execution_id: str) -> bool:
+        """Free the task's active slot if `execution_id` holds it; True if it did."""
+        ...
+
+    def promote_buffered(self, task_id: str) -> str | None:
+        """Move the buffered execution (if any) into the free active slot, in one transaction;
+        its id, or None if nothing waits or the active slot is held."""
         ...
 
     def get(self, execution_id: str) -> Execution | None: ...

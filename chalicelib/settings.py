@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     scheduler_dlq_arn: str | None = Field(
         None, description="SQS queue that receives firings the scheduler could not deliver."
     )
+    state_machine_arn: str | None = Field(
+        None, description="The run state machine (Step Functions) that executions run on."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
 

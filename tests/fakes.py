@@ -24,7 +24,7 @@ from chalicelib.domain.errors import (
     NotFound,
     StaleVersion,
 )
-from chalicelib.domain.executions import Execution, ExecutionStatus
+from chalicelib.domain.executions import Execution, ExecutionStatus, Slot, SlotTaken
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.schedules import Schedule
@@ -403,6 +403,16 @@ class InMemoryTaskRepository:
             }
             self._write_graph(graph, {t: d for t, d in edges.items() if d})
 
+    def advance_next_run(
+        self, task_id: str, fired_at: datetime, next_run_at: datetime | None
+    ) -> bool:
+        with self._lock:
+            task = self.tasks.get(task_id)
+            if task is None or task.next_run_at is None or task.next_run_at > fired_at:
+                return False
+            self.tasks[task_id] = replace(task, next_run_at=next_run_at)
+            return True
+
     def find(self, query: TaskQuery) -> Page[Task]:
         def matches(task: Task) -> bool:
             if task.project_id not in query.project_ids:
@@ -631,6 +641,7 @@ class InMemoryExecutionRepository:
     def __init__(self, records: list[Record] | None = None) -> None:
         self.executions: dict[str, Execution] = {}
         self.firings: dict[str, str] = {}  # firing key -> execution id
+        self.slots: dict[tuple[str, Slot], str] = {}  # (task id, slot) -> execution id
         self.records: list[Record] = records if records is not None else []
         self._lock = threading.Lock()
 
@@ -643,16 +654,42 @@ class InMemoryExecutionRepository:
             return execution
 
     def create_for_firing(
-        self, firing_key: str, execution: Execution, records: Sequence[Record] = ()
+        self,
+        firing_key: str,
+        execution: Execution,
+        records: Sequence[Record] = (),
+        slot: Slot | None = None,
     ) -> tuple[Execution, bool]:
         with self._lock:
             claimed = self.firings.get(firing_key)
             if claimed is not None:
                 return self.executions[claimed], False
+            if slot is not None:
+                if (execution.task_id, slot) in self.slots:
+                    raise SlotTaken(slot)
+                self.slots[(execution.task_id, slot)] = execution.id
             self.firings[firing_key] = execution.id
             self.executions[execution.id] = execution
             self.records += records
             return execution, True
+
+    def slot_owner(self, task_id: str, slot: Slot) -> str | None:
+        return self.slots.get((task_id, slot))
+
+    def release_slot(self, task_id: str, execution_id: str) -> bool:
+        with self._lock:
+            if self.slots.get((task_id, Slot.ACTIVE)) != execution_id:
+                return False
+            del self.slots[(task_id, Slot.ACTIVE)]
+            return True
+
+    def promote_buffered(self, task_id: str) -> str | None:
+        with self._lock:
+            waiting = self.slots.get((task_id, Slot.BUFFERED))
+            if waiting is None or (task_id, Slot.ACTIVE) in self.slots:
+                return None
+            self.slots[(task_id, Slot.ACTIVE)] = self.slots.pop((task_id, Slot.BUFFERED))
+            return waiting
 
     def get(self, execution_id: str) -> Execution | None:
         return self.executions.get(execution_id)

@@ -16,6 +16,7 @@ firing starts one state machine execution.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -23,9 +24,13 @@ from typing import Any
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import new_id, utc
 from chalicelib.domain.tasks import project_of
+from chalicelib.domain.webhooks import RetryPolicy, WebhookResult
 
 BODY_EXCERPT_MAX = 1024
 ERROR_MAX = 2000
+# A task's backoff grows by its rate (up to 5) per attempt; no wait between two attempts is
+# longer than a day.
+MAX_BACKOFF_SECONDS = 24 * 3600
 
 
 class Trigger(enum.StrEnum):
@@ -120,6 +125,25 @@ class Execution:
         return replace(self, status=status, **{**stamps, **changes})
 
 
+class Slot(enum.StrEnum):
+    """A task's overlap slots (the schedule's `overlap` policy), each held by one execution.
+
+    `active`: the scheduled execution that runs now (policies `skip` and `buffer_one`);
+    `buffered`: the one firing that waits for it (`buffer_one`). A slot is a conditional put,
+    so two firings racing for it cannot both win."""
+
+    ACTIVE = "active"
+    BUFFERED = "buffered"
+
+
+class SlotTaken(Exception):
+    """The slot a firing asked for is held by another execution."""
+
+    def __init__(self, slot: Slot) -> None:
+        super().__init__(f"the {slot.value} slot is taken")
+        self.slot = slot
+
+
 def new_execution_id(project_id: str) -> str:
     return new_id() + project_id
 
@@ -136,3 +160,38 @@ def firing_key(task_id: str, scheduled_time: datetime) -> str:
 
 def excerpt(body: str) -> str:
     return body[:BODY_EXCERPT_MAX]
+
+
+def backoff_seconds(policy: RetryPolicy, next_attempt: int) -> int:
+    """Whole seconds to wait before `next_attempt` (a Step Functions `Wait` takes integers)."""
+    return min(MAX_BACKOFF_SECONDS, math.ceil(policy.delay_before(next_attempt)))
+
+
+_FAILURES = {
+    "timeout": "the webhook did not answer within {timeout} s",
+    "dns": "the webhook's host name did not resolve",
+    "refused": "the webhook refused the connection",
+    "blocked: private address": "the webhook's host resolves to a private address",
+    "invalid url": "the webhook URL is not valid",
+    "tls: certificate": "the webhook's TLS certificate is not valid",
+    "tls": "the TLS handshake with the webhook failed",
+    "closed": "the webhook closed the connection without answering",
+    "reset": "the webhook reset the connection",
+    "protocol": "the webhook's answer is not valid HTTP",
+    "unreachable": "the webhook could not be reached",
+}
+
+
+def failure_of(result: WebhookResult, timeout_seconds: int) -> str:
+    """What went wrong with one attempt, in words (never a stack trace)."""
+    if result.error is None:
+        return f"the webhook answered {result.status_code}"
+    template = _FAILURES.get(result.error, "the request to the webhook failed ({error})")
+    return template.format(timeout=timeout_seconds, error=result.error)[:ERROR_MAX]
+
+
+def status_after(result: WebhookResult) -> ExecutionStatus:
+    """The status of an execution whose last attempt ended with `result`."""
+    if result.succeeded:
+        return ExecutionStatus.SUCCEEDED
+    return ExecutionStatus.TIMED_OUT if result.error == "timeout" else ExecutionStatus.FAILED

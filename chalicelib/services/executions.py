@@ -13,19 +13,30 @@ What a firing does when its task changed meanwhile:
 - the task is still there but has no schedule any more, or its schedule is paused: a `skipped`
   execution is recorded (idempotently, like any firing), so the task's history shows the
   delivery and why it did nothing.
+
+The schedule's `overlap` policy decides what a firing does while an earlier scheduled run of
+the task has not finished: `allow` runs it anyway; `skip` records it `skipped`; `buffer_one`
+keeps it `queued` until the running one finishes (one at most: a further firing is skipped).
+The running and the waiting execution each hold a slot of the task (a conditional put, see
+`Slot`), released when they finish. Manual runs (`POST /tasks/{id}/run`) take no slot.
+
+After a firing, the task's `next_run_at` moves on to the schedule's following firing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from chalicelib.domain import schedules
 from chalicelib.domain.activity import EventType, HistoryEvent
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.executions import (
     Execution,
     ExecutionStatus,
+    Slot,
+    SlotTaken,
     Trigger,
     firing_key,
     new_execution_id,
@@ -33,6 +44,7 @@ from chalicelib.domain.executions import (
 )
 from chalicelib.domain.model import Page, PageRequest, new_id, utc
 from chalicelib.domain.projects import ProjectRole
+from chalicelib.domain.schedules import Overlap, Schedule
 from chalicelib.domain.tasks import Task, project_of
 from chalicelib.ports import (
     Clock,
@@ -82,6 +94,52 @@ def _skip_reason(task: Task) -> str | None:
     return "the schedule is paused" if paused else None
 
 
+def _skipped(execution: Execution, reason: str, at: datetime) -> Execution:
+    return replace(execution, status=ExecutionStatus.SKIPPED, finished_at=at, error=reason)
+
+
+class OverlapSlots:
+    """The overlap policy's bookkeeping around the repository's slots (see `Slot`)."""
+
+    def __init__(self, executions: ExecutionRepository, runner: ExecutionRunner | None) -> None:
+        self._executions = executions
+        self._runner = runner
+
+    def is_buffered(self, execution: Execution) -> bool:
+        return self._executions.slot_owner(execution.task_id, Slot.BUFFERED) == execution.id
+
+    def release(self, execution: Execution) -> None:
+        """After a scheduled execution finished: free its task's active slot if it held it,
+        and start the buffered execution, if one waits."""
+        if execution.trigger is not Trigger.SCHEDULE:
+            return
+        if self._executions.release_slot(execution.task_id, execution.id):
+            self._promote(execution.task_id)
+
+    def clear_stale(self, task_id: str) -> bool:
+        """Free the active slot if its holder finished without releasing it (it died between
+        its last write and the release): True if the slot was freed."""
+        holder_id = self._executions.slot_owner(task_id, Slot.ACTIVE)
+        if holder_id is None:
+            return True
+        holder = self._executions.get(holder_id)
+        if holder is not None and not holder.status.finished:
+            return False
+        if not self._executions.release_slot(task_id, holder_id):
+            return False
+        # A waiting execution goes first: the firing at hand then finds the slot held.
+        return self._promote(task_id) is None
+
+    def _promote(self, task_id: str) -> str | None:
+        waiting_id = self._executions.promote_buffered(task_id)
+        if waiting_id is None:
+            return None
+        waiting = self._executions.get(waiting_id)
+        if waiting is not None and waiting.status is ExecutionStatus.QUEUED and self._runner:
+            self._runner.start(waiting)
+        return waiting_id
+
+
 def _history(execution: Execution, actor_id: str, at: datetime) -> HistoryEvent:
     kind = EventType.EXECUTION_FINISHED if execution.status.finished else EventType.EXECUTION_QUEUED
     changes: dict[str, tuple[object, object]] = {
@@ -109,8 +167,9 @@ class ExecutionService:
         self._access = ProjectAccess(projects)
         self._prefetch = prefetcher
         self._clock = clock
-        # None: executions stay `queued` until a runner is configured (a later step).
+        # None (no state machine configured): executions stay `queued`.
         self._runner = runner
+        self.slots = self._slots = OverlapSlots(executions, runner)
 
     # ---- the scheduler's entry ------------------------------------------------------------------
 
@@ -124,24 +183,64 @@ class ExecutionService:
         if task is None or self._projects.get(project_id) is None:
             return FireOutcome(None, False, "the task is gone")
         now = self._clock.now()
-        reason = _skip_reason(task)
         execution = Execution(
             id=new_execution_id(task.project_id),
             task_id=task.id,
             project_id=task.project_id,
             trigger=Trigger.SCHEDULE,
-            status=ExecutionStatus.SKIPPED if reason else ExecutionStatus.QUEUED,
+            status=ExecutionStatus.QUEUED,
             created_at=now,
             scheduled_for=utc(scheduled_time),
-            finished_at=now if reason else None,
-            error=reason,
         )
-        records = [_history(execution, SCHEDULER_ACTOR, now)]
         key = firing_key(task.id, scheduled_time)
-        stored, created = self._executions.create_for_firing(key, execution, records)
+        reason = _skip_reason(task)
+        if reason:
+            outcome = self._record(key, _skipped(execution, reason, now))
+        elif not isinstance(task.schedule, Schedule) or task.schedule.overlap is Overlap.ALLOW:
+            outcome = self._record(key, execution)
+        else:
+            outcome = self._record_with_slot(key, execution, task.schedule.overlap, now)
+        if outcome.created and isinstance(task.schedule, Schedule):
+            following = schedules.next_run(task.schedule, utc(scheduled_time))
+            self._tasks.advance_next_run(task.id, utc(scheduled_time), following)
+        return outcome
+
+    def _record(self, key: str, execution: Execution, slot: Slot | None = None) -> FireOutcome:
+        """Claim the firing and write its execution; start it unless it waits (buffered).
+
+        A repeated delivery starts the stored execution again if it is still queued (the
+        first delivery may have died before starting it): runners are idempotent on it."""
+        records = [_history(execution, SCHEDULER_ACTOR, execution.created_at)]
+        stored, created = self._executions.create_for_firing(key, execution, records, slot)
         if stored.status is ExecutionStatus.QUEUED:
-            self._start(stored)
-        return FireOutcome(stored, created, reason or "")
+            waits = slot is Slot.BUFFERED if created else self._slots.is_buffered(stored)
+            if not waits:
+                self._start(stored)
+        skipped = stored.status is ExecutionStatus.SKIPPED
+        return FireOutcome(stored, created, (stored.error or "") if skipped else "")
+
+    def _record_with_slot(
+        self, key: str, execution: Execution, overlap: Overlap, now: datetime
+    ) -> FireOutcome:
+        """Overlap `skip` and `buffer_one`: the firing runs if it gets the task's active slot;
+        with `buffer_one` it may wait in the buffered slot instead; otherwise it is skipped."""
+        try:
+            return self._record(key, execution, Slot.ACTIVE)
+        except SlotTaken:
+            pass
+        if self._slots.clear_stale(execution.task_id):
+            try:
+                return self._record(key, execution, Slot.ACTIVE)
+            except SlotTaken:
+                pass
+        if overlap is Overlap.BUFFER_ONE:
+            try:
+                return self._record(key, execution, Slot.BUFFERED)
+            except SlotTaken:
+                reason = "a run is running and another one waits already"
+        else:
+            reason = "the previous run is still running"
+        return self._record(key, _skipped(execution, reason, now))
 
     # ---- HTTP -----------------------------------------------------------------------------------
 

@@ -104,6 +104,15 @@ RECORDED_FIELDS = (
 )  # fmt: skip
 
 
+def recorded_changes(before: Task, after: Task) -> dict[str, tuple[object, object]]:
+    """The fields a history event records, as (old, new) JSON-ready pairs."""
+    return {
+        name: (_json_ready(getattr(before, name)), _json_ready(getattr(after, name)))
+        for name in RECORDED_FIELDS
+        if getattr(before, name) != getattr(after, name)
+    }
+
+
 def activity_of(before: Task | None, after: Task, actor: User) -> list[Record]:
     """The history event of a change, and the notifications it sends (never to the actor)."""
     at = after.updated_at
@@ -116,11 +125,7 @@ def activity_of(before: Task | None, after: Task, actor: User) -> list[Record]:
         }
         kind = EventType.TASK_CREATED
     else:
-        changes = {
-            name: (_json_ready(getattr(before, name)), _json_ready(getattr(after, name)))
-            for name in RECORDED_FIELDS
-            if getattr(before, name) != getattr(after, name)
-        }
+        changes = recorded_changes(before, after)
         if after.status == Status.COMPLETED and before.status != Status.COMPLETED:
             kind = EventType.TASK_COMPLETED
         elif set(changes) == {"assignee_id"}:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
 
 from chalicelib.adapters.dynamodb import prefetch
 from chalicelib.adapters.dynamodb.models import ClaimModel, ExecutionModel
@@ -28,6 +29,8 @@ from chalicelib.domain.executions import (
     Execution,
     ExecutionResult,
     ExecutionStatus,
+    Slot,
+    SlotTaken,
     Trigger,
 )
 from chalicelib.domain.model import Page, PageRequest
@@ -36,6 +39,10 @@ from chalicelib.domain.projects import plausible_id
 
 def firing_claim(firing_key: str) -> str:
     return f"firing#{firing_key}"
+
+
+def slot_claim(task_id: str, slot: Slot) -> str:
+    return f"{slot.value}#{task_id}"
 
 
 def execution_to_model(execution: Execution) -> ExecutionModel:
@@ -100,7 +107,11 @@ class DynamoExecutionRepository:
 
     @translate_aws_failures
     def create_for_firing(
-        self, firing_key: str, execution: Execution, records: Sequence[Record] = ()
+        self,
+        firing_key: str,
+        execution: Execution,
+        records: Sequence[Record] = (),
+        slot: Slot | None = None,
     ) -> tuple[Execution, bool]:
         claim = ClaimModel(
             key=firing_claim(firing_key), owner_id=execution.id, created_at=execution.created_at
@@ -108,18 +119,73 @@ class DynamoExecutionRepository:
         try:
             with Transaction() as tx:
                 tx.save("claim", claim, ClaimModel.key.does_not_exist())
+                if slot is not None:
+                    held = ClaimModel(
+                        key=slot_claim(execution.task_id, slot),
+                        owner_id=execution.id,
+                        created_at=execution.created_at,
+                    )
+                    tx.save("slot", held, ClaimModel.key.does_not_exist())
                 tx.save(
                     "execution", execution_to_model(execution), ExecutionModel.id.does_not_exist()
                 )
                 write_records(tx, records)
         except TransactWriteError as exc:
-            if "claim" not in tx.failed(exc):
-                raise
-            existing = self._claimed(firing_key)
-            if existing is None:  # the claim names an execution that is gone: not ours to redo
-                raise
-            return existing, False
+            failed = tx.failed(exc)
+            if "claim" in failed:
+                existing = self._claimed(firing_key)
+                if existing is None:  # the claim names an execution that is gone: not ours
+                    raise
+                return existing, False
+            if "slot" in failed and slot is not None:
+                raise SlotTaken(slot) from None
+            raise
         return execution, True
+
+    @translate_aws_failures
+    def slot_owner(self, task_id: str, slot: Slot) -> str | None:
+        try:
+            return str(ClaimModel.get(slot_claim(task_id, slot), consistent_read=True).owner_id)
+        except ClaimModel.DoesNotExist:
+            return None
+
+    @translate_aws_failures
+    def release_slot(self, task_id: str, execution_id: str) -> bool:
+        try:
+            ClaimModel(key=slot_claim(task_id, Slot.ACTIVE)).delete(
+                condition=ClaimModel.owner_id == execution_id
+            )
+        except DeleteError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    @translate_aws_failures
+    def promote_buffered(self, task_id: str) -> str | None:
+        waiting = self.slot_owner(task_id, Slot.BUFFERED)
+        if waiting is None:
+            return None
+        now = datetime.now(UTC)
+        try:
+            with Transaction() as tx:
+                tx.save(
+                    "active",
+                    ClaimModel(
+                        key=slot_claim(task_id, Slot.ACTIVE), owner_id=waiting, created_at=now
+                    ),
+                    ClaimModel.key.does_not_exist(),
+                )
+                tx.delete(
+                    "buffered",
+                    ClaimModel(key=slot_claim(task_id, Slot.BUFFERED)),
+                    ClaimModel.owner_id == waiting,
+                )
+        except TransactWriteError as exc:
+            if tx.failed(exc):  # someone else holds the slot, or promoted it first
+                return None
+            raise
+        return waiting
 
     def _claimed(self, firing_key: str) -> Execution | None:
         try:
@@ -186,6 +252,9 @@ def purge_task_executions(task_id: str) -> int:
     while True:
         rows = list(ExecutionModel.by_task.query(task_id, limit=25, attributes_to_get=["id"]))
         if not rows:
+            with ClaimModel.batch_write() as claims:  # the overlap slots go with the task
+                for slot in Slot:
+                    claims.delete(ClaimModel(key=slot_claim(task_id, slot)))
             return deleted
         with ExecutionModel.batch_write() as batch:
             for row in rows:

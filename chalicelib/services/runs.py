@@ -1,0 +1,290 @@
+"""Running executions: what the run state machine's `plan` and `run_step` functions do.
+
+The state machine (`chalicelib/runs.py`) asks `plan` which steps are ready, then has
+`run_step` make one attempt of each: `attempt` sends the task's webhook once, or, for a task
+without an action, applies the reminder. It records the attempt on the execution and answers
+what comes next: another attempt after `delay_seconds`, or the end (succeeded or failed).
+Waiting between attempts is the state machine's; a Lambda never sleeps.
+
+Every step is idempotent on `(execution, attempt)`: Step Functions may invoke a step again
+after a Lambda failure, and an attempt that is already recorded is answered from the record
+instead of being sent twice. Every write is conditional on the execution's version and status,
+so a finished execution never changes again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from chalicelib import runs
+from chalicelib.domain.activity import EventType, HistoryEvent, Notification, NotificationType
+from chalicelib.domain.errors import StaleVersion
+from chalicelib.domain.executions import (
+    Execution,
+    ExecutionResult,
+    ExecutionStatus,
+    backoff_seconds,
+    excerpt,
+    failure_of,
+    status_after,
+)
+from chalicelib.domain.model import new_id
+from chalicelib.domain.tasks import Status, Task
+from chalicelib.domain.webhooks import RetryPolicy, build_request
+from chalicelib.ports import Clock, ExecutionRepository, TaskRepository, WebhookClient
+from chalicelib.services.executions import SCHEDULER_ACTOR, OverlapSlots
+from chalicelib.services.tasks import recorded_changes
+
+EXECUTION_RUN: Final = "execution"  # the kind of run that is one execution (workflows: later)
+FAILED_STATUSES: Final = frozenset({ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT})
+_TASK_WRITE_TRIES: Final = 3
+
+
+class BadRun(ValueError):
+    """The state machine named a run this code does not know: retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    round: int
+    done: bool
+    steps: tuple[str, ...] = ()  # execution ids to run now
+    max_concurrency: int = 1
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    outcome: str  # runs.RETRY | runs.SUCCEEDED | runs.FAILED
+    attempt: int  # the next attempt's number (with RETRY)
+    delay_seconds: int = 0  # to wait before it
+
+    @classmethod
+    def final(cls, execution: Execution | None) -> StepOutcome:
+        succeeded = execution is not None and execution.status is ExecutionStatus.SUCCEEDED
+        attempts = execution.attempts if execution else 0
+        return cls(runs.SUCCEEDED if succeeded else runs.FAILED, attempts)
+
+
+def _finished_history(before: Execution, after: Execution, at: datetime) -> HistoryEvent:
+    changes: dict[str, tuple[object, object]] = {
+        "execution_id": (None, after.id),
+        "trigger": (None, after.trigger.value),
+        "status": (before.status.value, after.status.value),
+        "attempts": (before.attempts, after.attempts),
+    }
+    if after.error:
+        changes["error"] = (None, after.error)
+    kind = EventType.EXECUTION_FINISHED
+    return HistoryEvent(new_id(), after.task_id, kind, SCHEDULER_ACTOR, at, changes)
+
+
+def _people(task: Task) -> list[str]:
+    """Who hears about a task's runs: its assignee and its creator (once each)."""
+    return [user for user in dict.fromkeys([task.assignee_id, task.created_by]) if user]
+
+
+class RunService:
+    def __init__(
+        self,
+        executions: ExecutionRepository,
+        tasks: TaskRepository,
+        webhooks: WebhookClient,
+        signing_secret: Callable[[str], str],  # project id -> the project's webhook secret
+        clock: Clock,
+        slots: OverlapSlots,
+    ) -> None:
+        self._executions = executions
+        self._tasks = tasks
+        self._webhooks = webhooks
+        self._signing_secret = signing_secret
+        self._clock = clock
+        self._slots = slots
+
+    # ---- plan -----------------------------------------------------------------------------------
+
+    def plan(self, kind: str, run_id: str, round_: int) -> Plan:
+        """The steps ready in this round. A single execution is its own only step: it runs in
+        round 0; if it is still unfinished afterwards, its run ended without recording a
+        result (nothing is left to record it), and it is failed here."""
+        if kind != EXECUTION_RUN:
+            raise BadRun(f"unknown run kind {kind!r}")
+        execution = self._executions.get(run_id)
+        if execution is None or execution.status.finished:
+            return Plan(round_ + 1, done=True)
+        if round_ == 0:
+            return Plan(1, done=False, steps=(execution.id,))
+        self._finish(execution, ExecutionStatus.FAILED, error="the run ended without a result")
+        return Plan(round_ + 1, done=True)
+
+    # ---- one attempt ----------------------------------------------------------------------------
+
+    def attempt(self, execution_id: str, attempt: int) -> StepOutcome:
+        execution = self._executions.get(execution_id)
+        if execution is None or execution.status.finished:
+            return StepOutcome.final(execution)  # gone with its task, or done already
+        task = self._tasks.get(execution.task_id)
+        if task is None:
+            return self._end(execution, ExecutionStatus.CANCELLED, error="the task was deleted")
+        policy = task.retry or RetryPolicy()
+        if execution.attempts >= attempt:  # recorded already: this invocation came again
+            return self._next(execution, policy)
+        try:
+            if execution.status is ExecutionStatus.QUEUED:
+                execution = self._executions.update(
+                    execution, execution.moved_to(ExecutionStatus.RUNNING, self._clock.now())
+                )
+            if task.action is None:
+                return self._remind(execution, task, attempt)
+            return self._send(execution, task, attempt, policy)
+        except StaleVersion:  # another invocation moved it meanwhile: answer from the record
+            return self._next(self._executions.get(execution_id), policy)
+
+    def abandon(self, execution_id: str, attempt: int, error_name: str) -> None:
+        """An attempt ended in an error the state machine's `Retry` could not cure (the step's
+        timeout, a crash): the execution ends with it, so none stays `running`."""
+        execution = self._executions.get(execution_id)
+        if execution is None or execution.status.finished:
+            return
+        if error_name == "States.Timeout":
+            status, message = ExecutionStatus.TIMED_OUT, "the attempt did not finish in time"
+        else:
+            status, message = ExecutionStatus.FAILED, f"the attempt failed ({error_name})"
+        with contextlib.suppress(StaleVersion):  # it finished meanwhile
+            self._finish(
+                execution, status, attempts=max(execution.attempts, attempt), error=message
+            )
+
+    def _next(self, execution: Execution | None, policy: RetryPolicy) -> StepOutcome:
+        if execution is None or execution.status.finished:
+            return StepOutcome.final(execution)
+        following = execution.attempts + 1
+        return StepOutcome(runs.RETRY, following, backoff_seconds(policy, following))
+
+    def _send(
+        self, execution: Execution, task: Task, attempt: int, policy: RetryPolicy
+    ) -> StepOutcome:
+        action = task.action
+        assert action is not None
+        now = self._clock.now()
+        request = build_request(
+            action,
+            secret=self._signing_secret(task.project_id),
+            timestamp=int(now.timestamp()),
+            execution_id=execution.id,
+            attempt=attempt,
+        )
+        answer = self._webhooks.deliver(request)
+        result = (
+            ExecutionResult(answer.status_code, answer.duration_ms, excerpt(answer.body_excerpt))
+            if answer.status_code is not None
+            else None
+        )
+        error = None if answer.succeeded else failure_of(answer, action.timeout_seconds)
+        if not answer.succeeded and attempt < policy.max_attempts:
+            self._executions.update(
+                execution,
+                execution.moved_to(
+                    ExecutionStatus.RUNNING,
+                    self._clock.now(),
+                    attempts=attempt,
+                    result=result,
+                    error=error,
+                ),
+            )
+            return StepOutcome(runs.RETRY, attempt + 1, backoff_seconds(policy, attempt + 1))
+        return self._end(
+            execution, status_after(answer), task, attempts=attempt, result=result, error=error
+        )
+
+    def _remind(self, execution: Execution, task: Task, attempt: int) -> StepOutcome:
+        """A firing without an action: the task is due at the firing time (and open again if
+        it was completed), and its assignee (or creator) hears about it."""
+        now = self._clock.now()
+        due = execution.scheduled_for or now
+        for _ in range(_TASK_WRITE_TRIES):
+            after = task.with_changes(due_date=due, updated_at=now)
+            if task.status is Status.COMPLETED:
+                after = after.with_changes(status=Status.PENDING, completed_at=None)
+            changes = recorded_changes(task, after)
+            if not changes:
+                break
+            event = HistoryEvent(
+                new_id(), task.id, EventType.TASK_UPDATED, SCHEDULER_ACTOR, now, changes
+            )
+            try:
+                self._tasks.update(task, after, None, [event])
+                break
+            except StaleVersion:
+                fresh = self._tasks.get(task.id)
+                if fresh is None:
+                    return self._end(
+                        execution, ExecutionStatus.CANCELLED, error="the task was deleted"
+                    )
+                task = fresh
+        recipient = task.assignee_id or task.created_by
+        reminder = Notification(
+            new_id(),
+            recipient,
+            NotificationType.TASK_DUE_SOON,
+            f'Reminder: "{task.title}" is due now',
+            now,
+            task.id,
+            task.project_id,
+        )
+        return self._end(
+            execution, ExecutionStatus.SUCCEEDED, task, attempts=attempt, extra=[reminder]
+        )
+
+    # ---- the end of an execution ----------------------------------------------------------------
+
+    def _end(
+        self,
+        execution: Execution,
+        status: ExecutionStatus,
+        task: Task | None = None,
+        *,
+        extra: list[Notification] | None = None,
+        **changes: object,
+    ) -> StepOutcome:
+        finished = self._finish(execution, status, task, extra=extra, **changes)
+        return StepOutcome.final(finished)
+
+    def _finish(
+        self,
+        execution: Execution,
+        status: ExecutionStatus,
+        task: Task | None = None,
+        *,
+        extra: list[Notification] | None = None,
+        **changes: object,
+    ) -> Execution:
+        """Record the end: the `execution.finished` history event and, on failure, the
+        `execution.failed` notification to the task's people, in the execution's write."""
+        now = self._clock.now()
+        after = execution.moved_to(status, now, **changes)
+        if task is None:
+            task = self._tasks.get(execution.task_id)
+        records: list[HistoryEvent | Notification] = list(extra or [])
+        if task is not None:
+            records.append(_finished_history(execution, after, now))
+            if status in FAILED_STATUSES:
+                message = f'"{task.title}" failed: {after.error or status.value}'
+                records += [
+                    Notification(
+                        new_id(),
+                        user,
+                        NotificationType.EXECUTION_FAILED,
+                        message,
+                        now,
+                        task.id,
+                        task.project_id,
+                    )
+                    for user in _people(task)
+                ]
+        saved = self._executions.update(execution, after, records)
+        self._slots.release(saved)
+        return saved
