@@ -3,8 +3,9 @@
 What CDK creates on AWS, made here from the same sources: the tables from the PynamoDB models,
 a freshly generated JWT signing key, an execution role, one Lambda function per Chalice entry
 point (routed to the in-process registry), DynamoDB stream mappings to the stream consumer, and
-Chalice `@app.schedule` rules as scheduler schedules, and the task schedules' group and the role
-the scheduler assumes (with the settings that name them and the `fire` function). Every step
+Chalice `@app.schedule` rules as scheduler schedules, the task schedules' group and the role
+the scheduler assumes (with the settings that name them and the `fire` function), and the run
+state machine. Every step
 tolerates resources that exist already, so provisioning twice is harmless.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from chalice.app import Chalice, ScheduledEventConfig
 
+from chalicelib import runs
 from chalicelib.adapters.dynamodb import tables
 from chalicelib.settings import Settings
 from local.lambdas import ACCOUNT_ID, FunctionRegistry, Handler, function_arn
@@ -35,6 +37,8 @@ RULES_SCHEDULE_GROUP = "taskbeat-local-rules"
 SCHEDULER_ROLE_NAME = "taskbeat-local-scheduler"
 # The function task schedules invoke, when the app has it.
 FIRE_FUNCTION = "fire"
+# The run state machine (one definition for every run, from chalicelib like CDK's).
+STATE_MACHINE_NAME = "taskbeat-local-runs"
 LAMBDA_RUNTIME = "python3.13"
 
 _SCHEDULER_TRUST_POLICY = {
@@ -74,6 +78,7 @@ class Provisioned:
     rule_schedules: list[str] = field(default_factory=list)
     schedule_group: str = ""
     scheduler_role_arn: str = ""
+    state_machine_arn: str = ""
     # Settings the app needs to write task schedules (the stack puts them in the environment).
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -118,7 +123,33 @@ def provision(
         provisioned.environment["TASKBEAT_FIRE_FUNCTION_ARN"] = provisioned.function_arns[
             FIRE_FUNCTION
         ]
+    functions = provisioned.function_arns
+    if runs.PLAN_FUNCTION in functions and runs.RUN_STEP_FUNCTION in functions:
+        provisioned.state_machine_arn = create_state_machine(
+            settings.aws_region,
+            role_arn,
+            functions[runs.PLAN_FUNCTION],
+            functions[runs.RUN_STEP_FUNCTION],
+        )
+        provisioned.environment["TASKBEAT_STATE_MACHINE_ARN"] = provisioned.state_machine_arn
     return provisioned
+
+
+def create_state_machine(region: str, role_arn: str, plan_arn: str, run_step_arn: str) -> str:
+    """The run state machine, with the definition CDK deploys (`chalicelib.runs`)."""
+    client = aws_client("stepfunctions", region)
+    definition = runs.definition_json(plan_arn, run_step_arn)
+    arn = f"arn:aws:states:{region}:{ACCOUNT_ID}:stateMachine:{STATE_MACHINE_NAME}"
+    try:
+        client.describe_state_machine(stateMachineArn=arn)
+    except client.exceptions.StateMachineDoesNotExist:
+        return str(
+            client.create_state_machine(
+                name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn, type="STANDARD"
+            )["stateMachineArn"]
+        )
+    client.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=role_arn)
+    return arn
 
 
 def create_tables(settings: Settings) -> list[str]:

@@ -173,7 +173,11 @@ def test_three_deliveries_of_one_firing_make_one_execution(http: Http) -> None:
     assert (following["created"], following["status"]) == (True, "skipped")
     assert following["reason"] == "the previous run is still running"
     history = http("GET", f"/tasks/{task['id']}/history", token=owner).json["items"]
-    assert [e["type"] for e in history] == ["task.created", "execution.queued", "execution.finished"]
+    assert [e["type"] for e in history] == [
+        "task.created",
+        "execution.queued",
+        "execution.finished",
+    ]
 
 
 def test_firings_of_unscheduled_and_deleted_tasks(http: Http) -> None:
