@@ -89,3 +89,4 @@ def event_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
 def register_middleware(app: Chalice) -> None:
     app.register_middleware(http_middleware, "http")
     app.register_middleware(event_middleware, "websocket")
+    app.register_middleware(event_middleware, "pure_lambda")
