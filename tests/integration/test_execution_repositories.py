@@ -25,6 +25,8 @@ from chalicelib.domain.executions import (
     Execution,
     ExecutionResult,
     ExecutionStatus,
+    Slot,
+    SlotTaken,
     Trigger,
     firing_key,
     new_execution_id,
@@ -226,6 +228,60 @@ class TestUpdates:
         assert env.repo.get("") is None
 
 
+class TestOverlapSlots:
+    def firing(self, env: Env, task_id: str, minute: int, slot: Slot | None) -> Execution:
+        execution = env.execution(task_id)
+        key = firing_key(task_id, AT + timedelta(minutes=minute))
+        stored, created = env.repo.create_for_firing(key, execution, [], slot)
+        assert created
+        return stored
+
+    def test_one_execution_holds_a_slot_and_a_refused_firing_writes_nothing(self, env: Env) -> None:
+        task_id = env.task()
+        first = self.firing(env, task_id, 0, Slot.ACTIVE)
+        assert env.repo.slot_owner(task_id, Slot.ACTIVE) == first.id
+        refused = env.execution(task_id)
+        key = firing_key(task_id, AT + timedelta(minutes=5))
+        with pytest.raises(SlotTaken) as taken:
+            env.repo.create_for_firing(key, refused, [env.event(refused)], Slot.ACTIVE)
+        assert taken.value.slot is Slot.ACTIVE
+        assert env.repo.get(refused.id) is None
+        assert env.events(task_id) == []
+        # The firing is not claimed: it can still be recorded (e.g. as skipped).
+        skipped = replace(refused, status=ExecutionStatus.SKIPPED)
+        assert env.repo.create_for_firing(key, skipped) == (skipped, True)
+
+    def test_a_repeated_delivery_is_a_duplicate_even_when_the_slot_is_held(self, env: Env) -> None:
+        task_id = env.task()
+        first = self.firing(env, task_id, 0, Slot.ACTIVE)
+        again = env.execution(task_id)
+        stored, created = env.repo.create_for_firing(
+            firing_key(task_id, AT), again, [], Slot.ACTIVE
+        )
+        assert (stored.id, created) == (first.id, False)
+
+    def test_only_the_holder_releases_and_the_buffered_one_moves_up(self, env: Env) -> None:
+        task_id = env.task()
+        running = self.firing(env, task_id, 0, Slot.ACTIVE)
+        waiting = self.firing(env, task_id, 5, Slot.BUFFERED)
+        assert env.repo.promote_buffered(task_id) is None  # the active slot is held
+        assert env.repo.release_slot(task_id, waiting.id) is False
+        assert env.repo.slot_owner(task_id, Slot.ACTIVE) == running.id
+        assert env.repo.release_slot(task_id, running.id) is True
+        assert env.repo.release_slot(task_id, running.id) is False
+        assert env.repo.promote_buffered(task_id) == waiting.id
+        assert env.repo.slot_owner(task_id, Slot.ACTIVE) == waiting.id
+        assert env.repo.slot_owner(task_id, Slot.BUFFERED) is None
+        assert env.repo.promote_buffered(task_id) is None  # nothing waits any more
+
+    def test_slots_are_per_task(self, env: Env) -> None:
+        one, two = env.task(), env.task()
+        first = self.firing(env, one, 0, Slot.ACTIVE)
+        second = self.firing(env, two, 0, Slot.ACTIVE)
+        assert env.repo.slot_owner(one, Slot.ACTIVE) == first.id
+        assert env.repo.slot_owner(two, Slot.ACTIVE) == second.id
+
+
 def test_the_janitor_purges_a_deleted_tasks_executions(moto_aws: None) -> None:
     repo = DynamoExecutionRepository()
     project_id = new_id()
@@ -237,3 +293,8 @@ def test_the_janitor_purges_a_deleted_tasks_executions(moto_aws: None) -> None:
     assert all(repo.get(e.id) is None for e in mine)
     assert repo.get(kept.id) == kept
     assert DynamoJanitor().purge_task(task_id) == 0
+    # The task's overlap slots go with it.
+    waiting = env.execution(task_id)
+    repo.create_for_firing(firing_key(task_id, AT), waiting, [], Slot.BUFFERED)
+    DynamoJanitor().purge_task(task_id)
+    assert repo.slot_owner(task_id, Slot.BUFFERED) is None

@@ -80,6 +80,22 @@ class TestWrites:
         with pytest.raises(StaleVersion):
             repo.update(created, created.with_changes(title="Stale"), None)
 
+    def test_next_run_moves_on_only_from_the_firing_it_follows(self, env: dict[str, Any]) -> None:
+        repo = env["repo"]
+        fired = NOW + timedelta(minutes=5)
+        created = repo.create(task(env["project"], next_run_at=fired), None)
+        later = fired + timedelta(minutes=5)
+        assert repo.advance_next_run(created.id, fired, later) is True
+        stored = repo.get(created.id)
+        assert (stored.next_run_at, stored.version) == (later, created.version)  # no new version
+        # A late or repeated firing never moves it back; nor does one of a task without runs.
+        assert repo.advance_next_run(created.id, fired, fired + timedelta(minutes=1)) is False
+        assert repo.get(created.id).next_run_at == later
+        assert repo.advance_next_run(created.id, later, None) is True
+        assert repo.get(created.id).next_run_at is None
+        assert repo.advance_next_run(created.id, later, later) is False
+        assert repo.advance_next_run(new_id() + env["project"], later, later) is False
+
     def test_a_task_needs_its_project(self, env: dict[str, Any]) -> None:
         with pytest.raises(NotFound):
             env["repo"].create(task("no-such-project"), None)
