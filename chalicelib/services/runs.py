@@ -150,7 +150,11 @@ class RunService:
         if execution is None or execution.status.finished:
             return
         if error_name == "States.Timeout":
-            status, message = ExecutionStatus.TIMED_OUT, "the attempt did not finish in time"
+            # Only a running execution may time out; one still queued (the attempt died before
+            # moving it) fails, or the Conflict would leave it queued for good.
+            running = execution.status is ExecutionStatus.RUNNING
+            status = ExecutionStatus.TIMED_OUT if running else ExecutionStatus.FAILED
+            message = "the attempt did not finish in time"
         else:
             status, message = ExecutionStatus.FAILED, f"the attempt failed ({error_name})"
         with contextlib.suppress(StaleVersion):  # it finished meanwhile

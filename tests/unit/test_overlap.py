@@ -1,0 +1,402 @@
+"""The schedule's overlap policy (skip / allow / buffer_one) through `ExecutionService.fire`,
+with runs finished by `RunService` on the same repositories, and `next_run_at` after a firing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib import runs
+from chalicelib.domain.executions import Execution, ExecutionStatus, Slot, Trigger
+from chalicelib.domain.model import new_id
+from chalicelib.domain.projects import Membership, Project, ProjectRole
+from chalicelib.domain.schedules import Overlap, RateUnit, Schedule, ScheduleKind
+from chalicelib.domain.tasks import Task, new_task_id
+from chalicelib.domain.webhooks import RetryPolicy, WebhookAction, WebhookRequest, WebhookResult
+from chalicelib.services.auth import Principal
+from chalicelib.services.executions import Delivery, ExecutionService, FireOutcome
+from chalicelib.services.runs import EXECUTION_RUN, RunService
+from tests.fakes import (
+    FakeClock,
+    InMemoryExecutionRepository,
+    InMemoryProjectRepository,
+    InMemoryTaskRepository,
+    InProcessRunner,
+    NoPrefetch,
+)
+
+AT = datetime(2026, 11, 21, 12, 5, tzinfo=UTC)
+STILL_RUNNING = "the previous run is still running"
+BOTH_TAKEN = "a run is running and another one waits already"
+
+
+def every_five_minutes(**fields: Any) -> Schedule:
+    return Schedule(
+        kind=ScheduleKind.RATE, timezone="UTC", every=5, unit=RateUnit.MINUTES, **fields
+    )
+
+
+def minutes(n: int) -> datetime:
+    return AT + timedelta(minutes=n)
+
+
+class AlwaysOk:
+    def __init__(self) -> None:
+        self.requests: list[WebhookRequest] = []
+
+    def deliver(self, request: WebhookRequest) -> WebhookResult:
+        self.requests.append(request)
+        return WebhookResult(200, 5, "ok")
+
+
+@dataclass
+class World:
+    clock: FakeClock
+    tasks: InMemoryTaskRepository
+    executions: InMemoryExecutionRepository
+    runner: InProcessRunner
+    service: ExecutionService
+    run: RunService
+    webhooks: AlwaysOk
+    project: Project
+    owner: Principal
+
+    def task(self, overlap: Overlap | None = None, **fields: Any) -> Task:
+        if "schedule" not in fields:
+            fields["schedule"] = (
+                every_five_minutes() if overlap is None else every_five_minutes(overlap=overlap)
+            )
+        fields.setdefault(
+            "action", WebhookAction.model_validate({"type": "webhook", "url": "https://x.test/"})
+        )
+        fields.setdefault("retry", RetryPolicy(max_attempts=1))
+        now = self.clock.now()
+        task = Task(
+            id=new_task_id(self.project.id),
+            project_id=self.project.id,
+            title="Ping",
+            created_by=self.owner.user_id,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+        self.tasks.tasks[task.id] = task
+        return task
+
+    def fire(self, task: Task, at: datetime, attempt: int = 1) -> FireOutcome:
+        return self.service.fire(task.id, at, Delivery(project_id=task.project_id, attempt=attempt))
+
+    def fired(self, task: Task, at: datetime) -> Execution:
+        execution = self.fire(task, at).execution
+        assert execution is not None
+        return execution
+
+    def stored(self, execution: Execution) -> Execution:
+        found = self.executions.get(execution.id)
+        assert found is not None
+        return found
+
+    def finish(self, execution: Execution) -> Execution:
+        """What the state machine does with a started execution: plan, one attempt, plan."""
+        plan = self.run.plan(EXECUTION_RUN, execution.id, 0)
+        assert plan.steps == (execution.id,)
+        assert self.run.attempt(execution.id, 1).outcome == runs.SUCCEEDED
+        assert self.run.plan(EXECUTION_RUN, execution.id, 1).done
+        return self.stored(execution)
+
+    def slot(self, task: Task, slot: Slot) -> str | None:
+        return self.executions.slot_owner(task.id, slot)
+
+
+@pytest.fixture
+def world() -> World:
+    clock = FakeClock()
+    projects = InMemoryProjectRepository()
+    tasks = InMemoryTaskRepository(projects)
+    executions = InMemoryExecutionRepository(tasks.records)
+    runner = InProcessRunner(executions, clock)  # records starts; runs nothing by itself
+    service = ExecutionService(executions, tasks, projects, NoPrefetch(), clock, runner)
+    webhooks = AlwaysOk()
+    run = RunService(executions, tasks, webhooks, lambda _: "secret", clock, service.slots)
+    now = clock.now()
+    owner = Principal(new_id(), new_id())
+    project = Project(new_id(), "Team", "", owner.user_id, now, now)
+    projects.create(project, Membership(project.id, owner.user_id, ProjectRole.OWNER, now))
+    return World(clock, tasks, executions, runner, service, run, webhooks, project, owner)
+
+
+class TestSkip:
+    def test_skip_is_the_default(self) -> None:
+        assert every_five_minutes().overlap is Overlap.SKIP
+
+    @pytest.mark.parametrize("first_running", [False, True])
+    def test_a_firing_while_the_previous_run_is_unfinished_is_skipped(
+        self, world: World, first_running: bool
+    ) -> None:
+        task = world.task()
+        first = world.fired(task, AT)
+        assert world.runner.started == [first.id]
+        if first_running:
+            world.executions.update(
+                first, first.moved_to(ExecutionStatus.RUNNING, world.clock.now())
+            )
+
+        second = world.fire(task, minutes(5))
+
+        assert second.created
+        assert second.execution is not None
+        assert second.execution.status is ExecutionStatus.SKIPPED
+        assert second.execution.error == STILL_RUNNING
+        assert second.reason == STILL_RUNNING
+        assert world.runner.started == [first.id]
+        assert world.slot(task, Slot.ACTIVE) == first.id
+        assert world.slot(task, Slot.BUFFERED) is None
+        # A repeated delivery of the skipped firing stays skipped.
+        again = world.fire(task, minutes(5), attempt=2)
+        assert (again.created, again.execution) == (False, second.execution)
+
+    def test_after_the_run_finished_the_next_firing_runs(self, world: World) -> None:
+        task = world.task()
+        first = world.fired(task, AT)
+        assert world.finish(first).status is ExecutionStatus.SUCCEEDED
+        assert world.slot(task, Slot.ACTIVE) is None
+        second = world.fired(task, minutes(5))
+        assert second.status is ExecutionStatus.QUEUED
+        assert world.runner.started == [first.id, second.id]
+        assert world.slot(task, Slot.ACTIVE) == second.id
+
+
+class TestAllow:
+    def test_overlapping_firings_all_run(self, world: World) -> None:
+        task = world.task(Overlap.ALLOW)
+        first = world.fired(task, AT)
+        second = world.fired(task, minutes(5))
+        assert first.id != second.id
+        assert (first.status, second.status) == (ExecutionStatus.QUEUED, ExecutionStatus.QUEUED)
+        assert world.runner.started == [first.id, second.id]
+        assert world.executions.slots == {}
+        world.finish(second)
+        world.finish(first)
+        assert world.runner.started == [first.id, second.id]
+
+
+class TestBufferOne:
+    def test_one_firing_waits_and_a_further_one_is_skipped(self, world: World) -> None:
+        task = world.task(Overlap.BUFFER_ONE)
+        first = world.fired(task, AT)
+        second = world.fired(task, minutes(5))
+        third = world.fire(task, minutes(10))
+
+        assert second.status is ExecutionStatus.QUEUED
+        assert world.runner.started == [first.id]  # the second waits
+        assert world.slot(task, Slot.ACTIVE) == first.id
+        assert world.slot(task, Slot.BUFFERED) == second.id
+        assert third.execution is not None
+        assert third.execution.status is ExecutionStatus.SKIPPED
+        assert third.execution.error == BOTH_TAKEN
+
+    def test_the_waiting_run_starts_when_the_running_one_finishes(self, world: World) -> None:
+        task = world.task(Overlap.BUFFER_ONE)
+        first = world.fired(task, AT)
+        second = world.fired(task, minutes(5))
+
+        world.finish(first)
+
+        assert world.runner.started == [first.id, second.id]
+        assert world.slot(task, Slot.ACTIVE) == second.id
+        assert world.slot(task, Slot.BUFFERED) is None
+        assert world.stored(second).status is ExecutionStatus.QUEUED  # started, not yet run
+
+        # While the promoted one runs, a new firing waits in its turn ...
+        third = world.fired(task, minutes(10))
+        assert third.status is ExecutionStatus.QUEUED
+        assert world.slot(task, Slot.BUFFERED) == third.id
+        assert world.runner.started == [first.id, second.id]
+        # ... and starts when it finishes.
+        assert world.finish(second).status is ExecutionStatus.SUCCEEDED
+        assert world.runner.started == [first.id, second.id, third.id]
+        world.finish(third)
+        assert world.executions.slots == {}
+
+        # With nothing running or waiting, a new firing gets the slot and starts at once.
+        fourth = world.fired(task, minutes(15))
+        assert world.runner.started[-1] == fourth.id
+        assert world.slot(task, Slot.ACTIVE) == fourth.id
+        assert world.slot(task, Slot.BUFFERED) is None
+
+    def test_a_failed_run_frees_the_slot_too(self, world: World) -> None:
+        task = world.task(Overlap.BUFFER_ONE)
+        first = world.fired(task, AT)
+        second = world.fired(task, minutes(5))
+        world.run.abandon(first.id, 1, "States.Timeout")
+        assert world.stored(first).status.finished
+        assert world.runner.started == [first.id, second.id]
+        assert world.slot(task, Slot.ACTIVE) == second.id
+
+    def test_a_repeated_delivery_of_the_waiting_firing_does_not_start_it(
+        self, world: World
+    ) -> None:
+        task = world.task(Overlap.BUFFER_ONE)
+        first = world.fired(task, AT)
+        second = world.fired(task, minutes(5))
+        for attempt in (2, 3):
+            again = world.fire(task, minutes(5), attempt=attempt)
+            assert (again.created, again.execution) == (False, second)
+        assert world.runner.started == [first.id]
+        assert len(world.executions.executions) == 2
+        # Once promoted, a repeated delivery may ask again: the runner starts it once.
+        world.finish(first)
+        world.fire(task, minutes(5), attempt=4)
+        assert world.runner.started == [first.id, second.id]
+
+
+class TestStaleSlots:
+    def stale(self, world: World, task: Task, status: ExecutionStatus) -> Execution:
+        """A scheduled execution that finished but died before releasing its slot."""
+        holder = world.fired(task, minutes(-5))
+        world.executions.executions[holder.id] = replace(
+            holder, status=status, finished_at=world.clock.now()
+        )
+        assert world.slot(task, Slot.ACTIVE) == holder.id
+        world.runner.started.clear()
+        return holder
+
+    @pytest.mark.parametrize("overlap", [Overlap.SKIP, Overlap.BUFFER_ONE])
+    def test_a_slot_held_by_a_finished_execution_is_cleared(
+        self, world: World, overlap: Overlap
+    ) -> None:
+        task = world.task(overlap)
+        self.stale(world, task, ExecutionStatus.FAILED)
+
+        outcome = world.fire(task, AT)
+
+        assert outcome.execution is not None
+        assert outcome.execution.status is ExecutionStatus.QUEUED
+        assert world.runner.started == [outcome.execution.id]
+        assert world.slot(task, Slot.ACTIVE) == outcome.execution.id
+
+    def test_a_slot_written_directly_for_a_finished_execution_is_cleared(
+        self, world: World
+    ) -> None:
+        task = world.task()
+        gone = Execution(
+            new_id() + world.project.id,
+            task.id,
+            task.project_id,
+            Trigger.SCHEDULE,
+            ExecutionStatus.SUCCEEDED,
+            AT,
+            finished_at=AT,
+        )
+        world.executions.executions[gone.id] = gone
+        world.executions.slots[(task.id, Slot.ACTIVE)] = gone.id
+        outcome = world.fire(task, AT)
+        assert outcome.execution is not None
+        assert outcome.execution.status is ExecutionStatus.QUEUED
+        assert world.runner.started == [outcome.execution.id]
+
+    def test_a_slot_held_by_a_missing_execution_is_cleared(self, world: World) -> None:
+        task = world.task()
+        world.executions.slots[(task.id, Slot.ACTIVE)] = new_id() + world.project.id
+        outcome = world.fire(task, AT)
+        assert outcome.execution is not None
+        assert world.runner.started == [outcome.execution.id]
+
+    def test_a_slot_held_by_an_unfinished_execution_is_not_stale(self, world: World) -> None:
+        task = world.task()
+        self.stale(world, task, ExecutionStatus.RUNNING)
+        outcome = world.fire(task, AT)
+        assert outcome.execution is not None
+        assert outcome.execution.status is ExecutionStatus.SKIPPED
+        assert world.runner.started == []
+
+    def test_a_waiting_firing_goes_before_the_one_at_hand(self, world: World) -> None:
+        task = world.task(Overlap.BUFFER_ONE)
+        holder = world.fired(task, minutes(-10))
+        waiting = world.fired(task, minutes(-5))
+        world.executions.executions[holder.id] = replace(
+            holder, status=ExecutionStatus.SUCCEEDED, finished_at=AT
+        )
+        world.runner.started.clear()
+
+        outcome = world.fire(task, AT)
+
+        assert world.runner.started == [waiting.id]
+        assert world.slot(task, Slot.ACTIVE) == waiting.id
+        assert outcome.execution is not None
+        assert world.slot(task, Slot.BUFFERED) == outcome.execution.id
+        assert outcome.execution.status is ExecutionStatus.QUEUED
+
+
+class TestManualRuns:
+    def test_a_manual_run_takes_no_slot_and_is_never_skipped(self, world: World) -> None:
+        task = world.task()
+        scheduled = world.fired(task, AT)
+        manual = world.service.run_now(world.owner, task.id)
+        assert manual.trigger is Trigger.MANUAL
+        assert world.runner.started == [scheduled.id, manual.id]
+        assert world.slot(task, Slot.ACTIVE) == scheduled.id
+
+    def test_a_manual_run_does_not_block_a_firing(self, world: World) -> None:
+        task = world.task()
+        manual = world.service.run_now(world.owner, task.id)
+        scheduled = world.fired(task, AT)
+        assert scheduled.status is ExecutionStatus.QUEUED
+        assert world.runner.started == [manual.id, scheduled.id]
+        assert world.slot(task, Slot.ACTIVE) == scheduled.id
+
+    def test_a_finished_manual_run_releases_nothing(self, world: World) -> None:
+        task = world.task(Overlap.BUFFER_ONE)
+        first = world.fired(task, AT)
+        second = world.fired(task, minutes(5))
+        manual = world.service.run_now(world.owner, task.id)
+        world.finish(manual)
+        assert world.slot(task, Slot.ACTIVE) == first.id
+        assert world.slot(task, Slot.BUFFERED) == second.id
+        assert world.runner.started == [first.id, manual.id]
+
+
+class TestNextRunAt:
+    def test_a_firing_moves_next_run_at_to_the_following_one(self, world: World) -> None:
+        task = world.task(next_run_at=AT)
+        world.fire(task, AT)
+        stored = world.tasks.get(task.id)
+        assert stored is not None
+        assert stored.next_run_at == minutes(5)
+
+    def test_a_skipped_firing_moves_it_too(self, world: World) -> None:
+        task = world.task(next_run_at=AT)
+        world.fire(task, AT)
+        skipped = world.fire(task, minutes(5))
+        assert skipped.execution is not None
+        assert skipped.execution.status is ExecutionStatus.SKIPPED
+        stored = world.tasks.get(task.id)
+        assert stored is not None
+        assert stored.next_run_at == minutes(10)
+
+    def test_it_never_moves_backwards(self, world: World) -> None:
+        later = minutes(20)
+        task = world.task(next_run_at=later)
+        world.fire(task, AT)  # a late delivery of an old firing
+        stored = world.tasks.get(task.id)
+        assert stored is not None
+        assert stored.next_run_at == later
+
+    def test_a_repeated_delivery_does_not_move_it(self, world: World) -> None:
+        task = world.task(next_run_at=AT)
+        world.fire(task, AT)
+        world.tasks.tasks[task.id] = replace(world.tasks.tasks[task.id], next_run_at=AT)
+        world.fire(task, AT, attempt=2)
+        stored = world.tasks.get(task.id)
+        assert stored is not None
+        assert stored.next_run_at == AT
+
+    def test_a_paused_schedule_has_no_next_run(self, world: World) -> None:
+        task = world.task(schedule=every_five_minutes(paused=True), next_run_at=AT)
+        world.fire(task, AT)
+        stored = world.tasks.get(task.id)
+        assert stored is not None
+        assert stored.next_run_at is None
