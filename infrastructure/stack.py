@@ -1,4 +1,4 @@
-"""The one Taskbeat stack: data, secrets and the Chalice API, for one stage."""
+"""The one Taskbeat stack: data, secrets, the Chalice API, schedules and runs, for one stage."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from chalicelib.adapters.dynamodb.tables import specs as table_specs
 from infrastructure.components.api import Api
 from infrastructure.components.changes import CONSUMER, ChangeFeed
 from infrastructure.components.data import Tables
+from infrastructure.components.runs import PLAN, RUN_STEP, Runs
 from infrastructure.components.scheduling import FIRE, Scheduling
 from infrastructure.components.secrets import Secrets
 from infrastructure.packaging import LambdaProject
@@ -69,4 +70,13 @@ class TaskbeatStack(cdk.Stack):
             fire=self.api.chalice.sam_template.get_resource(FIRE),
             functions=self.api.functions(),
             function_role=self.api.role,
+        )
+        self.runs = Runs(
+            self,
+            "Runs",
+            plan=self.api.chalice.sam_template.get_resource(PLAN),
+            run_step=self.api.chalice.sam_template.get_resource(RUN_STEP),
+            functions=self.api.functions(),
+            function_role=self.api.role,
+            retain_logs=retain_data,
         )

@@ -18,6 +18,25 @@ STAGE = "citest"
 STACK_NAME = f"taskbeat-{STAGE}"
 TABLE_PREFIX = f"{STACK_NAME}-"
 
+# What Step Functions needs to deliver a state machine's logs and traces: IAM accepts only "*"
+# for these actions.
+LOG_DELIVERY_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+}
+TRACING_ACTIONS = {
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+}
+
 # Figures shown at the end of the run (see pytest_terminal_summary).
 FIGURES: dict[str, str] = {}
 

@@ -11,7 +11,15 @@ import pytest
 from chalicelib.adapters.dynamodb import tables
 from chalicelib.settings import Settings
 from infrastructure.packaging import LAMBDA_RUNTIME
-from tests.infra.conftest import FIGURES, STACK_NAME, STAGE, TABLE_PREFIX, CloudAssembly
+from tests.infra.conftest import (
+    FIGURES,
+    LOG_DELIVERY_ACTIONS,
+    STACK_NAME,
+    STAGE,
+    TABLE_PREFIX,
+    TRACING_ACTIONS,
+    CloudAssembly,
+)
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -223,8 +231,9 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-# Actions IAM cannot scope to a resource: "*" is the only resource they accept.
-UNSCOPABLE_ACTIONS = {"dynamodb:ListStreams"}
+# Actions IAM cannot scope to a resource: "*" is the only resource they accept. Step Functions
+# needs the log delivery and X-Ray ones to log and trace the run state machine.
+UNSCOPABLE_ACTIONS = {"dynamodb:ListStreams"} | LOG_DELIVERY_ACTIONS | TRACING_ACTIONS
 STREAM_READ_ACTIONS = {
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
