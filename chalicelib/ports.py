@@ -353,8 +353,9 @@ class ExecutionRepository(Protocol):
         transaction: `(execution, True)`.
 
         If the firing is claimed already, nothing is written and the answer is the execution
-        the claim names: `(existing, False)`. If only the slot is held, nothing is written
-        and `SlotTaken` is raised.
+        the claim names: `(existing, False)`. If only the slot is held (or, for the active
+        slot, an execution waits in the buffered one), nothing is written and `SlotTaken` is
+        raised.
         """
         ...
 

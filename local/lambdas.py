@@ -6,12 +6,14 @@ moto's `LambdaFunction._invoke_lambda` is replaced by a call into this registry,
 handler registered under the function's name in this process.
 
 A real Lambda execution environment handles one event at a time, and Chalice keeps per-request
-state on the app object, so each function has its own lock. There is no global lock: a handler
-may write to DynamoDB, whose stream invokes another function while the first one still runs.
-Asynchronous invocations (InvocationType=Event, DynamoDB stream batches) are queued and handled
-by one worker thread per function, in order, as a stream shard is on AWS; the caller does not
-wait for them (so a handler writing to a table it consumes, or invoking itself, cannot deadlock
-on its own lock).
+state on the app object, so by default a function runs one event at a time. Functions without
+such state (the app's pure Lambda functions, like the scheduler's target and the state
+machine's steps) are registered with a higher `concurrency`, as Lambda scales them out. There
+is no global lock: a handler may write to DynamoDB, whose stream invokes another function while
+the first one still runs. Asynchronous invocations (InvocationType=Event, DynamoDB stream
+batches) are queued and handled by `concurrency` worker threads per function (one keeps them in
+order, as a stream shard is on AWS); the caller does not wait for them (so a handler writing to
+a table it consumes, or invoking itself, cannot deadlock on its own slot).
 """
 
 from __future__ import annotations
@@ -81,9 +83,13 @@ class _Function:
     handler: Handler
     timeout_seconds: int
     memory_mb: int
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    concurrency: int = 1
+    slots: threading.Semaphore = field(init=False)
     deliveries: queue.SimpleQueue[Any] | None = None
-    worker: threading.Thread | None = None
+    workers: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.slots = threading.Semaphore(self.concurrency)
 
 
 _STOP = object()
@@ -105,16 +111,23 @@ class FunctionRegistry:
         *,
         timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
         memory_mb: int = DEFAULT_MEMORY_MB,
+        concurrency: int = 1,
     ) -> None:
-        """Register (or replace) the handler that runs when function `name` is invoked."""
+        """Register (or replace) the handler that runs when function `name` is invoked, at
+        most `concurrency` events at once."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         with self._lock:
-            self._functions[name] = _Function(name, handler, timeout_seconds, memory_mb)
+            self._functions[name] = _Function(
+                name, handler, timeout_seconds, memory_mb, concurrency
+            )
 
     def unregister(self, name: str) -> None:
         with self._lock:
             function = self._functions.pop(name, None)
         if function is not None and function.deliveries is not None:
-            function.deliveries.put(_STOP)
+            for _ in function.workers:
+                function.deliveries.put(_STOP)
 
     def names(self) -> list[str]:
         with self._lock:
@@ -135,7 +148,7 @@ class FunctionRegistry:
         """Run the handler with `event` and a Lambda context; its exceptions propagate."""
         function = self._get(name)
         context = LambdaContext(name, self.region, function.timeout_seconds, function.memory_mb)
-        with function.lock:
+        with function.slots:
             return function.handler(event, context)
 
     def invoke_as_lambda(self, name: str, event: Any) -> tuple[str, bool, str]:
@@ -173,13 +186,16 @@ class FunctionRegistry:
                 return
             if function.deliveries is None:
                 function.deliveries = queue.SimpleQueue()
-                function.worker = threading.Thread(
-                    target=self._deliver,
-                    args=(function,),
-                    name=f"lambda-deliveries-{name}",
-                    daemon=True,
-                )
-                function.worker.start()
+                for number in range(function.concurrency):
+                    suffix = f"-{number}" if function.concurrency > 1 else ""
+                    worker = threading.Thread(
+                        target=self._deliver,
+                        args=(function,),
+                        name=f"lambda-deliveries-{name}{suffix}",
+                        daemon=True,
+                    )
+                    function.workers.append(worker)
+                    worker.start()
         function.deliveries.put(event)
 
     def _deliver(self, function: _Function) -> None:
@@ -198,10 +214,11 @@ class FunctionRegistry:
             functions = list(self._functions.values())
         for function in functions:
             if function.deliveries is not None:
-                function.deliveries.put(_STOP)
+                for _ in function.workers:
+                    function.deliveries.put(_STOP)
         for function in functions:
-            if function.worker is not None:
-                function.worker.join(timeout)
+            for worker in function.workers:
+                worker.join(timeout)
 
 
 def _error_payload(error_type: str, message: str, exc: BaseException | None = None) -> str:

@@ -40,6 +40,8 @@ FIRE_FUNCTION = "fire"
 # The run state machine (one definition for every run, from chalicelib like CDK's).
 STATE_MACHINE_NAME = "taskbeat-local-runs"
 LAMBDA_RUNTIME = "python3.13"
+# Events a stateless function handles at once locally (Lambda's concurrency, scaled down).
+SCALED_OUT = 8
 
 _SCHEDULER_TRUST_POLICY = {
     "Version": "2012-10-17",
@@ -107,8 +109,14 @@ def provision(
     secret_arn = create_signing_secret(settings)
     role_arn = create_execution_role(settings.aws_region)
     provisioned = Provisioned(role_arn=role_arn, secret_arn=secret_arn)
+    stateless = {f.name for f in app.pure_lambda_functions} if app is not None else set()
     for name, handler in entry_points.items():
-        provisioned.function_arns[name] = create_function(registry, name, handler, role_arn)
+        # Lambda runs many events of a function at once; locally, so do the functions that
+        # keep no state on the Chalice app, except the stream consumer (in order, per shard).
+        concurrency = SCALED_OUT if name in stateless and name != STREAM_CONSUMER else 1
+        provisioned.function_arns[name] = create_function(
+            registry, name, handler, role_arn, concurrency
+        )
     if STREAM_CONSUMER in entry_points:
         provisioned.stream_mappings = connect_streams(settings, STREAM_CONSUMER)
     if app is not None:
@@ -216,9 +224,11 @@ def _placeholder_package() -> bytes:
     return buffer.getvalue()
 
 
-def create_function(registry: FunctionRegistry, name: str, handler: Handler, role_arn: str) -> str:
+def create_function(
+    registry: FunctionRegistry, name: str, handler: Handler, role_arn: str, concurrency: int = 1
+) -> str:
     """Register `handler` in process and create the moto function that routes to it."""
-    registry.register(name, handler)
+    registry.register(name, handler, concurrency=concurrency)
     client = aws_client("lambda", registry.region)
     try:
         created = client.create_function(

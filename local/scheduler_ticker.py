@@ -1,13 +1,15 @@
 """EventBridge Scheduler, locally: fires the schedules that moto only stores.
 
-Every second the ticker reads the schedules back through the scheduler API, works out the
-firings due since it last looked (with the domain's schedule-expression code, so DST and
-cron rules are the same as everywhere else), and invokes each target the way EventBridge
+The ticker lists the schedules through the scheduler API at least every second (reading a
+schedule's details again only when it changed), works out the firings due since it last
+looked (with the domain's schedule-expression code, so DST and cron rules are the same as
+everywhere else), and invokes each target the way EventBridge
 Scheduler does: Lambda targets asynchronously, Step Functions targets by starting an
 execution, with the target's `Input` after substituting the `<aws.scheduler.*>` context
 attributes. A firing is never delivered twice: the ticker's cursor moves past it before the
 target is invoked. Errors in one schedule are logged and the others go on. `tick(now)` lets a
-test drive it without waiting for the clock.
+test drive it without waiting for the clock. Between ticks it sleeps until the next firing it
+knows of (at most the interval), so a firing is delivered within milliseconds of its time.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class SchedulerTicker:
         self._clock = clock
         self._max_catch_up = max_catch_up
         self._cursors: dict[str, _Cursor] = {}
+        # Schedule details by ARN, with the modification date they were read at.
+        self._details: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        self._next_due: datetime | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -91,11 +96,21 @@ class SchedulerTicker:
             self._thread = None
 
     def _run(self) -> None:
-        while not self._stopped.wait(self._interval):
+        delay = self._interval
+        while not self._stopped.wait(delay):
             try:
                 self.tick()
             except Exception:  # e.g. moto going away during shutdown; the next tick retries
                 log.exception("scheduler tick failed")
+            delay = self._delay()
+
+    def _delay(self) -> float:
+        """Seconds until the next tick: the next known firing, or the interval (new schedules
+        are found at the latest then)."""
+        if self._next_due is None:
+            return self._interval
+        until = (self._next_due - self._clock()).total_seconds()
+        return max(0.0, min(self._interval, until))
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
@@ -115,31 +130,56 @@ class SchedulerTicker:
         with self._lock:
             fired: list[Firing] = []
             seen: set[str] = set()
-            for group, name, arn in self._schedules():
+            self._next_due = None
+            for summary in self._schedules():
+                arn = summary["Arn"]
                 seen.add(arn)
                 try:
-                    fired.extend(self._tick_schedule(group, name, arn, now))
+                    fired.extend(self._tick_schedule(summary, now))
                 except Exception:
-                    log.exception("schedule %s/%s failed", group, name)
+                    log.exception("schedule %s/%s failed", summary["GroupName"], summary["Name"])
             for arn in set(self._cursors) - seen:
                 del self._cursors[arn]
+            for arn in set(self._details) - seen:
+                del self._details[arn]
             return fired
 
-    def _schedules(self) -> Iterator[tuple[str, str, str]]:
+    def _schedules(self) -> Iterator[dict[str, Any]]:
         client = self._client("scheduler")
         for group_page in client.get_paginator("list_schedule_groups").paginate():
             for group in group_page["ScheduleGroups"]:
                 pages = client.get_paginator("list_schedules").paginate(GroupName=group["Name"])
                 for page in pages:
-                    for schedule in page["Schedules"]:
-                        yield schedule["GroupName"], schedule["Name"], schedule["Arn"]
+                    yield from page["Schedules"]
 
-    def _tick_schedule(self, group: str, name: str, arn: str, now: datetime) -> list[Firing]:
+    def _schedule(self, summary: dict[str, Any]) -> dict[str, Any] | None:
+        """The schedule's details, read again only when it changed since the last read."""
+        arn = summary["Arn"]
+        modified = summary.get("LastModificationDate") or summary.get("CreationDate")
+        cached = self._details.get(arn)
+        if cached is not None and modified is not None and cached[0] == modified:
+            return cached[1]
         client = self._client("scheduler")
         try:
-            schedule = client.get_schedule(GroupName=group, Name=name)
+            schedule: dict[str, Any] = client.get_schedule(
+                GroupName=summary["GroupName"], Name=summary["Name"]
+            )
         except client.exceptions.ResourceNotFoundException:
-            return []  # deleted since it was listed
+            return None  # deleted since it was listed
+        if modified is not None:
+            self._details[arn] = (modified, schedule)
+        return schedule
+
+    def _note_next(self, moment: datetime | None) -> None:
+        if moment is not None and (self._next_due is None or moment < self._next_due):
+            self._next_due = moment
+
+    def _tick_schedule(self, summary: dict[str, Any], now: datetime) -> list[Firing]:
+        client = self._client("scheduler")
+        schedule = self._schedule(summary)
+        if schedule is None:
+            return []
+        group, name, arn = schedule["GroupName"], schedule["Name"], schedule["Arn"]
         created: datetime = schedule["CreationDate"]
         modified: datetime = schedule.get("LastModificationDate") or created
         cursor = self._cursors.get(arn)
@@ -175,13 +215,13 @@ class SchedulerTicker:
             fired.append(self._deliver(schedule, scheduled_time))
         self._cursors[arn] = _Cursor(now, modified)
 
-        if (
-            schedule.get("ActionAfterCompletion") == "DELETE"
-            and next_firing(expression, zone, now, start, end) is None
-        ):
+        following = next_firing(expression, zone, now, start, end)
+        if schedule.get("ActionAfterCompletion") == "DELETE" and following is None:
             with contextlib.suppress(client.exceptions.ResourceNotFoundException):
                 client.delete_schedule(GroupName=group, Name=name)
             self._cursors.pop(arn, None)
+            self._details.pop(arn, None)
+        self._note_next(following)
         return fired
 
     def _deliver(self, schedule: dict[str, Any], scheduled_time: datetime) -> Firing:

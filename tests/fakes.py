@@ -665,7 +665,8 @@ class InMemoryExecutionRepository:
             if claimed is not None:
                 return self.executions[claimed], False
             if slot is not None:
-                if (execution.task_id, slot) in self.slots:
+                waiting = slot is Slot.ACTIVE and (execution.task_id, Slot.BUFFERED) in self.slots
+                if (execution.task_id, slot) in self.slots or waiting:
                     raise SlotTaken(slot)
                 self.slots[(execution.task_id, slot)] = execution.id
             self.firings[firing_key] = execution.id

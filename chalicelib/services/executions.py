@@ -120,8 +120,8 @@ class OverlapSlots:
         """Free the active slot if its holder finished without releasing it (it died between
         its last write and the release): True if the slot was freed."""
         holder_id = self._executions.slot_owner(task_id, Slot.ACTIVE)
-        if holder_id is None:
-            return True
+        if holder_id is None:  # released meanwhile; a waiting execution still goes first
+            return self._promote(task_id) is None
         holder = self._executions.get(holder_id)
         if holder is not None and not holder.status.finished:
             return False

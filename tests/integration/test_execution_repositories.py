@@ -274,6 +274,20 @@ class TestOverlapSlots:
         assert env.repo.slot_owner(task_id, Slot.BUFFERED) is None
         assert env.repo.promote_buffered(task_id) is None  # nothing waits any more
 
+    def test_the_active_slot_is_refused_while_an_execution_waits(self, env: Env) -> None:
+        task_id = env.task()
+        running = self.firing(env, task_id, 0, Slot.ACTIVE)
+        waiting = self.firing(env, task_id, 5, Slot.BUFFERED)
+        # The runner died after releasing its slot, before the waiting one moved up.
+        assert env.repo.release_slot(task_id, running.id)
+        late = env.execution(task_id)
+        with pytest.raises(SlotTaken):
+            env.repo.create_for_firing(
+                firing_key(task_id, AT + timedelta(minutes=10)), late, [], Slot.ACTIVE
+            )
+        assert env.repo.get(late.id) is None
+        assert env.repo.promote_buffered(task_id) == waiting.id
+
     def test_slots_are_per_task(self, env: Env) -> None:
         one, two = env.task(), env.task()
         first = self.firing(env, one, 0, Slot.ACTIVE)

@@ -330,6 +330,26 @@ class TestStaleSlots:
         assert world.slot(task, Slot.BUFFERED) == outcome.execution.id
         assert outcome.execution.status is ExecutionStatus.QUEUED
 
+    def test_a_waiting_firing_left_behind_by_a_lost_promotion_goes_first(
+        self, world: World
+    ) -> None:
+        task = world.task(Overlap.BUFFER_ONE)
+        holder = world.fired(task, minutes(-10))
+        waiting = world.fired(task, minutes(-5))
+        # The holder finished and released its slot, then died before moving the waiting up.
+        world.executions.executions[holder.id] = replace(
+            holder, status=ExecutionStatus.SUCCEEDED, finished_at=AT
+        )
+        assert world.executions.release_slot(task.id, holder.id)
+        world.runner.started.clear()
+
+        outcome = world.fire(task, AT)
+
+        assert world.runner.started == [waiting.id]
+        assert world.slot(task, Slot.ACTIVE) == waiting.id
+        assert outcome.execution is not None
+        assert world.slot(task, Slot.BUFFERED) == outcome.execution.id
+
 
 class TestManualRuns:
     def test_a_manual_run_takes_no_slot_and_is_never_skipped(self, world: World) -> None:

@@ -126,6 +126,13 @@ class DynamoExecutionRepository:
                         created_at=execution.created_at,
                     )
                     tx.save("slot", held, ClaimModel.key.does_not_exist())
+                    if slot is Slot.ACTIVE:  # a waiting execution goes first
+                        tx.check(
+                            "slot",
+                            ClaimModel,
+                            slot_claim(execution.task_id, Slot.BUFFERED),
+                            ClaimModel.key.does_not_exist(),
+                        )
                 tx.save(
                     "execution", execution_to_model(execution), ExecutionModel.id.does_not_exist()
                 )

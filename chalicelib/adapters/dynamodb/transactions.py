@@ -20,12 +20,22 @@ def condition_failed(exc: PynamoDBException) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
+# PynamoDB sends a transaction's items grouped by kind, in this order, whatever order they
+# were added in; cancellation reasons follow the order sent.
+_SENT_ORDER = ("check", "delete", "put", "update")
+
+
 class Transaction:
     """A TransactWrite that names its items, so a cancellation says which condition failed."""
 
     def __init__(self) -> None:
-        self.labels: list[str] = []
+        self._labels: dict[str, list[str]] = {kind: [] for kind in _SENT_ORDER}
         self._tx = TransactWrite(connection=connection.root())
+
+    @property
+    def labels(self) -> list[str]:
+        """The items' labels in the order DynamoDB gets (and answers about) them."""
+        return [label for kind in _SENT_ORDER for label in self._labels[kind]]
 
     def __enter__(self) -> Transaction:
         self._tx.__enter__()
@@ -35,21 +45,21 @@ class Transaction:
         self._tx.__exit__(*exc)  # type: ignore[no-untyped-call]
 
     def check(self, label: str, model: Any, key: str, condition: Condition) -> None:
-        self.labels.append(label)
+        self._labels["check"].append(label)
         self._tx.condition_check(model, key, condition=condition)
 
     def save(self, label: str, item: Any, condition: Condition | None = None) -> None:
-        self.labels.append(label)
+        self._labels["put"].append(label)
         self._tx.save(item, condition=condition)
 
     def update(
         self, label: str, item: Any, actions: list[Any], condition: Condition | None = None
     ) -> None:
-        self.labels.append(label)
+        self._labels["update"].append(label)
         self._tx.update(item, actions=actions, condition=condition)
 
     def delete(self, label: str, item: Any, condition: Condition | None = None) -> None:
-        self.labels.append(label)
+        self._labels["delete"].append(label)
         self._tx.delete(item, condition=condition)
 
     def failed(self, exc: TransactWriteError) -> set[str]:
