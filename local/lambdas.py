@@ -18,6 +18,7 @@ a table it consumes, or invoking itself, cannot deadlock on its own slot).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import queue
@@ -285,19 +286,60 @@ def _invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -
     return _originals["invoke"](self, body, request_headers, response_headers)
 
 
+class _StateMachineLambdaClient:
+    """What moto's Step Functions interpreter gets for its Lambda tasks: `invoke` runs a
+    registered function in process (as moto's Lambda API would, through the hook above, minus
+    two HTTP round trips and a new boto3 client per task); anything else goes to moto."""
+
+    def __init__(self, registry: FunctionRegistry, fallback: Callable[[], Any]) -> None:
+        self._registry = registry
+        self._fallback = fallback
+
+    def invoke(self, **parameters: Any) -> dict[str, Any]:
+        name = str(parameters.get("FunctionName", "")).split(":function:")[-1].split(":")[0]
+        if name not in self._registry or set(parameters) - {"FunctionName", "Payload"}:
+            return self._fallback().invoke(**parameters)  # type: ignore[no-any-return]
+        payload = parameters.get("Payload")
+        if isinstance(payload, bytes | bytearray):
+            payload = payload.decode()
+        event = json.loads(payload) if isinstance(payload, str) and payload else payload
+        text, errored, _ = self._registry.invoke_as_lambda(name, _decoded(event))
+        answer: dict[str, Any] = {
+            "StatusCode": 200,
+            "ExecutedVersion": "$LATEST",
+            "Payload": io.BytesIO(text.encode()),
+        }
+        if errored:
+            answer["FunctionError"] = "Unhandled"
+        return answer
+
+
+def _state_machine_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    registry = _active
+    original = _originals["boto_client_for"]
+    if registry is None or service != "lambda":
+        return original(region, service, state_credentials)
+    return _StateMachineLambdaClient(registry, lambda: original(region, service, state_credentials))
+
+
 def install(registry: FunctionRegistry) -> None:
     """Route moto's Lambda invocations (in this process) to `registry`."""
     global _active
     from moto.awslambda.models import LambdaBackend, LambdaFunction
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+        lambda_eval_utils,
+    )
 
     with _hook_lock:
         if not _originals:
             _originals["_invoke_lambda"] = LambdaFunction._invoke_lambda
             _originals["invoke"] = LambdaFunction.invoke
             _originals["send_dynamodb_items"] = LambdaBackend.send_dynamodb_items
+            _originals["boto_client_for"] = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009
             LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
             LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
             LambdaBackend.send_dynamodb_items = _send_dynamodb_items  # type: ignore[method-assign]
+            setattr(lambda_eval_utils, "boto_client_for", _state_machine_client)  # noqa: B010
         _active = registry
 
 
@@ -305,12 +347,16 @@ def uninstall() -> None:
     """Give moto its own Lambda invocation back."""
     global _active
     from moto.awslambda.models import LambdaBackend, LambdaFunction
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+        lambda_eval_utils,
+    )
 
     with _hook_lock:
         if _originals:
             LambdaFunction._invoke_lambda = _originals.pop("_invoke_lambda")  # type: ignore[method-assign]
             LambdaFunction.invoke = _originals.pop("invoke")  # type: ignore[method-assign]
             LambdaBackend.send_dynamodb_items = _originals.pop("send_dynamodb_items")  # type: ignore[method-assign]
+            setattr(lambda_eval_utils, "boto_client_for", _originals.pop("boto_client_for"))  # noqa: B010
         _active = None
 
 

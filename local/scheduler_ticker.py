@@ -20,6 +20,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ log = logging.getLogger("taskbeat.local.scheduler")
 _LAMBDA_ARN = re.compile(r"^arn:[^:]+:lambda:[^:]*:[^:]*:function:.+$")
 _STATE_MACHINE_ARN = re.compile(r"^arn:[^:]+:states:[^:]*:[^:]*:stateMachine:.+$")
 DEFAULT_MAX_CATCH_UP = 100
+DELIVERY_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,17 @@ class Firing:
 class _Cursor:
     since: datetime  # every firing up to and including this instant is done
     modified: datetime  # the schedule version the cursor belongs to
+    next_due: datetime | None = None  # the first firing after `since`, once worked out
+
+
+@dataclass(frozen=True)
+class _Due:
+    """What a tick found for one schedule: its firings due now, and whether the schedule is
+    to be deleted once they are delivered (a one-time schedule's ActionAfterCompletion)."""
+
+    schedule: dict[str, Any]
+    times: list[datetime]
+    delete: bool = False
 
 
 def rfc3339(moment: datetime) -> str:
@@ -68,45 +81,74 @@ class SchedulerTicker:
         interval_seconds: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_catch_up: int = DEFAULT_MAX_CATCH_UP,
+        invoke_async: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._region = region
         self._interval = interval_seconds
         self._clock = clock
         self._max_catch_up = max_catch_up
+        # Queues an asynchronous invocation of a Lambda ARN in process (False: not ours); the
+        # local stack's functions run in this process, and the Lambda API round trip through
+        # moto costs more than a firing's whole budget of lateness under load.
+        self._invoke_async = invoke_async
         self._cursors: dict[str, _Cursor] = {}
         # Schedule details by ARN, with the modification date they were read at.
         self._details: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self._next_due: datetime | None = None
+        self._deleted: set[str] = set()  # one-time schedules whose deletion was asked for
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()  # a refresh found something: work out the delay again
+        self._threads: list[threading.Thread] = []
         self._clients: dict[str, Any] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         self._stopped.clear()
-        self._thread = threading.Thread(target=self._run, name="scheduler-ticker", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._refresh_loop, name="scheduler-refresh", daemon=True),
+            threading.Thread(target=self._fire_loop, name="scheduler-ticker", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(10)
+        self._threads = []
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
-    def _run(self) -> None:
-        delay = self._interval
-        while not self._stopped.wait(delay):
+    def _refresh_loop(self) -> None:
+        """Reads the schedules back every interval; the fire loop works from what it read, so
+        a slow listing never delays a firing that is due."""
+        while not self._stopped.is_set():
             try:
-                self.tick()
-            except Exception:  # e.g. moto going away during shutdown; the next tick retries
+                self.refresh()
+            except Exception:  # e.g. moto going away during shutdown; the next round retries
+                log.exception("reading the schedules failed")
+            self._wake.set()
+            self._stopped.wait(self._interval)
+
+    def _fire_loop(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.wait(self._delay())
+            self._wake.clear()
+            if self._stopped.is_set():
+                return
+            try:
+                self.fire_due()
+            except Exception:
                 log.exception("scheduler tick failed")
-            delay = self._delay()
 
     def _delay(self) -> float:
-        """Seconds until the next tick: the next known firing, or the interval (new schedules
-        are found at the latest then)."""
+        """Seconds until the next known firing, or the interval (new schedules are found by
+        the refresh, which wakes the fire loop)."""
         if self._next_due is None:
             return self._interval
         until = (self._next_due - self._clock()).total_seconds()
@@ -125,24 +167,58 @@ class SchedulerTicker:
     # --- ticking -----------------------------------------------------------------------------
 
     def tick(self, now: datetime | None = None) -> list[Firing]:
-        """Deliver every firing due up to `now` (default: the clock) not delivered yet."""
+        """Read the schedules back, then deliver every firing due up to `now` (default: the
+        clock) not delivered yet."""
+        self.refresh()
+        return self.fire_due(now)
+
+    def refresh(self) -> None:
+        """Read the schedules (the details only of those that changed since the last read)."""
+        listed = list(self._schedules())
+        with self._lock:
+            known = dict(self._details)
+        details: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        for summary in listed:
+            try:
+                read = self._schedule(summary, known.get(summary["Arn"]))
+            except Exception:
+                log.exception("schedule %s/%s failed", summary["GroupName"], summary["Name"])
+                continue
+            if read is not None:
+                details[summary["Arn"]] = read
+        with self._lock:
+            self._details = details
+            for arn in set(self._cursors) - set(details):
+                del self._cursors[arn]
+            self._deleted &= set(details)
+
+    def fire_due(self, now: datetime | None = None) -> list[Firing]:
+        """Deliver every firing due up to `now` of the schedules read last."""
         now = (now or self._clock()).astimezone(UTC)
         with self._lock:
-            fired: list[Firing] = []
-            seen: set[str] = set()
+            due: list[_Due] = []
             self._next_due = None
-            for summary in self._schedules():
-                arn = summary["Arn"]
-                seen.add(arn)
+            for _, schedule in list(self._details.values()):
                 try:
-                    fired.extend(self._tick_schedule(summary, now))
+                    due.append(self._tick_schedule(schedule, now))
                 except Exception:
-                    log.exception("schedule %s/%s failed", summary["GroupName"], summary["Name"])
-            for arn in set(self._cursors) - seen:
-                del self._cursors[arn]
-            for arn in set(self._details) - seen:
-                del self._details[arn]
-            return fired
+                    log.exception("schedule %s/%s failed", schedule["GroupName"], schedule["Name"])
+            # Schedules are delivered side by side, as on AWS (one schedule's firings in order).
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(DELIVERY_THREADS, "scheduler-delivery")
+            jobs = [job for job in due if job.times or job.delete]
+            batches = self._pool.map(self._complete, jobs)
+            return [firing for batch in batches for firing in batch]
+
+    def _complete(self, job: _Due) -> list[Firing]:
+        fired = [self._deliver(job.schedule, moment) for moment in job.times]
+        if job.delete:
+            client = self._client("scheduler")
+            with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+                client.delete_schedule(
+                    GroupName=job.schedule["GroupName"], Name=job.schedule["Name"]
+                )
+        return fired
 
     def _schedules(self) -> Iterator[dict[str, Any]]:
         client = self._client("scheduler")
@@ -152,13 +228,13 @@ class SchedulerTicker:
                 for page in pages:
                     yield from page["Schedules"]
 
-    def _schedule(self, summary: dict[str, Any]) -> dict[str, Any] | None:
-        """The schedule's details, read again only when it changed since the last read."""
-        arn = summary["Arn"]
+    def _schedule(
+        self, summary: dict[str, Any], cached: tuple[datetime, dict[str, Any]] | None
+    ) -> tuple[datetime, dict[str, Any]] | None:
+        """The schedule's details, read again only when it changed since `cached` was read."""
         modified = summary.get("LastModificationDate") or summary.get("CreationDate")
-        cached = self._details.get(arn)
         if cached is not None and modified is not None and cached[0] == modified:
-            return cached[1]
+            return cached
         client = self._client("scheduler")
         try:
             schedule: dict[str, Any] = client.get_schedule(
@@ -166,23 +242,28 @@ class SchedulerTicker:
             )
         except client.exceptions.ResourceNotFoundException:
             return None  # deleted since it was listed
-        if modified is not None:
-            self._details[arn] = (modified, schedule)
-        return schedule
+        return (modified or schedule["CreationDate"]), schedule
 
     def _note_next(self, moment: datetime | None) -> None:
         if moment is not None and (self._next_due is None or moment < self._next_due):
             self._next_due = moment
 
-    def _tick_schedule(self, summary: dict[str, Any], now: datetime) -> list[Firing]:
-        client = self._client("scheduler")
-        schedule = self._schedule(summary)
-        if schedule is None:
-            return []
+    def _tick_schedule(self, schedule: dict[str, Any], now: datetime) -> _Due:
+        """The schedule's firings due up to `now`, now marked as delivered."""
         group, name, arn = schedule["GroupName"], schedule["Name"], schedule["Arn"]
         created: datetime = schedule["CreationDate"]
         modified: datetime = schedule.get("LastModificationDate") or created
         cursor = self._cursors.get(arn)
+        enabled = schedule.get("State", "ENABLED") == "ENABLED"
+        if (
+            enabled
+            and cursor is not None
+            and cursor.modified == modified
+            and cursor.next_due is not None
+            and cursor.next_due > now
+        ):
+            self._note_next(cursor.next_due)  # nothing due yet: no need to work it out again
+            return _Due(schedule, [])
         # A schedule counts from the second it was created or last changed; before that it
         # did not exist (or said something else).
         origin = _whole_second(modified) - timedelta(microseconds=1)
@@ -192,10 +273,10 @@ class SchedulerTicker:
             since = max(cursor.since, origin)
         else:
             since = cursor.since
-        if schedule.get("State", "ENABLED") != "ENABLED" or since >= now:
+        if not enabled or since >= now:
             # Disabled schedules skip what falls due meanwhile, as on AWS.
             self._cursors[arn] = _Cursor(max(since, now), modified)
-            return []
+            return _Due(schedule, [])
 
         expression = parse(schedule["ScheduleExpression"])
         zone = schedule.get("ScheduleExpressionTimezone") or "UTC"
@@ -209,20 +290,20 @@ class SchedulerTicker:
                         group, name, self._max_catch_up)  # fmt: skip
             due = due[-self._max_catch_up :]
 
-        fired = []
-        for scheduled_time in due:
-            self._cursors[arn] = _Cursor(scheduled_time, modified)  # before: never twice
-            fired.append(self._deliver(schedule, scheduled_time))
-        self._cursors[arn] = _Cursor(now, modified)
-
         following = next_firing(expression, zone, now, start, end)
-        if schedule.get("ActionAfterCompletion") == "DELETE" and following is None:
-            with contextlib.suppress(client.exceptions.ResourceNotFoundException):
-                client.delete_schedule(GroupName=group, Name=name)
-            self._cursors.pop(arn, None)
-            self._details.pop(arn, None)
+        # The cursor moves past the firings before they are delivered: never twice.
+        self._cursors[arn] = _Cursor(now, modified, following)
+        # A one-time schedule deletes itself after its firing. Its cursor stays until it is no
+        # longer listed, so a listing read before the deletion cannot fire it again.
+        delete = (
+            schedule.get("ActionAfterCompletion") == "DELETE"
+            and following is None
+            and arn not in self._deleted
+        )
+        if delete:
+            self._deleted.add(arn)
         self._note_next(following)
-        return fired
+        return _Due(schedule, due, delete)
 
     def _deliver(self, schedule: dict[str, Any], scheduled_time: datetime) -> Firing:
         target = schedule["Target"]
@@ -238,7 +319,13 @@ class SchedulerTicker:
             payload = payload.replace(attribute, value)
         error = None
         try:
-            if _LAMBDA_ARN.match(target_arn):
+            if (
+                _LAMBDA_ARN.match(target_arn)
+                and self._invoke_async is not None
+                and (self._invoke_async(target_arn, payload))
+            ):
+                pass
+            elif _LAMBDA_ARN.match(target_arn):
                 self._client("lambda").invoke(
                     FunctionName=target_arn, InvocationType="Event", Payload=payload.encode()
                 )

@@ -4,6 +4,7 @@ gateway and the scheduler ticker. `python -m local` runs it; tests use it as a c
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -228,9 +229,20 @@ class LocalStack:
         self._http.start()
         self._stops.append(("REST API", self._http.stop))
         if self.target == "local":
-            self._ticker = SchedulerTicker(self.region, self._ticker_interval)
+            self._ticker = SchedulerTicker(
+                self.region, self._ticker_interval, invoke_async=self._queue_invocation
+            )
             self._ticker.start()
             self._stops.append(("scheduler ticker", self._ticker.stop))
+
+    def _queue_invocation(self, function_arn: str, payload: str) -> bool:
+        """An asynchronous invocation of one of the stack's functions, queued in process (what
+        moto's Lambda API would do, without the round trip)."""
+        name = function_arn.rsplit(":", 1)[-1]
+        if name not in self.registry:
+            return False
+        self.registry.deliver_later(name, json.loads(payload))
+        return True
 
     def _start_moto(self) -> None:
         import requests

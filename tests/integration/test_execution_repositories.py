@@ -312,3 +312,18 @@ def test_the_janitor_purges_a_deleted_tasks_executions(moto_aws: None) -> None:
     repo.create_for_firing(firing_key(task_id, AT), waiting, [], Slot.BUFFERED)
     DynamoJanitor().purge_task(task_id)
     assert repo.slot_owner(task_id, Slot.BUFFERED) is None
+
+
+def test_a_firing_claim_expires_long_after_any_redelivery(moto_aws: None) -> None:
+    from chalicelib.adapters.dynamodb.executions import firing_claim
+    from chalicelib.adapters.dynamodb.models import ClaimModel
+
+    repo = DynamoExecutionRepository()
+    env = Env("dynamodb", repo, DynamoHistoryRepository(), new_id())
+    task_id = env.task()
+    execution = env.execution(task_id)
+    repo.create_for_firing(firing_key(task_id, AT), execution, [], Slot.ACTIVE)
+    claim = ClaimModel.get(firing_claim(firing_key(task_id, AT)))
+    assert claim.expires_at == AT + timedelta(days=30)
+    slot = ClaimModel.get(f"active#{task_id}")
+    assert slot.expires_at is None  # a slot lasts as long as its run

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
 
@@ -35,6 +35,10 @@ from chalicelib.domain.executions import (
 )
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import plausible_id
+
+# EventBridge Scheduler gives up on a delivery after an hour (the schedules' retry policy);
+# a firing's claim outlives that by far, then DynamoDB's TTL removes it.
+FIRING_CLAIM_LIFETIME = timedelta(days=30)
 
 
 def firing_claim(firing_key: str) -> str:
@@ -114,7 +118,10 @@ class DynamoExecutionRepository:
         slot: Slot | None = None,
     ) -> tuple[Execution, bool]:
         claim = ClaimModel(
-            key=firing_claim(firing_key), owner_id=execution.id, created_at=execution.created_at
+            key=firing_claim(firing_key),
+            owner_id=execution.id,
+            created_at=execution.created_at,
+            expires_at=execution.created_at + FIRING_CLAIM_LIFETIME,
         )
         try:
             with Transaction() as tx:
@@ -253,7 +260,7 @@ class DynamoExecutionRepository:
 def purge_task_executions(task_id: str) -> int:
     """Delete a deleted task's executions (the stream consumer's clean-up); idempotent.
 
-    Reads `by_task` a page at a time; the firings' claims stay (a few bytes each), so a late
+    Reads `by_task` a page at a time; the firings' claims stay until they expire, so a late
     delivery of an old firing still finds its claim and records nothing new."""
     deleted = 0
     while True:

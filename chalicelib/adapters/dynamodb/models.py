@@ -84,6 +84,8 @@ class ClaimModel(BaseModel):
     key = UnicodeAttribute(hash_key=True)
     owner_id = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+    # Only claims that stop mattering expire (a firing's, long after any redelivery).
+    expires_at = TTLAttribute(null=True)
 
 
 class SessionsByUser(GlobalSecondaryIndex["SessionModel"]):

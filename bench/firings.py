@@ -1,0 +1,277 @@
+"""Firings on the local stack: how late the scheduler delivers, and one execution per firing.
+
+`python -m bench.firings` starts the local stack in this process (moto, the ticker, the run
+state machine) and prints two figures:
+
+1. Lateness: 200 one-time schedules (5 per second over 40 seconds), each calling a loopback
+   webhook. Per firing: delivery lateness (the `fire` Lambda starts, minus the scheduled
+   time) and webhook lateness (the webhook receives the signed request, minus the scheduled
+   time; it includes the state machine's plan and run_step on moto's interpreter).
+2. Deliveries: 1,000 firings (100 tasks x 10 scheduled times), each delivered 3 times through
+   the Lambda API in shuffled order by 8 concurrent callers, as EventBridge Scheduler's
+   at-least-once delivery may; then the executions are counted per task. Runs are not started
+   (no state machine): this measures the firing's claim, not the runs.
+
+Bounded: everything targets 127.0.0.1, and each part stops at its deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SCHEDULES = 200
+PER_SECOND = 5
+TASKS, FIRINGS_PER_TASK, DELIVERIES = 100, 10, 3
+CALLERS = 8
+DEADLINE_SECONDS = 180
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def summary(values: list[float]) -> str:
+    return (
+        f"p50 {percentile(values, 0.5) * 1000:.0f} ms, p95 {percentile(values, 0.95) * 1000:.0f}"
+        f" ms, p99 {percentile(values, 0.99) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms"
+    )
+
+
+@contextmanager
+def local_stack(**environment: str) -> Iterator[Any]:
+    from local.stack import LocalStack
+    from local.testing import free_port
+
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    try:
+        with LocalStack(http_port=free_port(), ws_port=free_port(), quiet=True) as stack:
+            yield stack
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class Webhook:
+    """A loopback webhook that notes when each request arrived, by path."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # the stdlib's name
+                hook.arrived.setdefault(self.path, time.time())
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _api(stack: Any) -> Callable[..., Any]:
+    import requests
+
+    from local.testing import register_user
+
+    token = register_user(stack.api_url)["access_token"]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        response = session.request(method, stack.api_url + path, json=body, timeout=30)
+        if response.status_code >= 300:
+            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    return call
+
+
+def due_at(first: datetime, number: int) -> datetime:
+    return first + timedelta(seconds=number // PER_SECOND)
+
+
+def lateness() -> dict[str, Any]:
+    """Part 1: deliveries and webhook calls of 200 one-time schedules, against their times."""
+    webhook = Webhook()
+    delivered: dict[tuple[str, str], float] = {}
+    try:
+        with local_stack() as stack:
+            fire = stack.registry._get("fire").handler
+
+            def timed_fire(event: Any, context: Any) -> Any:
+                if isinstance(event, dict):
+                    key = (str(event.get("task_id")), str(event.get("scheduled_time")))
+                    delivered.setdefault(key, time.time())
+                return fire(event, context)
+
+            stack.registry._get("fire").handler = timed_fire
+            call = _api(stack)
+            # Creating 200 tasks takes a few seconds; the first firing is due after that.
+            first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=25)
+            due: dict[str, datetime] = {}
+            for number in range(SCHEDULES):
+                at = due_at(first, number)
+                task = call(
+                    "POST",
+                    "/tasks",
+                    {
+                        "title": f"Ping {number}",
+                        "schedule": {"kind": "once", "at": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                        "action": {"type": "webhook", "url": f"{webhook.url}/{number}"},
+                    },
+                )
+                due[task["id"]] = at
+            created = time.time()
+            spare = first.timestamp() - created
+            last = first + timedelta(seconds=(SCHEDULES - 1) // PER_SECOND)
+            deadline = last.timestamp() + 60
+            while len(webhook.arrived) < SCHEDULES and time.time() < deadline:
+                time.sleep(0.2)
+            delivery = [
+                delivered[(task_id, at.strftime("%Y-%m-%dT%H:%M:%SZ"))] - at.timestamp()
+                for task_id, at in due.items()
+                if (task_id, at.strftime("%Y-%m-%dT%H:%M:%SZ")) in delivered
+            ]
+            webhook_lateness = [
+                webhook.arrived[f"/{number}"] - due_at(first, number).timestamp()
+                for number in range(SCHEDULES)
+                if f"/{number}" in webhook.arrived
+            ]
+    finally:
+        webhook.close()
+    return {
+        "schedules": SCHEDULES,
+        "spare_seconds_before_first": round(spare, 1),
+        "delivered": len(delivery),
+        "webhooks_called": len(webhook_lateness),
+        "delivery": delivery,
+        "webhook": webhook_lateness,
+    }
+
+
+def deliveries() -> dict[str, Any]:
+    """Part 2: 1,000 firings x 3 deliveries through the Lambda API -> executions per task."""
+    import boto3
+    from botocore.config import Config
+
+    # No state machine: the firings are claimed and recorded, runs are not started.
+    with local_stack(TASKBEAT_STATE_MACHINE_ARN="") as stack:
+        call = _api(stack)
+        base = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=1)
+        tasks = [
+            call(
+                "POST",
+                "/tasks",
+                {
+                    "title": f"Job {number}",
+                    "schedule": {"kind": "rate", "every": 1, "unit": "hours", "overlap": "allow"},
+                },
+            )
+            for number in range(TASKS)
+        ]
+        events = [
+            {
+                "task_id": task["id"],
+                "project_id": task["project_id"],
+                "scheduled_time": (base + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "attempt": str(attempt),
+                "execution_id": f"delivery-{task['id']}-{hour}-{attempt}",
+            }
+            for task in tasks
+            for hour in range(FIRINGS_PER_TASK)
+            for attempt in range(1, DELIVERIES + 1)
+        ]
+        random.Random(7).shuffle(events)
+        client = boto3.client(
+            "lambda",
+            region_name=stack.region,
+            config=Config(retries={"total_max_attempts": 1}, max_pool_connections=CALLERS),
+        )
+
+        def deliver(event: dict[str, Any]) -> dict[str, Any]:
+            answer = client.invoke(FunctionName="fire", Payload=json.dumps(event).encode())
+            payload: dict[str, Any] = json.loads(answer["Payload"].read())
+            if answer.get("FunctionError"):
+                raise AssertionError(f"fire failed: {payload}")
+            return payload
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(CALLERS) as pool:
+            answers = list(pool.map(deliver, events))
+        elapsed = time.perf_counter() - started
+        created = sum(1 for a in answers if a["created"])
+        distinct = {a["execution_id"] for a in answers}
+        stored = 0
+        for task in tasks:
+            cursor = None
+            while True:
+                query = f"/tasks/{task['id']}/executions?limit=100"
+                page = call("GET", query + (f"&cursor={cursor}" if cursor else ""))
+                stored += len(page["items"])
+                cursor = page.get("next_cursor")
+                if not cursor:
+                    break
+    return {
+        "firings": TASKS * FIRINGS_PER_TASK,
+        "deliveries": len(events),
+        "created": created,
+        "distinct_execution_ids": len(distinct),
+        "stored_executions": stored,
+        "deliveries_per_second": round(len(events) / elapsed),
+    }
+
+
+def main() -> None:
+    started = time.monotonic()
+    late = lateness()
+    print(
+        f"lateness: {late['schedules']} one-time schedules, {PER_SECOND}/s "
+        f"({late['spare_seconds_before_first']} s spare before the first)"
+    )
+    print(f"  delivered {late['delivered']}, webhooks called {late['webhooks_called']}")
+    if late["delivery"]:
+        print(f"  delivery (fire starts - scheduled time): {summary(late['delivery'])}")
+    if late["webhook"]:
+        print(f"  webhook (request received - scheduled time): {summary(late['webhook'])}")
+    counted = deliveries()
+    print(
+        f"deliveries: {counted['firings']} firings x {DELIVERIES} = {counted['deliveries']} "
+        f"deliveries ({counted['deliveries_per_second']}/s, {CALLERS} callers)"
+    )
+    print(
+        f"  created {counted['created']}, distinct execution ids "
+        f"{counted['distinct_execution_ids']}, executions stored {counted['stored_executions']}"
+    )
+    print(f"total {time.monotonic() - started:.0f} s; median of delivery lateness "
+          f"{statistics.median(late['delivery']) * 1000:.0f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
