@@ -190,9 +190,9 @@ def test_one_time_webhooks_and_a_reminder_fire_on_schedule(
     deliveries = [h["X-Taskbeat-Delivery"] for h, _ in receiver.hooks["/retried"].requests]
     assert deliveries == [f"{run['id']}-{n}" for n in (1, 2, 3)]
 
-    # Failing: never answers; timed out after max_attempts, and the creator is told.
+    # Failing: never answers; failed after max_attempts with the error, and the creator is told.
     run = api.finished(failing["id"])
-    assert (run["status"], run["attempts"]) == ("timed_out", 2)
+    assert (run["status"], run["attempts"]) == ("failed", 2)
     assert run["error"] == "the webhook did not answer within 1 s"
     assert len(receiver.hooks["/failing"].requests) == 2
     notifications = api("GET", "/notifications").json()["items"]

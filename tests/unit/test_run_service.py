@@ -293,7 +293,7 @@ class TestWebhookAttempts:
         assert event.changes["attempts"] == (2, 3)
         assert world.notifications() == []
 
-    def test_a_webhook_that_never_answers_times_out_and_tells_assignee_and_creator(
+    def test_a_webhook_that_never_answers_fails_and_tells_assignee_and_creator(
         self, world: World
     ) -> None:
         task = world.task(action=webhook(timeout_seconds=7), assignee_id=world.member)
@@ -305,7 +305,7 @@ class TestWebhookAttempts:
         assert [o.outcome for o in outcomes] == [runs.RETRY, runs.RETRY, runs.FAILED]
         assert outcomes[-1].attempt == 3
         stored = world.stored(execution)
-        assert stored.status is ExecutionStatus.TIMED_OUT
+        assert stored.status is ExecutionStatus.FAILED
         assert stored.attempts == 3
         assert stored.result is None
         assert stored.error == "the webhook did not answer within 7 s"
@@ -317,7 +317,7 @@ class TestWebhookAttempts:
             assert "Ping" in notification.message
             assert "7 s" in notification.message
         (event,) = world.history(EventType.EXECUTION_FINISHED)
-        assert event.changes["status"] == ("running", "timed_out")
+        assert event.changes["status"] == ("running", "failed")
         assert event.changes["error"] == (None, "the webhook did not answer within 7 s")
 
     @pytest.mark.parametrize("assignee", ["creator", None])
