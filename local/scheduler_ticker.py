@@ -102,6 +102,7 @@ class SchedulerTicker:
         self._wake = threading.Event()  # a refresh found something: work out the delay again
         self._threads: list[threading.Thread] = []
         self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -155,14 +156,18 @@ class SchedulerTicker:
         return max(0.0, min(self._interval, until))
 
     def _client(self, service: str) -> Any:
-        if service not in self._clients:
-            import boto3
-            from botocore.config import Config
+        # Delivery threads ask at once, and building boto3 clients is not thread-safe.
+        with self._clients_lock:
+            if service not in self._clients:
+                import boto3
+                from botocore.config import Config
 
-            # One attempt only: a retried invoke would deliver a firing twice.
-            config = Config(read_timeout=300, retries={"total_max_attempts": 1})
-            self._clients[service] = boto3.client(service, region_name=self._region, config=config)
-        return self._clients[service]
+                # One attempt only: a retried invoke would deliver a firing twice.
+                config = Config(read_timeout=300, retries={"total_max_attempts": 1})
+                self._clients[service] = boto3.client(
+                    service, region_name=self._region, config=config
+                )
+            return self._clients[service]
 
     # --- ticking -----------------------------------------------------------------------------
 
