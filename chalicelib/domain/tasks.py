@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from chalicelib.domain import graphs
 from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.model import Input, new_id
 from chalicelib.domain.schedules import Schedule, ScheduleInput
@@ -136,29 +137,10 @@ def find_cycle(
 ) -> list[str] | None:
     """The cycle `task_id -> ... -> task_id` that giving it `depends_on` would close, if any.
 
-    `edges` maps each task to the tasks it depends on (the project's dependency graph).
+    `edges` maps each task to the tasks it depends on (the project's dependency graph, kept
+    free of cycles by this very check, so any cycle found runs through `task_id`).
     """
-    graph = {**edges, task_id: list(depends_on)}
-    path: list[str] = [task_id]
-    on_path = {task_id}
-    seen: set[str] = set()
-
-    def visit(node: str) -> list[str] | None:
-        for nxt in graph.get(node, ()):
-            if nxt == task_id:
-                return [*path, task_id]
-            if nxt in seen or nxt in on_path:
-                continue
-            path.append(nxt)
-            on_path.add(nxt)
-            found = visit(nxt)
-            if found:
-                return found
-            on_path.discard(path.pop())
-            seen.add(nxt)
-        return None
-
-    return visit(task_id)
+    return graphs.find_cycle({**edges, task_id: list(depends_on)}, [task_id])
 
 
 def check_prerequisites(
@@ -186,15 +168,8 @@ def check_prerequisites(
 
 
 def cycle_error(cycle: list[str]) -> ValidationFailed:
-    return ValidationFailed(
-        "depends_on would create a dependency cycle: " + " -> ".join(cycle),
-        [
-            {
-                "loc": ["body", "depends_on"],
-                "message": "cycle: " + " -> ".join(cycle),
-                "cycle": cycle,
-            }
-        ],
+    return graphs.cycle_error(
+        "depends_on would create a dependency cycle", cycle, ["body", "depends_on"]
     )
 
 
