@@ -16,6 +16,7 @@ from chalicelib.domain.schedules import Schedule
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Session, User
 from chalicelib.domain.webhooks import WebhookRequest, WebhookResult
+from chalicelib.domain.workflows import Workflow
 
 
 class Clock(Protocol):
@@ -258,6 +259,30 @@ class TaskRepository(Protocol):
         """After a firing at `fired_at`: set the task's `next_run_at` if it is still at or
         before `fired_at` (an edit meanwhile computed a newer one). A derived field: no new
         version. True if it was written."""
+        ...
+
+
+class WorkflowRepository(Protocol):
+    """Workflows, one item each; every write is conditional (new id, or the version read)."""
+
+    def get(self, workflow_id: str) -> Workflow | None: ...
+
+    def create(self, workflow: Workflow) -> Workflow:
+        """Write a new workflow. `NotFound` if its project is gone (checked in the same write)."""
+        ...
+
+    def update(self, before: Workflow, after: Workflow) -> Workflow:
+        """Write the changed fields of `after` if the workflow is still at `before.version`;
+        returns `after` with version + 1. `StaleVersion` on a lost race (or if it is gone),
+        `NotFound` if its project is gone."""
+        ...
+
+    def delete(self, workflow: Workflow) -> None:
+        """Delete it if it is still at `workflow.version`; `StaleVersion` otherwise."""
+        ...
+
+    def find(self, project_id: str, page: PageRequest) -> Page[Workflow]:
+        """One page of a project's workflows, newest first."""
         ...
 
 

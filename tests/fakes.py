@@ -30,6 +30,7 @@ from chalicelib.domain.projects import Membership, Project, ProjectRole, Project
 from chalicelib.domain.schedules import Schedule
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
+from chalicelib.domain.workflows import Workflow
 from chalicelib.ports import DependencyGraph, LoginState, PrefetchKey, TaskQuery
 
 
@@ -742,3 +743,50 @@ class InProcessRunner:
             execution, execution.moved_to(ExecutionStatus.RUNNING, now, attempts=1)
         )
         self.executions.update(running, running.moved_to(self.finish, now))
+
+
+class InMemoryWorkflowRepository:
+    """Workflows in memory (checked against DynamoDB by the contract suite)."""
+
+    def __init__(self, projects: InMemoryProjectRepository) -> None:
+        self.projects = projects
+        self.workflows: dict[str, Workflow] = {}
+        self._lock = threading.Lock()
+
+    def get(self, workflow_id: str) -> Workflow | None:
+        return self.workflows.get(workflow_id)
+
+    def create(self, workflow: Workflow) -> Workflow:
+        with self._lock:
+            if workflow.project_id not in self.projects.projects:
+                raise NotFound("project not found")
+            if workflow.id in self.workflows:
+                raise StaleVersion(workflow.id)
+            self.workflows[workflow.id] = workflow
+            return workflow
+
+    def update(self, before: Workflow, after: Workflow) -> Workflow:
+        with self._lock:
+            if after.project_id not in self.projects.projects:
+                raise NotFound("project not found")
+            stored = self.workflows.get(before.id)
+            if stored is None or stored.version != before.version:
+                raise StaleVersion(before.id)
+            saved = after.with_changes(version=before.version + 1)
+            self.workflows[after.id] = saved
+            return saved
+
+    def delete(self, workflow: Workflow) -> None:
+        with self._lock:
+            stored = self.workflows.get(workflow.id)
+            if stored is None or stored.version != workflow.version:
+                raise StaleVersion(workflow.id)
+            del self.workflows[workflow.id]
+
+    def find(self, project_id: str, page: PageRequest) -> Page[Workflow]:
+        rows = sorted(
+            (w for w in self.workflows.values() if w.project_id == project_id),
+            key=lambda w: w.id,
+            reverse=True,
+        )
+        return _page_after(rows, page, f"workflows:{project_id}")

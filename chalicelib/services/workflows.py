@@ -1,0 +1,283 @@
+"""Workflows: create, read, list, change and delete them (their runs come separately).
+
+Who may do what, as for tasks: a caller who is not a member of the workflow's project gets 404;
+viewers read; members create and change; members delete the workflows they created and admins
+delete any.
+
+Each use case reads what it needs in one round trip (the route prefetches the workflow, its
+project, the caller's membership and the steps' tasks with the session) and writes one
+conditional item (the workflow, with a check that its project still exists), so every route
+stays within the call budget of `docs/data-model.md`.
+
+A workflow's `schedule` is validated, stored and shown with its `next_run_at` like a task's;
+the scheduler sync that makes it fire (one EventBridge Scheduler schedule per scheduled
+workflow) is added with workflow runs, so for now nothing fires it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from chalicelib.domain import schedules
+from chalicelib.domain.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    StaleVersion,
+)
+from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.projects import ProjectRole
+from chalicelib.domain.schedules import (
+    CronScheduleInput,
+    OnceScheduleInput,
+    RateScheduleInput,
+    Schedule,
+)
+from chalicelib.domain.tasks import project_of
+from chalicelib.domain.workflows import (
+    Step,
+    Workflow,
+    WorkflowCreate,
+    WorkflowUpdate,
+    check_steps,
+    new_workflow_id,
+    project_of_workflow,
+    wrong_task_error,
+)
+from chalicelib.ports import (
+    Clock,
+    Prefetcher,
+    PrefetchKey,
+    ProjectRepository,
+    TaskRepository,
+    UserRepository,
+    WorkflowRepository,
+)
+from chalicelib.services.access import ProjectAccess, ProjectContext
+from chalicelib.services.auth import Principal
+
+READ_ROLE = ProjectRole.VIEWER
+WRITE_ROLE = ProjectRole.MEMBER
+DELETE_ANY_ROLE = ProjectRole.ADMIN  # members delete the workflows they created
+MAX_ATTEMPTS = 3
+
+
+def task_keys(project_id: str | None, steps: Sequence[Step]) -> list[PrefetchKey]:
+    """The steps' tasks worth reading: only ids that name the project can be its tasks."""
+    ids = dict.fromkeys(step.task_id for step in steps)
+    return [("task", task_id) for task_id in ids if project_of(task_id) == project_id]
+
+
+class WorkflowService:
+    def __init__(
+        self,
+        workflows: WorkflowRepository,
+        tasks: TaskRepository,
+        projects: ProjectRepository,
+        users: UserRepository,
+        prefetcher: Prefetcher,
+        clock: Clock,
+    ) -> None:
+        self._workflows = workflows
+        self._tasks = tasks
+        self._users = users
+        self._access = ProjectAccess(projects)
+        self._prefetch = prefetcher
+        self._clock = clock
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def get(self, principal: Principal, workflow_id: str) -> Workflow:
+        return self._require(principal, workflow_id, READ_ROLE)[0]
+
+    def find(
+        self, principal: Principal, project_id: str | None, page: PageRequest
+    ) -> Page[Workflow]:
+        """One page of a project's workflows (default: the caller's personal project), newest
+        first."""
+        project_id = project_id or self._personal_project(principal)
+        self._prefetch.warm([("project", project_id), ("member", project_id, principal.user_id)])
+        self._access.require(principal.user_id, project_id, READ_ROLE)
+        return self._workflows.find(project_id, page)
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def create(self, principal: Principal, command: WorkflowCreate) -> Workflow:
+        project_id = command.project_id or self._personal_project(principal)
+        steps = tuple(step.to_step() for step in command.steps)
+        self._prefetch.warm(
+            [
+                ("project", project_id),
+                ("member", project_id, principal.user_id),
+                *task_keys(project_id, steps),
+            ]
+        )
+        self._access.require(principal.user_id, project_id, WRITE_ROLE)
+        check_steps(steps)
+        self._check_tasks(project_id, steps)
+        now = self._clock.now()
+        schedule = self._schedule(principal, command.schedule, now)
+        workflow = Workflow(
+            id=new_workflow_id(project_id),
+            project_id=project_id,
+            name=command.name,
+            steps=steps,
+            max_concurrency=command.max_concurrency,
+            on_failure=command.on_failure,
+            schedule=schedule,
+            next_run_at=schedules.next_run(schedule, now) if schedule else None,
+            created_by=principal.user_id,
+            created_at=now,
+            updated_at=now,
+        )
+        return self._workflows.create(workflow)
+
+    def update(
+        self,
+        principal: Principal,
+        workflow_id: str,
+        update: WorkflowUpdate,
+        expected_version: int | None = None,
+    ) -> Workflow:
+        """Apply the fields present (`steps` replaces the list; null clears `schedule`). With
+        `expected_version`, a stale version is 412; without, a lost race is retried."""
+        new_steps = (
+            tuple(step.to_step() for step in update.steps) if update.steps is not None else None
+        )
+        for _ in range(MAX_ATTEMPTS):
+            before, _context = self._require(
+                principal,
+                workflow_id,
+                WRITE_ROLE,
+                lambda project_id: task_keys(project_id, new_steps or ()),
+            )
+            if expected_version is not None and before.version != expected_version:
+                raise PreconditionFailed(
+                    f"workflow is at version {before.version}, not {expected_version}"
+                )
+            if new_steps is not None:
+                check_steps(new_steps)
+                self._check_tasks(before.project_id, new_steps)
+            after = self._apply(principal, before, update, new_steps)
+            if after == before:
+                return before
+            try:
+                return self._workflows.update(before, after)
+            except StaleVersion:
+                if expected_version is not None:
+                    raise PreconditionFailed("workflow was changed concurrently") from None
+        raise Conflict("workflow is being changed concurrently; retry")
+
+    def delete(
+        self, principal: Principal, workflow_id: str, expected_version: int | None = None
+    ) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            workflow, context = self._require(principal, workflow_id, WRITE_ROLE)
+            if workflow.created_by != principal.user_id and not context.role.at_least(
+                DELETE_ANY_ROLE
+            ):
+                raise Forbidden("members delete their own workflows; admins delete any")
+            if expected_version is not None and workflow.version != expected_version:
+                raise PreconditionFailed(
+                    f"workflow is at version {workflow.version}, not {expected_version}"
+                )
+            try:
+                self._workflows.delete(workflow)
+                return
+            except StaleVersion:
+                if expected_version is not None:
+                    raise PreconditionFailed("workflow was changed concurrently") from None
+        raise Conflict("workflow is being changed concurrently; retry")
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _require(
+        self,
+        principal: Principal,
+        workflow_id: str,
+        at_least: ProjectRole,
+        more_keys: Callable[[str], list[PrefetchKey]] | None = None,
+    ) -> tuple[Workflow, ProjectContext]:
+        """The workflow as this caller may reach it: 404 unless a member of its project."""
+        # An id that names no project names no workflow: not worth a read.
+        workflow = self._workflows.get(workflow_id) if project_of_workflow(workflow_id) else None
+        if workflow is None:
+            raise NotFound("workflow not found")
+        project_id = workflow.project_id
+        self._prefetch.warm(
+            [
+                ("project", project_id),
+                ("member", project_id, principal.user_id),
+                *(more_keys(project_id) if more_keys else ()),
+            ]
+        )
+        try:
+            return workflow, self._access.require(principal.user_id, project_id, at_least)
+        except NotFound:
+            raise NotFound("workflow not found") from None
+
+    def _check_tasks(self, project_id: str, steps: Sequence[Step]) -> None:
+        """422 naming the steps whose task is missing or of another project (one batch read)."""
+        wanted = [key[1] for key in task_keys(project_id, steps)]
+        found = self._tasks.get_many(wanted) if wanted else {}
+        wrong = {
+            step.task_id
+            for step in steps
+            if step.task_id not in found or found[step.task_id].project_id != project_id
+        }
+        if wrong:
+            raise wrong_task_error(steps, wrong)
+
+    def _personal_project(self, principal: Principal) -> str:
+        if principal.personal_project_id:
+            return principal.personal_project_id
+        user = self._users.get(principal.user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user.personal_project_id
+
+    def _schedule(
+        self,
+        principal: Principal,
+        data: OnceScheduleInput | RateScheduleInput | CronScheduleInput | None,
+        now: datetime,
+    ) -> Schedule | None:
+        """The stored schedule: in the zone it names, else the caller's."""
+        if data is None:
+            return None
+        timezone = data.timezone
+        if timezone is None:
+            user = self._users.get(principal.user_id)
+            if user is None:
+                raise NotFound("user not found")
+            timezone = user.timezone
+        return schedules.build_schedule(data, default_timezone=timezone, now=now)
+
+    def _apply(
+        self,
+        principal: Principal,
+        workflow: Workflow,
+        update: WorkflowUpdate,
+        new_steps: tuple[Step, ...] | None,
+    ) -> Workflow:
+        fields = update.model_fields_set
+        changes: dict[str, object] = {}
+        if update.name is not None:
+            changes["name"] = update.name
+        if new_steps is not None:
+            changes["steps"] = new_steps
+        if update.max_concurrency is not None:
+            changes["max_concurrency"] = update.max_concurrency
+        if update.on_failure is not None:
+            changes["on_failure"] = update.on_failure
+        now = self._clock.now()
+        if "schedule" in fields:
+            schedule = self._schedule(principal, update.schedule, now)
+            changes["schedule"] = schedule
+            changes["next_run_at"] = schedules.next_run(schedule, now) if schedule else None
+        after = workflow.with_changes(**changes)
+        if after != workflow:
+            after = after.with_changes(updated_at=now)
+        return after
