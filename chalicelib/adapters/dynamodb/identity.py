@@ -24,6 +24,7 @@ from chalicelib.adapters.dynamodb.models import (
     TaskModel,
     UserModel,
     UserProjectsModel,
+    WorkflowModel,
 )
 from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
@@ -70,6 +71,8 @@ def item_key(key: PrefetchKey) -> ItemKey:
         return ItemKey(NotificationStateModel, ids[0])
     if kind == "execution":
         return ItemKey(ExecutionModel, ids[0])
+    if kind == "workflow":
+        return ItemKey(WorkflowModel, ids[0])
     raise ValueError(f"unknown prefetch kind {kind!r}")
 
 

@@ -8,6 +8,7 @@ from chalicelib.adapters.dynamodb.executions import purge_task_executions
 from chalicelib.adapters.dynamodb.models import CommentModel, TaskHistoryModel
 from chalicelib.adapters.dynamodb.projects import purge_project
 from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE, purge_project_tasks
+from chalicelib.adapters.dynamodb.workflows import purge_project_workflows
 from chalicelib.adapters.errors import translate_aws_failures
 
 
@@ -28,8 +29,13 @@ def delete_partition(model: Any, hash_value: str) -> int:
 class DynamoJanitor:
     @translate_aws_failures
     def purge_project(self, project_id: str) -> int:
-        """Memberships, index entries and tasks of a deleted project; how many items went."""
-        return purge_project(project_id) + purge_project_tasks(project_id)
+        """Memberships, index entries, tasks and workflows of a deleted project; how many items
+        went."""
+        return (
+            purge_project(project_id)
+            + purge_project_tasks(project_id)
+            + purge_project_workflows(project_id)
+        )
 
     @translate_aws_failures
     def purge_task(self, task_id: str) -> int:

@@ -427,3 +427,40 @@ class ExecutionModel(BaseModel):
     version = NumberAttribute(default=1)
 
     by_task = ExecutionsByTask()
+
+
+# ---- workflows ---------------------------------------------------------------------------------
+
+
+class WorkflowsByProject(GlobalSecondaryIndex["WorkflowModel"]):
+    """A project's workflows; ids start with a ULID, so a descending query is newest first."""
+
+    class Meta:
+        index_name = "by_project"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class WorkflowModel(BaseModel):
+    """One workflow. Its steps are one JSON list `[{key, task_id, depends_on}]` (at most 100
+    steps, so the item stays far below 400 KB); it is always read and written whole."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "workflows"
+
+    id = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    steps = UnicodeAttribute()  # JSON
+    max_concurrency = NumberAttribute()
+    on_failure = UnicodeAttribute()
+    schedule = UnicodeAttribute(null=True)  # JSON, as a task's
+    next_run_at = UTCDateTimeAttribute(null=True)
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = NumberAttribute(default=1)
+
+    by_project = WorkflowsByProject()

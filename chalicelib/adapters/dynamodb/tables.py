@@ -25,6 +25,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.CommentModel,
     models.SearchTermModel,
     models.ExecutionModel,
+    models.WorkflowModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.

@@ -1,0 +1,199 @@
+"""DynamoDB repository of workflows: one item per workflow, listed through `by_project`.
+
+Creating and changing a workflow is one transaction with a check that its project still
+exists (a deleted project takes no new workflow); changes and deletions are conditional on the
+version read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from pynamodb.exceptions import DeleteError, TransactWriteError
+
+from chalicelib.adapters.dynamodb import prefetch
+from chalicelib.adapters.dynamodb.models import ProjectModel, WorkflowModel
+from chalicelib.adapters.dynamodb.pagination import key_of, paginate
+from chalicelib.adapters.dynamodb.prefetch import ItemKey
+from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE
+from chalicelib.adapters.dynamodb.transactions import Transaction, condition_failed
+from chalicelib.adapters.errors import translate_aws_failures
+from chalicelib.domain import schedules
+from chalicelib.domain.errors import NotFound, StaleVersion
+from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.projects import plausible_id
+from chalicelib.domain.schedules import Schedule
+from chalicelib.domain.workflows import OnFailure, Step, Workflow
+
+
+def _steps_json(steps: tuple[Step, ...]) -> str:
+    return json.dumps(
+        [
+            {"key": step.key, "task_id": step.task_id, "depends_on": list(step.depends_on)}
+            for step in steps
+        ],
+        separators=(",", ":"),
+    )
+
+
+def _steps_from_json(text: str) -> tuple[Step, ...]:
+    return tuple(
+        Step(str(raw["key"]), str(raw["task_id"]), tuple(str(k) for k in raw["depends_on"]))
+        for raw in json.loads(text)
+    )
+
+
+def _schedule_json(schedule: Schedule | None) -> str | None:
+    if schedule is None:
+        return None
+    return json.dumps(schedules.to_storage(schedule), separators=(",", ":"))
+
+
+def workflow_to_model(workflow: Workflow) -> WorkflowModel:
+    return WorkflowModel(
+        id=workflow.id,
+        project_id=workflow.project_id,
+        name=workflow.name,
+        steps=_steps_json(workflow.steps),
+        max_concurrency=workflow.max_concurrency,
+        on_failure=workflow.on_failure.value,
+        schedule=_schedule_json(workflow.schedule),
+        next_run_at=workflow.next_run_at,
+        created_by=workflow.created_by,
+        created_at=workflow.created_at,
+        updated_at=workflow.updated_at,
+        version=workflow.version,
+    )
+
+
+def workflow_from_model(row: WorkflowModel) -> Workflow:
+    return Workflow(
+        id=row.id,
+        project_id=row.project_id,
+        name=row.name,
+        steps=_steps_from_json(row.steps),
+        max_concurrency=int(row.max_concurrency),
+        on_failure=OnFailure(row.on_failure),
+        schedule=schedules.from_storage(json.loads(row.schedule)) if row.schedule else None,
+        next_run_at=row.next_run_at,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=int(row.version),
+    )
+
+
+# Fields a change may touch, each with how it is stored.
+_UPDATABLE: dict[str, Callable[[Workflow], Any]] = {
+    "name": lambda w: w.name,
+    "steps": lambda w: _steps_json(w.steps),
+    "max_concurrency": lambda w: w.max_concurrency,
+    "on_failure": lambda w: w.on_failure.value,
+    "schedule": lambda w: _schedule_json(w.schedule),
+    "next_run_at": lambda w: w.next_run_at,
+    "updated_at": lambda w: w.updated_at,
+}
+
+
+def _update_actions(before: Workflow, after: Workflow) -> list[Any]:
+    """Only the changed fields are written, so a derived field another writer keeps (the
+    next firing, once runs exist) is not put back to the value read."""
+    actions: list[Any] = []
+    for name, value_of in _UPDATABLE.items():
+        old, new = value_of(before), value_of(after)
+        if old == new:
+            continue
+        attribute: Any = getattr(WorkflowModel, name)
+        actions.append(attribute.remove() if new is None else attribute.set(new))
+    actions.append(WorkflowModel.version.set(before.version + 1))
+    return actions
+
+
+def _raise_for(exc: TransactWriteError, tx: Transaction) -> NoReturn:
+    failed = tx.failed(exc)
+    if "project" in failed:
+        raise NotFound("project not found") from exc
+    if "workflow" in failed:
+        raise StaleVersion("workflow") from exc
+    raise exc
+
+
+class DynamoWorkflowRepository:
+    @translate_aws_failures
+    def get(self, workflow_id: str) -> Workflow | None:
+        if not plausible_id(workflow_id):
+            return None
+        row = prefetch.get(ItemKey(WorkflowModel, workflow_id), WorkflowModel)
+        return workflow_from_model(row) if row else None
+
+    @translate_aws_failures
+    def create(self, workflow: Workflow) -> Workflow:
+        try:
+            with Transaction() as tx:
+                tx.check("project", ProjectModel, workflow.project_id, ProjectModel.id.exists())
+                tx.save("workflow", workflow_to_model(workflow), WorkflowModel.id.does_not_exist())
+        except TransactWriteError as exc:
+            _raise_for(exc, tx)
+        return workflow
+
+    @translate_aws_failures
+    def update(self, before: Workflow, after: Workflow) -> Workflow:
+        try:
+            with Transaction() as tx:
+                tx.check("project", ProjectModel, after.project_id, ProjectModel.id.exists())
+                tx.update(
+                    "workflow",
+                    WorkflowModel(id=after.id),
+                    _update_actions(before, after),
+                    WorkflowModel.version == before.version,
+                )
+        except TransactWriteError as exc:
+            _raise_for(exc, tx)
+        return after.with_changes(version=before.version + 1)
+
+    @translate_aws_failures
+    def delete(self, workflow: Workflow) -> None:
+        try:
+            WorkflowModel(id=workflow.id).delete(
+                condition=WorkflowModel.version == workflow.version
+            )
+        except DeleteError as exc:
+            if condition_failed(exc):
+                raise StaleVersion(workflow.id) from exc
+            raise
+
+    @translate_aws_failures
+    def find(self, project_id: str, page: PageRequest) -> Page[Workflow]:
+        return paginate(
+            lambda limit, start: WorkflowModel.by_project.query(
+                project_id,
+                scan_index_forward=False,
+                limit=limit,
+                page_size=limit,
+                last_evaluated_key=start,
+            ),
+            lambda row: key_of(row, "id", "project_id"),
+            workflow_from_model,
+            page,
+            scope=f"workflows:{project_id}",
+        )
+
+
+def purge_project_workflows(project_id: str) -> int:
+    """Delete every workflow of a deleted project (the stream consumer's clean-up); idempotent.
+    Returns how many it deleted."""
+    deleted = 0
+    while True:
+        rows = list(
+            WorkflowModel.by_project.query(
+                project_id, limit=BATCH_WRITE_SIZE, attributes_to_get=["id"]
+            )
+        )
+        if not rows:
+            return deleted
+        with WorkflowModel.batch_write() as batch:
+            for row in rows:
+                batch.delete(WorkflowModel(id=row.id))
+        deleted += len(rows)
