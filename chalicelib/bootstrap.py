@@ -30,6 +30,7 @@ from chalicelib.services.tasks import TaskService
 from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
 from chalicelib.services.webhook_secrets import WebhookSecrets
+from chalicelib.services.workflows import WorkflowService
 from chalicelib.settings import Settings
 
 VERSION = "0.1.0"
@@ -59,6 +60,7 @@ class Container:
     executions: ExecutionService
     runs: RunService
     webhook_secrets: WebhookSecrets
+    workflows: WorkflowService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -122,6 +124,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     from chalicelib.adapters.dynamodb.streams import removed_projects, task_changes
     from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
     from chalicelib.adapters.dynamodb.warm import DynamoPrefetcher
+    from chalicelib.adapters.dynamodb.workflows import DynamoWorkflowRepository
     from chalicelib.adapters.http import UrllibWebhookClient, check_url_target
     from chalicelib.adapters.passwords import Argon2PasswordHasher
     from chalicelib.adapters.system import DynamoHealthProbe, SystemClock
@@ -226,5 +229,8 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             executions.slots,
         ),
         webhook_secrets=webhook_secrets,
+        workflows=WorkflowService(
+            DynamoWorkflowRepository(), task_repository, projects, users, DynamoPrefetcher(), clock
+        ),
         request_scope=prefetch.request_scope,
     )

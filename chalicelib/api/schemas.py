@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from chalicelib.domain import schedules
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Role, User
+from chalicelib.domain.workflows import OnFailure, Step, Workflow
 
 T = TypeVar("T")
 
@@ -122,4 +123,46 @@ class TaskOut(BaseModel):
             updated_at=task.updated_at,
             completed_at=task.completed_at,
             version=task.version,
+        )
+
+
+class StepOut(BaseModel):
+    key: str
+    task_id: str
+    depends_on: list[str]
+
+    @classmethod
+    def of(cls, step: Step) -> StepOut:
+        return cls(key=step.key, task_id=step.task_id, depends_on=list(step.depends_on))
+
+
+class WorkflowOut(BaseModel):
+    id: str
+    project_id: str
+    name: str
+    steps: list[StepOut]
+    max_concurrency: int
+    on_failure: OnFailure
+    schedule: dict[str, Any] | None
+    next_run_at: datetime | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, workflow: Workflow) -> WorkflowOut:
+        return cls(
+            id=workflow.id,
+            project_id=workflow.project_id,
+            name=workflow.name,
+            steps=[StepOut.of(step) for step in workflow.steps],
+            max_concurrency=workflow.max_concurrency,
+            on_failure=workflow.on_failure,
+            schedule=schedules.to_public(workflow.schedule) if workflow.schedule else None,
+            next_run_at=workflow.next_run_at,
+            created_by=workflow.created_by,
+            created_at=workflow.created_at,
+            updated_at=workflow.updated_at,
+            version=workflow.version,
         )
