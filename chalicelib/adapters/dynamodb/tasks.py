@@ -11,6 +11,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.adapters.dynamodb import prefetch
+from chalicelib.adapters.dynamodb.encoding import schedule_from_json, schedule_json
 from chalicelib.adapters.dynamodb.models import (
     ProjectModel,
     TaskGraphModel,
@@ -25,12 +26,10 @@ from chalicelib.adapters.dynamodb.transactions import (
     condition_failed,
 )
 from chalicelib.adapters.errors import translate_aws_failures
-from chalicelib.domain import schedules
 from chalicelib.domain.activity import Record
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import Conflict, NotFound, StaleVersion
 from chalicelib.domain.model import Page, utc
-from chalicelib.domain.schedules import Schedule
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.webhooks import RetryPolicy, WebhookAction
 from chalicelib.ports import DependencyGraph, TaskQuery
@@ -48,12 +47,6 @@ def due_key(task: Task) -> str:
     return f"{_iso(task.due_date) if task.due_date else UNDATED}#{task.id}"
 
 
-def _schedule_json(schedule: Schedule | None) -> str | None:
-    if schedule is None:
-        return None
-    return json.dumps(schedules.to_storage(schedule), separators=(",", ":"))
-
-
 def task_to_model(task: Task) -> TaskModel:
     return TaskModel(
         id=task.id,
@@ -69,7 +62,7 @@ def task_to_model(task: Task) -> TaskModel:
         depends_on=list(task.depends_on),
         subtask_ids=set(task.subtask_ids),
         open_subtask_ids=set(task.open_subtask_ids),
-        schedule=_schedule_json(task.schedule),
+        schedule=schedule_json(task.schedule),
         action=task.action.model_dump_json() if task.action else None,
         retry=task.retry.model_dump_json() if task.retry else None,
         next_run_at=task.next_run_at,
@@ -109,7 +102,7 @@ def task_from_model(row: TaskModel) -> Task:
         depends_on=tuple(row.depends_on or ()),
         subtask_ids=tuple(sorted(row.subtask_ids or ())),
         open_subtask_ids=tuple(sorted(row.open_subtask_ids or ())),
-        schedule=schedules.from_storage(json.loads(row.schedule)) if row.schedule else None,
+        schedule=schedule_from_json(row.schedule),
         action=WebhookAction.model_validate_json(row.action) if row.action else None,
         retry=RetryPolicy.model_validate_json(row.retry) if row.retry else None,
         next_run_at=row.next_run_at,
@@ -132,7 +125,7 @@ _UPDATABLE: dict[str, Callable[[Task], Any]] = {
     "tags": lambda t: list(t.tags),
     "parent_id": lambda t: t.parent_id,
     "depends_on": lambda t: list(t.depends_on),
-    "schedule": lambda t: _schedule_json(t.schedule),
+    "schedule": lambda t: schedule_json(t.schedule),
     "action": lambda t: t.action.model_dump_json() if t.action else None,
     "retry": lambda t: t.retry.model_dump_json() if t.retry else None,
     "next_run_at": lambda t: t.next_run_at,

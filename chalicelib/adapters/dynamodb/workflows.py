@@ -14,17 +14,16 @@ from typing import Any, NoReturn
 from pynamodb.exceptions import DeleteError, TransactWriteError
 
 from chalicelib.adapters.dynamodb import prefetch
+from chalicelib.adapters.dynamodb.encoding import schedule_from_json, schedule_json
 from chalicelib.adapters.dynamodb.models import ProjectModel, WorkflowModel
 from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE
 from chalicelib.adapters.dynamodb.transactions import Transaction, condition_failed
 from chalicelib.adapters.errors import translate_aws_failures
-from chalicelib.domain import schedules
 from chalicelib.domain.errors import NotFound, StaleVersion
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import plausible_id
-from chalicelib.domain.schedules import Schedule
 from chalicelib.domain.workflows import OnFailure, Step, Workflow
 
 
@@ -45,12 +44,6 @@ def _steps_from_json(text: str) -> tuple[Step, ...]:
     )
 
 
-def _schedule_json(schedule: Schedule | None) -> str | None:
-    if schedule is None:
-        return None
-    return json.dumps(schedules.to_storage(schedule), separators=(",", ":"))
-
-
 def workflow_to_model(workflow: Workflow) -> WorkflowModel:
     return WorkflowModel(
         id=workflow.id,
@@ -59,7 +52,7 @@ def workflow_to_model(workflow: Workflow) -> WorkflowModel:
         steps=_steps_json(workflow.steps),
         max_concurrency=workflow.max_concurrency,
         on_failure=workflow.on_failure.value,
-        schedule=_schedule_json(workflow.schedule),
+        schedule=schedule_json(workflow.schedule),
         next_run_at=workflow.next_run_at,
         created_by=workflow.created_by,
         created_at=workflow.created_at,
@@ -76,7 +69,7 @@ def workflow_from_model(row: WorkflowModel) -> Workflow:
         steps=_steps_from_json(row.steps),
         max_concurrency=int(row.max_concurrency),
         on_failure=OnFailure(row.on_failure),
-        schedule=schedules.from_storage(json.loads(row.schedule)) if row.schedule else None,
+        schedule=schedule_from_json(row.schedule),
         next_run_at=row.next_run_at,
         created_by=row.created_by,
         created_at=row.created_at,
@@ -91,7 +84,7 @@ _UPDATABLE: dict[str, Callable[[Workflow], Any]] = {
     "steps": lambda w: _steps_json(w.steps),
     "max_concurrency": lambda w: w.max_concurrency,
     "on_failure": lambda w: w.on_failure.value,
-    "schedule": lambda w: _schedule_json(w.schedule),
+    "schedule": lambda w: schedule_json(w.schedule),
     "next_run_at": lambda w: w.next_run_at,
     "updated_at": lambda w: w.updated_at,
 }
