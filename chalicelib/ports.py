@@ -16,6 +16,7 @@ from chalicelib.domain.schedules import Schedule
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Session, User
 from chalicelib.domain.webhooks import WebhookRequest, WebhookResult
+from chalicelib.domain.workflow_runs import WorkflowRun
 from chalicelib.domain.workflows import Workflow
 
 
@@ -283,6 +284,35 @@ class WorkflowRepository(Protocol):
 
     def find(self, project_id: str, page: PageRequest) -> Page[Workflow]:
         """One page of a project's workflows, newest first."""
+        ...
+
+
+class WorkflowRunRepository(Protocol):
+    """Runs of workflows, one item each (its steps inside); every write is conditional on the
+    version read. A run's step executions live in the executions table."""
+
+    def create(self, run: WorkflowRun) -> WorkflowRun:
+        """Write a new run (condition: new id)."""
+        ...
+
+    def get(self, run_id: str) -> WorkflowRun | None:
+        """A consistent read (a run's plan reads what the previous round wrote)."""
+        ...
+
+    def find_for_workflow(self, workflow_id: str, page: PageRequest) -> Page[WorkflowRun]:
+        """One page of a workflow's runs, newest first."""
+        ...
+
+    def advance(
+        self,
+        before: WorkflowRun,
+        after: WorkflowRun,
+        executions: Sequence[Execution] = (),
+        records: Sequence[Record] = (),
+    ) -> WorkflowRun:
+        """In one transaction: `after` if the run is still at `before.version` (returned with
+        version + 1), the new step `executions` (condition: new) and `records`. `StaleVersion`
+        on a lost race; at most 100 items in all."""
         ...
 
 
