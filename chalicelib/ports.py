@@ -429,6 +429,10 @@ class ExecutionRepository(Protocol):
 
     def get(self, execution_id: str) -> Execution | None: ...
 
+    def get_many(self, execution_ids: Sequence[str]) -> dict[str, Execution]:
+        """The executions that exist among `execution_ids`, by id (consistent reads)."""
+        ...
+
     def find_for_task(self, task_id: str, page: PageRequest) -> Page[Execution]:
         """One page of a task's executions, newest first."""
         ...
@@ -445,6 +449,14 @@ class ExecutionRunner(Protocol):
     def start(self, execution: Execution) -> None:
         """Start running a queued execution. Idempotent on `execution.run_name`: starting the
         same execution twice runs it once."""
+        ...
+
+    def start_workflow_run(self, run: WorkflowRun) -> None:
+        """Start running a workflow run; idempotent on the run's id."""
+        ...
+
+    def stop_workflow_run(self, run: WorkflowRun) -> None:
+        """Stop a workflow run's state machine execution (gone or finished already: fine)."""
         ...
 
 

@@ -30,6 +30,7 @@ from chalicelib.domain.projects import Membership, Project, ProjectRole, Project
 from chalicelib.domain.schedules import Schedule
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
+from chalicelib.domain.workflow_runs import WorkflowRun
 from chalicelib.domain.workflows import Workflow
 from chalicelib.ports import DependencyGraph, LoginState, PrefetchKey, TaskQuery
 
@@ -696,6 +697,9 @@ class InMemoryExecutionRepository:
     def get(self, execution_id: str) -> Execution | None:
         return self.executions.get(execution_id)
 
+    def get_many(self, execution_ids: Sequence[str]) -> dict[str, Execution]:
+        return {e: self.executions[e] for e in execution_ids if e in self.executions}
+
     def find_for_task(self, task_id: str, page: PageRequest) -> Page[Execution]:
         rows = sorted(
             (e for e in self.executions.values() if e.task_id == task_id),
@@ -731,6 +735,15 @@ class InProcessRunner:
         self.clock = clock or FakeClock()
         self.finish = finish
         self.started: list[str] = []
+        self.runs_started: list[str] = []
+        self.runs_stopped: list[str] = []
+
+    def start_workflow_run(self, run: WorkflowRun) -> None:
+        if run.id not in self.runs_started:
+            self.runs_started.append(run.id)
+
+    def stop_workflow_run(self, run: WorkflowRun) -> None:
+        self.runs_stopped.append(run.id)
 
     def start(self, execution: Execution) -> None:
         if execution.run_name in self.started:

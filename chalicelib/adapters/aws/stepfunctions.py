@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from chalicelib import runs
 from chalicelib.adapters.errors import aws_failures
 from chalicelib.domain.executions import Execution
+from chalicelib.domain.workflow_runs import WorkflowRun
 
 
 class StepFunctionsRunner:
@@ -24,12 +25,31 @@ class StepFunctionsRunner:
         self._state_machine_arn = state_machine_arn
 
     def start(self, execution: Execution) -> None:
+        self._start(execution.run_name, runs.execution_input("execution", execution.id))
+
+    def start_workflow_run(self, run: WorkflowRun) -> None:
+        self._start(run.id, runs.execution_input("workflow_run", run.id))
+
+    def stop_workflow_run(self, run: WorkflowRun) -> None:
+        try:
+            with aws_failures():
+                self._client.stop_execution(
+                    executionArn=self._execution_arn(run.id),
+                    cause="cancelled through the API",
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+                raise
+
+    def _execution_arn(self, name: str) -> str:
+        # arn:aws:states:<region>:<account>:stateMachine:<machine> -> ...:execution:<machine>:<name>
+        return f"{self._state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+    def _start(self, name: str, payload: dict[str, object]) -> None:
         try:
             with aws_failures():
                 self._client.start_execution(
-                    stateMachineArn=self._state_machine_arn,
-                    name=execution.run_name,
-                    input=json.dumps(runs.execution_input("execution", execution.id)),
+                    stateMachineArn=self._state_machine_arn, name=name, input=json.dumps(payload)
                 )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":

@@ -36,6 +36,8 @@ from chalicelib.domain.executions import (
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import plausible_id
 
+MAX_BATCH_KEYS = 100  # DynamoDB's limit per BatchGetItem
+
 # EventBridge Scheduler gives up on a delivery after an hour (the schedules' retry policy);
 # a firing's claim outlives that by far, then DynamoDB's TTL removes it.
 FIRING_CLAIM_LIFETIME = timedelta(days=30)
@@ -214,6 +216,16 @@ class DynamoExecutionRepository:
             return None
         row = prefetch.get(ItemKey(ExecutionModel, execution_id), ExecutionModel)
         return execution_from_model(row) if row else None
+
+    @translate_aws_failures
+    def get_many(self, execution_ids: Sequence[str]) -> dict[str, Execution]:
+        wanted = [e for e in dict.fromkeys(execution_ids) if plausible_id(e)]
+        found: dict[str, Execution] = {}
+        for start in range(0, len(wanted), MAX_BATCH_KEYS):
+            chunk = wanted[start : start + MAX_BATCH_KEYS]
+            for row in ExecutionModel.batch_get(chunk, consistent_read=True):
+                found[row.id] = execution_from_model(row)
+        return found
 
     @translate_aws_failures
     def find_for_task(self, task_id: str, page: PageRequest) -> Page[Execution]:
