@@ -48,7 +48,9 @@ class RunStep:
     task_id: str
     depends_on: tuple[str, ...] = ()
     execution_id: str | None = None  # once started
-    outcome: ExecutionStatus | None = None  # `skipped` / `cancelled` for a step never started
+    # A step never started: `skipped` or `cancelled`. A started one: its execution's status
+    # as the last round saw it (lists of runs show it without reading the executions).
+    outcome: ExecutionStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ def plan_round(run: WorkflowRun, executions: Mapping[str, Execution]) -> Round:
     """The next round of `run`, given the executions of its started steps."""
     status = {step.key: step_status(step, executions) for step in run.steps}
     not_started = [s for s in run.steps if s.execution_id is None and s.outcome is None]
+    # (`outcome` of a started step is only a copy: `step_status` reads its execution.)
     ends: dict[str, ExecutionStatus] = {}
     if run.status is ExecutionStatus.CANCELLED:
         ends = {s.key: ExecutionStatus.CANCELLED for s in not_started}
@@ -159,8 +162,7 @@ def plan_round(run: WorkflowRun, executions: Mapping[str, Execution]) -> Round:
     ready = tuple(
         s.key
         for s in not_started
-        if s.key not in ends
-        and all(status[d] is ExecutionStatus.SUCCEEDED for d in s.depends_on)
+        if s.key not in ends and all(status[d] is ExecutionStatus.SUCCEEDED for d in s.depends_on)
     )[:STEPS_PER_ROUND]
     running = any(s.execution_id and not status[s.key].finished for s in run.steps)
     if ready or running:

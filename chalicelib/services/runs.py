@@ -16,30 +16,40 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
 from chalicelib import runs
 from chalicelib.domain.activity import EventType, HistoryEvent, Notification, NotificationType
-from chalicelib.domain.errors import StaleVersion
+from chalicelib.domain.errors import StaleVersion, Unavailable
 from chalicelib.domain.executions import (
     Execution,
     ExecutionResult,
     ExecutionStatus,
+    Trigger,
     backoff_seconds,
     excerpt,
     failure_of,
+    new_execution_id,
     status_after,
 )
 from chalicelib.domain.model import new_id
 from chalicelib.domain.tasks import Status, Task
 from chalicelib.domain.webhooks import RetryPolicy, build_request
-from chalicelib.ports import Clock, ExecutionRepository, TaskRepository, WebhookClient
+from chalicelib.domain.workflow_runs import plan_round
+from chalicelib.ports import (
+    Clock,
+    ExecutionRepository,
+    TaskRepository,
+    WebhookClient,
+    WorkflowRunRepository,
+)
 from chalicelib.services.executions import SCHEDULER_ACTOR, OverlapSlots
 from chalicelib.services.tasks import recorded_changes
 
-EXECUTION_RUN: Final = "execution"  # the kind of run that is one execution (workflows: later)
+EXECUTION_RUN: Final = "execution"  # a run that is one execution
+WORKFLOW_RUN: Final = "workflow_run"  # a run of a workflow's steps
 FAILED_STATUSES: Final = frozenset({ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT})
 _TASK_WRITE_TRIES: Final = 3
 
@@ -96,6 +106,7 @@ class RunService:
         signing_secret: Callable[[str], str],  # project id -> the project's webhook secret
         clock: Clock,
         slots: OverlapSlots,
+        workflow_runs: WorkflowRunRepository | None = None,
     ) -> None:
         self._executions = executions
         self._tasks = tasks
@@ -103,6 +114,7 @@ class RunService:
         self._signing_secret = signing_secret
         self._clock = clock
         self._slots = slots
+        self._workflow_runs = workflow_runs
 
     # ---- plan -----------------------------------------------------------------------------------
 
@@ -110,6 +122,8 @@ class RunService:
         """The steps ready in this round. A single execution is its own only step: it runs in
         round 0; if it is still unfinished afterwards, its run ended without recording a
         result (nothing is left to record it), and it is failed here."""
+        if kind == WORKFLOW_RUN and self._workflow_runs is not None:
+            return self._plan_workflow_run(run_id, round_)
         if kind != EXECUTION_RUN:
             raise BadRun(f"unknown run kind {kind!r}")
         execution = self._executions.get(run_id)
@@ -119,6 +133,78 @@ class RunService:
             return Plan(1, done=False, steps=(execution.id,))
         self._finish(execution, ExecutionStatus.FAILED, error="the run ended without a result")
         return Plan(round_ + 1, done=True)
+
+    def _plan_workflow_run(self, run_id: str, round_: int) -> Plan:
+        """A round of a workflow run (`domain.workflow_runs.plan_round`): the ready steps'
+        executions, the steps that will never start, and the run's status are one write."""
+        assert self._workflow_runs is not None
+        for _ in range(_TASK_WRITE_TRIES):
+            run = self._workflow_runs.get(run_id)
+            if run is None or run.status.finished:
+                return Plan(round_ + 1, done=True)
+            executions = self._executions.get_many(run.execution_ids)
+            # The Map ran every started step to its end; one still unfinished lost its result.
+            for execution in executions.values():
+                if not execution.status.finished:
+                    with contextlib.suppress(StaleVersion):
+                        self._finish(
+                            execution,
+                            ExecutionStatus.FAILED,
+                            error="the run ended without a result",
+                        )
+            executions = self._executions.get_many(run.execution_ids)
+            decided = plan_round(run, executions)
+            now = self._clock.now()
+            started: list[Execution] = []
+            steps = []
+            for step in run.steps:
+                if step.key in decided.start:
+                    execution = Execution(
+                        id=new_execution_id(run.project_id),
+                        task_id=step.task_id,
+                        project_id=run.project_id,
+                        trigger=Trigger.WORKFLOW,
+                        status=ExecutionStatus.QUEUED,
+                        created_at=now,
+                        workflow_run_id=run.id,
+                    )
+                    started.append(execution)
+                    step = replace(step, execution_id=execution.id)
+                elif step.key in decided.ends:
+                    step = replace(step, outcome=decided.ends[step.key])
+                elif step.execution_id in executions:
+                    # What the step came to, for lists of runs (they do not read executions).
+                    step = replace(step, outcome=executions[step.execution_id].status)
+                steps.append(step)
+            after = run.with_changes(
+                steps=tuple(steps),
+                status=decided.status,
+                started_at=run.started_at or now,
+                finished_at=now if decided.done else None,
+            )
+            records: list[HistoryEvent | Notification] = []
+            if decided.status is ExecutionStatus.FAILED:
+                records.append(
+                    Notification(
+                        new_id(),
+                        run.created_by,
+                        NotificationType.WORKFLOW_RUN_FAILED,
+                        f"Workflow run {run.id} failed",
+                        now,
+                        project_id=run.project_id,
+                    )
+                )
+            try:
+                self._workflow_runs.advance(run, after, started, records)
+            except StaleVersion:
+                continue  # cancelled meanwhile: plan again from what is stored
+            return Plan(
+                round_ + 1,
+                done=decided.done or not started,
+                steps=tuple(e.id for e in started),
+                max_concurrency=run.max_concurrency,
+            )
+        raise Unavailable("the workflow run kept changing while it was planned")
 
     # ---- one attempt ----------------------------------------------------------------------------
 
@@ -137,6 +223,8 @@ class RunService:
                 execution = self._executions.update(
                     execution, execution.moved_to(ExecutionStatus.RUNNING, self._clock.now())
                 )
+            if task.action is None and execution.trigger is Trigger.WORKFLOW:
+                return self._complete_task(execution, task, attempt)
             if task.action is None:
                 return self._remind(execution, task, attempt)
             return self._send(execution, task, attempt, policy)
@@ -242,6 +330,34 @@ class RunService:
         return self._end(
             execution, ExecutionStatus.SUCCEEDED, task, attempts=attempt, extra=[reminder]
         )
+
+    def _complete_task(self, execution: Execution, task: Task, attempt: int) -> StepOutcome:
+        """A workflow step whose task has no action: it succeeds at once and completes the
+        task (API.md)."""
+        now = self._clock.now()
+        for _ in range(_TASK_WRITE_TRIES):
+            if task.status is Status.COMPLETED:
+                break
+            after = task.with_changes(status=Status.COMPLETED, completed_at=now, updated_at=now)
+            event = HistoryEvent(
+                new_id(),
+                task.id,
+                EventType.TASK_COMPLETED,
+                SCHEDULER_ACTOR,
+                now,
+                recorded_changes(task, after),
+            )
+            try:
+                self._tasks.update(task, after, None, [event])
+                break
+            except StaleVersion:
+                fresh = self._tasks.get(task.id)
+                if fresh is None:
+                    return self._end(
+                        execution, ExecutionStatus.CANCELLED, error="the task was deleted"
+                    )
+                task = fresh
+        return self._end(execution, ExecutionStatus.SUCCEEDED, task, attempts=attempt)
 
     # ---- the end of an execution ----------------------------------------------------------------
 
