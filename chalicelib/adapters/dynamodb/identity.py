@@ -25,6 +25,7 @@ from chalicelib.adapters.dynamodb.models import (
     UserModel,
     UserProjectsModel,
     WorkflowModel,
+    WorkflowRunModel,
 )
 from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
@@ -73,6 +74,8 @@ def item_key(key: PrefetchKey) -> ItemKey:
         return ItemKey(ExecutionModel, ids[0])
     if kind == "workflow":
         return ItemKey(WorkflowModel, ids[0])
+    if kind == "workflow_run":
+        return ItemKey(WorkflowRunModel, ids[0])
     raise ValueError(f"unknown prefetch kind {kind!r}")
 
 

@@ -464,3 +464,45 @@ class WorkflowModel(BaseModel):
     version = NumberAttribute(default=1)
 
     by_project = WorkflowsByProject()
+
+
+# ---- workflow runs -----------------------------------------------------------------------------
+
+
+class WorkflowRunsByWorkflow(GlobalSecondaryIndex["WorkflowRunModel"]):
+    """A workflow's runs; ids start with a ULID (and share the project suffix), so a descending
+    query is newest first."""
+
+    class Meta:
+        index_name = "by_workflow"
+        projection = AllProjection()
+
+    workflow_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class WorkflowRunModel(BaseModel):
+    """One run of a workflow, with a copy of its steps: one JSON list
+    `[{key, task_id, depends_on, execution_id, outcome}]` (at most 100 steps). Only the run's
+    plan writes it, a put conditional on `version`; the steps' executions live in `executions`."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "workflow_runs"
+        stream_view_type = "NEW_AND_OLD_IMAGES"  # pushed to the project's subscribers (later)
+
+    id = UnicodeAttribute(hash_key=True)
+    workflow_id = UnicodeAttribute()
+    project_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    trigger = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    steps = UnicodeAttribute()  # JSON
+    max_concurrency = NumberAttribute()
+    on_failure = UnicodeAttribute()
+    scheduled_for = UTCDateTimeAttribute(null=True)
+    started_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    version = NumberAttribute(default=1)
+
+    by_workflow = WorkflowRunsByWorkflow()

@@ -26,6 +26,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.SearchTermModel,
     models.ExecutionModel,
     models.WorkflowModel,
+    models.WorkflowRunModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.
