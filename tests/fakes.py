@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.adapters.dynamodb.pagination import decode_cursor, encode_cursor
+from chalicelib.adapters.dynamodb.workflow_runs import check_advance
 from chalicelib.adapters.passwords import Argon2PasswordHasher
 from chalicelib.domain.activity import HistoryEvent, Notification, Record
 from chalicelib.domain.comments import Comment
@@ -803,3 +804,55 @@ class InMemoryWorkflowRepository:
             reverse=True,
         )
         return _page_after(rows, page, f"workflows:{project_id}")
+
+
+class InMemoryWorkflowRunRepository:
+    """Workflow runs in memory (checked against DynamoDB by the contract suite). A round's
+    executions go to `executions`, its records to the shared `records` (by default the
+    execution fake's), all or nothing, as in DynamoDB's transaction."""
+
+    def __init__(
+        self, executions: InMemoryExecutionRepository, records: list[Record] | None = None
+    ) -> None:
+        self.executions = executions
+        self.records: list[Record] = records if records is not None else executions.records
+        self.runs: dict[str, WorkflowRun] = {}
+        self._lock = threading.Lock()
+
+    def create(self, run: WorkflowRun) -> WorkflowRun:
+        with self._lock:
+            if run.id in self.runs:
+                raise StaleVersion(run.id)
+            self.runs[run.id] = run
+            return run
+
+    def get(self, run_id: str) -> WorkflowRun | None:
+        return self.runs.get(run_id)
+
+    def find_for_workflow(self, workflow_id: str, page: PageRequest) -> Page[WorkflowRun]:
+        rows = sorted(
+            (r for r in self.runs.values() if r.workflow_id == workflow_id),
+            key=lambda r: r.id,
+            reverse=True,
+        )
+        return _page_after(rows, page, f"workflow_runs:{workflow_id}")
+
+    def advance(
+        self,
+        before: WorkflowRun,
+        after: WorkflowRun,
+        executions: Sequence[Execution] = (),
+        records: Sequence[Record] = (),
+    ) -> WorkflowRun:
+        check_advance(before, after, executions, records)
+        with self._lock, self.executions._lock:
+            stored = self.runs.get(before.id)
+            if stored is None or stored.version != before.version:
+                raise StaleVersion(before.id)
+            if any(e.id in self.executions.executions for e in executions):
+                raise StaleVersion(f"{before.id}: a step's execution exists")
+            saved = after.with_changes(version=before.version + 1)
+            self.runs[before.id] = saved
+            self.executions.executions.update((e.id, e) for e in executions)
+            self.records += records
+            return saved

@@ -29,8 +29,8 @@ def delete_partition(model: Any, hash_value: str) -> int:
 class DynamoJanitor:
     @translate_aws_failures
     def purge_project(self, project_id: str) -> int:
-        """Memberships, index entries, tasks and workflows of a deleted project; how many items
-        went."""
+        """Memberships, index entries, tasks, workflows and their runs of a deleted project; how
+        many items went."""
         return (
             purge_project(project_id)
             + purge_project_tasks(project_id)

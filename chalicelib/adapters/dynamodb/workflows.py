@@ -20,6 +20,7 @@ from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE
 from chalicelib.adapters.dynamodb.transactions import Transaction, condition_failed
+from chalicelib.adapters.dynamodb.workflow_runs import purge_workflow_runs
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.errors import NotFound, StaleVersion
 from chalicelib.domain.model import Page, PageRequest
@@ -175,8 +176,8 @@ class DynamoWorkflowRepository:
 
 
 def purge_project_workflows(project_id: str) -> int:
-    """Delete every workflow of a deleted project (the stream consumer's clean-up); idempotent.
-    Returns how many it deleted."""
+    """Delete every workflow of a deleted project, each after its runs (the stream consumer's
+    clean-up); idempotent. Returns how many items it deleted."""
     deleted = 0
     while True:
         rows = list(
@@ -186,6 +187,8 @@ def purge_project_workflows(project_id: str) -> int:
         )
         if not rows:
             return deleted
+        # Runs first: a purge cut short finds the workflow again and finishes its runs.
+        deleted += sum(purge_workflow_runs(row.id) for row in rows)
         with WorkflowModel.batch_write() as batch:
             for row in rows:
                 batch.delete(WorkflowModel(id=row.id))

@@ -1,0 +1,200 @@
+"""DynamoDB repository of workflow runs: one item per run (its steps inside), listed newest
+first through `by_workflow`.
+
+A round of a run is one transaction (`advance`): the run, put conditional on the version read;
+the executions of the steps it starts (condition: new); their history events. A plan that lost
+a race writes nothing, so a step never gets two executions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pynamodb.exceptions import PutError, TransactWriteError
+
+from chalicelib.adapters.dynamodb import prefetch
+from chalicelib.adapters.dynamodb.executions import execution_to_model
+from chalicelib.adapters.dynamodb.models import ExecutionModel, WorkflowRunModel
+from chalicelib.adapters.dynamodb.pagination import key_of, paginate
+from chalicelib.adapters.dynamodb.prefetch import ItemKey
+from chalicelib.adapters.dynamodb.records import write_records
+from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE
+from chalicelib.adapters.dynamodb.transactions import (
+    MAX_TRANSACTION_ITEMS,
+    Transaction,
+    condition_failed,
+)
+from chalicelib.adapters.errors import translate_aws_failures
+from chalicelib.domain.activity import Record
+from chalicelib.domain.errors import StaleVersion
+from chalicelib.domain.executions import Execution, ExecutionStatus
+from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.projects import plausible_id
+from chalicelib.domain.workflow_runs import RunStep, WorkflowRun
+from chalicelib.domain.workflows import OnFailure
+
+
+def _step_json(step: RunStep) -> dict[str, Any]:
+    return {
+        "key": step.key,
+        "task_id": step.task_id,
+        "depends_on": list(step.depends_on),
+        "execution_id": step.execution_id,
+        "outcome": step.outcome.value if step.outcome else None,
+    }
+
+
+def _steps_json(steps: tuple[RunStep, ...]) -> str:
+    return json.dumps([_step_json(step) for step in steps], separators=(",", ":"))
+
+
+def _steps_from_json(text: str) -> tuple[RunStep, ...]:
+    return tuple(
+        RunStep(
+            key=str(raw["key"]),
+            task_id=str(raw["task_id"]),
+            depends_on=tuple(str(k) for k in raw.get("depends_on", ())),
+            execution_id=str(raw["execution_id"]) if raw.get("execution_id") else None,
+            outcome=ExecutionStatus(raw["outcome"]) if raw.get("outcome") else None,
+        )
+        for raw in json.loads(text)
+    )
+
+
+def run_to_model(run: WorkflowRun) -> WorkflowRunModel:
+    return WorkflowRunModel(
+        id=run.id,
+        workflow_id=run.workflow_id,
+        project_id=run.project_id,
+        status=run.status.value,
+        trigger=run.trigger,
+        created_by=run.created_by,
+        created_at=run.created_at,
+        steps=_steps_json(run.steps),
+        max_concurrency=run.max_concurrency,
+        on_failure=run.on_failure.value,
+        scheduled_for=run.scheduled_for,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        version=run.version,
+    )
+
+
+def run_from_model(row: WorkflowRunModel) -> WorkflowRun:
+    return WorkflowRun(
+        id=row.id,
+        workflow_id=row.workflow_id,
+        project_id=row.project_id,
+        status=ExecutionStatus(row.status),
+        trigger=row.trigger,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        steps=_steps_from_json(row.steps),
+        max_concurrency=int(row.max_concurrency),
+        on_failure=OnFailure(row.on_failure),
+        scheduled_for=row.scheduled_for,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        version=int(row.version),
+    )
+
+
+def check_advance(
+    before: WorkflowRun,
+    after: WorkflowRun,
+    executions: Sequence[Execution],
+    records: Sequence[Record],
+) -> None:
+    """What `advance` refuses before writing anything (a caller's bug, not a race)."""
+    if after.id != before.id:
+        raise ValueError(f"advance of run {before.id} given run {after.id}")
+    items = 1 + len(executions) + len(records)
+    if items > MAX_TRANSACTION_ITEMS:
+        raise ValueError(f"a round writes {items} items; a transaction takes at most 100")
+
+
+class DynamoWorkflowRunRepository:
+    @translate_aws_failures
+    def create(self, run: WorkflowRun) -> WorkflowRun:
+        try:
+            run_to_model(run).save(condition=WorkflowRunModel.id.does_not_exist())
+        except PutError as exc:
+            if condition_failed(exc):
+                raise StaleVersion(run.id) from exc
+            raise
+        return run
+
+    @translate_aws_failures
+    def get(self, run_id: str) -> WorkflowRun | None:
+        """Consistent: the request's prefetched copy comes from a consistent BatchGetItem (in
+        this request), anything else is a consistent GetItem."""
+        if not plausible_id(run_id):
+            return None
+        row = prefetch.get(ItemKey(WorkflowRunModel, run_id), WorkflowRunModel)
+        return run_from_model(row) if row else None
+
+    @translate_aws_failures
+    def find_for_workflow(self, workflow_id: str, page: PageRequest) -> Page[WorkflowRun]:
+        return paginate(
+            lambda limit, start: WorkflowRunModel.by_workflow.query(
+                workflow_id,
+                scan_index_forward=False,
+                limit=limit,
+                page_size=limit,
+                last_evaluated_key=start,
+            ),
+            lambda row: key_of(row, "id", "workflow_id"),
+            run_from_model,
+            page,
+            scope=f"workflow_runs:{workflow_id}",
+        )
+
+    @translate_aws_failures
+    def advance(
+        self,
+        before: WorkflowRun,
+        after: WorkflowRun,
+        executions: Sequence[Execution] = (),
+        records: Sequence[Record] = (),
+    ) -> WorkflowRun:
+        check_advance(before, after, executions, records)
+        saved = after.with_changes(version=before.version + 1)
+        try:
+            with Transaction() as tx:
+                tx.save("run", run_to_model(saved), WorkflowRunModel.version == before.version)
+                for execution in executions:
+                    tx.save(
+                        "execution",
+                        execution_to_model(execution),
+                        ExecutionModel.id.does_not_exist(),
+                    )
+                write_records(tx, records)
+        except TransactWriteError as exc:
+            failed = tx.failed(exc)
+            if "run" in failed:
+                raise StaleVersion(before.id) from exc
+            if "execution" in failed:
+                # An id in use (the round's ids are new ULIDs): nothing was written; plan again.
+                raise StaleVersion(f"{before.id}: a step's execution exists") from exc
+            raise
+        return saved
+
+
+def purge_workflow_runs(workflow_id: str) -> int:
+    """Delete every run of a workflow (the stream consumer's clean-up, through `by_workflow`);
+    idempotent. The steps' executions go with their tasks. Returns how many it deleted."""
+    deleted = 0
+    while True:
+        rows = list(
+            WorkflowRunModel.by_workflow.query(
+                workflow_id, limit=BATCH_WRITE_SIZE, attributes_to_get=["id"]
+            )
+        )
+        if not rows:
+            return deleted
+        with WorkflowRunModel.batch_write() as batch:
+            for row in rows:
+                batch.delete(WorkflowRunModel(id=row.id))
+        deleted += len(rows)
