@@ -30,6 +30,7 @@ from chalicelib.services.tasks import TaskService
 from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
 from chalicelib.services.webhook_secrets import WebhookSecrets
+from chalicelib.services.workflow_runs import WorkflowRunService
 from chalicelib.services.workflows import WorkflowService
 from chalicelib.settings import Settings
 
@@ -61,6 +62,7 @@ class Container:
     runs: RunService
     webhook_secrets: WebhookSecrets
     workflows: WorkflowService
+    workflow_runs: WorkflowRunService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -124,6 +126,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     from chalicelib.adapters.dynamodb.streams import removed_projects, task_changes
     from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
     from chalicelib.adapters.dynamodb.warm import DynamoPrefetcher
+    from chalicelib.adapters.dynamodb.workflow_runs import DynamoWorkflowRunRepository
     from chalicelib.adapters.dynamodb.workflows import DynamoWorkflowRepository
     from chalicelib.adapters.http import UrllibWebhookClient, check_url_target
     from chalicelib.adapters.passwords import Argon2PasswordHasher
@@ -183,6 +186,8 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         execution_repository, task_repository, projects, DynamoPrefetcher(), clock, runner
     )
     webhook_secrets = WebhookSecrets(projects, webhook_secret)
+    workflow_repository = DynamoWorkflowRepository()
+    workflow_run_repository = DynamoWorkflowRunRepository()
     return Container(
         settings=settings,
         clock=clock,
@@ -227,10 +232,19 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             webhook_secrets.for_signing,
             clock,
             executions.slots,
+            workflow_run_repository,
         ),
         webhook_secrets=webhook_secrets,
         workflows=WorkflowService(
-            DynamoWorkflowRepository(), task_repository, projects, users, DynamoPrefetcher(), clock
+            workflow_repository, task_repository, projects, users, DynamoPrefetcher(), clock
+        ),
+        workflow_runs=WorkflowRunService(
+            workflow_run_repository,
+            workflow_repository,
+            execution_repository,
+            projects,
+            clock,
+            runner,
         ),
         request_scope=prefetch.request_scope,
     )

@@ -16,6 +16,7 @@ def register_api(app: Chalice) -> None:
     from chalicelib.api.service import service_api
     from chalicelib.api.tasks import tasks_api
     from chalicelib.api.users import users_api
+    from chalicelib.api.workflow_runs import workflow_runs_api
     from chalicelib.api.workflows import workflows_api
 
     for blueprint in (
@@ -27,6 +28,7 @@ def register_api(app: Chalice) -> None:
         comments_api,
         executions_api,
         workflows_api,
+        workflow_runs_api,
         notifications_api,
     ):
         app.register_blueprint(blueprint)

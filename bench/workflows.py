@@ -1,0 +1,142 @@
+"""A 100-step workflow on the local stack: wall time against its critical path, and Step
+Functions state transitions per step counted from the execution's history.
+
+`python -m bench.workflows` starts the local stack in this process (moto's Step Functions
+interpreter runs the same definition as AWS) and runs one workflow of 10 levels of 10 steps,
+each step of a level depending on two of the level before, each step's task a webhook that
+answers after 100 ms, with `max_concurrency` 10. The critical path is 10 steps x 100 ms = 1 s;
+the target is at most 2 x 1 s + 5 s. State transitions are the history's `*StateEntered`
+events (what Step Functions Standard bills), divided by the steps.
+
+Bounded: the webhook is on 127.0.0.1, and the run must finish within a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from bench.firings import _api, local_stack
+
+LEVELS, WIDTH = 10, 10
+STEP_SECONDS = 0.1
+DEADLINE_SECONDS = 60
+
+
+class SlowWebhook:
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(STEP_SECONDS)  # the webhook's work
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/step"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def steps(task_ids: list[str]) -> list[dict[str, Any]]:
+    graph = []
+    for level in range(LEVELS):
+        for index in range(WIDTH):
+            depends = (
+                []
+                if level == 0
+                else sorted({f"s{level - 1}-{index}", f"s{level - 1}-{(index + 1) % WIDTH}"})
+            )
+            graph.append(
+                {
+                    "key": f"s{level}-{index}",
+                    "task_id": task_ids[level * WIDTH + index],
+                    "depends_on": depends,
+                }
+            )
+    return graph
+
+
+def measure() -> dict[str, Any]:
+    import boto3
+
+    webhook = SlowWebhook()
+    try:
+        with local_stack() as stack:
+            call = _api(stack)
+            task_ids = [
+                call(
+                    "POST",
+                    "/tasks",
+                    {"title": f"Step {n}", "action": {"type": "webhook", "url": webhook.url}},
+                )["id"]
+                for n in range(LEVELS * WIDTH)
+            ]
+            workflow = call(
+                "POST",
+                "/workflows",
+                {"name": "bench", "steps": steps(task_ids), "max_concurrency": 10},
+            )
+            started = time.monotonic()
+            run = call("POST", f"/workflows/{workflow['id']}/run")
+            while time.monotonic() - started < DEADLINE_SECONDS:
+                run = call("GET", f"/workflow-runs/{run['id']}")
+                if run["status"] not in ("queued", "running"):
+                    break
+                time.sleep(0.05)
+            elapsed = time.monotonic() - started
+            machine = os.environ["TASKBEAT_STATE_MACHINE_ARN"]
+            client = boto3.client("stepfunctions", region_name=stack.region)
+            arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{run['id']}"
+            kinds: Counter[str] = Counter()
+            token = None
+            while True:
+                page = client.get_execution_history(
+                    executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {})
+                )
+                kinds.update(event["type"] for event in page["events"])
+                token = page.get("nextToken")
+                if not token:
+                    break
+    finally:
+        webhook.close()
+    entered = sum(count for kind, count in kinds.items() if kind.endswith("StateEntered"))
+    return {
+        "status": run["status"],
+        "steps": LEVELS * WIDTH,
+        "seconds": elapsed,
+        "critical_path": LEVELS * STEP_SECONDS,
+        "transitions": entered,
+        "history_events": sum(kinds.values()),
+    }
+
+
+def main() -> None:
+    result = measure()
+    budget = 2 * result["critical_path"] + 5
+    print(
+        f"workflow of {result['steps']} steps ({LEVELS} levels of {WIDTH}, "
+        f"{STEP_SECONDS * 1000:.0f} ms webhooks, max_concurrency 10): {result['status']} in "
+        f"{result['seconds']:.1f} s (critical path {result['critical_path']:.1f} s, "
+        f"budget {budget:.1f} s)"
+    )
+    print(
+        f"state transitions: {result['transitions']} "
+        f"({result['transitions'] / result['steps']:.2f} per step); "
+        f"history events: {result['history_events']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
