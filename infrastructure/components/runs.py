@@ -138,6 +138,20 @@ class Runs(Construct):
                 resources=[self.state_machine_arn],
             )
         )
+        # `POST /workflow-runs/{id}/cancel` stops a run's execution (named after the run).
+        self.executions_arn = stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine_name}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        function_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="StopRuns",
+                actions=["states:StopExecution"],
+                resources=[self.executions_arn],
+            )
+        )
         for function in functions:
             function.add_property_override(
                 "Environment.Variables.TASKBEAT_STATE_MACHINE_ARN", self.state_machine_arn

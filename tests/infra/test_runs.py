@@ -174,13 +174,20 @@ def test_every_function_knows_the_state_machine(cloud_assembly: CloudAssembly) -
         assert _rendered(variables["TASKBEAT_STATE_MACHINE_ARN"]) == STATE_MACHINE_ARN, logical_id
 
 
-def test_functions_may_start_this_state_machine_only(cloud_assembly: CloudAssembly) -> None:
+def test_functions_may_start_and_stop_runs_of_this_state_machine_only(
+    cloud_assembly: CloudAssembly,
+) -> None:
     statements = _statements_of(cloud_assembly, _function_role(cloud_assembly))
-    starting = [s for s in statements if "states:" in json.dumps(s["Action"])]
-    assert len(starting) == 1
-    (statement,) = starting
-    assert statement["Action"] == "states:StartExecution"
-    assert _rendered(statement["Resource"]) == STATE_MACHINE_ARN
+    found = {
+        s["Action"]: _rendered(s["Resource"])
+        for s in statements
+        if "states:" in json.dumps(s["Action"])
+    }
+    executions = STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:", 1) + ":*"
+    assert found == {
+        "states:StartExecution": STATE_MACHINE_ARN,
+        "states:StopExecution": executions,
+    }
 
 
 def test_execution_errors_are_logged_without_execution_data(
