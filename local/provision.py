@@ -41,7 +41,7 @@ FIRE_FUNCTION = "fire"
 STATE_MACHINE_NAME = "taskbeat-local-runs"
 LAMBDA_RUNTIME = "python3.13"
 # Events a stateless function handles at once locally (Lambda's concurrency, scaled down).
-SCALED_OUT = 8
+SCALED_OUT = 16
 
 _SCHEDULER_TRUST_POLICY = {
     "Version": "2012-10-17",
