@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib.domain import cursors
 from chalicelib.domain.tasks import Task
+from chalicelib.domain.workflows import Workflow
 from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher, Scheduler
 from chalicelib.services.access import ProjectAccess
 from chalicelib.services.auth import AuthService, LoginPolicy
@@ -51,6 +52,8 @@ class Container:
     search_indexer: SearchIndexer
     # Decodes a DynamoDB stream batch into (before, after) task changes.
     task_changes: Callable[[dict[str, Any]], list[tuple[Task | None, Task | None]]]
+    # ... and into (before, after) workflow changes.
+    workflow_changes: Callable[[dict[str, Any]], list[tuple[Workflow | None, Workflow | None]]]
     removed_projects: Callable[[dict[str, Any]], list[str]]
     janitor: Janitor
     scheduler: Scheduler
@@ -123,7 +126,11 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     from chalicelib.adapters.dynamodb.notifications import DynamoNotificationRepository
     from chalicelib.adapters.dynamodb.projects import DynamoProjectRepository
     from chalicelib.adapters.dynamodb.search import DynamoSearchIndex
-    from chalicelib.adapters.dynamodb.streams import removed_projects, task_changes
+    from chalicelib.adapters.dynamodb.streams import (
+        removed_projects,
+        task_changes,
+        workflow_changes,
+    )
     from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
     from chalicelib.adapters.dynamodb.warm import DynamoPrefetcher
     from chalicelib.adapters.dynamodb.workflow_runs import DynamoWorkflowRunRepository
@@ -207,6 +214,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         search=SearchService(search_index, task_repository, projects),
         search_indexer=SearchIndexer(search_index),
         task_changes=task_changes,
+        workflow_changes=workflow_changes,
         removed_projects=removed_projects,
         janitor=DynamoJanitor(),
         scheduler=scheduler,
@@ -245,6 +253,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             projects,
             clock,
             runner,
+            DynamoPrefetcher(),
         ),
         request_scope=prefetch.request_scope,
     )

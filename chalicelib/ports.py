@@ -12,7 +12,7 @@ from chalicelib.domain.comments import Comment
 from chalicelib.domain.executions import Execution, Slot
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
-from chalicelib.domain.schedules import Schedule
+from chalicelib.domain.schedules import Schedule, ScheduleTarget
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Session, User
 from chalicelib.domain.webhooks import WebhookRequest, WebhookResult
@@ -286,6 +286,14 @@ class WorkflowRepository(Protocol):
         """One page of a project's workflows, newest first."""
         ...
 
+    def advance_next_run(
+        self, workflow_id: str, fired_at: datetime, next_run_at: datetime | None
+    ) -> bool:
+        """After a firing at `fired_at`: set the workflow's `next_run_at` if it is still at or
+        before `fired_at` (an edit meanwhile computed a newer one). A derived field: no new
+        version. True if it was written."""
+        ...
+
 
 class WorkflowRunRepository(Protocol):
     """Runs of workflows, one item each (its steps inside); every write is conditional on the
@@ -293,6 +301,25 @@ class WorkflowRunRepository(Protocol):
 
     def create(self, run: WorkflowRun) -> WorkflowRun:
         """Write a new run (condition: new id)."""
+        ...
+
+    def create_for_firing(
+        self, firing_key: str, run: WorkflowRun, *, hold_slot: bool = False
+    ) -> tuple[WorkflowRun, bool]:
+        """Claim the firing (and, with `hold_slot`, the workflow's active slot) and write `run`
+        in one transaction: `(run, True)`.
+
+        If the firing is claimed already, nothing is written and the answer is the run the
+        claim names: `(existing, False)`. If only the slot is held, nothing is written and
+        `SlotTaken` is raised."""
+        ...
+
+    def slot_owner(self, workflow_id: str) -> str | None:
+        """The id of the run holding the workflow's active slot, or None (a consistent read)."""
+        ...
+
+    def release_slot(self, workflow_id: str, run_id: str) -> bool:
+        """Free the workflow's active slot if `run_id` holds it; True if it did."""
         ...
 
     def get(self, run_id: str) -> WorkflowRun | None:
@@ -461,13 +488,23 @@ class ExecutionRunner(Protocol):
 
 
 class Scheduler(Protocol):
-    """One EventBridge Scheduler schedule per scheduled task, named after the task."""
+    """One EventBridge Scheduler schedule per scheduled task or workflow, named after it
+    (`kind` says which: ids of the two never collide, but their schedules' names and firings
+    differ)."""
 
-    def put(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> None:
-        """Create the task's schedule, or update it if it exists (idempotent). `payload` is
-        what each firing hands the target, beside the scheduler's context attributes."""
+    def put(
+        self,
+        target_id: str,
+        schedule: Schedule,
+        payload: dict[str, Any],
+        *,
+        kind: ScheduleTarget = ScheduleTarget.TASK,
+    ) -> None:
+        """Create the task's (or workflow's) schedule, or update it if it exists (idempotent).
+        `payload` is what each firing hands the target, beside the scheduler's context
+        attributes."""
         ...
 
-    def delete(self, task_id: str) -> None:
-        """Remove the task's schedule; a schedule that is gone already is fine."""
+    def delete(self, target_id: str, *, kind: ScheduleTarget = ScheduleTarget.TASK) -> None:
+        """Remove the task's (or workflow's) schedule; one that is gone already is fine."""
         ...

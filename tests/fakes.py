@@ -28,7 +28,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.executions import Execution, ExecutionStatus, Slot, SlotTaken
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
-from chalicelib.domain.schedules import Schedule
+from chalicelib.domain.schedules import Schedule, ScheduleTarget
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
 from chalicelib.domain.workflow_runs import WorkflowRun
@@ -623,19 +623,31 @@ def refuse_internal_urls(url: str) -> None:
 
 
 class FakeScheduler:
-    """The `Scheduler` port in memory: the schedules by task id, and every call made."""
+    """The `Scheduler` port in memory: the schedules by task (or workflow) id, what kind of
+    target each is, and every call made."""
 
     def __init__(self) -> None:
         self.schedules: dict[str, tuple[Schedule, dict[str, Any]]] = {}
+        self.kinds: dict[str, ScheduleTarget] = {}
         self.calls: list[tuple[str, str]] = []
 
-    def put(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> None:
-        self.calls.append(("put", task_id))
-        self.schedules[task_id] = (schedule, dict(payload))
+    def put(
+        self,
+        target_id: str,
+        schedule: Schedule,
+        payload: dict[str, Any],
+        *,
+        kind: ScheduleTarget = ScheduleTarget.TASK,
+    ) -> None:
+        self.calls.append(("put", target_id))
+        self.schedules[target_id] = (schedule, dict(payload))
+        self.kinds[target_id] = kind
 
-    def delete(self, task_id: str) -> None:
-        self.calls.append(("delete", task_id))
-        self.schedules.pop(task_id, None)
+    def delete(self, target_id: str, *, kind: ScheduleTarget = ScheduleTarget.TASK) -> None:
+        self.calls.append(("delete", target_id))
+        if self.kinds.get(target_id, kind) is kind:
+            self.schedules.pop(target_id, None)
+            self.kinds.pop(target_id, None)
 
 
 class InMemoryExecutionRepository:
@@ -805,6 +817,16 @@ class InMemoryWorkflowRepository:
         )
         return _page_after(rows, page, f"workflows:{project_id}")
 
+    def advance_next_run(
+        self, workflow_id: str, fired_at: datetime, next_run_at: datetime | None
+    ) -> bool:
+        with self._lock:
+            workflow = self.workflows.get(workflow_id)
+            if workflow is None or workflow.next_run_at is None or workflow.next_run_at > fired_at:
+                return False
+            self.workflows[workflow_id] = workflow.with_changes(next_run_at=next_run_at)
+            return True
+
 
 class InMemoryWorkflowRunRepository:
     """Workflow runs in memory (checked against DynamoDB by the contract suite). A round's
@@ -825,6 +847,31 @@ class InMemoryWorkflowRunRepository:
                 raise StaleVersion(run.id)
             self.runs[run.id] = run
             return run
+
+    def create_for_firing(
+        self, firing_key: str, run: WorkflowRun, *, hold_slot: bool = False
+    ) -> tuple[WorkflowRun, bool]:
+        # The firings' claims and the slots are the execution fake's (one `claims` table).
+        claims = self.executions
+        with self._lock, claims._lock:
+            claimed = claims.firings.get(firing_key)
+            if claimed is not None:
+                return self.runs[claimed], False
+            if run.id in self.runs:
+                raise StaleVersion(run.id)
+            if hold_slot:
+                if (run.workflow_id, Slot.ACTIVE) in claims.slots:
+                    raise SlotTaken(Slot.ACTIVE)
+                claims.slots[(run.workflow_id, Slot.ACTIVE)] = run.id
+            claims.firings[firing_key] = run.id
+            self.runs[run.id] = run
+            return run, True
+
+    def slot_owner(self, workflow_id: str) -> str | None:
+        return self.executions.slot_owner(workflow_id, Slot.ACTIVE)
+
+    def release_slot(self, workflow_id: str, run_id: str) -> bool:
+        return self.executions.release_slot(workflow_id, run_id)
 
     def get(self, run_id: str) -> WorkflowRun | None:
         return self.runs.get(run_id)

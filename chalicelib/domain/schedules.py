@@ -1,4 +1,5 @@
-"""Task schedules: the `schedule` request body, its validated value, and when it fires.
+"""Schedules of tasks and workflows: the `schedule` request body, its validated value, and when
+it fires.
 
 A schedule is one of three kinds, told apart by `kind`:
 
@@ -47,6 +48,7 @@ __all__ = [
     "Schedule",
     "ScheduleInput",
     "ScheduleKind",
+    "ScheduleTarget",
     "build_schedule",
     "next_run",
     "parse_schedule_input",
@@ -82,6 +84,19 @@ class Overlap(enum.StrEnum):
     SKIP = "skip"
     ALLOW = "allow"
     BUFFER_ONE = "buffer_one"
+
+
+class ScheduleTarget(enum.StrEnum):
+    """What a schedule's firings start: an execution of a task, or a run of a workflow. The
+    value names the scheduler schedule (`task-<id>`, `workflow-<id>`) and the id's field in a
+    firing (`task_id`, `workflow_id`)."""
+
+    TASK = "task"
+    WORKFLOW = "workflow"
+
+    @property
+    def id_field(self) -> str:
+        return f"{self.value}_id"
 
 
 # ---- request bodies ---------------------------------------------------------------------------

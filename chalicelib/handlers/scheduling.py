@@ -1,10 +1,12 @@
-"""The scheduler's target (`fire`): one delivery of one firing of a task's schedule.
+"""The scheduler's target (`fire`): one delivery of one firing of a task's or a workflow's
+schedule.
 
-EventBridge Scheduler sends the schedule's Input, `{"task_id", "project_id", "scheduled_time",
-"attempt", "execution_id"}` (the last three are its context attributes
+EventBridge Scheduler sends the schedule's Input, `{"task_id" | "workflow_id", "project_id",
+"scheduled_time", "attempt", "execution_id"}` (the last three are its context attributes
 `<aws.scheduler.scheduled-time>`, `<aws.scheduler.attempt-number>` and
-`<aws.scheduler.execution-id>`). Delivery is at least once; the service makes a firing
-`(task_id, scheduled_time)` yield one execution however often it arrives.
+`<aws.scheduler.execution-id>`). Delivery is at least once; the services make a firing
+`(task_id, scheduled_time)` yield one execution, and a firing `(workflow_id, scheduled_time)`
+one workflow run, however often it arrives.
 """
 
 from __future__ import annotations
@@ -38,17 +40,25 @@ def _attempt(value: Any) -> int:
         return 1
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def fire(event: dict[str, Any]) -> dict[str, Any]:
-    task_id = event.get("task_id")
-    if not isinstance(task_id, str) or not task_id:
-        raise BadFiring("task_id is missing")
+    task_id, workflow_id = _text(event.get("task_id")), _text(event.get("workflow_id"))
+    if task_id and workflow_id:
+        raise BadFiring("a firing names a task or a workflow, not both")
+    if not task_id and not workflow_id:
+        raise BadFiring("task_id (or workflow_id) is missing")
     scheduled_time = _scheduled_time(event.get("scheduled_time"))
-    project_id = event.get("project_id")
     delivery = Delivery(
-        project_id=project_id if isinstance(project_id, str) and project_id else None,
+        project_id=_text(event.get("project_id")),
         attempt=_attempt(event.get("attempt")),
         delivery_id=str(event["execution_id"]) if event.get("execution_id") else None,
     )
+    if workflow_id:
+        return _fire_workflow(workflow_id, scheduled_time, delivery)
+    assert task_id is not None
     container = bootstrap.container()
     # A scope of its own, like a request: the task and project read in one round trip are
     # taken from it, and nothing outlives this delivery.
@@ -70,6 +80,33 @@ def fire(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "execution_id": execution.id if execution else None,
         "status": execution.status.value if execution else None,
+        "created": outcome.created,
+        "reason": outcome.reason,
+    }
+
+
+def _fire_workflow(
+    workflow_id: str, scheduled_time: datetime, delivery: Delivery
+) -> dict[str, Any]:
+    container = bootstrap.container()
+    with container.request_scope():
+        outcome = container.workflow_runs.fire(workflow_id, scheduled_time, delivery)
+    run = outcome.run
+    logger().info(
+        "firing",
+        extra={
+            "workflow_id": workflow_id,
+            "scheduled_time": scheduled_time.isoformat(),
+            "attempt": delivery.attempt,
+            "delivery_id": delivery.delivery_id,
+            "workflow_run_id": run.id if run else None,
+            "created": outcome.created,
+            "reason": outcome.reason,
+        },
+    )
+    return {
+        "workflow_run_id": run.id if run else None,
+        "status": run.status.value if run else None,
         "created": outcome.created,
         "reason": outcome.reason,
     }

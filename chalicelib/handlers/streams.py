@@ -3,6 +3,10 @@
 On AWS every stream-enabled table feeds it through an event source mapping (CDK); locally the
 local stack wires moto's streams the same way. It is idempotent: a batch may come again after
 a failure, and the records of one item arrive in order.
+
+It keeps the search index and the scheduler schedules of tasks and workflows in step, and
+purges what deleted tasks and projects leave behind (a project's purge deletes its tasks and
+workflows, whose own stream records then remove their schedules).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import bootstrap
+from chalicelib.domain.schedules import ScheduleTarget
 
 
 def on_change(event: dict[str, Any]) -> dict[str, Any]:
@@ -17,6 +22,10 @@ def on_change(event: dict[str, Any]) -> dict[str, Any]:
     changes = container.task_changes(event)
     index_writes = sum(container.search_indexer.apply(before, after) for before, after in changes)
     schedule_calls = sum(container.schedule_sync.apply(before, after) for before, after in changes)
+    schedule_calls += sum(
+        container.schedule_sync.apply(before, after, ScheduleTarget.WORKFLOW)
+        for before, after in container.workflow_changes(event)
+    )
     purged = sum(
         container.janitor.purge_task(before.id)
         for before, after in changes

@@ -45,7 +45,7 @@ from chalicelib.domain.executions import (
 from chalicelib.domain.model import Page, PageRequest, new_id, utc
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.schedules import Overlap, Schedule
-from chalicelib.domain.tasks import Task, project_of
+from chalicelib.domain.tasks import project_of
 from chalicelib.ports import (
     Clock,
     ExecutionRepository,
@@ -81,11 +81,11 @@ class FireOutcome:
     reason: str = ""
 
 
-def _skip_reason(task: Task) -> str | None:
-    """Why a firing of this task does nothing, or None if it runs."""
-    schedule: object = task.schedule
+def skip_reason(schedule: object, subject: str = "task") -> str | None:
+    """Why a firing of a task (or workflow) with this schedule does nothing, or None if it
+    runs."""
     if schedule is None:
-        return "the task is no longer scheduled"
+        return f"the {subject} is no longer scheduled"
     paused = (
         schedule.get("paused")
         if isinstance(schedule, Mapping)
@@ -193,7 +193,7 @@ class ExecutionService:
             scheduled_for=utc(scheduled_time),
         )
         key = firing_key(task.id, scheduled_time)
-        reason = _skip_reason(task)
+        reason = skip_reason(task.schedule)
         if reason:
             outcome = self._record(key, _skipped(execution, reason, now))
         elif not isinstance(task.schedule, Schedule) or task.schedule.overlap is Overlap.ALLOW:

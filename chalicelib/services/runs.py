@@ -47,6 +47,7 @@ from chalicelib.ports import (
 )
 from chalicelib.services.executions import SCHEDULER_ACTOR, OverlapSlots
 from chalicelib.services.tasks import recorded_changes
+from chalicelib.services.workflow_runs import release_slot
 
 EXECUTION_RUN: Final = "execution"  # a run that is one execution
 WORKFLOW_RUN: Final = "workflow_run"  # a run of a workflow's steps
@@ -195,9 +196,11 @@ class RunService:
                     )
                 )
             try:
-                self._workflow_runs.advance(run, after, started, records)
+                saved = self._workflow_runs.advance(run, after, started, records)
             except StaleVersion:
                 continue  # cancelled meanwhile: plan again from what is stored
+            if decided.done:  # a scheduled run frees its workflow's overlap slot
+                release_slot(self._workflow_runs, saved)
             return Plan(
                 round_ + 1,
                 done=decided.done or not started,

@@ -125,6 +125,25 @@ class TestWrites:
             repo.delete(changed)
 
 
+class TestNextRun:
+    def test_a_firing_moves_next_run_at_on_without_a_new_version(self, env: dict[str, Any]) -> None:
+        repo = env["repo"]
+        fired = NOW + timedelta(minutes=5)
+        created = repo.create(workflow(env["project"], schedule=scheduled(), next_run_at=fired))
+        later = fired + timedelta(days=1)
+        assert repo.advance_next_run(created.id, fired, later) is True
+        stored = repo.get(created.id)
+        assert (stored.next_run_at, stored.version) == (later, created.version)
+        # A late or repeated firing never moves it back.
+        assert repo.advance_next_run(created.id, fired, fired + timedelta(minutes=1)) is False
+        assert repo.get(created.id).next_run_at == later
+        assert repo.advance_next_run(created.id, later, None) is True
+        assert repo.get(created.id).next_run_at is None
+        assert repo.advance_next_run(created.id, later, later) is False  # no next run: stays
+        assert repo.advance_next_run(new_workflow_id(env["project"]), later, later) is False
+        assert repo.get(created.id) == stored.with_changes(next_run_at=None)
+
+
 class TestFind:
     def test_newest_first_in_pages_of_one_project(self, env: dict[str, Any]) -> None:
         repo = env["repo"]

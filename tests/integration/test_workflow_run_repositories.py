@@ -19,7 +19,14 @@ from chalicelib.adapters.dynamodb.workflow_runs import DynamoWorkflowRunReposito
 from chalicelib.adapters.dynamodb.workflows import DynamoWorkflowRepository
 from chalicelib.domain.activity import EventType, HistoryEvent, Notification, NotificationType
 from chalicelib.domain.errors import BadRequest, StaleVersion
-from chalicelib.domain.executions import Execution, ExecutionStatus, Trigger, new_execution_id
+from chalicelib.domain.executions import (
+    Execution,
+    ExecutionStatus,
+    SlotTaken,
+    Trigger,
+    firing_key,
+    new_execution_id,
+)
 from chalicelib.domain.model import PageRequest, new_id
 from chalicelib.domain.tasks import new_task_id
 from chalicelib.domain.workflow_runs import RunStep, WorkflowRun, new_run_id, start_run
@@ -269,6 +276,51 @@ class TestAdvance:
         assert len(env.events(executions[0].task_id)) == 98
 
 
+class TestCreateForFiring:
+    """A scheduled firing of a workflow: its claim, the active slot and the run, all or none."""
+
+    def firing(self, env: Env, workflow: Workflow, minute: int = 0) -> tuple[str, WorkflowRun]:
+        at = AT + timedelta(minutes=minute)
+        run = start_run(workflow, trigger="schedule", created_by="u", at=AT, scheduled_for=at)
+        return firing_key(workflow.id, at), run
+
+    def test_one_firing_makes_one_run_however_often_it_comes(self, env: Env) -> None:
+        workflow = env.workflow()
+        key, run = self.firing(env, workflow)
+        assert env.runs.create_for_firing(key, run) == (run, True)
+        assert env.runs.get(run.id) == run
+        _, again = self.firing(env, workflow)
+        for hold_slot in (False, True):  # a repeat answers the first run, slot or not
+            assert env.runs.create_for_firing(key, again, hold_slot=hold_slot) == (run, False)
+        assert env.runs.get(again.id) is None
+        assert env.runs.slot_owner(workflow.id) is None
+        assert ids(env.runs.find_for_workflow(workflow.id, PageRequest())) == [run.id]
+
+    def test_the_active_slot_lets_one_run_at_a_time(self, env: Env) -> None:
+        workflow = env.workflow()
+        key, first = self.firing(env, workflow)
+        assert env.runs.create_for_firing(key, first, hold_slot=True) == (first, True)
+        assert env.runs.slot_owner(workflow.id) == first.id
+        later_key, later = self.firing(env, workflow, minute=5)
+        with pytest.raises(SlotTaken):
+            env.runs.create_for_firing(later_key, later, hold_slot=True)
+        assert env.runs.get(later.id) is None  # nothing written, not even the claim:
+        skipped = later.with_changes(status=ExecutionStatus.SKIPPED)
+        assert env.runs.create_for_firing(later_key, skipped) == (skipped, True)
+        # Another workflow's slot is its own.
+        other_key, other = self.firing(env, env.workflow())
+        assert env.runs.create_for_firing(other_key, other, hold_slot=True)[1] is True
+
+        assert env.runs.release_slot(workflow.id, later.id) is False  # not the holder
+        assert env.runs.slot_owner(workflow.id) == first.id
+        assert env.runs.release_slot(workflow.id, first.id) is True
+        assert env.runs.slot_owner(workflow.id) is None
+        assert env.runs.release_slot(workflow.id, first.id) is False
+        next_key, following = self.firing(env, workflow, minute=10)
+        assert env.runs.create_for_firing(next_key, following, hold_slot=True)[1] is True
+        assert env.runs.slot_owner(workflow.id) == following.id
+
+
 def test_a_route_can_prefetch_a_run() -> None:
     key = item_key(("workflow_run", "R1"))
     assert (key.model, key.hash_key) == (WorkflowRunModel, "R1")
@@ -291,3 +343,17 @@ def test_the_janitor_purges_a_deleted_projects_runs(moto_aws: None) -> None:
     assert runs.get(kept.id) == kept
     assert workflows.get(kept_workflow.id) == kept_workflow
     assert DynamoJanitor().purge_project(project_id) == 0
+
+
+def test_a_purged_workflows_slot_goes_with_its_runs(moto_aws: None) -> None:
+    workflows, runs = DynamoWorkflowRepository(), DynamoWorkflowRunRepository()
+    project_id = make_project("dynamodb", None)
+    env = Env("dynamodb", runs, None, None, None, project_id)
+    workflow = workflows.create(env.workflow())
+    run = start_run(workflow, trigger="schedule", created_by="u", at=AT, scheduled_for=AT)
+    runs.create_for_firing(firing_key(workflow.id, AT), run, hold_slot=True)
+    assert runs.slot_owner(workflow.id) == run.id
+    projects = DynamoProjectRepository()
+    projects.delete(projects.get(project_id))  # type: ignore[arg-type]
+    DynamoJanitor().purge_project(project_id)
+    assert (runs.get(run.id), runs.slot_owner(workflow.id)) == (None, None)

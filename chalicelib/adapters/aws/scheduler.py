@@ -1,7 +1,9 @@
-"""Task schedules as EventBridge Scheduler schedules: one per scheduled task, in the stage's group.
+"""Schedules as EventBridge Scheduler schedules: one per scheduled task (`task-<id>`) and one
+per scheduled workflow (`workflow-<id>`), in the stage's group.
 
 Each schedule invokes the fire function (through the scheduler's role) with a JSON `Input`
-that carries the task and the scheduler's context attributes, which EventBridge Scheduler
+that carries the task or workflow (`task_id` / `workflow_id`, and `project_id`) and the
+scheduler's context attributes, which EventBridge Scheduler
 substitutes at each delivery: `<aws.scheduler.scheduled-time>` (what the fire handler is
 idempotent on), `<aws.scheduler.attempt-number>` and `<aws.scheduler.execution-id>`.
 
@@ -23,11 +25,16 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.errors import aws_failures
-from chalicelib.domain.schedules import Schedule, ScheduleKind, next_run, to_expression
+from chalicelib.domain.schedules import (
+    Schedule,
+    ScheduleKind,
+    ScheduleTarget,
+    next_run,
+    to_expression,
+)
 
 log = logging.getLogger(__name__)
 
-NAME_PREFIX: Final = "task-"
 NAME_MAX: Final = 64
 _VALID_NAME: Final = re.compile(r"[0-9A-Za-z_.-]{1,64}")
 RETRY_POLICY: Final = {"MaximumRetryAttempts": 5, "MaximumEventAgeInSeconds": 3600}
@@ -40,20 +47,27 @@ CONTEXT_ATTRIBUTES: Final = {
 _START_DATE_SLACK: Final = timedelta(minutes=5)
 
 
-def schedule_name(task_id: str) -> str:
-    """`task-<id>` (57 characters for a task id); an id that would not fit a schedule name
-    (1-64 of `[0-9A-Za-z_.-]`) is replaced by its SHA-256, so the name is still stable."""
-    name = f"{NAME_PREFIX}{task_id}"
+def schedule_name(target_id: str, kind: ScheduleTarget = ScheduleTarget.TASK) -> str:
+    """`task-<id>` (57 characters for a task id) or `workflow-<id>` (61); an id that would not
+    fit a schedule name (1-64 of `[0-9A-Za-z_.-]`) is replaced by its SHA-256, so the name is
+    still stable."""
+    prefix = f"{kind.value}-"
+    name = f"{prefix}{target_id}"
     if _VALID_NAME.fullmatch(name):
         return name
-    digest = hashlib.sha256(task_id.encode()).hexdigest()
-    return f"{NAME_PREFIX}{digest}"[:NAME_MAX]
+    digest = hashlib.sha256(target_id.encode()).hexdigest()
+    return f"{prefix}{digest}"[:NAME_MAX]
 
 
-def schedule_input(task_id: str, payload: dict[str, Any]) -> str:
-    """The target's `Input`: the payload, the task id and the context-attribute placeholders."""
+def schedule_input(
+    target_id: str, payload: dict[str, Any], kind: ScheduleTarget = ScheduleTarget.TASK
+) -> str:
+    """The target's `Input`: the payload, the task's (or workflow's) id and the
+    context-attribute placeholders."""
     return json.dumps(
-        {**payload, "task_id": task_id, **CONTEXT_ATTRIBUTES}, separators=(",", ":"), sort_keys=True
+        {**payload, kind.id_field: target_id, **CONTEXT_ATTRIBUTES},
+        separators=(",", ":"),
+        sort_keys=True,
     )
 
 
@@ -79,21 +93,27 @@ class EventBridgeScheduler:
         self._dead_letter_arn = dead_letter_arn
         self._now = now
 
-    def request(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> dict[str, Any]:
-        """The CreateSchedule/UpdateSchedule parameters for the task's schedule."""
+    def request(
+        self,
+        target_id: str,
+        schedule: Schedule,
+        payload: dict[str, Any],
+        kind: ScheduleTarget = ScheduleTarget.TASK,
+    ) -> dict[str, Any]:
+        """The CreateSchedule/UpdateSchedule parameters for the task's (or workflow's) schedule."""
         expression, timezone = to_expression(schedule)
         target: dict[str, Any] = {
             "Arn": self._target_arn,
             "RoleArn": self._role_arn,
-            "Input": schedule_input(task_id, payload),
+            "Input": schedule_input(target_id, payload, kind),
             "RetryPolicy": dict(RETRY_POLICY),
         }
         if self._dead_letter_arn:
             target["DeadLetterConfig"] = {"Arn": self._dead_letter_arn}
         params: dict[str, Any] = {
-            "Name": schedule_name(task_id),
+            "Name": schedule_name(target_id, kind),
             "GroupName": self._group,
-            "Description": f"Taskbeat task {task_id}"[:512],
+            "Description": f"Taskbeat {kind.value} {target_id}"[:512],
             "ScheduleExpression": expression,
             "ScheduleExpressionTimezone": timezone,
             "FlexibleTimeWindow": {"Mode": "OFF"},
@@ -124,8 +144,15 @@ class EventBridgeScheduler:
         following = next_run(replace(schedule, paused=False), now - timedelta(seconds=1))
         return following or start
 
-    def put(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> None:
-        params = self.request(task_id, schedule, payload)
+    def put(
+        self,
+        target_id: str,
+        schedule: Schedule,
+        payload: dict[str, Any],
+        *,
+        kind: ScheduleTarget = ScheduleTarget.TASK,
+    ) -> None:
+        params = self.request(target_id, schedule, payload, kind)
         try:
             with aws_failures():
                 self._client.create_schedule(**params)
@@ -135,10 +162,12 @@ class EventBridgeScheduler:
             with aws_failures():
                 self._client.update_schedule(**params)
 
-    def delete(self, task_id: str) -> None:
+    def delete(self, target_id: str, *, kind: ScheduleTarget = ScheduleTarget.TASK) -> None:
         try:
             with aws_failures():
-                self._client.delete_schedule(GroupName=self._group, Name=schedule_name(task_id))
+                self._client.delete_schedule(
+                    GroupName=self._group, Name=schedule_name(target_id, kind)
+                )
         except ClientError as exc:
             if _code(exc) != "ResourceNotFoundException":
                 raise
@@ -149,8 +178,15 @@ class UnconfiguredScheduler:
     exercise scheduling): every call is logged and dropped. Deployed stacks always configure
     the real one (CDK sets the variables; tests/infra checks it)."""
 
-    def put(self, task_id: str, schedule: Schedule, payload: dict[str, Any]) -> None:
-        log.warning("no scheduler configured: schedule of task %s not written", task_id)
+    def put(
+        self,
+        target_id: str,
+        schedule: Schedule,
+        payload: dict[str, Any],
+        *,
+        kind: ScheduleTarget = ScheduleTarget.TASK,
+    ) -> None:
+        log.warning("no scheduler configured: schedule of %s %s not written", kind, target_id)
 
-    def delete(self, task_id: str) -> None:
-        log.warning("no scheduler configured: schedule of task %s not deleted", task_id)
+    def delete(self, target_id: str, *, kind: ScheduleTarget = ScheduleTarget.TASK) -> None:
+        log.warning("no scheduler configured: schedule of %s %s not deleted", kind, target_id)

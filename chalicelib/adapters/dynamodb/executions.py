@@ -47,8 +47,47 @@ def firing_claim(firing_key: str) -> str:
     return f"firing#{firing_key}"
 
 
-def slot_claim(task_id: str, slot: Slot) -> str:
-    return f"{slot.value}#{task_id}"
+def slot_claim(subject_id: str, slot: Slot) -> str:
+    """The claim of a task's (or a workflow's) overlap slot: `active#<id>`, `buffered#<id>`."""
+    return f"{slot.value}#{subject_id}"
+
+
+# ---- claims shared by every kind of firing (tasks' executions, workflows' runs) ---------------
+
+
+def firing_claim_item(firing_key: str, owner_id: str, at: datetime) -> ClaimModel:
+    """The claim of one firing, owned by what it created; it expires long after redeliveries."""
+    return ClaimModel(
+        key=firing_claim(firing_key),
+        owner_id=owner_id,
+        created_at=at,
+        expires_at=at + FIRING_CLAIM_LIFETIME,
+    )
+
+
+def slot_item(subject_id: str, slot: Slot, owner_id: str, at: datetime) -> ClaimModel:
+    return ClaimModel(key=slot_claim(subject_id, slot), owner_id=owner_id, created_at=at)
+
+
+def claim_owner(key: str) -> str | None:
+    """The owner of a claim (a consistent read), or None if there is no such claim."""
+    try:
+        return str(ClaimModel.get(key, consistent_read=True).owner_id)
+    except ClaimModel.DoesNotExist:
+        return None
+
+
+def release_active_slot(subject_id: str, owner_id: str) -> bool:
+    """Delete the active slot of a task or workflow if `owner_id` holds it."""
+    try:
+        ClaimModel(key=slot_claim(subject_id, Slot.ACTIVE)).delete(
+            condition=ClaimModel.owner_id == owner_id
+        )
+    except DeleteError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
 
 
 def execution_to_model(execution: Execution) -> ExecutionModel:
@@ -119,21 +158,12 @@ class DynamoExecutionRepository:
         records: Sequence[Record] = (),
         slot: Slot | None = None,
     ) -> tuple[Execution, bool]:
-        claim = ClaimModel(
-            key=firing_claim(firing_key),
-            owner_id=execution.id,
-            created_at=execution.created_at,
-            expires_at=execution.created_at + FIRING_CLAIM_LIFETIME,
-        )
+        claim = firing_claim_item(firing_key, execution.id, execution.created_at)
         try:
             with Transaction() as tx:
                 tx.save("claim", claim, ClaimModel.key.does_not_exist())
                 if slot is not None:
-                    held = ClaimModel(
-                        key=slot_claim(execution.task_id, slot),
-                        owner_id=execution.id,
-                        created_at=execution.created_at,
-                    )
+                    held = slot_item(execution.task_id, slot, execution.id, execution.created_at)
                     tx.save("slot", held, ClaimModel.key.does_not_exist())
                     if slot is Slot.ACTIVE:  # a waiting execution goes first
                         tx.check(
@@ -160,22 +190,11 @@ class DynamoExecutionRepository:
 
     @translate_aws_failures
     def slot_owner(self, task_id: str, slot: Slot) -> str | None:
-        try:
-            return str(ClaimModel.get(slot_claim(task_id, slot), consistent_read=True).owner_id)
-        except ClaimModel.DoesNotExist:
-            return None
+        return claim_owner(slot_claim(task_id, slot))
 
     @translate_aws_failures
     def release_slot(self, task_id: str, execution_id: str) -> bool:
-        try:
-            ClaimModel(key=slot_claim(task_id, Slot.ACTIVE)).delete(
-                condition=ClaimModel.owner_id == execution_id
-            )
-        except DeleteError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return release_active_slot(task_id, execution_id)
 
     @translate_aws_failures
     def promote_buffered(self, task_id: str) -> str | None:
@@ -187,9 +206,7 @@ class DynamoExecutionRepository:
             with Transaction() as tx:
                 tx.save(
                     "active",
-                    ClaimModel(
-                        key=slot_claim(task_id, Slot.ACTIVE), owner_id=waiting, created_at=now
-                    ),
+                    slot_item(task_id, Slot.ACTIVE, waiting, now),
                     ClaimModel.key.does_not_exist(),
                 )
                 tx.delete(
@@ -204,11 +221,8 @@ class DynamoExecutionRepository:
         return waiting
 
     def _claimed(self, firing_key: str) -> Execution | None:
-        try:
-            claim = ClaimModel.get(firing_claim(firing_key), consistent_read=True)
-        except ClaimModel.DoesNotExist:
-            return None
-        return self.get(claim.owner_id)
+        owner = claim_owner(firing_claim(firing_key))
+        return self.get(owner) if owner else None
 
     @translate_aws_failures
     def get(self, execution_id: str) -> Execution | None:

@@ -449,6 +449,7 @@ class WorkflowModel(BaseModel):
 
     class Meta(BaseModel.Meta):
         table_name = "workflows"
+        stream_view_type = "NEW_AND_OLD_IMAGES"  # keeps its scheduler schedule in step
 
     id = UnicodeAttribute(hash_key=True)
     project_id = UnicodeAttribute()

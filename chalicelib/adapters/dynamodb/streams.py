@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from chalicelib.adapters.dynamodb.models import ProjectModel, TaskModel
+from chalicelib.adapters.dynamodb.models import ProjectModel, TaskModel, WorkflowModel
 from chalicelib.adapters.dynamodb.tasks import task_from_model
+from chalicelib.adapters.dynamodb.workflows import workflow_from_model
 from chalicelib.domain.tasks import Task
+from chalicelib.domain.workflows import Workflow
+
+T = TypeVar("T")
 
 
 def _table_of(record: dict[str, Any]) -> str:
@@ -14,18 +19,37 @@ def _table_of(record: dict[str, Any]) -> str:
     return str(record.get("eventSourceARN", "")).split(":table/", 1)[-1].split("/", 1)[0]
 
 
-def _task(image: dict[str, Any] | None) -> Task | None:
-    return task_from_model(TaskModel.from_raw_data(image)) if image else None
+def _changes(
+    event: dict[str, Any], table_name: str, decode: Callable[[dict[str, Any]], T]
+) -> list[tuple[T | None, T | None]]:
+    """(before, after) of every record of one table in a stream batch, in stream order."""
+    return [
+        (
+            decode(old) if (old := change.get("OldImage")) else None,
+            decode(new) if (new := change.get("NewImage")) else None,
+        )
+        for record in event.get("Records", [])
+        if _table_of(record) == table_name
+        for change in [record.get("dynamodb", {})]
+    ]
 
 
 def task_changes(event: dict[str, Any]) -> list[tuple[Task | None, Task | None]]:
     """(before, after) of every task record in a stream batch, in stream order."""
-    return [
-        (_task(change.get("OldImage")), _task(change.get("NewImage")))
-        for record in event.get("Records", [])
-        if _table_of(record) == TaskModel.Meta.table_name
-        for change in [record.get("dynamodb", {})]
-    ]
+    return _changes(
+        event,
+        TaskModel.Meta.table_name,
+        lambda image: task_from_model(TaskModel.from_raw_data(image)),
+    )
+
+
+def workflow_changes(event: dict[str, Any]) -> list[tuple[Workflow | None, Workflow | None]]:
+    """(before, after) of every workflow record in a stream batch, in stream order."""
+    return _changes(
+        event,
+        WorkflowModel.Meta.table_name,
+        lambda image: workflow_from_model(WorkflowModel.from_raw_data(image)),
+    )
 
 
 def removed_projects(event: dict[str, Any]) -> list[str]:

@@ -4,6 +4,12 @@ first through `by_workflow`.
 A round of a run is one transaction (`advance`): the run, put conditional on the version read;
 the executions of the steps it starts (condition: new); their history events. A plan that lost
 a race writes nothing, so a step never gets two executions.
+
+A scheduled firing of a workflow is one transaction too (`create_for_firing`), like a task's:
+the firing's claim in `claims` (`firing#<workflow>#<time>`, condition: new; owner = the run
+id), the workflow's active slot (`active#<workflow>`, condition: new) when the overlap policy
+wants one, and the run (condition: new). A second delivery fails the claim's condition, writes
+nothing, and reads the run the claim names.
 """
 
 from __future__ import annotations
@@ -15,8 +21,16 @@ from typing import Any
 from pynamodb.exceptions import PutError, TransactWriteError
 
 from chalicelib.adapters.dynamodb import prefetch
-from chalicelib.adapters.dynamodb.executions import execution_to_model
-from chalicelib.adapters.dynamodb.models import ExecutionModel, WorkflowRunModel
+from chalicelib.adapters.dynamodb.executions import (
+    claim_owner,
+    execution_to_model,
+    firing_claim,
+    firing_claim_item,
+    release_active_slot,
+    slot_claim,
+    slot_item,
+)
+from chalicelib.adapters.dynamodb.models import ClaimModel, ExecutionModel, WorkflowRunModel
 from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.dynamodb.records import write_records
@@ -29,7 +43,7 @@ from chalicelib.adapters.dynamodb.transactions import (
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.activity import Record
 from chalicelib.domain.errors import StaleVersion
-from chalicelib.domain.executions import Execution, ExecutionStatus
+from chalicelib.domain.executions import Execution, ExecutionStatus, Slot, SlotTaken
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.workflow_runs import RunStep, WorkflowRun
@@ -127,6 +141,45 @@ class DynamoWorkflowRunRepository:
         return run
 
     @translate_aws_failures
+    def create_for_firing(
+        self, firing_key: str, run: WorkflowRun, *, hold_slot: bool = False
+    ) -> tuple[WorkflowRun, bool]:
+        try:
+            with Transaction() as tx:
+                tx.save(
+                    "claim",
+                    firing_claim_item(firing_key, run.id, run.created_at),
+                    ClaimModel.key.does_not_exist(),
+                )
+                if hold_slot:
+                    tx.save(
+                        "slot",
+                        slot_item(run.workflow_id, Slot.ACTIVE, run.id, run.created_at),
+                        ClaimModel.key.does_not_exist(),
+                    )
+                tx.save("run", run_to_model(run), WorkflowRunModel.id.does_not_exist())
+        except TransactWriteError as exc:
+            failed = tx.failed(exc)
+            if "claim" in failed:
+                owner = claim_owner(firing_claim(firing_key))
+                existing = self.get(owner) if owner else None
+                if existing is None:  # the claim names a run that is gone: not ours to answer
+                    raise
+                return existing, False
+            if "slot" in failed:
+                raise SlotTaken(Slot.ACTIVE) from None
+            raise
+        return run, True
+
+    @translate_aws_failures
+    def slot_owner(self, workflow_id: str) -> str | None:
+        return claim_owner(slot_claim(workflow_id, Slot.ACTIVE))
+
+    @translate_aws_failures
+    def release_slot(self, workflow_id: str, run_id: str) -> bool:
+        return release_active_slot(workflow_id, run_id)
+
+    @translate_aws_failures
     def get(self, run_id: str) -> WorkflowRun | None:
         """Consistent: the request's prefetched copy comes from a consistent BatchGetItem (in
         this request), anything else is a consistent GetItem."""
@@ -184,7 +237,9 @@ class DynamoWorkflowRunRepository:
 
 def purge_workflow_runs(workflow_id: str) -> int:
     """Delete every run of a workflow (the stream consumer's clean-up, through `by_workflow`);
-    idempotent. The steps' executions go with their tasks. Returns how many it deleted."""
+    idempotent. The steps' executions go with their tasks; the workflow's overlap slot goes with
+    its runs (the firings' claims stay until they expire, so a late delivery records nothing).
+    Returns how many runs it deleted."""
     deleted = 0
     while True:
         rows = list(
@@ -193,6 +248,7 @@ def purge_workflow_runs(workflow_id: str) -> int:
             )
         )
         if not rows:
+            ClaimModel(key=slot_claim(workflow_id, Slot.ACTIVE)).delete()
             return deleted
         with WorkflowRunModel.batch_write() as batch:
             for row in rows:

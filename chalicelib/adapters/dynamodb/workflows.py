@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, NoReturn
 
-from pynamodb.exceptions import DeleteError, TransactWriteError
+from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 
 from chalicelib.adapters.dynamodb import prefetch
 from chalicelib.adapters.dynamodb.encoding import schedule_from_json, schedule_json
@@ -23,7 +24,7 @@ from chalicelib.adapters.dynamodb.transactions import Transaction, condition_fai
 from chalicelib.adapters.dynamodb.workflow_runs import purge_workflow_runs
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.errors import NotFound, StaleVersion
-from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.model import Page, PageRequest, utc
 from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.workflows import OnFailure, Step, Workflow
 
@@ -93,7 +94,7 @@ _UPDATABLE: dict[str, Callable[[Workflow], Any]] = {
 
 def _update_actions(before: Workflow, after: Workflow) -> list[Any]:
     """Only the changed fields are written, so a derived field another writer keeps (the
-    next firing, once runs exist) is not put back to the value read."""
+    next firing, moved on by `fire`) is not put back to the value read."""
     actions: list[Any] = []
     for name, value_of in _UPDATABLE.items():
         old, new = value_of(before), value_of(after)
@@ -157,6 +158,23 @@ class DynamoWorkflowRepository:
             if condition_failed(exc):
                 raise StaleVersion(workflow.id) from exc
             raise
+
+    @translate_aws_failures
+    def advance_next_run(
+        self, workflow_id: str, fired_at: datetime, next_run_at: datetime | None
+    ) -> bool:
+        attribute: Any = WorkflowModel.next_run_at
+        action = attribute.remove() if next_run_at is None else attribute.set(next_run_at)
+        try:
+            WorkflowModel(id=workflow_id).update(
+                actions=[action],
+                condition=WorkflowModel.id.exists() & (WorkflowModel.next_run_at <= utc(fired_at)),
+            )
+        except UpdateError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
 
     @translate_aws_failures
     def find(self, project_id: str, page: PageRequest) -> Page[Workflow]:
