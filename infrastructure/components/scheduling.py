@@ -1,6 +1,6 @@
-"""Task schedules: the stage's EventBridge Scheduler group, the role the scheduler assumes to
-invoke the fire function, the dead-letter queue of undeliverable firings (and its alarm), and
-what the functions need to keep the schedules in step with tasks (see
+"""Task and workflow schedules: the stage's EventBridge Scheduler group, the role the scheduler
+assumes to invoke the fire function, the dead-letter queue of undeliverable firings (and its
+alarm), and what the functions need to keep the schedules in step with tasks and workflows (see
 `chalicelib/adapters/aws/scheduler.py`)."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Scheduling(Construct):
             resource_name=self.group_name,
             arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
         )
-        # Schedules are named per task: IAM can only scope them by the group's prefix.
+        # Schedules are named per task or workflow: IAM can only scope them by the group's prefix.
         schedules_arn = stack.format_arn(
             service="scheduler",
             resource="schedule",
