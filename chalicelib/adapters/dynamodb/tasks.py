@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.adapters.dynamodb import prefetch
@@ -17,13 +17,13 @@ from chalicelib.adapters.dynamodb.models import (
     TaskGraphModel,
     TaskModel,
 )
+from chalicelib.adapters.dynamodb.next_runs import advance_next_run
 from chalicelib.adapters.dynamodb.pagination import query_one_page
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.dynamodb.records import write_records
 from chalicelib.adapters.dynamodb.transactions import (
     MAX_TRANSACTION_ITEMS,
     Transaction,
-    condition_failed,
 )
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.activity import Record
@@ -307,18 +307,7 @@ class DynamoTaskRepository:
     def advance_next_run(
         self, task_id: str, fired_at: datetime, next_run_at: datetime | None
     ) -> bool:
-        attribute: Any = TaskModel.next_run_at
-        action = attribute.remove() if next_run_at is None else attribute.set(next_run_at)
-        try:
-            TaskModel(id=task_id).update(
-                actions=[action],
-                condition=TaskModel.id.exists() & (TaskModel.next_run_at <= utc(fired_at)),
-            )
-        except UpdateError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return advance_next_run(TaskModel, task_id, fired_at, next_run_at)
 
     @translate_aws_failures
     def find(self, query: TaskQuery) -> Page[Task]:

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn
 
-from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, TransactWriteError
 
 from chalicelib.adapters.dynamodb import prefetch
 from chalicelib.adapters.dynamodb.encoding import schedule_from_json, schedule_json
 from chalicelib.adapters.dynamodb.models import ProjectModel, WorkflowModel
+from chalicelib.adapters.dynamodb.next_runs import advance_next_run
 from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE
@@ -24,7 +25,7 @@ from chalicelib.adapters.dynamodb.transactions import Transaction, condition_fai
 from chalicelib.adapters.dynamodb.workflow_runs import purge_workflow_runs
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.errors import NotFound, StaleVersion
-from chalicelib.domain.model import Page, PageRequest, utc
+from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.workflows import OnFailure, Step, Workflow
 
@@ -163,18 +164,7 @@ class DynamoWorkflowRepository:
     def advance_next_run(
         self, workflow_id: str, fired_at: datetime, next_run_at: datetime | None
     ) -> bool:
-        attribute: Any = WorkflowModel.next_run_at
-        action = attribute.remove() if next_run_at is None else attribute.set(next_run_at)
-        try:
-            WorkflowModel(id=workflow_id).update(
-                actions=[action],
-                condition=WorkflowModel.id.exists() & (WorkflowModel.next_run_at <= utc(fired_at)),
-            )
-        except UpdateError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return advance_next_run(WorkflowModel, workflow_id, fired_at, next_run_at)
 
     @translate_aws_failures
     def find(self, project_id: str, page: PageRequest) -> Page[Workflow]:
