@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections import Counter
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,6 +26,9 @@ from bench.firings import _api, local_stack
 LEVELS, WIDTH = 10, 10
 STEP_SECONDS = 0.1
 DEADLINE_SECONDS = 60
+# How often the bench reads the run, as a dashboard would: each read costs the stack a batch
+# read of every step's execution, so a tighter loop measures the poller as much as the run.
+POLL_SECONDS = 0.2
 
 
 class SlowWebhook:
@@ -94,7 +98,7 @@ def measure() -> dict[str, Any]:
                 run = call("GET", f"/workflow-runs/{run['id']}")
                 if run["status"] not in ("queued", "running"):
                     break
-                time.sleep(0.05)
+                time.sleep(POLL_SECONDS)
             elapsed = time.monotonic() - started
             machine = os.environ["TASKBEAT_STATE_MACHINE_ARN"]
             client = boto3.client("stepfunctions", region_name=stack.region)
@@ -116,6 +120,12 @@ def measure() -> dict[str, Any]:
         "status": run["status"],
         "steps": LEVELS * WIDTH,
         "seconds": elapsed,
+        # The run's own record: from its creation to its last round (no polling in it).
+        "recorded_seconds": (
+            datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["created_at"])
+        ).total_seconds()
+        if run.get("finished_at")
+        else None,
         "critical_path": LEVELS * STEP_SECONDS,
         "transitions": entered,
         "history_events": sum(kinds.values()),
@@ -128,8 +138,9 @@ def main() -> None:
     print(
         f"workflow of {result['steps']} steps ({LEVELS} levels of {WIDTH}, "
         f"{STEP_SECONDS * 1000:.0f} ms webhooks, max_concurrency 10): {result['status']} in "
-        f"{result['seconds']:.1f} s (critical path {result['critical_path']:.1f} s, "
-        f"budget {budget:.1f} s)"
+        f"{result['seconds']:.1f} s as seen by a client polling every {POLL_SECONDS} s, "
+        f"{result['recorded_seconds']:.1f} s from creation to finish as recorded "
+        f"(critical path {result['critical_path']:.1f} s, budget {budget:.1f} s)"
     )
     print(
         f"state transitions: {result['transitions']} "

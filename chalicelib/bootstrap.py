@@ -241,6 +241,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             clock,
             executions.slots,
             workflow_run_repository,
+            DynamoPrefetcher(),
         ),
         webhook_secrets=webhook_secrets,
         workflows=WorkflowService(

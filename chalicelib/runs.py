@@ -79,7 +79,7 @@ def definition(plan_arn: str, run_step_arn: str) -> dict[str, Any]:
     """The ASL definition, with the two functions' ARNs (or CloudFormation tokens) in place."""
     attempt = _lambda_task(
         run_step_arn,
-        {"execution_id.$": "$.execution_id", "attempt.$": "$.attempt"},
+        {"execution_id.$": "$.execution_id", "task_id.$": "$.task_id", "attempt.$": "$.attempt"},
         ATTEMPT_TIMEOUT_SECONDS,
     )
     attempt |= {
@@ -120,7 +120,11 @@ def definition(plan_arn: str, run_step_arn: str) -> dict[str, Any]:
             },
             "NextAttempt": {
                 "Type": "Pass",
-                "Parameters": {"execution_id.$": "$.execution_id", "attempt.$": "$.last.attempt"},
+                "Parameters": {
+                    "execution_id.$": "$.execution_id",
+                    "task_id.$": "$.task_id",
+                    "attempt.$": "$.last.attempt",
+                },
                 "Next": "Attempt",
             },
             "Abandon": abandon,
@@ -154,7 +158,11 @@ def definition(plan_arn: str, run_step_arn: str) -> dict[str, Any]:
                 "Type": "Map",
                 "ItemsPath": "$.plan.steps",
                 "MaxConcurrencyPath": "$.plan.max_concurrency",
-                "ItemSelector": {"execution_id.$": "$$.Map.Item.Value.execution_id", "attempt": 1},
+                "ItemSelector": {
+                    "execution_id.$": "$$.Map.Item.Value.execution_id",
+                    "task_id.$": "$$.Map.Item.Value.task_id",
+                    "attempt": 1,
+                },
                 "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **steps},
                 "ResultPath": None,
                 "Next": "Plan",

@@ -18,14 +18,23 @@ Two more patches keep moto fast enough to stand in for a busy stack:
   `local.lambdas`.
 - The server: to route each request, moto lists its package directory and tries every
   service's URL patterns, under one lock shared by all requests; the answer per host is kept.
+- DynamoDB answers: moto encodes each item through botocore's generic shape walker, member
+  by member; that was the stack's largest CPU cost under load (a workflow run's poll reads a
+  hundred executions). Items are plain JSON already, so the item operations' answers are
+  dumped as they are (`tests/integration/test_moto_patches.py` holds them equal to moto's).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import json
 import threading
+import uuid
 from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
@@ -122,6 +131,51 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         raise
 
 
+# Operations whose answers hold only items, keys, counts and consumed capacity: no timestamps
+# or shapes that need botocore's serializer.
+PLAIN_JSON_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+
+
+def _plain(value: Any) -> Any:
+    """The wire JSON of a moto DynamoDB answer: None members dropped, binary in base64."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value
+
+
+def _dynamo_result(self: Any, context: Any) -> Any:
+    """`DynamoResult.execute_result`, with item operations' answers dumped as JSON."""
+    operation = str(context.operation_model.name)
+    if operation not in PLAIN_JSON_OPERATIONS or not isinstance(self.result, dict):
+        return _originals["dynamo_result"](self, context)
+    headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "x-amzn-requestid": uuid.uuid4().hex,
+    }
+    return 200, headers, json.dumps(_plain(self.result))
+
+
 _syntax_trees: dict[str, Any] = {}
 
 
@@ -149,12 +203,16 @@ def install() -> None:
     from jsonpath_ng.ext.parser import parse as extended_parse
     from jsonpath_ng.parser import parse as plain_parse
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoResult
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.utils import json_path
 
     with _lock:
+        if "dynamo_result" not in _originals:
+            _originals["dynamo_result"] = DynamoResult.execute_result
+            DynamoResult.execute_result = _dynamo_result  # type: ignore[method-assign]
         for name in WRITES:
             if name not in _originals:
                 _originals[name] = getattr(DynamoDBBackend, name)
@@ -175,12 +233,15 @@ def install() -> None:
 
 def uninstall() -> None:
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoResult
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.utils import json_path
 
     with _lock:
+        if "dynamo_result" in _originals:
+            DynamoResult.execute_result = _originals.pop("dynamo_result")  # type: ignore[method-assign]
         if "get_backend_for_host" in _originals:
             DomainDispatcherApplication.get_backend_for_host = _originals.pop(  # type: ignore[method-assign]
                 "get_backend_for_host"

@@ -6,9 +6,9 @@ status, times and error are the step's; a step that never started ends `skipped`
 `cancelled`, recorded on the step itself.
 
 `plan_round` is the whole orchestration policy, in plain Python: given the run and the
-executions of its started steps, it says which steps start now, which will never start, and
-whether the run is over. The run state machine calls it once per round (`services/runs.py`,
-see `docs/workflows.md`).
+executions of its started steps (those not recorded final on the run yet), it says which steps
+start now, which will never start, and whether the run is over. The run state machine calls it
+once per round (`services/runs.py`, see `docs/workflows.md`).
 
 Failure semantics (API.md):
 - a step starts only after all its dependencies succeeded; independent steps run side by side,
@@ -114,12 +114,27 @@ def _copy(step: Step) -> RunStep:
     return RunStep(step.key, step.task_id, tuple(step.depends_on))
 
 
+def unsettled_execution_ids(run: WorkflowRun) -> list[str]:
+    """The executions a round must read: started steps whose recorded outcome is not final.
+    (A finished execution never changes, so a final outcome on the run is as good as it.)"""
+    return [
+        step.execution_id
+        for step in run.steps
+        if step.execution_id and not (step.outcome and step.outcome.finished)
+    ]
+
+
 def step_status(step: RunStep, executions: Mapping[str, Execution]) -> ExecutionStatus:
-    """A step's status: its execution's, its recorded outcome, or `queued` (not started)."""
+    """A step's status: its execution's (read, or final as recorded on the run), its
+    recorded outcome if it never started, or `queued` (not started)."""
     if step.execution_id is not None:
         execution = executions.get(step.execution_id)
+        if execution is not None:
+            return execution.status
+        if step.outcome is not None and step.outcome.finished:
+            return step.outcome
         # An execution that cannot be read (deleted with its task) counts as cancelled.
-        return execution.status if execution is not None else ExecutionStatus.CANCELLED
+        return ExecutionStatus.CANCELLED
     return step.outcome or ExecutionStatus.QUEUED
 
 
@@ -137,7 +152,7 @@ class Round:
 
 
 def plan_round(run: WorkflowRun, executions: Mapping[str, Execution]) -> Round:
-    """The next round of `run`, given the executions of its started steps."""
+    """The next round of `run`, given the executions of its unsettled steps."""
     status = {step.key: step_status(step, executions) for step in run.steps}
     not_started = [s for s in run.steps if s.execution_id is None and s.outcome is None]
     # (`outcome` of a started step is only a copy: `step_status` reads its execution.)

@@ -41,7 +41,9 @@ def plan(event: dict[str, Any]) -> dict[str, Any]:
         "round": planned.round,
         "done": planned.done,
         "max_concurrency": planned.max_concurrency,
-        "steps": [{"execution_id": step} for step in planned.steps],
+        "steps": [
+            {"execution_id": step.execution_id, "task_id": step.task_id} for step in planned.steps
+        ],
     }
 
 
@@ -60,7 +62,10 @@ def run_step(event: dict[str, Any]) -> dict[str, Any]:
             )
             container.runs.abandon(execution_id, attempt, name)
             return {}
-        outcome = container.runs.attempt(execution_id, attempt)
+        task_id = event.get("task_id")
+        outcome = container.runs.attempt(
+            execution_id, attempt, task_id if isinstance(task_id, str) and task_id else None
+        )
     logger().info(
         "attempt",
         extra={

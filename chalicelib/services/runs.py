@@ -37,10 +37,15 @@ from chalicelib.domain.executions import (
 from chalicelib.domain.model import new_id
 from chalicelib.domain.tasks import Status, Task
 from chalicelib.domain.webhooks import RetryPolicy, build_request
-from chalicelib.domain.workflow_runs import plan_round
+from chalicelib.domain.workflow_runs import (
+    plan_round,
+    step_status,
+    unsettled_execution_ids,
+)
 from chalicelib.ports import (
     Clock,
     ExecutionRepository,
+    Prefetcher,
     TaskRepository,
     WebhookClient,
     WorkflowRunRepository,
@@ -60,11 +65,23 @@ class BadRun(ValueError):
 
 
 @dataclass(frozen=True)
+class PlannedStep:
+    """A step to run now: its execution, and its task (so `attempt` reads both at once)."""
+
+    execution_id: str
+    task_id: str
+
+
+@dataclass(frozen=True)
 class Plan:
     round: int
     done: bool
-    steps: tuple[str, ...] = ()  # execution ids to run now
+    steps: tuple[PlannedStep, ...] = ()
     max_concurrency: int = 1
+
+    @property
+    def execution_ids(self) -> tuple[str, ...]:
+        return tuple(step.execution_id for step in self.steps)
 
 
 @dataclass(frozen=True)
@@ -108,6 +125,7 @@ class RunService:
         clock: Clock,
         slots: OverlapSlots,
         workflow_runs: WorkflowRunRepository | None = None,
+        prefetcher: Prefetcher | None = None,
     ) -> None:
         self._executions = executions
         self._tasks = tasks
@@ -116,6 +134,7 @@ class RunService:
         self._clock = clock
         self._slots = slots
         self._workflow_runs = workflow_runs
+        self._prefetch = prefetcher
 
     # ---- plan -----------------------------------------------------------------------------------
 
@@ -131,7 +150,7 @@ class RunService:
         if execution is None or execution.status.finished:
             return Plan(round_ + 1, done=True)
         if round_ == 0:
-            return Plan(1, done=False, steps=(execution.id,))
+            return Plan(1, done=False, steps=(PlannedStep(execution.id, execution.task_id),))
         self._finish(execution, ExecutionStatus.FAILED, error="the run ended without a result")
         return Plan(round_ + 1, done=True)
 
@@ -143,17 +162,20 @@ class RunService:
             run = self._workflow_runs.get(run_id)
             if run is None or run.status.finished:
                 return Plan(round_ + 1, done=True)
-            executions = self._executions.get_many(run.execution_ids)
+            # Steps that finished in earlier rounds have their outcome on the run; only the
+            # last round's executions are read (a round costs the same at step 10 or 100).
+            executions = self._executions.get_many(unsettled_execution_ids(run))
             # The Map ran every started step to its end; one still unfinished lost its result.
-            for execution in executions.values():
-                if not execution.status.finished:
-                    with contextlib.suppress(StaleVersion):
-                        self._finish(
-                            execution,
-                            ExecutionStatus.FAILED,
-                            error="the run ended without a result",
-                        )
-            executions = self._executions.get_many(run.execution_ids)
+            lost = [e.id for e in executions.values() if not e.status.finished]
+            for execution_id in lost:
+                with contextlib.suppress(StaleVersion):
+                    self._finish(
+                        executions[execution_id],
+                        ExecutionStatus.FAILED,
+                        error="the run ended without a result",
+                    )
+            if lost:
+                executions |= self._executions.get_many(lost)
             decided = plan_round(run, executions)
             now = self._clock.now()
             started: list[Execution] = []
@@ -173,9 +195,10 @@ class RunService:
                     step = replace(step, execution_id=execution.id)
                 elif step.key in decided.ends:
                     step = replace(step, outcome=decided.ends[step.key])
-                elif step.execution_id in executions:
-                    # What the step came to, for lists of runs (they do not read executions).
-                    step = replace(step, outcome=executions[step.execution_id].status)
+                elif step.execution_id is not None:
+                    # What the step came to: lists of runs show it, and once final the next
+                    # rounds need not read its execution again.
+                    step = replace(step, outcome=step_status(step, executions))
                 steps.append(step)
             after = run.with_changes(
                 steps=tuple(steps),
@@ -204,14 +227,17 @@ class RunService:
             return Plan(
                 round_ + 1,
                 done=decided.done or not started,
-                steps=tuple(e.id for e in started),
+                steps=tuple(PlannedStep(e.id, e.task_id) for e in started),
                 max_concurrency=run.max_concurrency,
             )
         raise Unavailable("the workflow run kept changing while it was planned")
 
     # ---- one attempt ----------------------------------------------------------------------------
 
-    def attempt(self, execution_id: str, attempt: int) -> StepOutcome:
+    def attempt(self, execution_id: str, attempt: int, task_id: str | None = None) -> StepOutcome:
+        if task_id is not None and self._prefetch is not None:
+            # The state machine names the step's task: both items in one round trip.
+            self._prefetch.warm([("execution", execution_id), ("task", task_id)])
         execution = self._executions.get(execution_id)
         if execution is None or execution.status.finished:
             return StepOutcome.final(execution)  # gone with its task, or done already

@@ -4,14 +4,20 @@ codes, the call budget, and one execution per firing however often it is deliver
 from __future__ import annotations
 
 import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib import bootstrap
+from chalicelib.adapters.dynamodb import connection
 from chalicelib.domain.model import new_id
 from chalicelib.handlers import scheduling
+from chalicelib.settings import Settings
+from tests.fakes import fast_hasher
 from tests.integration.conftest import Http
 
 EXECUTION_FIELDS = {
@@ -205,3 +211,61 @@ def test_a_malformed_firing_is_refused(container: Any) -> None:
     ):
         with pytest.raises(scheduling.BadFiring):
             scheduling.fire(json.loads(json.dumps(event)))
+
+
+@pytest.fixture
+def private_webhooks(settings: Settings) -> Settings:
+    """Settings that let webhooks reach loopback, as the local stack's do."""
+    return settings.model_copy(update={"allow_private_webhooks": True})
+
+
+def test_an_attempt_named_with_its_task_costs_three_calls(
+    private_webhooks: Settings, moto_aws: None
+) -> None:
+    """The state machine names each step's execution and task: `run_step` reads both in one
+    batch, writes `running`, sends the webhook, and writes the result."""
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    Thread(target=server.serve_forever, daemon=True).start()
+    bootstrap.override(bootstrap.build(private_webhooks, hasher=fast_hasher()))
+    try:
+        with Client(app) as client:
+            http = Http(client)
+            owner = http.register("owner@example.com")["access_token"]
+            url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+            task = http(
+                "POST",
+                "/tasks",
+                {"title": "Ping", "action": {"type": "webhook", "url": url}},
+                owner,
+            ).json
+            execution = http("POST", f"/tasks/{task['id']}/run", token=owner).json
+            calls: list[str] = []
+            connection.root().client.meta.events.register(
+                "before-call.dynamodb",
+                lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[-1]),
+            )
+            answer = client.lambda_.invoke(
+                "run_step", {"execution_id": execution["id"], "task_id": task["id"], "attempt": 1}
+            ).payload
+            assert answer == {"outcome": "succeeded", "attempt": 1, "delay_seconds": 0}
+            assert calls == ["BatchGetItem", "PutItem", "TransactWriteItems"], calls
+            done = http("GET", f"/executions/{execution['id']}", token=owner).json
+            assert (done["status"], done["attempts"], done["result"]["status_code"]) == (
+                "succeeded",
+                1,
+                204,
+            )
+    finally:
+        bootstrap.override(None)
+        server.shutdown()
+        server.server_close()

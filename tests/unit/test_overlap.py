@@ -102,7 +102,7 @@ class World:
     def finish(self, execution: Execution) -> Execution:
         """What the state machine does with a started execution: plan, one attempt, plan."""
         plan = self.run.plan(EXECUTION_RUN, execution.id, 0)
-        assert plan.steps == (execution.id,)
+        assert plan.execution_ids == (execution.id,)
         assert self.run.attempt(execution.id, 1).outcome == runs.SUCCEEDED
         assert self.run.plan(EXECUTION_RUN, execution.id, 1).done
         return self.stored(execution)

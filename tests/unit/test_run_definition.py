@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib import runs
-from chalicelib.services.runs import EXECUTION_RUN, Plan, StepOutcome
+from chalicelib.services.runs import EXECUTION_RUN, Plan, PlannedStep, StepOutcome
 
 PLAN_ARN = "arn:plan"
 STEP_ARN = "arn:step"
@@ -188,9 +188,16 @@ class TestPaths:
         assert asl["States"]["Plan"]["ResultPath"] == "$.plan"
         assert selector["max_concurrency.$"] == "$.Payload.max_concurrency"
         assert selector["steps.$"] == "$.Payload.steps"
-        # Each item starts at attempt 1 with the execution id the plan handler lists.
+        # Each item starts at attempt 1 with the execution and task the plan handler lists.
         item = map_state["ItemSelector"]
-        assert item == {"execution_id.$": "$$.Map.Item.Value.execution_id", "attempt": 1}
+        assert item == {
+            "execution_id.$": "$$.Map.Item.Value.execution_id",
+            "task_id.$": "$$.Map.Item.Value.task_id",
+            "attempt": 1,
+        }
+        assert {value.split(".")[-1] for value in item.values() if isinstance(value, str)} == {
+            f.name for f in fields(PlannedStep)
+        }
 
     def test_the_plan_answers_every_field_the_state_machine_reads(
         self, asl: dict[str, Any]
@@ -217,10 +224,12 @@ class TestPaths:
         assert {k.removesuffix(".$") for k in selector} == {f.name for f in fields(StepOutcome)}
         assert steps["NextAttempt"]["Parameters"] == {
             "execution_id.$": "$.execution_id",
+            "task_id.$": "$.task_id",
             "attempt.$": "$.last.attempt",
         }
         assert attempt["Parameters"]["Payload"] == {
             "execution_id.$": "$.execution_id",
+            "task_id.$": "$.task_id",
             "attempt.$": "$.attempt",
         }
 

@@ -612,7 +612,7 @@ class TestPlan:
     def test_round_zero_runs_the_execution_alone(self, world: World) -> None:
         execution = world.execution(world.task())
         plan = world.run.plan(EXECUTION_RUN, execution.id, 0)
-        assert (plan.round, plan.done, plan.steps) == (1, False, (execution.id,))
+        assert (plan.round, plan.done, plan.execution_ids) == (1, False, (execution.id,))
         assert plan.max_concurrency >= 1
         assert world.stored(execution).status is ExecutionStatus.QUEUED
 
@@ -755,7 +755,7 @@ def test_a_scheduled_reminder_end_to_end(world: World) -> None:
     fired = world.service.fire(task.id, AT, Delivery(project_id=task.project_id)).execution
     assert fired is not None
     assert world.runner.started == [fired.id]
-    assert world.run.plan(EXECUTION_RUN, fired.id, 0).steps == (fired.id,)
+    assert world.run.plan(EXECUTION_RUN, fired.id, 0).execution_ids == (fired.id,)
     assert world.run.attempt(fired.id, 1).outcome == runs.SUCCEEDED
     assert world.run.plan(EXECUTION_RUN, fired.id, 1).done
     after = world.tasks.get(task.id)

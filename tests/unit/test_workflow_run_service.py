@@ -99,7 +99,7 @@ class World:
             plan = self.steps.plan(WORKFLOW_RUN, run_id, round_)
             if plan.done:
                 return plan.round
-            for execution_id in plan.steps:
+            for execution_id in plan.execution_ids:
                 attempt = 1
                 while True:
                     outcome = self.steps.attempt(execution_id, attempt)
@@ -183,6 +183,34 @@ def test_a_run_starts_queued_on_the_runner_and_plays_to_success(world: World) ->
         assert (execution.trigger, execution.workflow_run_id) == (Trigger.WORKFLOW, run.id)
 
 
+def test_rounds_read_only_the_executions_not_yet_final_on_the_run(world: World) -> None:
+    """Once a round has recorded a step's final outcome, later rounds trust the record: here
+    `a`'s execution vanishes after round 1, and `c` still starts on its success."""
+    workflow = world.workflow({"a": [], "b": ["a"], "c": ["a", "b"]})
+    run = world.service.start(world.people["member"], workflow.id)
+    read: list[list[str]] = []
+    get_many = world.executions.get_many
+
+    def recording(ids: Any) -> Any:
+        read.append(list(ids))
+        return get_many(ids)
+
+    world.executions.get_many = recording  # type: ignore[method-assign]
+    (a,) = world.steps.plan(WORKFLOW_RUN, run.id, 0).execution_ids
+    assert world.steps.attempt(a, 1).outcome == runs.SUCCEEDED
+    (b,) = world.steps.plan(WORKFLOW_RUN, run.id, 1).execution_ids
+    del world.executions.executions[a]
+    assert world.steps.attempt(b, 1).outcome == runs.SUCCEEDED
+    (c,) = world.steps.plan(WORKFLOW_RUN, run.id, 2).execution_ids
+    assert world.steps.attempt(c, 1).outcome == runs.SUCCEEDED
+    assert world.steps.plan(WORKFLOW_RUN, run.id, 3).done
+    assert read == [[], [a], [b], [c]]
+    stored = world.runs.get(run.id)
+    assert stored is not None
+    assert stored.status is ExecutionStatus.SUCCEEDED
+    assert [s.outcome for s in stored.steps] == [ExecutionStatus.SUCCEEDED] * 3
+
+
 def test_a_round_goes_to_the_state_machine_with_the_workflows_concurrency(world: World) -> None:
     workflow = world.workflow({"x": [], "y": [], "z": []}, max_concurrency=2)
     run = world.service.start(world.people["member"], workflow.id)
@@ -236,7 +264,7 @@ def test_cancel_ends_the_run_its_running_steps_and_its_unstarted_ones(world: Wor
     view = world.service.cancel(world.people["member"], run.id)
     assert view.run.status is ExecutionStatus.CANCELLED
     assert world.runner.runs_stopped == [run.id]
-    (a_id,) = plan.steps
+    (a_id,) = plan.execution_ids
     assert view.executions[a_id].status is ExecutionStatus.CANCELLED
     # The state machine's next moves change nothing.
     assert world.steps.attempt(a_id, 1).outcome == runs.FAILED

@@ -16,6 +16,7 @@ from chalicelib.domain.workflow_runs import (
     plan_round,
     start_run,
     step_status,
+    unsettled_execution_ids,
 )
 from chalicelib.domain.workflows import OnFailure, Step, Workflow
 
@@ -142,6 +143,17 @@ def test_a_step_whose_execution_is_gone_counts_as_cancelled() -> None:
     step = RunStep("a", new_id(), (), execution_id=new_id())
     assert step_status(step, {}) is S.CANCELLED
     assert step_status(RunStep("b", new_id()), {}) is S.QUEUED
+
+
+def test_a_final_outcome_on_the_run_stands_for_its_execution() -> None:
+    """A finished execution never changes, so a round need not read it again."""
+    done = RunStep("a", new_id(), (), execution_id=new_id(), outcome=S.FAILED)
+    running = RunStep("b", new_id(), (), execution_id=new_id(), outcome=S.RUNNING)
+    assert step_status(done, {}) is S.FAILED
+    assert step_status(running, {}) is S.CANCELLED  # not final: only its execution tells
+    never = RunStep("c", new_id(), (), outcome=S.SKIPPED)
+    run = replace(Runner(DIAMOND).run, steps=(done, running, never, RunStep("d", new_id())))
+    assert unsettled_execution_ids(run) == [running.execution_id]
 
 
 def test_a_round_starts_at_most_its_share_and_the_rest_next_round() -> None:
