@@ -242,6 +242,10 @@ class RunService:
         if execution is None or execution.status.finished:
             return StepOutcome.final(execution)  # gone with its task, or done already
         task = self._tasks.get(execution.task_id)
+        if task is None and execution.trigger is Trigger.WORKFLOW:
+            # The workflow still names a task that is gone: the step cannot do its work, and
+            # the run must not pass for a success (its owner hears of it).
+            return self._end(execution, ExecutionStatus.FAILED, error="the step's task was deleted")
         if task is None:
             return self._end(execution, ExecutionStatus.CANCELLED, error="the task was deleted")
         policy = task.retry or RetryPolicy()

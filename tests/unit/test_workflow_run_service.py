@@ -246,6 +246,20 @@ def test_a_failed_step_fails_the_run_and_tells_who_started_it(
     assert [n.user_id for n in failed] == [world.people["member"].user_id]
 
 
+def test_a_step_whose_task_was_deleted_fails_and_fails_the_run(world: World) -> None:
+    workflow = world.workflow({"gone": [], "after": ["gone"]})
+    del world.tasks.tasks[workflow.steps[0].task_id]
+    run = world.service.start(world.people["member"], workflow.id)
+    world.play(run.id)
+    view = world.service.get(world.people["viewer"], run.id)
+    gone = view.step_execution(view.run.steps[0])
+    assert gone is not None
+    assert (gone.status, gone.error) == (ExecutionStatus.FAILED, "the step's task was deleted")
+    assert step_statuses(world, run.id)["after"] is ExecutionStatus.SKIPPED
+    assert view.run.status is ExecutionStatus.FAILED
+    assert world.webhooks.called == []
+
+
 def test_a_step_without_action_succeeds_at_once_and_completes_its_task(world: World) -> None:
     workflow = world.workflow({"a": []})
     task_id = workflow.steps[0].task_id
