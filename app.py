@@ -12,6 +12,7 @@ from chalice.app import Chalice, WebsocketEvent
 
 from chalicelib.api import register_api
 from chalicelib.handlers import runs, scheduling, streams, websocket
+from chalicelib.handlers import sweep as due_sweep
 
 # configure_logs=False: Powertools owns the "taskbeat" logger (JSON, correlation id).
 app = Chalice(app_name="taskbeat", configure_logs=False)
@@ -53,3 +54,8 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="run_step")
 def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return runs.run_step(event)
+
+
+@app.lambda_function(name="sweep")
+def sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return due_sweep.sweep(event)

@@ -47,6 +47,14 @@ def due_key(task: Task) -> str:
     return f"{_iso(task.due_date) if task.due_date else UNDATED}#{task.id}"
 
 
+def open_due_day(task: Task) -> str | None:
+    """The hash key of the sparse `open_by_due_day` index (the due-date sweep's): the due
+    date's UTC day, only while the task is open and has a due date."""
+    if task.due_date is None or task.status.closed:
+        return None
+    return utc(task.due_date).strftime("%Y-%m-%d")
+
+
 def task_to_model(task: Task) -> TaskModel:
     return TaskModel(
         id=task.id,
@@ -75,6 +83,8 @@ def task_to_model(task: Task) -> TaskModel:
         priority_key=f"{task.priority.rank}#{task.id}",
         status_key=f"{task.status.rank}#{task.id}",
         project_status=f"{task.project_id}#{task.status.value}",
+        open_due_day=open_due_day(task),
+        changed_by_rule=task.changed_by_rule,
     )
 
 
@@ -146,6 +156,14 @@ def _update_actions(before: Task, after: Task) -> list[Any]:
         if index_keys(before)[name] != value:
             key_attribute: Any = getattr(TaskModel, name)
             actions.append(key_attribute.set(value))
+    # Set or removed on every update (a no-op when unchanged), so a task written before the
+    # index existed joins it on its next write.
+    day = open_due_day(after)
+    due_day = TaskModel.open_due_day
+    actions.append(due_day.remove() if day is None else due_day.set(day))
+    # Every write says whether a rule made it (a stale mark must not outlive its write).
+    marker = TaskModel.changed_by_rule
+    actions.append(marker.set(after.changed_by_rule) if after.changed_by_rule else marker.remove())
     actions.append(TaskModel.version.set(after.version + 1))
     return actions
 
