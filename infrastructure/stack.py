@@ -15,6 +15,7 @@ from infrastructure.components.data import Tables
 from infrastructure.components.runs import PLAN, RUN_STEP, Runs
 from infrastructure.components.scheduling import FIRE, Scheduling
 from infrastructure.components.secrets import Secrets
+from infrastructure.components.sweep import SWEEP, DueSweep
 from infrastructure.packaging import LambdaProject
 
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9-]{0,19}")
@@ -79,4 +80,7 @@ class TaskbeatStack(cdk.Stack):
             functions=self.api.functions(),
             function_role=self.api.role,
             retain_logs=retain_data,
+        )
+        self.due_sweep = DueSweep(
+            self, "DueSweep", sweep=self.api.chalice.sam_template.get_resource(SWEEP)
         )

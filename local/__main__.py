@@ -2,6 +2,7 @@
 
 Environment: TASKBEAT_HTTP_PORT (8000), TASKBEAT_WS_PORT (8001), 0 for any free port;
 TASKBEAT_TARGET=aws serves the API against the AWS account of the ambient credentials.
+TASKBEAT_LOCAL_SWEEP_SECONDS (5): how often the due-date sweep runs (0: never).
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ def _port(name: str, default: int) -> int:
     return port
 
 
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number of seconds, not {value!r}") from None
+    if not 0 <= seconds <= 24 * 3600:
+        raise SystemExit(f"{name} must be between 0 and 86400, not {value}")
+    return seconds
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for chatty in ("botocore", "boto3", "pynamodb", "websockets"):
@@ -48,6 +62,7 @@ def main() -> int:
         http_port=_port("TASKBEAT_HTTP_PORT", 8000),
         ws_port=_port("TASKBEAT_WS_PORT", 8001),
         target=os.environ.get("TASKBEAT_TARGET", "local").strip().lower() or "local",
+        sweep_interval_seconds=_seconds("TASKBEAT_LOCAL_SWEEP_SECONDS", 5.0),
     )
     try:
         stack.start()

@@ -87,6 +87,7 @@ class LocalStack:
         target: str = "local",
         ticker_interval_seconds: float = 1.0,
         quiet: bool = False,
+        sweep_interval_seconds: float = 5.0,
     ) -> None:
         if target not in ("local", "aws"):
             raise ValueError(f"unknown target {target!r}: use 'local' or 'aws'")
@@ -95,6 +96,8 @@ class LocalStack:
         self._http_port = http_port
         self._ws_port = ws_port
         self._ticker_interval = ticker_interval_seconds
+        # The due-date sweep's period (0: no sweeps); 5 minutes on AWS.
+        self._sweep_interval = sweep_interval_seconds
         self._quiet = quiet
         self._env = _Environment()
         self._stops: list[tuple[str, Callable[[], None]]] = []
@@ -105,6 +108,7 @@ class LocalStack:
         self._http: Any = None
         self._gateway: Any = None
         self._ticker: Any = None
+        self._sweeper: Any = None
 
     # --- URLs --------------------------------------------------------------------------------
 
@@ -136,6 +140,11 @@ class LocalStack:
     def ticker(self) -> Any:
         """The scheduler ticker (`tick(now)` drives it); None when targeting AWS."""
         return self._ticker
+
+    @property
+    def sweeper(self) -> Any:
+        """The due-date sweep's ticker (`sweep_now()` runs one); None when not sweeping."""
+        return self._sweeper
 
     def register_function(self, name: str, handler: Callable[[Any, Any], Any]) -> str:
         """Add a Lambda function running `handler` in process (e.g. a test's probe); its ARN."""
@@ -225,6 +234,7 @@ class LocalStack:
                 self.registry.register(name, handler)
 
         self._gateway.start()
+        self._stops.append(("WebSocket connections", self._gateway.close_sockets))
         self._http = HttpApi(chalice_app, self.host, self._http_port, quiet=self._quiet)
         self._http.start()
         self._stops.append(("REST API", self._http.stop))
@@ -234,6 +244,17 @@ class LocalStack:
             )
             self._ticker.start()
             self._stops.append(("scheduler ticker", self._ticker.stop))
+            self._start_sweeper()
+
+    def _start_sweeper(self) -> None:
+        """The due-date sweep on its own thread, as the EventBridge rule invokes it on AWS."""
+        from local.sweep_ticker import SWEEP_FUNCTION, SweepTicker
+
+        if self._sweep_interval <= 0 or SWEEP_FUNCTION not in self.registry:
+            return
+        self._sweeper = SweepTicker(self.registry, self.region, self._sweep_interval)
+        self._sweeper.start()
+        self._stops.append(("due-date sweep", self._sweeper.stop))
 
     def _queue_invocation(self, function_arn: str, payload: str) -> bool:
         """An asynchronous invocation of one of the stack's functions, queued in process (what

@@ -115,10 +115,15 @@ def register_user(
 class StackProcess:
     """`python -m local` as a subprocess (what `make run` starts), its output in a file."""
 
-    def __init__(self, log_path: Path, http_port: int = 0, ws_port: int = 0) -> None:
+    def __init__(
+        self, log_path: Path, http_port: int = 0, ws_port: int = 0, sweep_seconds: float = 1.0
+    ) -> None:
         self.log_path = log_path
         self.http_port = http_port
         self.ws_port = ws_port
+        # Tests sweep for due dates every second (TASKBEAT_LOCAL_SWEEP_SECONDS, 5 by default),
+        # so due-soon and overdue notifications show up quickly.
+        self.sweep_seconds = sweep_seconds
         self.process: subprocess.Popen[bytes] | None = None
         self.api = ""
         self.docs = ""
@@ -137,6 +142,7 @@ class StackProcess:
         env.update(
             TASKBEAT_HTTP_PORT=str(self.http_port),
             TASKBEAT_WS_PORT=str(self.ws_port),
+            TASKBEAT_LOCAL_SWEEP_SECONDS=str(self.sweep_seconds),
             PYTHONUNBUFFERED="1",
         )
         with self.log_path.open("wb") as log:
