@@ -15,6 +15,8 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain import cursors
+from chalicelib.domain.realtime import StreamChange
+from chalicelib.domain.rules import RuleEvent
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.workflows import Workflow
 from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher, Scheduler
@@ -24,10 +26,14 @@ from chalicelib.services.comments import CommentService, HistoryService
 from chalicelib.services.executions import ExecutionService
 from chalicelib.services.notifications import NotificationService
 from chalicelib.services.projects import ProjectService
+from chalicelib.services.realtime import RealtimeService
+from chalicelib.services.rules import RuleEngine, RuleMarkedTasks, RuleService, RuleTools
 from chalicelib.services.runs import RunService
 from chalicelib.services.schedules import ScheduleSync
 from chalicelib.services.search import SearchIndexer, SearchService
+from chalicelib.services.sweep import DueSweepService
 from chalicelib.services.tasks import TaskService
+from chalicelib.services.templates import TemplateService
 from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
 from chalicelib.services.webhook_secrets import WebhookSecrets
@@ -63,9 +69,18 @@ class Container:
     notifications: NotificationService
     executions: ExecutionService
     runs: RunService
+    due_sweep: DueSweepService  # the scheduled `task.due_soon` / `task.overdue` sweep
     webhook_secrets: WebhookSecrets
     workflows: WorkflowService
     workflow_runs: WorkflowRunService
+    realtime: RealtimeService
+    # Decodes a stream batch into the changes clients hear about.
+    realtime_changes: Callable[[dict[str, Any]], list[StreamChange]]
+    # Automation: task templates, rules, and the rules' evaluation on stream events.
+    templates: TemplateService
+    rules: RuleService
+    rule_engine: RuleEngine
+    rule_events: Callable[[dict[str, Any]], list[RuleEvent]]
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -116,6 +131,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         DynamoEmailDirectory,
         DynamoHistoryRepository,
     )
+    from chalicelib.adapters.dynamodb.connections import DynamoConnectionRepository
     from chalicelib.adapters.dynamodb.executions import DynamoExecutionRepository
     from chalicelib.adapters.dynamodb.identity import (
         DynamoLoginAttempts,
@@ -125,13 +141,21 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     from chalicelib.adapters.dynamodb.janitor import DynamoJanitor
     from chalicelib.adapters.dynamodb.notifications import DynamoNotificationRepository
     from chalicelib.adapters.dynamodb.projects import DynamoProjectRepository
+    from chalicelib.adapters.dynamodb.rules import (
+        DynamoRuleExecutionRepository,
+        DynamoRuleRepository,
+    )
     from chalicelib.adapters.dynamodb.search import DynamoSearchIndex
     from chalicelib.adapters.dynamodb.streams import (
+        realtime_changes,
         removed_projects,
+        rule_events,
         task_changes,
         workflow_changes,
     )
+    from chalicelib.adapters.dynamodb.sweep import DynamoDueSweepRepository
     from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
+    from chalicelib.adapters.dynamodb.templates import DynamoTemplateRepository
     from chalicelib.adapters.dynamodb.warm import DynamoPrefetcher
     from chalicelib.adapters.dynamodb.workflow_runs import DynamoWorkflowRunRepository
     from chalicelib.adapters.dynamodb.workflows import DynamoWorkflowRepository
@@ -195,10 +219,45 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     webhook_secrets = WebhookSecrets(projects, webhook_secret)
     workflow_repository = DynamoWorkflowRepository()
     workflow_run_repository = DynamoWorkflowRunRepository()
+    template_repository = DynamoTemplateRepository()
+    rule_repository = DynamoRuleRepository()
+    rule_log = DynamoRuleExecutionRepository()
+
+    def task_service(tasks: Any) -> TaskService:
+        return TaskService(
+            tasks,
+            projects,
+            users,
+            DynamoPrefetcher(),
+            clock,
+            check_webhook_url=lambda url: check_url_target(url, settings.allow_private_webhooks),
+        )
+
+    def template_service(tasks: TaskService) -> TemplateService:
+        return TemplateService(template_repository, tasks, projects, DynamoPrefetcher(), clock)
+
+    def rule_tools(rule_id: str) -> RuleTools:
+        marked = task_service(RuleMarkedTasks(task_repository, rule_id))
+        return RuleTools(marked, template_service(marked))
+
+    workflow_runs = WorkflowRunService(
+        workflow_run_repository,
+        workflow_repository,
+        execution_repository,
+        projects,
+        clock,
+        runner,
+        DynamoPrefetcher(),
+    )
+    auth = AuthService(users, sessions, DynamoLoginAttempts(), hasher, tokens, clock, policy)
     return Container(
         settings=settings,
         clock=clock,
-        auth=AuthService(users, sessions, DynamoLoginAttempts(), hasher, tokens, clock, policy),
+        auth=auth,
+        realtime=RealtimeService(
+            DynamoConnectionRepository(), pusher, auth, projects, DynamoPrefetcher(), clock
+        ),
+        realtime_changes=realtime_changes,
         users=UserService(users, sessions, hasher, clock),
         pusher=pusher,
         health=DynamoHealthProbe(),
@@ -243,18 +302,34 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             workflow_run_repository,
             DynamoPrefetcher(),
         ),
+        due_sweep=DueSweepService(DynamoDueSweepRepository(), clock),
         webhook_secrets=webhook_secrets,
         workflows=WorkflowService(
             workflow_repository, task_repository, projects, users, DynamoPrefetcher(), clock
         ),
-        workflow_runs=WorkflowRunService(
-            workflow_run_repository,
+        workflow_runs=workflow_runs,
+        templates=template_service(task_service(task_repository)),
+        rules=RuleService(
+            rule_repository,
+            rule_log,
+            template_repository,
             workflow_repository,
-            execution_repository,
             projects,
-            clock,
-            runner,
             DynamoPrefetcher(),
+            clock,
         ),
+        rule_engine=RuleEngine(
+            rule_repository,
+            rule_log,
+            task_repository,
+            workflow_run_repository,
+            projects,
+            DynamoNotificationRepository(),
+            workflow_runs,
+            rule_tools,
+            clock,
+            scope=prefetch.request_scope,
+        ),
+        rule_events=rule_events,
         request_scope=prefetch.request_scope,
     )

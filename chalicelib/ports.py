@@ -12,8 +12,11 @@ from chalicelib.domain.comments import Comment
 from chalicelib.domain.executions import Execution, Slot
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
+from chalicelib.domain.realtime import Connection, Subscriber
+from chalicelib.domain.rules import Rule, RuleExecution, TriggerEvent
 from chalicelib.domain.schedules import Schedule, ScheduleTarget
 from chalicelib.domain.tasks import Priority, Status, Task
+from chalicelib.domain.templates import Template
 from chalicelib.domain.users import Session, User
 from chalicelib.domain.webhooks import WebhookRequest, WebhookResult
 from chalicelib.domain.workflow_runs import WorkflowRun
@@ -121,6 +124,32 @@ class Pusher(Protocol):
     def push(self, connection_id: str, message: dict[str, object]) -> bool:
         """Send one JSON frame; False if the connection is gone (API Gateway's 410)."""
         ...
+
+    def push_many(self, connection_ids: Sequence[str], message: dict[str, object]) -> list[str]:
+        """Send one frame to many connections side by side; the ids of those that are gone."""
+        ...
+
+
+class ConnectionRepository(Protocol):
+    """Open WebSocket connections and their channel subscriptions (expiring with them)."""
+
+    def add(self, connection: Connection) -> None: ...
+
+    def get(self, connection_id: str) -> Connection | None: ...
+
+    def remove(self, connection_id: str) -> None:
+        """Forget the connection and every subscription it holds (idempotent)."""
+        ...
+
+    def subscribe(self, connection: Connection, channel: str) -> bool:
+        """Subscribe; False if the connection is gone (it must exist, conditionally)."""
+        ...
+
+    def unsubscribe(self, connection: Connection, channel: str) -> None: ...
+
+    def subscribers(self, channel: str) -> list[Subscriber]: ...
+
+    def connections_of(self, user_id: str) -> list[str]: ...
 
 
 class ProjectRepository(Protocol):
@@ -507,4 +536,115 @@ class Scheduler(Protocol):
 
     def delete(self, target_id: str, *, kind: ScheduleTarget = ScheduleTarget.TASK) -> None:
         """Remove the task's (or workflow's) schedule; one that is gone already is fine."""
+        ...
+
+
+@dataclass(frozen=True)
+class DueTaskRef:
+    """An open task with a due date, as the due-date sweep's index gives it (keys only)."""
+
+    task_id: str
+    due_date: datetime
+
+
+class DueSweepRepository(Protocol):
+    """What the due-date sweep reads and writes: open tasks by due date across every project,
+    and notifications written once per claim (see `services/sweep.py`)."""
+
+    def due_between(self, start: datetime, end: datetime) -> list[DueTaskRef]:
+        """Every open task (not completed or cancelled) whose due date is within [start, end],
+        earliest first, whatever its project; no Scan."""
+        ...
+
+    def claimed(self, claims: Sequence[str]) -> set[str]:
+        """Those of `claims` (at most 100: one batch read) that exist already; a cheap
+        filter, `notify_once` decides."""
+        ...
+
+    def tasks(self, task_ids: Sequence[str]) -> dict[str, Task]:
+        """The tasks (at most 100: one batch read) as they are now, read consistently;
+        missing ones are left out."""
+        ...
+
+    def notify_once(
+        self, claim: str, task: Task, notification: Notification, expires_at: datetime
+    ) -> bool:
+        """Write, in one transaction, the claim (condition: new; it expires at `expires_at`)
+        and the notification, provided the task is still open with the same due date and its
+        project exists. False, with nothing written, when the claim exists or the task or its
+        project changed."""
+        ...
+
+
+class TemplateRepository(Protocol):
+    """Task templates, one item each; every write is conditional (new id, or the version read)."""
+
+    def get(self, template_id: str) -> Template | None: ...
+
+    def create(self, template: Template) -> Template:
+        """Write a new template. `NotFound` if its project is gone (checked in the same write)."""
+        ...
+
+    def update(self, before: Template, after: Template) -> Template:
+        """Write `after` if the template is still at `before.version`; returns it with version
+        + 1. `StaleVersion` on a lost race (or if it is gone), `NotFound` if its project is gone."""
+        ...
+
+    def delete(self, template: Template) -> None:
+        """Delete it if it is still at `template.version`; `StaleVersion` otherwise."""
+        ...
+
+    def find(self, project_id: str, page: PageRequest) -> Page[Template]:
+        """One page of a project's templates, newest first."""
+        ...
+
+    def purge_project(self, project_id: str) -> int:
+        """Delete every template of a deleted project (idempotent); how many went."""
+        ...
+
+
+class RuleRepository(Protocol):
+    """Automation rules, one item each; every write is conditional (new id, or the version
+    read). The enabled rules of a project for one event are one query on a key."""
+
+    def get(self, rule_id: str) -> Rule | None: ...
+
+    def create(self, rule: Rule) -> Rule:
+        """Write a new rule. `NotFound` if its project is gone (checked in the same write)."""
+        ...
+
+    def update(self, before: Rule, after: Rule) -> Rule:
+        """Write `after` if the rule is still at `before.version`; returns it with version + 1.
+        `StaleVersion` on a lost race (or if it is gone), `NotFound` if its project is gone."""
+        ...
+
+    def delete(self, rule: Rule) -> None:
+        """Delete it if it is still at `rule.version`; `StaleVersion` otherwise."""
+        ...
+
+    def find(self, project_id: str, page: PageRequest) -> Page[Rule]:
+        """One page of a project's rules, newest first."""
+        ...
+
+    def enabled_for(self, project_id: str, event: TriggerEvent) -> list[Rule]:
+        """The project's enabled rules whose trigger is `event`, oldest first."""
+        ...
+
+    def purge_project(self, project_id: str) -> int:
+        """Delete every rule of a deleted project, with its execution log (idempotent)."""
+        ...
+
+
+class RuleExecutionRepository(Protocol):
+    """What rules did: one claim per (rule, event), and each rule's execution log."""
+
+    def claim(self, rule_id: str, event_key: str, execution_id: str, at: datetime) -> bool:
+        """Claim the event for the rule (a conditional put that expires in time): True if this
+        call claimed it, False if it was claimed already (a repeated delivery)."""
+        ...
+
+    def add(self, execution: RuleExecution) -> None: ...
+
+    def find(self, rule_id: str, page: PageRequest) -> Page[RuleExecution]:
+        """One page of a rule's executions, newest first."""
         ...

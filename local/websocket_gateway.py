@@ -150,14 +150,18 @@ class WebSocketGateway:
         if self._port is None:
             raise RuntimeError("the WebSocket server did not start")
 
-    def stop(self) -> None:
+    def close_sockets(self) -> None:
+        """Stop the WebSocket server. Closing it closes every connection, which runs
+        `$disconnect` for each: the stack does this while the app's tables still exist."""
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
-            # Closing the server closes every connection, which runs $disconnect for each.
             loop.call_soon_threadsafe(stopping.set)
         if self._thread is not None:
             self._thread.join(15)
             self._thread = None
+
+    def stop(self) -> None:
+        self.close_sockets()
         self._management.shutdown_now()
         self._executor.shutdown(wait=True, cancel_futures=True)
 

@@ -28,12 +28,13 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.executions import Execution, ExecutionStatus, Slot, SlotTaken
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
+from chalicelib.domain.realtime import Connection, Subscriber
 from chalicelib.domain.schedules import Schedule, ScheduleTarget
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
 from chalicelib.domain.workflow_runs import WorkflowRun
 from chalicelib.domain.workflows import Workflow
-from chalicelib.ports import DependencyGraph, LoginState, PrefetchKey, TaskQuery
+from chalicelib.ports import DependencyGraph, DueTaskRef, LoginState, PrefetchKey, TaskQuery
 
 
 class FakeClock:
@@ -903,3 +904,216 @@ class InMemoryWorkflowRunRepository:
             self.executions.executions.update((e.id, e) for e in executions)
             self.records += records
             return saved
+
+
+class InMemoryDueSweepRepository:
+    """The due-date sweep's port over the in-memory tasks (checked against DynamoDB by
+    tests/integration/test_sweep_repository.py): claims in a dict, notifications into
+    `records`."""
+
+    def __init__(self, tasks: InMemoryTaskRepository, records: list[Record] | None = None) -> None:
+        self.task_store = tasks
+        self.records: list[Record] = records if records is not None else []
+        self.claims: dict[str, tuple[str, datetime]] = {}  # claim -> (owner, expires_at)
+        self.writes = 0  # transactions that wrote something
+        self._lock = threading.Lock()
+
+    def due_between(self, start: datetime, end: datetime) -> list[DueTaskRef]:
+        due = [
+            DueTaskRef(t.id, t.due_date)
+            for t in self.task_store.tasks.values()
+            if t.due_date is not None and not t.status.closed and start <= t.due_date <= end
+        ]
+        return sorted(due, key=lambda ref: (ref.due_date, ref.task_id))
+
+    def claimed(self, claims: Sequence[str]) -> set[str]:
+        if len(claims) > 100:  # one BatchGetItem
+            raise ValueError("at most 100 claims at once")
+        return {claim for claim in claims if claim in self.claims}
+
+    def tasks(self, task_ids: Sequence[str]) -> dict[str, Task]:
+        if len(task_ids) > 100:
+            raise ValueError("at most 100 tasks at once")
+        return self.task_store.get_many(task_ids)
+
+    def notify_once(
+        self, claim: str, task: Task, notification: Notification, expires_at: datetime
+    ) -> bool:
+        with self._lock:
+            stored = self.task_store.tasks.get(task.id)
+            if (
+                claim in self.claims
+                or task.project_id not in self.task_store.projects.projects
+                or stored is None
+                or stored.status.closed
+                or stored.due_date is None
+                or stored.due_date != task.due_date
+            ):
+                return False
+            self.claims[claim] = (notification.id, expires_at)
+            self.records.append(notification)
+            self.writes += 1
+            return True
+
+
+class InMemoryConnectionRepository:
+    """WebSocket connections and subscriptions in memory (the contract suite checks it against
+    DynamoDB)."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, Connection] = {}
+        self.subscriptions: dict[str, dict[str, str]] = {}  # channel -> {connection: user}
+
+    def add(self, connection: Connection) -> None:
+        self.connections[connection.connection_id] = connection
+
+    def get(self, connection_id: str) -> Connection | None:
+        return self.connections.get(connection_id)
+
+    def remove(self, connection_id: str) -> None:
+        connection = self.connections.pop(connection_id, None)
+        for channel in connection.channels if connection else ():
+            self.subscriptions.get(channel, {}).pop(connection_id, None)
+
+    def subscribe(self, connection: Connection, channel: str) -> bool:
+        stored = self.connections.get(connection.connection_id)
+        if stored is None:
+            return False
+        self.connections[stored.connection_id] = replace(
+            stored, channels=stored.channels | {channel}
+        )
+        self.subscriptions.setdefault(channel, {})[stored.connection_id] = stored.user_id
+        return True
+
+    def unsubscribe(self, connection: Connection, channel: str) -> None:
+        self.subscriptions.get(channel, {}).pop(connection.connection_id, None)
+        stored = self.connections.get(connection.connection_id)
+        if stored is not None:
+            self.connections[stored.connection_id] = replace(
+                stored, channels=stored.channels - {channel}
+            )
+
+    def subscribers(self, channel: str) -> list[Subscriber]:
+        return [Subscriber(c, u) for c, u in sorted(self.subscriptions.get(channel, {}).items())]
+
+    def connections_of(self, user_id: str) -> list[str]:
+        return sorted(c.connection_id for c in self.connections.values() if c.user_id == user_id)
+
+
+class RecordingPusher:
+    """Frames pushed, per connection; connections in `gone` answer 410."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[dict[str, object]]] = {}
+        self.gone: set[str] = set()
+
+    def push(self, connection_id: str, message: dict[str, object]) -> bool:
+        if connection_id in self.gone:
+            return False
+        self.frames.setdefault(connection_id, []).append(message)
+        return True
+
+    def push_many(self, connection_ids: Sequence[str], message: dict[str, object]) -> list[str]:
+        return [c for c in connection_ids if not self.push(c, message)]
+
+
+# ---- automation: templates and rules (checked against DynamoDB by their contract suites) ----
+
+
+class InMemoryTemplateRepository:
+    def __init__(self, projects: InMemoryProjectRepository) -> None:
+        self.projects = projects
+        self.templates: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, template_id: str) -> Any:
+        return self.templates.get(template_id)
+
+    def create(self, template: Any) -> Any:
+        with self._lock:
+            if template.project_id not in self.projects.projects:
+                raise NotFound("project not found")
+            if template.id in self.templates:
+                raise StaleVersion(template.id)
+            self.templates[template.id] = template
+            return template
+
+    def update(self, before: Any, after: Any) -> Any:
+        with self._lock:
+            if after.project_id not in self.projects.projects:
+                raise NotFound("project not found")
+            stored = self.templates.get(before.id)
+            if stored is None or stored.version != before.version:
+                raise StaleVersion(before.id)
+            saved = after.with_changes(version=before.version + 1)
+            self.templates[after.id] = saved
+            return saved
+
+    def delete(self, template: Any) -> None:
+        with self._lock:
+            stored = self.templates.get(template.id)
+            if stored is None or stored.version != template.version:
+                raise StaleVersion(template.id)
+            del self.templates[template.id]
+
+    def find(self, project_id: str, page: PageRequest) -> Page[Any]:
+        rows = sorted(
+            (t for t in self.templates.values() if t.project_id == project_id),
+            key=lambda t: t.id,
+            reverse=True,
+        )
+        return _page_after(rows, page, f"templates:{project_id}")
+
+    def purge_project(self, project_id: str) -> int:
+        with self._lock:
+            doomed = [k for k, t in self.templates.items() if t.project_id == project_id]
+            for key in doomed:
+                del self.templates[key]
+            return len(doomed)
+
+
+class InMemoryRuleRepository(InMemoryTemplateRepository):
+    """Rules in memory: stored like templates, plus the enabled-by-trigger lookup."""
+
+    def find(self, project_id: str, page: PageRequest) -> Page[Any]:
+        rows = sorted(
+            (r for r in self.templates.values() if r.project_id == project_id),
+            key=lambda r: r.id,
+            reverse=True,
+        )
+        return _page_after(rows, page, f"rules:{project_id}")
+
+    def enabled_for(self, project_id: str, event: Any) -> list[Any]:
+        return sorted(
+            (
+                r
+                for r in self.templates.values()
+                if r.project_id == project_id and r.enabled and r.event == event
+            ),
+            key=lambda r: r.id,
+        )
+
+
+class InMemoryRuleExecutionRepository:
+    def __init__(self) -> None:
+        self.claims: dict[str, str] = {}
+        self.executions: list[Any] = []
+        self._lock = threading.Lock()
+
+    def claim(self, rule_id: str, event_key: str, execution_id: str, at: datetime) -> bool:
+        with self._lock:
+            key = f"rule#{rule_id}#{event_key}"
+            if key in self.claims:
+                return False
+            self.claims[key] = execution_id
+            return True
+
+    def add(self, execution: Any) -> None:
+        with self._lock:
+            self.executions.append(execution)
+
+    def find(self, rule_id: str, page: PageRequest) -> Page[Any]:
+        rows = sorted(
+            (e for e in self.executions if e.rule_id == rule_id), key=lambda e: e.id, reverse=True
+        )
+        return _page_after(rows, page, f"rule_executions:{rule_id}")

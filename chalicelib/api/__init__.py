@@ -13,8 +13,10 @@ def register_api(app: Chalice) -> None:
     from chalicelib.api.middleware import register_middleware
     from chalicelib.api.notifications import notifications_api
     from chalicelib.api.projects import projects_api
+    from chalicelib.api.rules import rules_api
     from chalicelib.api.service import service_api
     from chalicelib.api.tasks import tasks_api
+    from chalicelib.api.templates import templates_api
     from chalicelib.api.users import users_api
     from chalicelib.api.workflow_runs import workflow_runs_api
     from chalicelib.api.workflows import workflows_api
@@ -29,6 +31,8 @@ def register_api(app: Chalice) -> None:
         executions_api,
         workflows_api,
         workflow_runs_api,
+        templates_api,
+        rules_api,
         notifications_api,
     ):
         app.register_blueprint(blueprint)

@@ -16,34 +16,16 @@ from pydantic import BaseModel, Field
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut
+from chalicelib.api.schemas import CommentOut, PageOut
 from chalicelib.api.tasks import the_task, the_task_and_caller
 from chalicelib.domain.activity import EventType, HistoryEvent
-from chalicelib.domain.comments import Comment, CommentCreate, mentioned_emails
+from chalicelib.domain.comments import CommentCreate, mentioned_emails
 from chalicelib.domain.projects import plausible_id
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
 comments_api = Blueprint(__name__)
 TAG = "comments"
-
-
-class CommentOut(BaseModel):
-    id: str
-    task_id: str
-    author_id: str
-    body: str
-    created_at: datetime
-
-    @classmethod
-    def of(cls, comment: Comment) -> CommentOut:
-        return cls(
-            id=comment.id,
-            task_id=comment.task_id,
-            author_id=comment.author_id,
-            body=comment.body,
-            created_at=comment.created_at,
-        )
 
 
 class HistoryEventOut(BaseModel):

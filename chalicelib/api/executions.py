@@ -8,20 +8,14 @@ trip too.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from chalice.app import Blueprint
-from pydantic import BaseModel
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut
+from chalicelib.api.schemas import ExecutionOut, PageOut
 from chalicelib.api.tasks import the_task
 from chalicelib.domain.executions import (
-    Execution,
-    ExecutionStatus,
-    Trigger,
     project_of_execution,
 )
 from chalicelib.domain.projects import plausible_id
@@ -30,53 +24,6 @@ from chalicelib.services.auth import Principal
 
 executions_api = Blueprint(__name__)
 TAG = "executions"
-
-
-class ExecutionResultOut(BaseModel):
-    status_code: int
-    duration_ms: int
-    body_excerpt: str
-
-
-class ExecutionOut(BaseModel):
-    id: str
-    task_id: str
-    project_id: str
-    workflow_run_id: str | None
-    trigger: Trigger
-    scheduled_for: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    status: ExecutionStatus
-    attempts: int
-    result: ExecutionResultOut | None
-    error: str | None
-    version: int
-
-    @classmethod
-    def of(cls, execution: Execution) -> ExecutionOut:
-        result = execution.result
-        return cls(
-            id=execution.id,
-            task_id=execution.task_id,
-            project_id=execution.project_id,
-            workflow_run_id=execution.workflow_run_id,
-            trigger=execution.trigger,
-            scheduled_for=execution.scheduled_for,
-            started_at=execution.started_at,
-            finished_at=execution.finished_at,
-            status=execution.status,
-            attempts=execution.attempts,
-            result=ExecutionResultOut(
-                status_code=result.status_code,
-                duration_ms=result.duration_ms,
-                body_excerpt=result.body_excerpt,
-            )
-            if result
-            else None,
-            error=execution.error,
-            version=execution.version,
-        )
 
 
 def the_execution(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:

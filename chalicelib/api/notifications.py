@@ -6,16 +6,13 @@ more and "read all" at most two calls more, whatever the number of notifications
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut
-from chalicelib.domain.activity import Notification, NotificationType
+from chalicelib.api.schemas import NotificationOut, PageOut
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
@@ -25,28 +22,6 @@ TAG = "notifications"
 
 class NotificationQuery(PageQuery):
     unread: bool = Field(False, description="true: only the unread ones.")
-
-
-class NotificationOut(BaseModel):
-    id: str
-    type: NotificationType
-    task_id: str | None
-    project_id: str | None
-    message: str
-    read: bool
-    created_at: datetime
-
-    @classmethod
-    def of(cls, notification: Notification) -> NotificationOut:
-        return cls(
-            id=notification.id,
-            type=notification.type,
-            task_id=notification.task_id,
-            project_id=notification.project_id,
-            message=notification.message,
-            read=notification.read,
-            created_at=notification.created_at,
-        )
 
 
 def read_mark(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:

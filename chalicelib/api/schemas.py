@@ -8,9 +8,14 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from chalicelib.domain import schedules
+from chalicelib.domain.activity import Notification, NotificationType
+from chalicelib.domain.comments import Comment
+from chalicelib.domain.executions import Execution, ExecutionStatus, Trigger
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import Role, User
+from chalicelib.domain.workflow_runs import WorkflowRun
 from chalicelib.domain.workflows import OnFailure, Step, Workflow
+from chalicelib.services.workflow_runs import RunView
 
 T = TypeVar("T")
 
@@ -166,3 +171,164 @@ class WorkflowOut(BaseModel):
             updated_at=workflow.updated_at,
             version=workflow.version,
         )
+
+
+class CommentOut(BaseModel):
+    id: str
+    task_id: str
+    author_id: str
+    body: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, comment: Comment) -> CommentOut:
+        return cls(
+            id=comment.id,
+            task_id=comment.task_id,
+            author_id=comment.author_id,
+            body=comment.body,
+            created_at=comment.created_at,
+        )
+
+
+class ExecutionResultOut(BaseModel):
+    status_code: int
+    duration_ms: int
+    body_excerpt: str
+
+
+class ExecutionOut(BaseModel):
+    id: str
+    task_id: str
+    project_id: str
+    workflow_run_id: str | None
+    trigger: Trigger
+    scheduled_for: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    status: ExecutionStatus
+    attempts: int
+    result: ExecutionResultOut | None
+    error: str | None
+    version: int
+
+    @classmethod
+    def of(cls, execution: Execution) -> ExecutionOut:
+        result = execution.result
+        return cls(
+            id=execution.id,
+            task_id=execution.task_id,
+            project_id=execution.project_id,
+            workflow_run_id=execution.workflow_run_id,
+            trigger=execution.trigger,
+            scheduled_for=execution.scheduled_for,
+            started_at=execution.started_at,
+            finished_at=execution.finished_at,
+            status=execution.status,
+            attempts=execution.attempts,
+            result=ExecutionResultOut(
+                status_code=result.status_code,
+                duration_ms=result.duration_ms,
+                body_excerpt=result.body_excerpt,
+            )
+            if result
+            else None,
+            error=execution.error,
+            version=execution.version,
+        )
+
+
+class NotificationOut(BaseModel):
+    id: str
+    type: NotificationType
+    task_id: str | None
+    project_id: str | None
+    message: str
+    read: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationOut:
+        return cls(
+            id=notification.id,
+            type=notification.type,
+            task_id=notification.task_id,
+            project_id=notification.project_id,
+            message=notification.message,
+            read=notification.read,
+            created_at=notification.created_at,
+        )
+
+
+class RunStepOut(BaseModel):
+    key: str
+    task_id: str
+    status: ExecutionStatus
+    execution_id: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+
+class WorkflowRunOut(BaseModel):
+    id: str
+    workflow_id: str
+    project_id: str
+    trigger: str
+    status: ExecutionStatus
+    scheduled_for: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    max_concurrency: int
+    on_failure: str
+    steps: list[RunStepOut]
+
+    @classmethod
+    def of(cls, view: RunView, *, brief: bool = False) -> WorkflowRunOut:
+        """With `brief`, the started steps show the status the run's last round recorded
+        (their executions are not read); otherwise their executions' own."""
+        run = view.run
+        steps = []
+        for step in run.steps:
+            execution = view.step_execution(step)
+            if execution is not None:
+                status = execution.status
+            elif step.outcome is not None:
+                status = step.outcome
+            elif step.execution_id is not None:
+                status = ExecutionStatus.RUNNING if brief else ExecutionStatus.CANCELLED
+            elif run.status is ExecutionStatus.CANCELLED:
+                status = ExecutionStatus.CANCELLED
+            else:
+                status = ExecutionStatus.QUEUED
+            steps.append(
+                RunStepOut(
+                    key=step.key,
+                    task_id=step.task_id,
+                    status=status,
+                    execution_id=step.execution_id,
+                    started_at=execution.started_at if execution else None,
+                    finished_at=execution.finished_at if execution else None,
+                    error=execution.error if execution else None,
+                )
+            )
+        return cls(
+            id=run.id,
+            workflow_id=run.workflow_id,
+            project_id=run.project_id,
+            trigger=run.trigger,
+            status=run.status,
+            scheduled_for=run.scheduled_for,
+            created_at=run.created_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            max_concurrency=run.max_concurrency,
+            on_failure=run.on_failure.value,
+            steps=steps,
+        )
+
+    @classmethod
+    def brief(cls, run: WorkflowRun) -> WorkflowRunOut:
+        """A run in a list: its steps without reading their executions."""
+        return cls.of(RunView(run, {}), brief=True)

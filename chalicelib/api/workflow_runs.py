@@ -7,99 +7,20 @@ so run routes read the run, its project and the membership in that round trip to
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from chalice.app import Blueprint
-from pydantic import BaseModel
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut
+from chalicelib.api.schemas import PageOut, WorkflowRunOut
 from chalicelib.api.workflows import the_workflow
-from chalicelib.domain.executions import ExecutionStatus
 from chalicelib.domain.projects import plausible_id
-from chalicelib.domain.workflow_runs import WorkflowRun, project_of_run
+from chalicelib.domain.workflow_runs import project_of_run
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
-from chalicelib.services.workflow_runs import RunView
 
 workflow_runs_api = Blueprint(__name__)
 TAG = "workflow runs"
-
-
-class RunStepOut(BaseModel):
-    key: str
-    task_id: str
-    status: ExecutionStatus
-    execution_id: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
-
-
-class WorkflowRunOut(BaseModel):
-    id: str
-    workflow_id: str
-    project_id: str
-    trigger: str
-    status: ExecutionStatus
-    scheduled_for: datetime | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    max_concurrency: int
-    on_failure: str
-    steps: list[RunStepOut]
-
-    @classmethod
-    def of(cls, view: RunView, *, brief: bool = False) -> WorkflowRunOut:
-        """With `brief`, the started steps show the status the run's last round recorded
-        (their executions are not read); otherwise their executions' own."""
-        run = view.run
-        steps = []
-        for step in run.steps:
-            execution = view.step_execution(step)
-            if execution is not None:
-                status = execution.status
-            elif step.outcome is not None:
-                status = step.outcome
-            elif step.execution_id is not None:
-                status = ExecutionStatus.RUNNING if brief else ExecutionStatus.CANCELLED
-            elif run.status is ExecutionStatus.CANCELLED:
-                status = ExecutionStatus.CANCELLED
-            else:
-                status = ExecutionStatus.QUEUED
-            steps.append(
-                RunStepOut(
-                    key=step.key,
-                    task_id=step.task_id,
-                    status=status,
-                    execution_id=step.execution_id,
-                    started_at=execution.started_at if execution else None,
-                    finished_at=execution.finished_at if execution else None,
-                    error=execution.error if execution else None,
-                )
-            )
-        return cls(
-            id=run.id,
-            workflow_id=run.workflow_id,
-            project_id=run.project_id,
-            trigger=run.trigger,
-            status=run.status,
-            scheduled_for=run.scheduled_for,
-            created_at=run.created_at,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            max_concurrency=run.max_concurrency,
-            on_failure=run.on_failure.value,
-            steps=steps,
-        )
-
-    @classmethod
-    def brief(cls, run: WorkflowRun) -> WorkflowRunOut:
-        """A run in a list: its steps without reading their executions."""
-        return cls.of(RunView(run, {}), brief=True)
 
 
 def the_run(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:

@@ -31,6 +31,7 @@ class NotificationType(enum.StrEnum):
     EXECUTION_FAILED = "execution.failed"
     WORKFLOW_RUN_FAILED = "workflow_run.failed"
     TASK_STATUS_CHANGED = "task.status_changed"
+    RULE_NOTIFY = "rule.notify"  # an automation rule's `notify` action
 
 
 @dataclass(frozen=True)

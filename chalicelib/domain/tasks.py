@@ -88,6 +88,9 @@ class Task:
     retry: RetryPolicy | None = None
     next_run_at: datetime | None = None
     version: int = 1
+    # Set only on a task an automation rule writes (the rule's id): the write carries it for
+    # the stream to see, so the rule's own change sets off no rule. Never read back.
+    changed_by_rule: str | None = None
 
     def with_changes(self, **changes: Any) -> Task:
         return replace(self, **changes)

@@ -1,6 +1,8 @@
 """WebSocket entry points: `$connect`, `$default` and `$disconnect` of API Gateway.
 
 They receive API Gateway's raw WebSocket event (a dict) and answer `{"statusCode": ...}`.
+Answers to a client's frames go back through the management API (`Pusher`); events from
+stored changes are pushed by the stream consumer, never here.
 """
 
 from __future__ import annotations
@@ -9,44 +11,36 @@ import json
 from typing import Any
 
 from chalicelib import bootstrap
-from chalicelib.domain.errors import Unauthorized
 
 OK = {"statusCode": 200}
+
+
+def _connection_id(event: dict[str, Any]) -> str:
+    return str(event["requestContext"]["connectionId"])
 
 
 def on_connect(event: dict[str, Any]) -> dict[str, Any]:
     # Refusing here (before the upgrade completes) is how API Gateway rejects a WebSocket.
     token = (event.get("queryStringParameters") or {}).get("token")
-    try:
-        bootstrap.container().auth.authenticate(token)
-    except Unauthorized:
-        return {"statusCode": 401}
-    return OK
+    container = bootstrap.container()
+    with container.request_scope():
+        accepted = container.realtime.connect(_connection_id(event), token)
+    return OK if accepted else {"statusCode": 401}
 
 
 def on_message(event: dict[str, Any]) -> dict[str, Any]:
-    connection_id = event["requestContext"]["connectionId"]
-    pusher = bootstrap.container().pusher
     try:
         frame = json.loads(event.get("body") or "")
     except ValueError:
         frame = None
-    if not isinstance(frame, dict):
-        pusher.push(
-            connection_id,
-            {"type": "error", "code": "bad_request", "message": "frames are JSON objects"},
-        )
-        return OK
-    action = frame.get("action")
-    if action == "ping":
-        pusher.push(connection_id, {"type": "pong"})
-    else:
-        pusher.push(
-            connection_id,
-            {"type": "error", "code": "bad_request", "message": f"unknown action: {action!r}"},
-        )
+    container = bootstrap.container()
+    with container.request_scope():
+        container.realtime.receive(_connection_id(event), frame)
     return OK
 
 
 def on_disconnect(event: dict[str, Any]) -> dict[str, Any]:
+    container = bootstrap.container()
+    with container.request_scope():
+        container.realtime.disconnect(_connection_id(event))
     return OK

@@ -196,13 +196,14 @@ class WorkflowRunService:
 
     # ---- HTTP -----------------------------------------------------------------------------------
 
-    def start(self, principal: Principal, workflow_id: str) -> WorkflowRun:
-        """`POST /workflows/{id}/run`: a new run of the workflow as it is now."""
+    def start(
+        self, principal: Principal, workflow_id: str, *, trigger: str = "manual"
+    ) -> WorkflowRun:
+        """`POST /workflows/{id}/run`: a new run of the workflow as it is now. An automation
+        rule starts runs the same way, as its author, with the trigger `rule`."""
         workflow = self._workflow(principal, workflow_id, RUN_ROLE)
         run = self._runs.create(
-            start_run(
-                workflow, trigger="manual", created_by=principal.user_id, at=self._clock.now()
-            )
+            start_run(workflow, trigger=trigger, created_by=principal.user_id, at=self._clock.now())
         )
         if self._runner is not None:
             self._runner.start_workflow_run(run)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.errors import aws_failures
+from chalicelib.domain.errors import Unavailable
+from chalicelib.observability import logger
+
+# Pushes to one channel go out side by side: a fan-out to 200 connections at ~20 ms a call
+# takes a quarter of a second instead of four. boto3 clients are safe to share across threads.
+PUSH_WORKERS: Final = 16
 
 
 class ApiGatewayPusher:
@@ -15,7 +23,29 @@ class ApiGatewayPusher:
         self._client = client  # boto3 "apigatewaymanagementapi", endpoint = the WebSocket stage
 
     def push(self, connection_id: str, message: dict[str, object]) -> bool:
-        data = json.dumps(message, separators=(",", ":"), default=str).encode()
+        return self._post(connection_id, _encoded(message))
+
+    def push_many(self, connection_ids: Sequence[str], message: dict[str, object]) -> list[str]:
+        if not connection_ids:
+            return []
+        data = _encoded(message)
+        if len(connection_ids) == 1:
+            return [] if self._post_or_skip(connection_ids[0], data) else list(connection_ids)
+        workers = min(PUSH_WORKERS, len(connection_ids))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+            delivered = list(pool.map(lambda c: self._post_or_skip(c, data), connection_ids))
+        return [c for c, ok in zip(connection_ids, delivered, strict=True) if not ok]
+
+    def _post_or_skip(self, connection_id: str, data: bytes) -> bool:
+        """One push of a fan-out: a throttled one is dropped (and logged), not retried with
+        the whole batch, which would repeat the frame to every other connection."""
+        try:
+            return self._post(connection_id, data)
+        except Unavailable:
+            logger().warning("push dropped", extra={"connection_id": connection_id})
+            return True
+
+    def _post(self, connection_id: str, data: bytes) -> bool:
         try:
             with aws_failures():
                 self._client.post_to_connection(ConnectionId=connection_id, Data=data)
@@ -24,3 +54,7 @@ class ApiGatewayPusher:
                 return False
             raise
         return True
+
+
+def _encoded(message: dict[str, object]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), default=str).encode()

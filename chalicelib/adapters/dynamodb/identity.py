@@ -18,10 +18,12 @@ from chalicelib.adapters.dynamodb.models import (
     MembershipModel,
     NotificationStateModel,
     ProjectModel,
+    RuleModel,
     SearchTermModel,
     SessionModel,
     TaskGraphModel,
     TaskModel,
+    TemplateModel,
     UserModel,
     UserProjectsModel,
     WorkflowModel,
@@ -76,6 +78,10 @@ def item_key(key: PrefetchKey) -> ItemKey:
         return ItemKey(WorkflowModel, ids[0])
     if kind == "workflow_run":
         return ItemKey(WorkflowRunModel, ids[0])
+    if kind == "template":
+        return ItemKey(TemplateModel, ids[0])
+    if kind == "rule":
+        return ItemKey(RuleModel, ids[0])
     raise ValueError(f"unknown prefetch kind {kind!r}")
 
 

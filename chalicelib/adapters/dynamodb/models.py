@@ -255,6 +255,20 @@ class TasksByParent(GlobalSecondaryIndex["TaskModel"]):
     id = UnicodeAttribute(range_key=True)
 
 
+class OpenTasksByDueDay(GlobalSecondaryIndex["TaskModel"]):
+    """Sparse: only open tasks (not completed or cancelled) with a due date carry
+    `open_due_day` (the due date's UTC day, "YYYY-MM-DD"), so the due-date sweep queries the
+    days of its window, across projects, without a Scan. Keys only: the sweep reads the few
+    tasks it notifies about by key."""
+
+    class Meta:
+        index_name = "open_by_due_day"
+        projection = KeysOnlyProjection()
+
+    open_due_day = UnicodeAttribute(hash_key=True)
+    due_key = UnicodeAttribute(range_key=True)
+
+
 class TaskModel(BaseModel):
     class Meta(BaseModel.Meta):
         table_name = "tasks"
@@ -283,11 +297,15 @@ class TaskModel(BaseModel):
     updated_at = UTCDateTimeAttribute()
     completed_at = UTCDateTimeAttribute(null=True)
     version = NumberAttribute(default=1)
+    # The automation rule that made this write (set or removed on every write, never read
+    # back): the stream consumer sees it on the write's image, and rules skip such changes.
+    changed_by_rule = UnicodeAttribute(null=True)
     # Index keys, derived from the fields above on every write.
     due_key = UnicodeAttribute()
     priority_key = UnicodeAttribute()
     status_key = UnicodeAttribute()
     project_status = UnicodeAttribute()
+    open_due_day = UnicodeAttribute(null=True)  # open tasks with a due date only (sparse)
 
     by_project = TasksByProject()
     by_project_due = TasksByProjectDue()
@@ -297,6 +315,7 @@ class TaskModel(BaseModel):
     by_assignee = TasksByAssignee()
     by_assignee_due = TasksByAssigneeDue()
     by_parent = TasksByParent()
+    open_by_due_day = OpenTasksByDueDay()
 
 
 class TaskGraphModel(BaseModel):
@@ -507,3 +526,143 @@ class WorkflowRunModel(BaseModel):
     version = NumberAttribute(default=1)
 
     by_workflow = WorkflowRunsByWorkflow()
+
+
+# ---- real time ---------------------------------------------------------------------------------
+
+
+class ConnectionsByUser(GlobalSecondaryIndex["ConnectionModel"]):
+    """A user's open WebSocket connections: where their notifications go."""
+
+    class Meta:
+        index_name = "by_user"
+        projection = KeysOnlyProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    connection_id = UnicodeAttribute(range_key=True)
+
+
+class ConnectionModel(BaseModel):
+    """One open API Gateway WebSocket connection, written by `$connect`. It expires with API
+    Gateway's 2-hour connection limit, so a connection whose `$disconnect` was lost goes too."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "connections"
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    connected_at = UTCDateTimeAttribute()
+    channels = UnicodeSetAttribute(default=set)  # what `$disconnect` must unsubscribe
+    expires_at = TTLAttribute()
+
+    by_user = ConnectionsByUser()
+
+
+class SubscriptionModel(BaseModel):
+    """A connection's subscription to a channel (`project:<id>`): a channel's subscribers are
+    one Query on the key, however many connections exist."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "subscriptions"
+
+    channel = UnicodeAttribute(hash_key=True)
+    connection_id = UnicodeAttribute(range_key=True)
+    user_id = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+# ---- automation: templates and rules -------------------------------------------------------------
+
+
+class TemplatesByProject(GlobalSecondaryIndex["TemplateModel"]):
+    """A project's templates; ids start with a ULID, so a descending query is newest first."""
+
+    class Meta:
+        index_name = "by_project"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class TemplateModel(BaseModel):
+    """One task template: the task and its subtasks as JSON (at most 20 subtasks)."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "templates"
+
+    id = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    task = UnicodeAttribute()  # JSON
+    subtasks = UnicodeAttribute()  # JSON list
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = NumberAttribute(default=1)
+
+    by_project = TemplatesByProject()
+
+
+class RulesByProject(GlobalSecondaryIndex["RuleModel"]):
+    """A project's rules; ids start with a ULID, so a descending query is newest first."""
+
+    class Meta:
+        index_name = "by_project"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class EnabledRulesByTrigger(GlobalSecondaryIndex["RuleModel"]):
+    """Sparse: only enabled rules carry `trigger_key` ("<project_id>#<event>"), so the stream
+    consumer finds the rules an event sets off with one query on a key."""
+
+    class Meta:
+        index_name = "enabled_by_trigger"
+        projection = AllProjection()
+
+    trigger_key = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class RuleModel(BaseModel):
+    """One automation rule; conditions and actions as JSON."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "rules"
+
+    id = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    enabled = BooleanAttribute()
+    event = UnicodeAttribute()
+    conditions = UnicodeAttribute()  # JSON
+    actions = UnicodeAttribute()  # JSON
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = NumberAttribute(default=1)
+    trigger_key = UnicodeAttribute(null=True)  # enabled rules only
+
+    by_project = RulesByProject()
+    enabled_by_trigger = EnabledRulesByTrigger()
+
+
+class RuleExecutionModel(BaseModel):
+    """One execution of a rule; `id` is a ULID, so a descending query is newest first."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "rule_executions"
+
+    rule_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    project_id = UnicodeAttribute()
+    trigger_event = UnicodeAttribute()
+    task_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    actions = UnicodeAttribute()  # JSON [{type, status, detail, ref}]
+    error = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()

@@ -27,6 +27,11 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.ExecutionModel,
     models.WorkflowModel,
     models.WorkflowRunModel,
+    models.TemplateModel,
+    models.RuleModel,
+    models.RuleExecutionModel,
+    models.ConnectionModel,
+    models.SubscriptionModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.
