@@ -107,7 +107,9 @@ def override(replacement: Container | None) -> None:
             cursors.use_signing_key(None)  # the next build installs its own
 
 
-def _boto3_client(service: str, settings: Settings, **kwargs: Any) -> Any:
+def _boto3_client(
+    service: str, settings: Settings, *, max_pool_connections: int = 10, **kwargs: Any
+) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -115,6 +117,7 @@ def _boto3_client(service: str, settings: Settings, **kwargs: Any) -> Any:
         connect_timeout=2,
         read_timeout=10,
         retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=max_pool_connections,
     )
     return boto3.client(service, region_name=settings.aws_region, config=config, **kwargs)
 
@@ -124,7 +127,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     from chalicelib.adapters.aws.scheduler import EventBridgeScheduler, UnconfiguredScheduler
     from chalicelib.adapters.aws.secrets import SecretsManagerSecrets
     from chalicelib.adapters.aws.stepfunctions import StepFunctionsRunner
-    from chalicelib.adapters.aws.websocket import ApiGatewayPusher
+    from chalicelib.adapters.aws.websocket import PUSH_WORKERS, ApiGatewayPusher
     from chalicelib.adapters.dynamodb import prefetch, tables
     from chalicelib.adapters.dynamodb.comments import (
         DynamoCommentRepository,
@@ -196,7 +199,13 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
     )
     pusher = ApiGatewayPusher(
-        _boto3_client("apigatewaymanagementapi", settings, endpoint_url=settings.ws_management_url)
+        _boto3_client(
+            "apigatewaymanagementapi",
+            settings,
+            endpoint_url=settings.ws_management_url,
+            # One kept-alive connection per fan-out worker, none opened and dropped per push.
+            max_pool_connections=PUSH_WORKERS,
+        )
     )
     scheduler: Scheduler = UnconfiguredScheduler()
     if settings.fire_function_arn and settings.scheduler_role_arn:

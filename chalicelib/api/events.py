@@ -27,7 +27,7 @@ from chalicelib.domain.activity import Notification
 from chalicelib.domain.comments import Comment
 from chalicelib.domain.executions import Execution
 from chalicelib.domain.realtime import Event, EventType, StreamChange
-from chalicelib.domain.tasks import Task, project_of
+from chalicelib.domain.tasks import Task
 from chalicelib.domain.workflow_runs import WorkflowRun
 
 
@@ -52,11 +52,10 @@ def _event_of(change: StreamChange) -> Event | None:
             return None
         return _to_project(change, kind, dump(TaskOut.of(current)), current.project_id)
     if isinstance(current, Comment):
-        project_id = project_of(current.task_id)
-        if change.operation != "INSERT" or project_id is None:
+        if change.operation != "INSERT":
             return None
         data = dump(CommentOut.of(current))
-        return _to_project(change, EventType.COMMENT_CREATED, data, project_id)
+        return _to_project(change, EventType.COMMENT_CREATED, data, current.project_id)
     if isinstance(current, Execution):
         if change.after is None:  # gone with its task: the task's own event says so
             return None

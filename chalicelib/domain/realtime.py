@@ -10,6 +10,7 @@ drop what they have seen.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -20,6 +21,8 @@ from chalicelib.domain.model import rfc3339
 # subscriptions expire then, so a lost `$disconnect` leaves nothing behind for long.
 CONNECTION_LIFETIME: Final = timedelta(hours=2)
 PROJECT_CHANNEL_PREFIX: Final = "project:"
+# API Gateway's limit for one WebSocket message, with room for the frame's envelope.
+MAX_FRAME_BYTES: Final = 128 * 1024 - 1024
 # A client has no reason for more; each subscription is a write and a fan-out target.
 MAX_SUBSCRIPTIONS: Final = 100
 
@@ -46,12 +49,13 @@ class Event:
     user_id: str | None = None
 
     def frame(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": self.type.value,
-            "at": rfc3339(self.at),
-            "data": self.data,
-        }
+        """The frame clients get. One over API Gateway's 128 KiB message limit carries only
+        the resource's ids and `"truncated": true`: the client reads the rest over HTTP."""
+        frame = {"id": self.id, "type": self.type.value, "at": rfc3339(self.at), "data": self.data}
+        if len(json.dumps(frame, separators=(",", ":"), default=str)) <= MAX_FRAME_BYTES:
+            return frame
+        ids = {k: v for k, v in self.data.items() if k == "id" or k.endswith("_id")}
+        return {**frame, "data": ids, "truncated": True}
 
 
 def project_channel(project_id: str) -> str:

@@ -217,3 +217,13 @@ class TestPublish:
             "at": "2026-11-21T12:00:00.000Z",
             "data": {"id": "t"},
         }
+
+
+def test_a_frame_over_the_message_limit_carries_only_the_ids() -> None:
+    data = {"id": "t1", "project_id": "p1", "assignee_id": None, "description": "x" * 200_000}
+    sent = Event("rec-2", EventType.TASK_UPDATED, AT, data, project_id="p1")
+    frame = sent.frame()
+    assert frame["truncated"] is True
+    assert frame["data"] == {"id": "t1", "project_id": "p1", "assignee_id": None}
+    small = Event("rec-3", EventType.TASK_UPDATED, AT, {"id": "t1", "title": "ok"})
+    assert "truncated" not in small.frame()

@@ -37,12 +37,16 @@ class ApiGatewayPusher:
         return [c for c, ok in zip(connection_ids, delivered, strict=True) if not ok]
 
     def _post_or_skip(self, connection_id: str, data: bytes) -> bool:
-        """One push of a fan-out: a throttled one is dropped (and logged), not retried with
-        the whole batch, which would repeat the frame to every other connection."""
+        """One push of a fan-out: one that fails (throttled, or refused for this connection)
+        is dropped and logged, not retried with the whole batch, which would repeat the frame
+        to every other connection."""
         try:
             return self._post(connection_id, data)
-        except Unavailable:
-            logger().warning("push dropped", extra={"connection_id": connection_id})
+        except (Unavailable, ClientError) as exc:
+            logger().warning(
+                "push dropped",
+                extra={"connection_id": connection_id, "error": type(exc).__name__},
+            )
             return True
 
     def _post(self, connection_id: str, data: bytes) -> bool:
