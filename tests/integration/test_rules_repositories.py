@@ -87,7 +87,8 @@ def test_round_trip_and_conditional_writes(env: dict[str, Any]) -> None:
     with pytest.raises(NotFound):
         repo.create(rule(new_id()))
     saved = repo.update(created, created.with_changes(name="New", updated_at=NOW + timedelta(1)))
-    assert repo.get(created.id) == saved and saved.version == 2
+    assert repo.get(created.id) == saved
+    assert saved.version == 2
     with pytest.raises(StaleVersion):
         repo.update(created, created.with_changes(name="Stale"))
     with pytest.raises(StaleVersion):
@@ -110,7 +111,8 @@ def test_enabled_rules_by_project_and_event(env: dict[str, Any]) -> None:
     assert [r.id for r in repo.enabled_for(project, TriggerEvent.TASK_CREATED)] == [off.id]
     assert turned_off.enabled is False
     page = repo.find(project, PageRequest(limit=2))
-    assert [r.id for r in page.items] == [other_event.id, off.id] and page.next_cursor
+    assert [r.id for r in page.items] == [other_event.id, off.id]
+    assert page.next_cursor
     rest = repo.find(project, PageRequest(limit=2, cursor=page.next_cursor))
     assert ([r.id for r in rest.items], rest.next_cursor) == ([on.id], None)
     with pytest.raises(BadRequest):
@@ -141,6 +143,7 @@ def test_claims_once_and_logs_newest_first(env: dict[str, Any]) -> None:
     for execution in made:
         log.add(execution)
     page = log.find("r1", PageRequest(limit=2))
-    assert page.items == [made[2], made[1]] and page.next_cursor
+    assert page.items == [made[2], made[1]]
+    assert page.next_cursor
     assert log.find("r1", PageRequest(limit=2, cursor=page.next_cursor)).items == [made[0]]
     assert log.find("r2", PageRequest()).items == []

@@ -382,7 +382,8 @@ class TestEvaluation:
         (done,) = auto.engine.handle([auto.created(auto.task())])
         assert done.status is RuleOutcome.FAILED
         assert [a.status for a in done.actions] == [RuleOutcome.FAILED, RuleOutcome.SUCCEEDED]
-        assert done.error and done.error.startswith("assign:")
+        assert done.error
+        assert done.error.startswith("assign:")
         assert "member" in done.error
 
     def test_a_rule_whose_author_left_fails_as_its_author(self, auto: Auto) -> None:

@@ -61,7 +61,8 @@ class TestPlaceholders:
             ["body", "values", "a"],
             ["body", "values", "c"],
         ]
-        assert "{{a}}" in caught.value.message and "{{c}}" in caught.value.message
+        assert "{{a}}" in caught.value.message
+        assert "{{c}}" in caught.value.message
 
     def test_a_filled_field_is_checked_like_a_task(self) -> None:
         template = bare(TaskBlueprint("{{a}}"), TaskBlueprint("ok", tags=("{{a}}",)))
