@@ -36,6 +36,11 @@ def ws_disconnect(event: WebsocketEvent) -> dict[str, Any]:
     return websocket.on_disconnect(event.to_dict())
 
 
+@app.lambda_function(name="fan_out")
+def fan_out(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return websocket.fan_out(event)
+
+
 @app.lambda_function(name="on_change")
 def on_change(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return streams.on_change(event)

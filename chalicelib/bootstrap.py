@@ -124,6 +124,7 @@ def _boto3_client(
 
 def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Container:
     """Wire the AWS adapters. `hasher` lets tests trade argon2's cost for speed."""
+    from chalicelib.adapters.aws.fan_out import LambdaFanOut
     from chalicelib.adapters.aws.scheduler import EventBridgeScheduler, UnconfiguredScheduler
     from chalicelib.adapters.aws.secrets import SecretsManagerSecrets
     from chalicelib.adapters.aws.stepfunctions import StepFunctionsRunner
@@ -264,7 +265,15 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         clock=clock,
         auth=auth,
         realtime=RealtimeService(
-            DynamoConnectionRepository(), pusher, auth, projects, DynamoPrefetcher(), clock
+            DynamoConnectionRepository(),
+            pusher,
+            auth,
+            projects,
+            DynamoPrefetcher(),
+            clock,
+            LambdaFanOut(_boto3_client("lambda", settings), settings.fan_out_function_arn)
+            if settings.fan_out_function_arn
+            else None,
         ),
         realtime_changes=realtime_changes,
         users=UserService(users, sessions, hasher, clock),

@@ -130,6 +130,12 @@ class Pusher(Protocol):
         ...
 
 
+class FanOut(Protocol):
+    def dispatch(self, connection_ids: Sequence[str], frame: dict[str, Any]) -> None:
+        """Have these connections pushed `frame` elsewhere (another invocation), not here."""
+        ...
+
+
 class ConnectionRepository(Protocol):
     """Open WebSocket connections and their channel subscriptions (expiring with them)."""
 

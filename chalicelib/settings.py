@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     state_machine_arn: str | None = Field(
         None, description="The run state machine (Step Functions) that executions run on."
     )
+    fan_out_function_arn: str | None = Field(
+        None,
+        description="The `fan_out` function that pushes one event to a share of a large "
+        "fan-out's connections (without it, the stream consumer pushes to all of them itself).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
 

@@ -12,6 +12,7 @@ from chalicelib.adapters.dynamodb.tables import specs as table_specs
 from infrastructure.components.api import Api
 from infrastructure.components.changes import CONSUMER, ChangeFeed
 from infrastructure.components.data import Tables
+from infrastructure.components.realtime import FAN_OUT, Realtime
 from infrastructure.components.runs import PLAN, RUN_STEP, Runs
 from infrastructure.components.scheduling import FIRE, Scheduling
 from infrastructure.components.secrets import Secrets
@@ -80,6 +81,13 @@ class TaskbeatStack(cdk.Stack):
             functions=self.api.functions(),
             function_role=self.api.role,
             retain_logs=retain_data,
+        )
+        self.realtime = Realtime(
+            self,
+            "Realtime",
+            fan_out=self.api.chalice.sam_template.get_resource(FAN_OUT),
+            functions=self.api.functions(),
+            function_role=self.api.role,
         )
         self.due_sweep = DueSweep(
             self, "DueSweep", sweep=self.api.chalice.sam_template.get_resource(SWEEP)

@@ -37,6 +37,7 @@ RULES_SCHEDULE_GROUP = "taskbeat-local-rules"
 SCHEDULER_ROLE_NAME = "taskbeat-local-scheduler"
 # The function task schedules invoke, when the app has it.
 FIRE_FUNCTION = "fire"
+FAN_OUT_FUNCTION = "fan_out"  # shares of a large WebSocket fan-out
 # The run state machine (one definition for every run, from chalicelib like CDK's).
 STATE_MACHINE_NAME = "taskbeat-local-runs"
 LAMBDA_RUNTIME = "python3.13"
@@ -130,6 +131,10 @@ def provision(
     if FIRE_FUNCTION in provisioned.function_arns:
         provisioned.environment["TASKBEAT_FIRE_FUNCTION_ARN"] = provisioned.function_arns[
             FIRE_FUNCTION
+        ]
+    if FAN_OUT_FUNCTION in provisioned.function_arns:
+        provisioned.environment["TASKBEAT_FAN_OUT_FUNCTION_ARN"] = provisioned.function_arns[
+            FAN_OUT_FUNCTION
         ]
     functions = provisioned.function_arns
     if runs.PLAN_FUNCTION in functions and runs.RUN_STEP_FUNCTION in functions:

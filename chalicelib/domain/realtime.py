@@ -23,6 +23,11 @@ CONNECTION_LIFETIME: Final = timedelta(hours=2)
 PROJECT_CHANNEL_PREFIX: Final = "project:"
 # API Gateway's limit for one WebSocket message, with room for the frame's envelope.
 MAX_FRAME_BYTES: Final = 128 * 1024 - 1024
+# A fan-out larger than this is pushed in shares of this size: the first here, the others
+# each by their own `fan_out` invocation, so no invocation nears Lambda's time limit however
+# many connections a project has (16 pushes at a time at ~20 ms each: about a third of a
+# second per share).
+FAN_OUT_SHARE: Final = 250
 # A client has no reason for more; each subscription is a write and a fan-out target.
 MAX_SUBSCRIPTIONS: Final = 100
 

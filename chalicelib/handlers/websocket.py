@@ -44,3 +44,18 @@ def on_disconnect(event: dict[str, Any]) -> dict[str, Any]:
     with container.request_scope():
         container.realtime.disconnect(_connection_id(event))
     return OK
+
+
+def fan_out(event: dict[str, Any]) -> dict[str, Any]:
+    """A share of a large fan-out, handed over by the stream consumer: one frame, pushed to
+    these connections (`RealtimeService.publish`)."""
+    ids = event.get("connection_ids")
+    frame = event.get("frame")
+    if not (isinstance(ids, list) and all(isinstance(c, str) for c in ids)):
+        raise ValueError("connection_ids must be a list of strings")
+    if not isinstance(frame, dict):
+        raise ValueError("frame must be an object")
+    container = bootstrap.container()
+    with container.request_scope():
+        done = container.realtime.deliver(ids, frame)
+    return {"pushed": done.pushed, "gone": done.gone}

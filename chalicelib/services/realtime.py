@@ -9,7 +9,8 @@
   key: one Query on the channel) or to a user's connections (their notifications). A member
   removed from a project stops receiving its events at once: every fan-out checks the
   subscribers' memberships (one batch read for all of them). Connections API Gateway reports
-  gone (410) are forgotten.
+  gone (410) are forgotten. A fan-out larger than `FAN_OUT_SHARE` is split: this invocation
+  pushes the first share, and each other share goes to its own `fan_out` invocation.
 
 Request handlers never push events; the stream consumer does, after the write is durable.
 """
@@ -23,6 +24,7 @@ from typing import Any
 from chalicelib.domain.errors import NotFound, Unauthorized
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.realtime import (
+    FAN_OUT_SHARE,
     MAX_SUBSCRIPTIONS,
     Event,
     error_frame,
@@ -30,17 +32,26 @@ from chalicelib.domain.realtime import (
     project_channel,
     project_of_channel,
 )
-from chalicelib.ports import Clock, ConnectionRepository, Prefetcher, ProjectRepository, Pusher
+from chalicelib.ports import (
+    Clock,
+    ConnectionRepository,
+    FanOut,
+    Prefetcher,
+    ProjectRepository,
+    Pusher,
+)
 from chalicelib.services.access import ProjectAccess
 from chalicelib.services.auth import AuthService
 
 
 @dataclass(frozen=True)
 class Published:
-    """What one fan-out did: frames sent, and connections found gone and forgotten."""
+    """What one fan-out did: frames sent here, connections found gone and forgotten, and
+    connections handed to `fan_out` invocations."""
 
     pushed: int = 0
     gone: int = 0
+    handed_off: int = 0
 
 
 class RealtimeService:
@@ -52,6 +63,7 @@ class RealtimeService:
         projects: ProjectRepository,
         prefetcher: Prefetcher,
         clock: Clock,
+        fan_out: FanOut | None = None,
     ) -> None:
         self._connections = connections
         self._pusher = pusher
@@ -60,6 +72,7 @@ class RealtimeService:
         self._access = ProjectAccess(projects)
         self._prefetch = prefetcher
         self._clock = clock
+        self._fan_out = fan_out  # None: every push is made here
 
     # ---- the WebSocket routes -------------------------------------------------------------------
 
@@ -119,17 +132,28 @@ class RealtimeService:
     # ---- fan-out ---------------------------------------------------------------------------------
 
     def publish(self, events: Iterable[Event]) -> Published:
-        pushed = gone = 0
+        pushed = gone = handed_off = 0
         for event in events:
             targets = self._targets(event)
-            if not targets:
-                continue
-            lost = self._pusher.push_many(targets, event.frame())
-            for connection_id in lost:
-                self._connections.remove(connection_id)
-            pushed += len(targets) - len(lost)
-            gone += len(lost)
-        return Published(pushed, gone)
+            frame = event.frame()
+            if self._fan_out is not None and len(targets) > FAN_OUT_SHARE:
+                for start in range(FAN_OUT_SHARE, len(targets), FAN_OUT_SHARE):
+                    self._fan_out.dispatch(targets[start : start + FAN_OUT_SHARE], frame)
+                    handed_off += len(targets[start : start + FAN_OUT_SHARE])
+                targets = targets[:FAN_OUT_SHARE]
+            done = self.deliver(targets, frame)
+            pushed += done.pushed
+            gone += done.gone
+        return Published(pushed, gone, handed_off)
+
+    def deliver(self, connection_ids: Sequence[str], frame: dict[str, Any]) -> Published:
+        """Push one frame to these connections; forget those API Gateway says are gone."""
+        if not connection_ids:
+            return Published()
+        lost = self._pusher.push_many(connection_ids, frame)
+        for connection_id in lost:
+            self._connections.remove(connection_id)
+        return Published(len(connection_ids) - len(lost), len(lost))
 
     def _targets(self, event: Event) -> list[str]:
         if event.user_id is not None:

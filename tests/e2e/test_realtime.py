@@ -158,3 +158,58 @@ def test_unsubscribe_stops_the_events(stack: StackProcess, team: dict[str, Any])
             assert frame_of(witness, "task.created")["data"]["title"] == "Witnessed"
         ws.send(json.dumps({"action": "ping"}))
         assert next_frame(ws) == {"type": "pong"}
+
+
+def test_a_fan_out_larger_than_a_share_reaches_every_subscriber_once(
+    stack: StackProcess, team: dict[str, Any]
+) -> None:
+    """More subscribers than `FAN_OUT_SHARE`: the stream consumer pushes the first share and
+    hands the rest to the `fan_out` function (in process locally, as on AWS)."""
+    import asyncio
+
+    from websockets.asyncio.client import connect as connect_async
+
+    from chalicelib.domain.realtime import FAN_OUT_SHARE
+
+    api, project_id = team["api"], team["project"]
+    token = team["member"]["access_token"]
+    count = FAN_OUT_SHARE + 10  # a multiple of 20
+
+    async def run() -> list[int]:
+        sockets = []
+        try:
+
+            async def subscribed() -> Any:
+                ws = await connect_async(f"{stack.ws}/?token={token}", open_timeout=DEADLINE)
+                sockets.append(ws)
+                channel = f"project:{project_id}"
+                await ws.send(json.dumps({"action": "subscribe", "channel": channel}))
+                answer = json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))
+                assert answer["type"] == "subscribed"
+
+            for _ in range(0, count, 20):  # 20 at a time, as many clients would
+                await asyncio.gather(*(subscribed() for _ in range(20)))
+            body = {"title": "Crowd", "project_id": project_id}
+            await asyncio.to_thread(api, "POST", "/tasks", body, 201)
+
+            async def created(ws: Any) -> int:
+                """How many `task.created` frames: waits up to the deadline for the first,
+                then half a second more for a duplicate."""
+                seen, wait = 0, DEADLINE
+                while True:
+                    try:
+                        frame = json.loads(await asyncio.wait_for(ws.recv(), wait))
+                    except TimeoutError:
+                        return seen
+                    if frame.get("type") == "task.created":
+                        seen, wait = seen + 1, 0.5
+
+            return await asyncio.wait_for(
+                asyncio.gather(*(created(ws) for ws in sockets)), DEADLINE * 3
+            )
+        finally:
+            for ws in sockets:
+                await ws.close()
+
+    counts = asyncio.run(run())
+    assert counts == [1] * count

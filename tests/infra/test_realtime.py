@@ -3,9 +3,12 @@ Gateway's connections, and every table clients hear about feeding the change con
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.infra.conftest import TABLE_PREFIX, CloudAssembly
+from tests.infra.conftest import STACK_NAME, TABLE_PREFIX, CloudAssembly
+from tests.infra.test_template import _statements
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -47,3 +50,18 @@ def test_subscribers_and_a_users_connections_are_found_by_key(
 def test_event_sources_stream_both_images(cloud_assembly: CloudAssembly, name: str) -> None:
     stream = _tables(cloud_assembly)[name]["StreamSpecification"]
     assert stream == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+def test_the_stream_consumer_may_hand_shares_to_fan_out_only(
+    cloud_assembly: CloudAssembly,
+) -> None:
+    resources = cloud_assembly.template["Resources"]
+    fan_out = resources["FanOut"]["Properties"]
+    assert fan_out["FunctionName"] == f"{STACK_NAME}-fan_out"
+    for name in ("OnChange", "FanOut"):
+        variables = resources[name]["Properties"]["Environment"]["Variables"]
+        assert "fan_out" in json.dumps(variables["TASKBEAT_FAN_OUT_FUNCTION_ARN"])
+    invokes = [s for s in _statements(cloud_assembly) if s.get("Sid") == "InvokeFanOut"]
+    assert len(invokes) == 1
+    assert invokes[0]["Action"] == "lambda:InvokeFunction"
+    assert "fan_out" in json.dumps(invokes[0]["Resource"])

@@ -53,9 +53,11 @@ def _as_list(value: Any) -> list[Any]:
 
 def _statements_of(cloud_assembly: CloudAssembly, role_id: str) -> list[dict[str, Any]]:
     statements: list[dict[str, Any]] = []
-    for policy in cloud_assembly.resources("AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    # CDK moves statements beyond a role's inline size limit into "overflow" managed policies.
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy in cloud_assembly.resources(kind).values():
+            if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+                statements += policy["Properties"]["PolicyDocument"]["Statement"]
     return statements
 
 

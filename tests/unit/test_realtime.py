@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -12,9 +13,11 @@ from chalicelib.domain.model import new_id
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.realtime import (
     CONNECTION_LIFETIME,
+    FAN_OUT_SHARE,
     MAX_SUBSCRIPTIONS,
     Event,
     EventType,
+    new_connection,
     project_channel,
     project_of_channel,
 )
@@ -227,3 +230,42 @@ def test_a_frame_over_the_message_limit_carries_only_the_ids() -> None:
     assert frame["data"] == {"id": "t1", "project_id": "p1", "assignee_id": None}
     small = Event("rec-3", EventType.TASK_UPDATED, AT, {"id": "t1", "title": "ok"})
     assert "truncated" not in small.frame()
+
+
+class SharesHandedOff:
+    """A FanOut that records the shares it was given (and pushes them, as `fan_out` would)."""
+
+    def __init__(self, service: list[RealtimeService]) -> None:
+        self.shares: list[list[str]] = []
+        self._service = service
+
+    def dispatch(self, connection_ids: Any, frame: dict[str, Any]) -> None:
+        self.shares.append(list(connection_ids))
+        self._service[0].deliver(connection_ids, frame)
+
+
+def test_a_large_fan_out_is_pushed_in_shares(world: World) -> None:
+    connections, pusher, projects = (
+        InMemoryConnectionRepository(),
+        RecordingPusher(),
+        InMemoryProjectRepository(),
+    )
+    project = Project(new_id(), "P", "", "owner", AT, AT)
+    projects.create(project, Membership(project.id, "owner", ProjectRole.OWNER, AT))
+    holder: list[RealtimeService] = []
+    fan_out = SharesHandedOff(holder)
+    service = RealtimeService(
+        connections, pusher, world.auth, projects, NoPrefetch(), world.clock, fan_out
+    )
+    holder.append(service)
+    channel = project_channel(project.id)
+    total = 2 * FAN_OUT_SHARE + 100
+    for n in range(total):
+        connection = new_connection(f"c{n:04}", "owner", AT)
+        connections.add(connection)
+        connections.subscribe(connection, channel)
+    published = service.publish([event(project_id=project.id)])
+    assert (published.pushed, published.handed_off) == (FAN_OUT_SHARE, total - FAN_OUT_SHARE)
+    assert [len(share) for share in fan_out.shares] == [FAN_OUT_SHARE, 100]
+    assert len(pusher.frames) == total  # every connection got the frame, once
+    assert all(len(frames) == 1 for frames in pusher.frames.values())

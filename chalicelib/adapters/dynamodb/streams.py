@@ -95,6 +95,16 @@ _REALTIME_MODELS: dict[str, type[Model]] = {
 }
 
 
+def _when(stamp: Any) -> datetime:
+    """A record's ApproximateCreationDateTime: epoch seconds from Lambda's event source
+    mapping (a datetime when boto3 parsed it, as moto's in-process mappings hand it over)."""
+    if isinstance(stamp, datetime):
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    if isinstance(stamp, int | float | str) and str(stamp):
+        return datetime.fromtimestamp(float(stamp), UTC)
+    return datetime.now(UTC)
+
+
 def realtime_changes(event: dict[str, Any]) -> list[StreamChange]:
     """The records of a stream batch that clients hear about (tasks, comments, executions,
     workflow runs, notifications), decoded to domain objects, in stream order."""
@@ -110,7 +120,7 @@ def realtime_changes(event: dict[str, Any]) -> list[StreamChange]:
         changes.append(
             StreamChange(
                 record_id=str(record.get("eventID") or ""),
-                at=datetime.fromtimestamp(float(stamp), UTC) if stamp else datetime.now(UTC),
+                at=_when(stamp),
                 operation=str(record.get("eventName") or ""),
                 before=decode(old) if (old := change.get("OldImage")) else None,
                 after=decode(new) if (new := change.get("NewImage")) else None,
