@@ -14,26 +14,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+from pynamodb.exceptions import PutError
 
-from chalicelib.adapters.dynamodb import prefetch
 from chalicelib.adapters.dynamodb.janitor import delete_partition
 from chalicelib.adapters.dynamodb.models import (
     ClaimModel,
-    ProjectModel,
     RuleExecutionModel,
     RuleModel,
 )
 from chalicelib.adapters.dynamodb.pagination import key_of, paginate
-from chalicelib.adapters.dynamodb.prefetch import ItemKey
-from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE
-from chalicelib.adapters.dynamodb.transactions import Transaction, condition_failed
+from chalicelib.adapters.dynamodb.project_items import ProjectItems
+from chalicelib.adapters.dynamodb.transactions import condition_failed
 from chalicelib.adapters.errors import translate_aws_failures
-from chalicelib.domain.errors import NotFound, StaleVersion
 from chalicelib.domain.model import Page, PageRequest
-from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.rules import (
     ActionResult,
     Conditions,
@@ -136,70 +131,31 @@ def execution_from_model(row: RuleExecutionModel) -> RuleExecution:
     )
 
 
-def _raise_for(exc: TransactWriteError, tx: Transaction) -> NoReturn:
-    failed = tx.failed(exc)
-    if "project" in failed:
-        raise NotFound("project not found") from exc
-    if "rule" in failed:
-        raise StaleVersion("rule") from exc
-    raise exc
+_RULES = ProjectItems(RuleModel, "rule", rule_to_model, rule_from_model)
 
 
 class DynamoRuleRepository:
     @translate_aws_failures
     def get(self, rule_id: str) -> Rule | None:
-        if not plausible_id(rule_id):
-            return None
-        row = prefetch.get(ItemKey(RuleModel, rule_id), RuleModel)
-        return rule_from_model(row) if row else None
+        return _RULES.get(rule_id)
 
     @translate_aws_failures
     def create(self, rule: Rule) -> Rule:
-        try:
-            with Transaction() as tx:
-                tx.check("project", ProjectModel, rule.project_id, ProjectModel.id.exists())
-                tx.save("rule", rule_to_model(rule), RuleModel.id.does_not_exist())
-        except TransactWriteError as exc:
-            _raise_for(exc, tx)
-        return rule
+        return _RULES.create(rule)
 
     @translate_aws_failures
     def update(self, before: Rule, after: Rule) -> Rule:
-        saved = after.with_changes(version=before.version + 1)
-        try:
-            with Transaction() as tx:
-                tx.check("project", ProjectModel, after.project_id, ProjectModel.id.exists())
-                # Written whole (a few KB at most): a put conditional on the version read, which
-                # also sets or drops the sparse index key with `enabled`.
-                tx.save("rule", rule_to_model(saved), RuleModel.version == before.version)
-        except TransactWriteError as exc:
-            _raise_for(exc, tx)
-        return saved
+        # The whole item put again, which also sets or drops the sparse index key with
+        # `enabled`.
+        return _RULES.put(before, after)
 
     @translate_aws_failures
     def delete(self, rule: Rule) -> None:
-        try:
-            RuleModel(id=rule.id).delete(condition=RuleModel.version == rule.version)
-        except DeleteError as exc:
-            if condition_failed(exc):
-                raise StaleVersion(rule.id) from exc
-            raise
+        _RULES.delete(rule)
 
     @translate_aws_failures
     def find(self, project_id: str, page: PageRequest) -> Page[Rule]:
-        return paginate(
-            lambda limit, start: RuleModel.by_project.query(
-                project_id,
-                scan_index_forward=False,
-                limit=limit,
-                page_size=limit,
-                last_evaluated_key=start,
-            ),
-            lambda row: key_of(row, "id", "project_id"),
-            rule_from_model,
-            page,
-            scope=f"rules:{project_id}",
-        )
+        return _RULES.find(project_id, page)
 
     @translate_aws_failures
     def enabled_for(self, project_id: str, event: TriggerEvent) -> list[Rule]:
@@ -210,21 +166,10 @@ class DynamoRuleRepository:
 
     @translate_aws_failures
     def purge_project(self, project_id: str) -> int:
-        deleted = 0
-        while True:
-            rows = list(
-                RuleModel.by_project.query(
-                    project_id, limit=BATCH_WRITE_SIZE, attributes_to_get=["id"]
-                )
-            )
-            if not rows:
-                return deleted
-            # Logs first: a purge cut short finds the rule again and finishes its log.
-            deleted += sum(delete_partition(RuleExecutionModel, row.id) for row in rows)
-            with RuleModel.batch_write() as batch:
-                for row in rows:
-                    batch.delete(RuleModel(id=row.id))
-            deleted += len(rows)
+        # Each rule's log first: a purge cut short finds the rule again and finishes its log.
+        return _RULES.purge(
+            project_id, lambda rule_id: delete_partition(RuleExecutionModel, rule_id)
+        )
 
 
 class DynamoRuleExecutionRepository:

@@ -1,26 +1,19 @@
 """DynamoDB repository of task templates: one item per template, listed through `by_project`.
 
 Creating and changing a template is one transaction with a check that its project still exists;
-changes and deletions are conditional on the version read.
+changes (the whole item put again) and deletions are conditional on the version read
+(`project_items.py`).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, NoReturn
+from typing import Any
 
-from pynamodb.exceptions import DeleteError, TransactWriteError
-
-from chalicelib.adapters.dynamodb import prefetch
-from chalicelib.adapters.dynamodb.models import ProjectModel, TemplateModel
-from chalicelib.adapters.dynamodb.pagination import key_of, paginate
-from chalicelib.adapters.dynamodb.prefetch import ItemKey
-from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE
-from chalicelib.adapters.dynamodb.transactions import Transaction, condition_failed
+from chalicelib.adapters.dynamodb.models import TemplateModel
+from chalicelib.adapters.dynamodb.project_items import ProjectItems
 from chalicelib.adapters.errors import translate_aws_failures
-from chalicelib.domain.errors import NotFound, StaleVersion
 from chalicelib.domain.model import Page, PageRequest
-from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.tasks import Priority
 from chalicelib.domain.templates import TaskBlueprint, Template
 
@@ -75,86 +68,30 @@ def template_from_model(row: TemplateModel) -> Template:
     )
 
 
-def _raise_for(exc: TransactWriteError, tx: Transaction) -> NoReturn:
-    failed = tx.failed(exc)
-    if "project" in failed:
-        raise NotFound("project not found") from exc
-    if "template" in failed:
-        raise StaleVersion("template") from exc
-    raise exc
+_TEMPLATES = ProjectItems(TemplateModel, "template", template_to_model, template_from_model)
 
 
 class DynamoTemplateRepository:
     @translate_aws_failures
     def get(self, template_id: str) -> Template | None:
-        if not plausible_id(template_id):
-            return None
-        row = prefetch.get(ItemKey(TemplateModel, template_id), TemplateModel)
-        return template_from_model(row) if row else None
+        return _TEMPLATES.get(template_id)
 
     @translate_aws_failures
     def create(self, template: Template) -> Template:
-        try:
-            with Transaction() as tx:
-                tx.check("project", ProjectModel, template.project_id, ProjectModel.id.exists())
-                tx.save("template", template_to_model(template), TemplateModel.id.does_not_exist())
-        except TransactWriteError as exc:
-            _raise_for(exc, tx)
-        return template
+        return _TEMPLATES.create(template)
 
     @translate_aws_failures
     def update(self, before: Template, after: Template) -> Template:
-        saved = after.with_changes(version=before.version + 1)
-        try:
-            with Transaction() as tx:
-                tx.check("project", ProjectModel, after.project_id, ProjectModel.id.exists())
-                # Always written whole (a few KB at most): a put conditional on the version.
-                tx.save(
-                    "template", template_to_model(saved), TemplateModel.version == before.version
-                )
-        except TransactWriteError as exc:
-            _raise_for(exc, tx)
-        return saved
+        return _TEMPLATES.put(before, after)
 
     @translate_aws_failures
     def delete(self, template: Template) -> None:
-        try:
-            TemplateModel(id=template.id).delete(
-                condition=TemplateModel.version == template.version
-            )
-        except DeleteError as exc:
-            if condition_failed(exc):
-                raise StaleVersion(template.id) from exc
-            raise
+        _TEMPLATES.delete(template)
 
     @translate_aws_failures
     def find(self, project_id: str, page: PageRequest) -> Page[Template]:
-        return paginate(
-            lambda limit, start: TemplateModel.by_project.query(
-                project_id,
-                scan_index_forward=False,
-                limit=limit,
-                page_size=limit,
-                last_evaluated_key=start,
-            ),
-            lambda row: key_of(row, "id", "project_id"),
-            template_from_model,
-            page,
-            scope=f"templates:{project_id}",
-        )
+        return _TEMPLATES.find(project_id, page)
 
     @translate_aws_failures
     def purge_project(self, project_id: str) -> int:
-        deleted = 0
-        while True:
-            rows = list(
-                TemplateModel.by_project.query(
-                    project_id, limit=BATCH_WRITE_SIZE, attributes_to_get=["id"]
-                )
-            )
-            if not rows:
-                return deleted
-            with TemplateModel.batch_write() as batch:
-                for row in rows:
-                    batch.delete(TemplateModel(id=row.id))
-            deleted += len(rows)
+        return _TEMPLATES.purge(project_id)

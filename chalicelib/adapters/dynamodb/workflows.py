@@ -10,23 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
-from pynamodb.exceptions import DeleteError, TransactWriteError
-
-from chalicelib.adapters.dynamodb import prefetch
 from chalicelib.adapters.dynamodb.encoding import schedule_from_json, schedule_json
-from chalicelib.adapters.dynamodb.models import ProjectModel, WorkflowModel
+from chalicelib.adapters.dynamodb.models import WorkflowModel
 from chalicelib.adapters.dynamodb.next_runs import advance_next_run
-from chalicelib.adapters.dynamodb.pagination import key_of, paginate
-from chalicelib.adapters.dynamodb.prefetch import ItemKey
-from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE
-from chalicelib.adapters.dynamodb.transactions import Transaction, condition_failed
+from chalicelib.adapters.dynamodb.project_items import ProjectItems
 from chalicelib.adapters.dynamodb.workflow_runs import purge_workflow_runs
 from chalicelib.adapters.errors import translate_aws_failures
-from chalicelib.domain.errors import NotFound, StaleVersion
 from chalicelib.domain.model import Page, PageRequest
-from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.workflows import OnFailure, Step, Workflow
 
 
@@ -107,58 +99,25 @@ def _update_actions(before: Workflow, after: Workflow) -> list[Any]:
     return actions
 
 
-def _raise_for(exc: TransactWriteError, tx: Transaction) -> NoReturn:
-    failed = tx.failed(exc)
-    if "project" in failed:
-        raise NotFound("project not found") from exc
-    if "workflow" in failed:
-        raise StaleVersion("workflow") from exc
-    raise exc
+_WORKFLOWS = ProjectItems(WorkflowModel, "workflow", workflow_to_model, workflow_from_model)
 
 
 class DynamoWorkflowRepository:
     @translate_aws_failures
     def get(self, workflow_id: str) -> Workflow | None:
-        if not plausible_id(workflow_id):
-            return None
-        row = prefetch.get(ItemKey(WorkflowModel, workflow_id), WorkflowModel)
-        return workflow_from_model(row) if row else None
+        return _WORKFLOWS.get(workflow_id)
 
     @translate_aws_failures
     def create(self, workflow: Workflow) -> Workflow:
-        try:
-            with Transaction() as tx:
-                tx.check("project", ProjectModel, workflow.project_id, ProjectModel.id.exists())
-                tx.save("workflow", workflow_to_model(workflow), WorkflowModel.id.does_not_exist())
-        except TransactWriteError as exc:
-            _raise_for(exc, tx)
-        return workflow
+        return _WORKFLOWS.create(workflow)
 
     @translate_aws_failures
     def update(self, before: Workflow, after: Workflow) -> Workflow:
-        try:
-            with Transaction() as tx:
-                tx.check("project", ProjectModel, after.project_id, ProjectModel.id.exists())
-                tx.update(
-                    "workflow",
-                    WorkflowModel(id=after.id),
-                    _update_actions(before, after),
-                    WorkflowModel.version == before.version,
-                )
-        except TransactWriteError as exc:
-            _raise_for(exc, tx)
-        return after.with_changes(version=before.version + 1)
+        return _WORKFLOWS.update(before, after, _update_actions(before, after))
 
     @translate_aws_failures
     def delete(self, workflow: Workflow) -> None:
-        try:
-            WorkflowModel(id=workflow.id).delete(
-                condition=WorkflowModel.version == workflow.version
-            )
-        except DeleteError as exc:
-            if condition_failed(exc):
-                raise StaleVersion(workflow.id) from exc
-            raise
+        _WORKFLOWS.delete(workflow)
 
     @translate_aws_failures
     def advance_next_run(
@@ -168,36 +127,11 @@ class DynamoWorkflowRepository:
 
     @translate_aws_failures
     def find(self, project_id: str, page: PageRequest) -> Page[Workflow]:
-        return paginate(
-            lambda limit, start: WorkflowModel.by_project.query(
-                project_id,
-                scan_index_forward=False,
-                limit=limit,
-                page_size=limit,
-                last_evaluated_key=start,
-            ),
-            lambda row: key_of(row, "id", "project_id"),
-            workflow_from_model,
-            page,
-            scope=f"workflows:{project_id}",
-        )
+        return _WORKFLOWS.find(project_id, page)
 
 
 def purge_project_workflows(project_id: str) -> int:
     """Delete every workflow of a deleted project, each after its runs (the stream consumer's
     clean-up); idempotent. Returns how many items it deleted."""
-    deleted = 0
-    while True:
-        rows = list(
-            WorkflowModel.by_project.query(
-                project_id, limit=BATCH_WRITE_SIZE, attributes_to_get=["id"]
-            )
-        )
-        if not rows:
-            return deleted
-        # Runs first: a purge cut short finds the workflow again and finishes its runs.
-        deleted += sum(purge_workflow_runs(row.id) for row in rows)
-        with WorkflowModel.batch_write() as batch:
-            for row in rows:
-                batch.delete(WorkflowModel(id=row.id))
-        deleted += len(rows)
+    # Runs first: a purge cut short finds the workflow again and finishes its runs.
+    return _WORKFLOWS.purge(project_id, purge_workflow_runs)
