@@ -31,12 +31,9 @@ from typing import Any
 
 from chalicelib.domain.activity import Notification, NotificationType, Record
 from chalicelib.domain.errors import (
-    Conflict,
     DomainError,
     Forbidden,
     NotFound,
-    PreconditionFailed,
-    StaleVersion,
     ValidationFailed,
 )
 from chalicelib.domain.model import Page, PageRequest, new_id, rfc3339
@@ -87,6 +84,7 @@ from chalicelib.ports import (
 )
 from chalicelib.services.access import ProjectAccess, ProjectContext
 from chalicelib.services.auth import Principal
+from chalicelib.services.common import require_version, with_version_retries
 from chalicelib.services.tasks import TaskService
 from chalicelib.services.templates import TemplateService
 from chalicelib.services.workflow_runs import WorkflowRunService
@@ -94,7 +92,6 @@ from chalicelib.services.workflow_runs import WorkflowRunService
 READ_ROLE = ProjectRole.VIEWER
 WRITE_ROLE = ProjectRole.MEMBER
 DELETE_ANY_ROLE = ProjectRole.ADMIN  # members delete the rules they created
-MAX_ATTEMPTS = 3
 # The trigger of a workflow run a rule starts: its failures set off no rule.
 RULE_RUN_TRIGGER = "rule"
 
@@ -319,12 +316,10 @@ class RuleService:
         a lost race is retried."""
         if update.trigger is not None:
             check_trigger(update.trigger)
-        for _ in range(MAX_ATTEMPTS):
+
+        def attempt() -> Rule:
             before, _context = self._require(principal, rule_id, WRITE_ROLE)
-            if expected_version is not None and before.version != expected_version:
-                raise PreconditionFailed(
-                    f"rule is at version {before.version}, not {expected_version}"
-                )
+            require_version("rule", before.version, expected_version)
             changes: dict[str, object] = {}
             if update.name is not None:
                 changes["name"] = update.name
@@ -341,31 +336,21 @@ class RuleService:
             if update.actions is not None:
                 self._checks.check(before.project_id, after.actions, ["body", "actions"])
             after = after.with_changes(updated_at=self._clock.now())
-            try:
-                return self._rules.update(before, after)
-            except StaleVersion:
-                if expected_version is not None:
-                    raise PreconditionFailed("rule was changed concurrently") from None
-        raise Conflict("rule is being changed concurrently; retry")
+            return self._rules.update(before, after)
+
+        return with_version_retries("rule", expected_version, attempt)
 
     def delete(
         self, principal: Principal, rule_id: str, expected_version: int | None = None
     ) -> None:
-        for _ in range(MAX_ATTEMPTS):
+        def attempt() -> None:
             rule, context = self._require(principal, rule_id, WRITE_ROLE)
             if rule.created_by != principal.user_id and not context.role.at_least(DELETE_ANY_ROLE):
                 raise Forbidden("members delete their own rules; admins delete any")
-            if expected_version is not None and rule.version != expected_version:
-                raise PreconditionFailed(
-                    f"rule is at version {rule.version}, not {expected_version}"
-                )
-            try:
-                self._rules.delete(rule)
-                return
-            except StaleVersion:
-                if expected_version is not None:
-                    raise PreconditionFailed("rule was changed concurrently") from None
-        raise Conflict("rule is being changed concurrently; retry")
+            require_version("rule", rule.version, expected_version)
+            self._rules.delete(rule)
+
+        with_version_retries("rule", expected_version, attempt)
 
     def purge_project(self, project_id: str) -> int:
         """After a project's deletion (the stream consumer): its rules and their logs go."""

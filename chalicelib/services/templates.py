@@ -17,12 +17,9 @@ import contextlib
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import (
-    Conflict,
     DomainError,
     Forbidden,
     NotFound,
-    PreconditionFailed,
-    StaleVersion,
     ValidationFailed,
 )
 from chalicelib.domain.model import Page, PageRequest
@@ -45,12 +42,12 @@ from chalicelib.ports import (
 )
 from chalicelib.services.access import ProjectAccess, ProjectContext
 from chalicelib.services.auth import Principal
+from chalicelib.services.common import require_version, with_version_retries
 from chalicelib.services.tasks import TaskService
 
 READ_ROLE = ProjectRole.VIEWER
 WRITE_ROLE = ProjectRole.MEMBER
 DELETE_ANY_ROLE = ProjectRole.ADMIN  # members delete the templates they created
-MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -113,12 +110,10 @@ class TemplateService:
     ) -> Template:
         """Apply the fields present. With `expected_version`, a stale version is 412; without,
         a lost race is retried."""
-        for _ in range(MAX_ATTEMPTS):
+
+        def attempt() -> Template:
             before, _context = self._require(principal, template_id, WRITE_ROLE)
-            if expected_version is not None and before.version != expected_version:
-                raise PreconditionFailed(
-                    f"template is at version {before.version}, not {expected_version}"
-                )
+            require_version("template", before.version, expected_version)
             changes: dict[str, object] = {}
             if update.name is not None:
                 changes["name"] = update.name
@@ -131,33 +126,23 @@ class TemplateService:
                 return before
             self._check_assignees(after, before)
             after = after.with_changes(updated_at=self._clock.now())
-            try:
-                return self._templates.update(before, after)
-            except StaleVersion:
-                if expected_version is not None:
-                    raise PreconditionFailed("template was changed concurrently") from None
-        raise Conflict("template is being changed concurrently; retry")
+            return self._templates.update(before, after)
+
+        return with_version_retries("template", expected_version, attempt)
 
     def delete(
         self, principal: Principal, template_id: str, expected_version: int | None = None
     ) -> None:
-        for _ in range(MAX_ATTEMPTS):
+        def attempt() -> None:
             template, context = self._require(principal, template_id, WRITE_ROLE)
             if template.created_by != principal.user_id and not context.role.at_least(
                 DELETE_ANY_ROLE
             ):
                 raise Forbidden("members delete their own templates; admins delete any")
-            if expected_version is not None and template.version != expected_version:
-                raise PreconditionFailed(
-                    f"template is at version {template.version}, not {expected_version}"
-                )
-            try:
-                self._templates.delete(template)
-                return
-            except StaleVersion:
-                if expected_version is not None:
-                    raise PreconditionFailed("template was changed concurrently") from None
-        raise Conflict("template is being changed concurrently; retry")
+            require_version("template", template.version, expected_version)
+            self._templates.delete(template)
+
+        with_version_retries("template", expected_version, attempt)
 
     def purge_project(self, project_id: str) -> int:
         """After a project's deletion (the stream consumer): its templates go."""

@@ -21,11 +21,8 @@ from datetime import datetime
 
 from chalicelib.domain import schedules
 from chalicelib.domain.errors import (
-    Conflict,
     Forbidden,
     NotFound,
-    PreconditionFailed,
-    StaleVersion,
 )
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import ProjectRole
@@ -57,11 +54,11 @@ from chalicelib.ports import (
 )
 from chalicelib.services.access import ProjectAccess, ProjectContext
 from chalicelib.services.auth import Principal
+from chalicelib.services.common import require_version, with_version_retries
 
 READ_ROLE = ProjectRole.VIEWER
 WRITE_ROLE = ProjectRole.MEMBER
 DELETE_ANY_ROLE = ProjectRole.ADMIN  # members delete the workflows they created
-MAX_ATTEMPTS = 3
 
 
 def task_keys(project_id: str | None, steps: Sequence[Step]) -> list[PrefetchKey]:
@@ -146,50 +143,38 @@ class WorkflowService:
         new_steps = (
             tuple(step.to_step() for step in update.steps) if update.steps is not None else None
         )
-        for _ in range(MAX_ATTEMPTS):
+
+        def attempt() -> Workflow:
             before, _context = self._require(
                 principal,
                 workflow_id,
                 WRITE_ROLE,
                 lambda project_id: task_keys(project_id, new_steps or ()),
             )
-            if expected_version is not None and before.version != expected_version:
-                raise PreconditionFailed(
-                    f"workflow is at version {before.version}, not {expected_version}"
-                )
+            require_version("workflow", before.version, expected_version)
             if new_steps is not None:
                 check_steps(new_steps)
                 self._check_tasks(before.project_id, new_steps)
             after = self._apply(principal, before, update, new_steps)
             if after == before:
                 return before
-            try:
-                return self._workflows.update(before, after)
-            except StaleVersion:
-                if expected_version is not None:
-                    raise PreconditionFailed("workflow was changed concurrently") from None
-        raise Conflict("workflow is being changed concurrently; retry")
+            return self._workflows.update(before, after)
+
+        return with_version_retries("workflow", expected_version, attempt)
 
     def delete(
         self, principal: Principal, workflow_id: str, expected_version: int | None = None
     ) -> None:
-        for _ in range(MAX_ATTEMPTS):
+        def attempt() -> None:
             workflow, context = self._require(principal, workflow_id, WRITE_ROLE)
             if workflow.created_by != principal.user_id and not context.role.at_least(
                 DELETE_ANY_ROLE
             ):
                 raise Forbidden("members delete their own workflows; admins delete any")
-            if expected_version is not None and workflow.version != expected_version:
-                raise PreconditionFailed(
-                    f"workflow is at version {workflow.version}, not {expected_version}"
-                )
-            try:
-                self._workflows.delete(workflow)
-                return
-            except StaleVersion:
-                if expected_version is not None:
-                    raise PreconditionFailed("workflow was changed concurrently") from None
-        raise Conflict("workflow is being changed concurrently; retry")
+            require_version("workflow", workflow.version, expected_version)
+            self._workflows.delete(workflow)
+
+        with_version_retries("workflow", expected_version, attempt)
 
     # ---- helpers -------------------------------------------------------------------------------
 
