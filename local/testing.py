@@ -189,3 +189,21 @@ class StackProcess:
                 self.process.wait()
                 raise AssertionError(f"the local stack did not stop:\n{self.output()}") from None
         return int(self.process.returncode)
+
+
+class ApiClient:
+    """One user's calls to the stack's REST API: `api("POST", "/tasks", body, 201)` checks the
+    status and answers the JSON body (None when empty)."""
+
+    def __init__(self, api_url: str, token: str) -> None:
+        self.base = api_url
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def __call__(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        import requests
+
+        response = requests.request(
+            method, self.base + path, json=body, headers=self.headers, timeout=30
+        )
+        assert response.status_code == expect, response.text
+        return response.json() if response.content else None

@@ -11,26 +11,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import requests
 from websockets.sync.client import ClientConnection, connect
 
-from local.testing import StackProcess
+from local.testing import ApiClient, StackProcess
 
 pytestmark = pytest.mark.e2e
 DEADLINE = 10.0
-
-
-class Client:
-    def __init__(self, base: str, token: str) -> None:
-        self.base = base
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def __call__(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        response = requests.request(
-            method, self.base + path, json=body, headers=self.headers, timeout=30
-        )
-        assert response.status_code == expect, response.text
-        return response.json() if response.content else None
 
 
 @contextmanager
@@ -61,7 +47,7 @@ def subscribe(ws: ClientConnection, project_id: str) -> dict[str, Any]:
 @pytest.fixture
 def team(stack: StackProcess, new_user: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     owner, member, stranger = new_user(), new_user(), new_user()
-    api = Client(stack.api, owner["access_token"])
+    api = ApiClient(stack.api, owner["access_token"])
     project = api("POST", "/projects", {"name": "Live"}, expect=201)
     api(
         "POST",
@@ -138,7 +124,7 @@ def test_a_notification_reaches_its_user_without_subscribing(
         frame = frame_of(ws, "notification")
         assert frame["data"]["type"] == "task.assigned"
         assert frame["data"]["task_id"] == task["id"]
-        listed = Client(stack.api, member["access_token"])("GET", "/notifications")["items"]
+        listed = ApiClient(stack.api, member["access_token"])("GET", "/notifications")["items"]
         assert frame["data"] in listed
         # Not the assigner's: their socket gets nothing but the answer to its ping.
         owner_ws.send(json.dumps({"action": "ping"}))

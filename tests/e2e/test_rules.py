@@ -7,30 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import requests
-
-from local.testing import StackProcess, wait_until
+from local.testing import ApiClient, StackProcess, wait_until
 
 TIMEOUT = 30.0
-
-
-class Api:
-    def __init__(self, base: str, token: str) -> None:
-        self.base = base
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def __call__(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        response = requests.request(
-            method, self.base + path, json=body, headers=self.headers, timeout=30
-        )
-        assert response.status_code == expect, response.text
-        return response.json() if response.content else None
 
 
 def test_a_rule_sets_a_field_and_creates_a_task_once(
     stack: StackProcess, new_user: Callable[..., dict[str, Any]]
 ) -> None:
-    api = Api(stack.api, new_user()["access_token"])
+    api = ApiClient(stack.api, new_user()["access_token"])
     project = api("POST", "/projects", {"name": "Intake"}, 201)["id"]
     # The template's task has the very tag the rule reacts to: were the rule's own task to set
     # off rules, it would go on and on.

@@ -12,9 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import requests
 
-from local.testing import StackProcess, wait_until
+from local.testing import ApiClient, StackProcess, wait_until
 
 RUN_TIMEOUT = 60.0
 
@@ -71,17 +70,8 @@ def hooks() -> Iterator[Hooks]:
     running.server.server_close()
 
 
-class Api:
-    def __init__(self, base: str, token: str) -> None:
-        self.base = base
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def __call__(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        response = requests.request(
-            method, self.base + path, json=body, headers=self.headers, timeout=30
-        )
-        assert response.status_code == expect, response.text
-        return response.json() if response.content else None
+class Api(ApiClient):
+    """The calls these tests make, by name."""
 
     def task(self, title: str, action: dict[str, Any] | None = None, **fields: Any) -> str:
         body: dict[str, Any] = {"title": title, **fields}
