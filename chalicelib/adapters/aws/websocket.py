@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,12 @@ class ApiGatewayPusher:
             return [] if self._post_or_skip(connection_ids[0], data) else list(connection_ids)
         workers = min(PUSH_WORKERS, len(connection_ids))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
-            delivered = list(pool.map(lambda c: self._post_or_skip(c, data), connection_ids))
+            # Each push runs in a copy of this context (the log's correlation id goes along).
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._post_or_skip, c, data)
+                for c in connection_ids
+            ]
+            delivered = [future.result() for future in futures]
         return [c for c, ok in zip(connection_ids, delivered, strict=True) if not ok]
 
     def _post_or_skip(self, connection_id: str, data: bytes) -> bool:

@@ -1,0 +1,149 @@
+"""What each Lambda function may touch: the one declaration its IAM role is built from.
+
+Tables are named by base name (the stage prefix is added by the stack). `reads` allows item
+and index reads (GetItem, BatchGetItem, Query, ConditionCheckItem in transactions,
+DescribeTable); `writes` allows those and item writes (PutItem, UpdateItem, DeleteItem,
+BatchWriteItem). No function may Scan.
+
+`tests/integration/test_function_access.py` runs every function's work on moto, records each
+AWS call in IAM terms, and holds this declaration to it both ways: every call is allowed, and
+every grant is used (or listed in `UNEXERCISED` with the reason the workload cannot show it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+READ_ACTIONS: Final = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+)
+WRITE_ACTIONS: Final = (
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
+
+
+@dataclass(frozen=True)
+class FunctionAccess:
+    reads: frozenset[str] = frozenset()  # tables read only
+    writes: frozenset[str] = frozenset()  # tables read and written
+    # Other services, as IAM actions (each scoped to its resource by the stack).
+    actions: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def tables(self) -> frozenset[str]:
+        return self.reads | self.writes
+
+
+def _t(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+SECRET = "secretsmanager:GetSecretValue"
+START_RUN = "states:StartExecution"
+STOP_RUN = "states:StopExecution"
+PUSH = "execute-api:ManageConnections"
+SCHEDULES = ("scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule")
+INVOKE_FAN_OUT = "lambda:InvokeFunction"
+
+FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
+    "api_handler": FunctionAccess(
+        reads=_t("rule_executions", "search_terms"),
+        writes=_t(
+            "claims",
+            "comments",
+            "executions",
+            "login_throttle",
+            "memberships",
+            "notification_state",
+            "notifications",
+            "projects",
+            "rules",
+            "sessions",
+            "task_graphs",
+            "task_history",
+            "tasks",
+            "templates",
+            "user_projects",
+            "users",
+            "workflow_runs",
+            "workflows",
+        ),
+        actions=_t(SECRET, START_RUN, STOP_RUN),
+    ),
+    "websocket_connect": FunctionAccess(
+        reads=_t("sessions"), writes=_t("connections"), actions=_t(SECRET)
+    ),
+    "websocket_message": FunctionAccess(
+        reads=_t("memberships", "projects"),
+        writes=_t("connections", "subscriptions"),
+        actions=_t(PUSH),
+    ),
+    "websocket_disconnect": FunctionAccess(writes=_t("connections", "subscriptions")),
+    "on_change": FunctionAccess(
+        reads=_t(
+            "connections", "projects", "rules", "subscriptions", "templates", "users", "workflows"
+        ),
+        writes=_t(
+            "claims",
+            "comments",
+            "executions",
+            "memberships",
+            "notifications",
+            "rule_executions",
+            "search_terms",
+            "task_graphs",
+            "task_history",
+            "tasks",
+            "user_projects",
+            "workflow_runs",
+        ),
+        actions=_t(PUSH, START_RUN, INVOKE_FAN_OUT, *SCHEDULES),
+    ),
+    "fan_out": FunctionAccess(writes=_t("connections", "subscriptions"), actions=_t(PUSH)),
+    "fire": FunctionAccess(
+        reads=_t("projects"),
+        writes=_t("claims", "executions", "task_history", "tasks", "workflow_runs", "workflows"),
+        actions=_t(START_RUN),
+    ),
+    "plan": FunctionAccess(writes=_t("executions", "workflow_runs")),
+    "run_step": FunctionAccess(
+        reads=_t("projects"),
+        writes=_t("executions", "notifications", "task_history", "tasks"),
+        actions=_t(SECRET),
+    ),
+    "sweep": FunctionAccess(reads=_t("projects", "tasks"), writes=_t("claims", "notifications")),
+}
+
+# Grants the recorded workload cannot show, and why they are needed all the same.
+UNEXERCISED: Final[dict[tuple[str, str], str]] = {
+    ("on_change", INVOKE_FAN_OUT): "only a fan-out beyond 250 subscribers hands shares on",
+    ("fan_out", "connections"): "moto accepts every connection id: no 410, nothing to forget",
+    ("fan_out", "subscriptions"): "moto accepts every connection id: no 410, nothing to forget",
+}
+
+
+def granted(function: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs the function's role allows, in the recorder's terms."""
+    access = FUNCTION_ACCESS[function]
+    pairs: set[tuple[str, str]] = set()
+    for table in access.tables:
+        actions = READ_ACTIONS + (WRITE_ACTIONS if table in access.writes else ())
+        pairs |= {(action, table) for action in actions}
+        pairs.add(("dynamodb:Query", f"{table}/index"))
+    resources = {
+        "secretsmanager": "secret",
+        "states": "state-machine",
+        "scheduler": "schedule",
+        "lambda": "function",
+        "execute-api": "@connections",
+    }
+    pairs |= {(action, resources[action.split(":")[0]]) for action in access.actions}
+    return pairs

@@ -1,0 +1,402 @@
+"""Least privilege, observed: every Lambda function's work on moto, with each AWS call it makes
+recorded in IAM terms, against the access its role is built from
+(`infrastructure/access.py`). A function must be granted what it did, and nothing it never
+did (a table or action granted but unused fails, unless declared as unexercised with a reason).
+
+The workload goes through every route group of the HTTP API, the WebSocket routes, the stream
+consumer (fed every streamed table's records), scheduled firings of a task and a workflow, the
+run state machine's `plan` and `run_step`, a fan-out share and the due-date sweep.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+from app import app
+from chalicelib import bootstrap
+from chalicelib.adapters.dynamodb import tables
+from chalicelib.handlers import runs, scheduling, streams, sweep, websocket
+from chalicelib.settings import Settings
+from infrastructure.access import FUNCTION_ACCESS, UNEXERCISED, granted
+from tests.fakes import fast_hasher
+from tests.integration.conftest import REGION, Http
+from tests.integration.function_calls import CALLS, Recorder
+from tests.integration.function_calls import record as _record
+from tests.integration.test_scheduler_adapter import DLQ_ARN, FIRE_ARN, GROUP, ROLE_ARN
+from tests.integration.test_search import stream_event
+
+DEFINITION = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+
+
+@pytest.fixture(scope="module")
+def observed() -> dict[str, set[tuple[str, str]]]:
+    """Runs the whole workload once; what each function did."""
+    mp = pytest.MonkeyPatch()
+    from tests.integration.conftest import TEST_ENV
+
+    for name, value in TEST_ENV.items():
+        mp.setenv(name, value)
+    mp.delenv("AWS_ENDPOINT_URL", raising=False)
+    try:
+        from moto import mock_aws
+
+        with mock_aws():
+            yield from _workload()
+    finally:
+        mp.undo()
+
+
+def _workload() -> Iterator[dict[str, set[tuple[str, str]]]]:
+    settings = Settings(table_prefix="test-", jwt_secret_id="test/jwt", aws_region=REGION)
+    tables.bind(settings.table_prefix, REGION)
+    tables.create_all(boto3.client("dynamodb", region_name=REGION), settings.table_prefix)
+    secretsmanager = boto3.client("secretsmanager", region_name=REGION)
+    for name, value in settings.model_dump().items():  # the signing key and any other secret
+        if name.endswith("_secret_id") and value:
+            secretsmanager.create_secret(Name=value, SecretString="k" * 64)
+    boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=GROUP)
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.create_role(RoleName="runs", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    machine = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name="runs", definition=json.dumps(DEFINITION), roleArn=role
+    )["stateMachineArn"]
+    configured = settings.model_copy(
+        update={
+            "schedule_group": GROUP,
+            "fire_function_arn": FIRE_ARN,
+            "scheduler_role_arn": ROLE_ARN,
+            "scheduler_dlq_arn": DLQ_ARN,
+            "state_machine_arn": machine,
+            "allow_private_webhooks": True,  # the webhook below answers on loopback
+        }
+    )
+    _SETTINGS[:] = [configured]
+    container = bootstrap.build(configured, hasher=fast_hasher())
+    bootstrap.override(container)
+    CALLS.clear()
+    try:
+        with Recorder(settings.table_prefix), Client(app) as client:
+            _run_everything(container, Http(client))
+        yield {name: set(calls) for name, calls in CALLS.items()}
+    finally:
+        bootstrap.override(None)
+
+
+_SETTINGS: list[Settings] = []
+
+
+@contextmanager
+def record(function: str) -> Iterator[None]:
+    """Calls made inside are `function`'s, in a container of its own: each Lambda function is
+    its own process, so nothing one read is cached for another (the signing key, say)."""
+    bootstrap.override(bootstrap.build(_SETTINGS[0], hasher=fast_hasher()))
+    with _record(function):
+        yield
+
+
+def _ok(response: Any, status: int = 200) -> Any:
+    assert response.status_code == status, response.body
+    return response.json
+
+
+def _run_everything(container: bootstrap.Container, http: Http) -> None:
+    with record("api_handler"):
+        owner = http.register("owner@example.com")
+        member = http.register("member@example.com")
+        token, other = owner["access_token"], member["access_token"]
+        _ok(
+            http(
+                "POST",
+                "/auth/login",
+                {"email": "owner@example.com", "password": "correct horse battery"},
+            )
+        )
+        refreshed = _ok(http("POST", "/auth/refresh", {"refresh_token": member["refresh_token"]}))
+        other = refreshed["access_token"]
+        _ok(http("GET", "/users/profile", token=token))
+        _ok(http("PATCH", "/users/profile", {"name": "Owner"}, token))
+        _ok(http("GET", "/users?q=mem", token=token))
+        project = _ok(http("POST", "/projects", {"name": "Ops"}, token), 201)
+        pid = project["id"]
+        _ok(http("GET", "/projects", token=token))
+        _ok(http("PATCH", f"/projects/{pid}", {"description": "d"}, token))
+        _ok(
+            http(
+                "POST",
+                f"/projects/{pid}/members",
+                {"user_id": member["user"]["id"], "role": "member"},
+                token,
+            ),
+            201,
+        )
+        _ok(http("GET", f"/projects/{pid}/members", token=token))
+        _ok(http("GET", f"/projects/{pid}/webhook-secret", token=token))
+        soon = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        task = _ok(
+            http(
+                "POST",
+                "/tasks",
+                {
+                    "title": "Deploy",
+                    "project_id": pid,
+                    "due_date": soon,
+                    "schedule": {"kind": "rate", "every": 5, "unit": "minutes", "timezone": "UTC"},
+                },
+                token,
+            ),
+            201,
+        )
+        sub = _ok(
+            http(
+                "POST",
+                "/tasks",
+                {"title": "Sub", "parent_id": task["id"], "project_id": pid},
+                token,
+            ),
+            201,
+        )
+        _ok(http("PATCH", f"/tasks/{task['id']}", {"priority": "high"}, token))
+        _ok(
+            http(
+                "POST", f"/tasks/{task['id']}/assign", {"assignee_id": member["user"]["id"]}, token
+            )
+        )
+        _ok(http("PATCH", f"/tasks/{sub['id']}", {"depends_on": []}, token))
+        blocker = _ok(http("POST", "/tasks", {"title": "First", "project_id": pid}, token), 201)
+        _ok(http("PATCH", f"/tasks/{task['id']}", {"depends_on": [blocker["id"]]}, token))
+        wrong = {"email": "owner@example.com", "password": "not the password"}
+        assert http("POST", "/auth/login", wrong).status_code == 401
+        _ok(http("GET", f"/tasks?project_id={pid}&sort=due_date", token=token))
+        _ok(http("GET", f"/tasks/search?q=deploy&project_id={pid}", token=token))
+        _ok(http("GET", f"/tasks/{task['id']}/subtasks", token=token))
+        _ok(http("GET", f"/tasks/{task['id']}/schedule/preview", token=token))
+        _ok(
+            http(
+                "POST", f"/tasks/{task['id']}/comments", {"body": "hi @member@example.com"}, token
+            ),
+            201,
+        )
+        _ok(http("GET", f"/tasks/{task['id']}/comments", token=token))
+        _ok(http("GET", f"/tasks/{task['id']}/history", token=token))
+        _ok(http("POST", f"/tasks/{sub['id']}/complete", token=token))
+        execution = _ok(http("POST", f"/tasks/{task['id']}/run", token=token), 202)
+        _ok(http("GET", f"/tasks/{task['id']}/executions", token=token))
+        _ok(http("GET", f"/executions/{execution['id']}", token=token))
+        _ok(http("GET", "/notifications?unread=true", token=other))
+        _ok(http("POST", "/notifications/read-all", token=other), 204)
+        workflow = _ok(
+            http(
+                "POST",
+                "/workflows",
+                {
+                    "name": "Release",
+                    "project_id": pid,
+                    "steps": [{"key": "a", "task_id": task["id"]}],
+                    "schedule": {"kind": "rate", "every": 1, "unit": "hours", "timezone": "UTC"},
+                },
+                token,
+            ),
+            201,
+        )
+        run = _ok(http("POST", f"/workflows/{workflow['id']}/run", token=token), 202)
+        _ok(http("GET", f"/workflows/{workflow['id']}/runs", token=token))
+        _ok(http("GET", f"/workflow-runs/{run['id']}", token=token))
+        _ok(http("POST", f"/workflow-runs/{run['id']}/cancel", token=token), 202)
+        template = _ok(
+            http(
+                "POST",
+                f"/projects/{pid}/templates",
+                {
+                    "name": "Triage",
+                    "task": {"title": "Triage {{what}}"},
+                    "subtasks": [{"title": "Look"}],
+                },
+                token,
+            ),
+            201,
+        )
+        _ok(
+            http(
+                "POST",
+                "/tasks/from-template",
+                {"template_id": template["id"], "values": {"what": "it"}},
+                token,
+            ),
+            201,
+        )
+        rule = _ok(
+            http(
+                "POST",
+                f"/projects/{pid}/rules",
+                {
+                    "name": "Urgent",
+                    "trigger": {"event": "task.created", "conditions": {"priority": "urgent"}},
+                    "actions": [
+                        {"type": "set_field", "field": "status", "value": "in_progress"},
+                        {"type": "notify", "user_id": "creator"},
+                        {
+                            "type": "create_task",
+                            "template_id": template["id"],
+                            "values": {"what": "x"},
+                        },
+                        {"type": "run_workflow", "workflow_id": workflow["id"]},
+                    ],
+                },
+                token,
+            ),
+            201,
+        )
+        _ok(http("GET", f"/rules/{rule['id']}/executions", token=token))
+        _ok(
+            http(
+                "POST", "/tasks", {"title": "Hot", "project_id": pid, "priority": "urgent"}, token
+            ),
+            201,
+        )
+        hourly = {"kind": "rate", "every": 1, "unit": "hours", "timezone": "UTC"}
+        doomed = _ok(
+            http(
+                "POST", "/tasks", {"title": "Doomed", "project_id": pid, "schedule": hourly}, token
+            ),
+            201,
+        )
+        _ok(http("POST", f"/tasks/{doomed['id']}/comments", {"body": "bye"}, token), 201)
+        _ok(http("POST", f"/tasks/{doomed['id']}/run", token=token), 202)
+        _ok(http("DELETE", f"/tasks/{doomed['id']}", token=token), 204)
+        spare = _ok(http("POST", "/projects", {"name": "Spare"}, token), 201)
+        _ok(http("DELETE", f"/projects/{spare['id']}", token=token), 204)
+        _ok(http("POST", "/auth/logout", token=token), 204)
+        token = _ok(
+            http(
+                "POST",
+                "/auth/login",
+                {"email": "owner@example.com", "password": "correct horse battery"},
+            )
+        )["access_token"]
+
+    def ws_event(connection_id: str, **fields: Any) -> dict[str, Any]:
+        return {"requestContext": {"connectionId": connection_id}, **fields}
+
+    with record("websocket_connect"):
+        websocket.on_connect(ws_event("conn-1", queryStringParameters={"token": other}))
+    with record("websocket_message"):
+        for frame in ({"action": "ping"}, {"action": "subscribe", "channel": f"project:{pid}"}):
+            websocket.on_message(ws_event("conn-1", body=json.dumps(frame)))
+
+    # What Lambda's event source mappings read is theirs, not the function's: the batches are
+    # read outside the recording.
+    streamed = [spec.base_name for spec in tables.specs() if spec.stream]
+    for _ in range(2):  # the first pass writes what the second reads (rules, purges)
+        batches = [stream_event(container.settings.table_name(name)) for name in streamed]
+        with record("on_change"):
+            for batch in batches:
+                streams.on_change(batch)
+    with record("api_handler"):  # search, now that the stream consumer indexed the tasks
+        _ok(http("GET", f"/tasks/search?q=deploy&project_id={pid}", token=token))
+
+    with record("fire"):
+        for target in ({"task_id": task["id"]}, {"workflow_id": workflow["id"]}):
+            scheduling.fire(
+                {
+                    **target,
+                    "project_id": pid,
+                    "scheduled_time": "2026-11-21T12:05:00Z",
+                    "attempt": 1,
+                    "execution_id": "delivery-1",
+                }
+            )
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    Thread(target=server.serve_forever, daemon=True).start()
+    hook = {"type": "webhook", "url": f"http://127.0.0.1:{server.server_address[1]}/hook"}
+    with record("api_handler"):
+        pinged = _ok(
+            http("POST", "/tasks", {"title": "Ping", "project_id": pid, "action": hook}, token), 201
+        )
+        ping = _ok(http("POST", f"/tasks/{pinged['id']}/run", token=token), 202)
+        reminder = _ok(http("POST", "/tasks", {"title": "Remind", "project_id": pid}, token), 201)
+        queued = _ok(http("POST", f"/tasks/{reminder['id']}/run", token=token), 202)
+        second_run = _ok(http("POST", f"/workflows/{workflow['id']}/run", token=token), 202)
+    with record("plan"):
+        runs.plan({"run": {"kind": "execution", "id": queued["id"]}, "round": 0})
+        planned = runs.plan({"run": {"kind": "workflow_run", "id": second_run["id"]}, "round": 0})
+    with record("run_step"):
+        runs.run_step({"execution_id": queued["id"], "task_id": reminder["id"], "attempt": 1})
+        runs.run_step({"execution_id": ping["id"], "task_id": pinged["id"], "attempt": 1})
+    server.shutdown()
+    server.server_close()
+    with record("run_step"):
+        for step in planned["steps"]:
+            runs.run_step({**step, "attempt": 1})
+    with record("plan"):
+        runs.plan({"run": {"kind": "workflow_run", "id": second_run["id"]}, "round": 1})
+    with record("fan_out"):
+        websocket.fan_out({"connection_ids": ["conn-1", "gone-2"], "frame": {"type": "x"}})
+    with record("sweep"):
+        sweep.sweep({"time": "2026-11-21T12:00:00Z"})
+    with record("websocket_message"):
+        unsubscribe = {"action": "unsubscribe", "channel": f"project:{pid}"}
+        websocket.on_message(ws_event("conn-1", body=json.dumps(unsubscribe)))
+        subscribe = {"action": "subscribe", "channel": f"project:{pid}"}
+        websocket.on_message(ws_event("conn-1", body=json.dumps(subscribe)))
+    with record("websocket_disconnect"):  # while subscribed: its subscription goes too
+        websocket.on_disconnect(ws_event("conn-1"))
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTION_ACCESS))
+def test_every_call_is_allowed(observed: dict[str, set[tuple[str, str]]], function: str) -> None:
+    assert function in observed, f"the workload never ran {function}"
+    refused = observed[function] - granted(function)
+    assert not refused, f"{function} needs what its role does not allow: {sorted(refused)}"
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTION_ACCESS))
+def test_every_grant_is_used(observed: dict[str, set[tuple[str, str]]], function: str) -> None:
+    """Table by table and action by action outside DynamoDB: nothing granted that the function
+    never did (a read-write grant must see a write)."""
+    access = FUNCTION_ACCESS[function]
+    did = observed.get(function, set())
+    touched = {resource.split("/")[0] for action, resource in did if action.startswith("dynamodb:")}
+    wrote = {
+        resource
+        for action, resource in did
+        if action
+        in (
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+        )
+    }
+    unused = {("table", t) for t in access.tables - touched if (function, t) not in UNEXERCISED}
+    unused |= {("writes", t) for t in access.writes - wrote if (function, t) not in UNEXERCISED}
+    unused |= {
+        (action, "")
+        for action in access.actions
+        if not any(a == action for a, _ in did) and (function, action) not in UNEXERCISED
+    }
+    assert not unused, f"{function} is granted what it never used: {sorted(unused)}"
+
+
+def test_no_function_may_scan() -> None:
+    for function in FUNCTION_ACCESS:
+        assert not any(action == "dynamodb:Scan" for action, _ in granted(function))
