@@ -6,15 +6,20 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 SWAGGER_UI := chalicelib/api/static/swagger-ui
 PYTEST_WORKERS ?= 2
+# Deploying: the stage (stack taskbeat-<stage>) and the CDK CLI, pinned (fetched by npx).
+STAGE ?= dev
+CDK ?= npx --yes aws-cdk@2.1148.1
 
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install assets run test lint format typecheck pytest unit integration e2e infra synth bench clean
+.PHONY: help install assets run test lint format typecheck pytest unit integration e2e infra synth deploy bench clean
 
 help:
 	@echo "make run   - start the local stack (API :8000, WebSocket :8001)"
 	@echo "make test  - lint, type checks, all tests and the CDK synth checks"
+	@echo "make synth STAGE=dev  - synthesize the stage's CloudFormation (offline)"
+	@echo "make deploy STAGE=dev - deploy it with the CDK CLI (AWS credentials needed)"
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -61,7 +66,13 @@ infra: install
 test: lint typecheck pytest
 
 synth: install
-	cd infrastructure && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(BIN)/python app.py
+	cd infrastructure && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+		CDK_CONTEXT_JSON='{"stage": "$(STAGE)"}' ../$(BIN)/python app.py
+
+# Extra context through CDK_ARGS, e.g. CDK_ARGS="-c alarm_email=ops@example.com".
+deploy: install
+	cd infrastructure && $(CDK) deploy --all --app "../$(BIN)/python app.py" \
+		-c stage=$(STAGE) --require-approval broadening $(CDK_ARGS)
 
 bench: install
 	$(BIN)/python -m bench
