@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import functools
+import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+NAMESPACE = "Taskbeat"
+SERVICE = "taskbeat"
+
+
+def _stage() -> str:
+    """A dimension of every metric (TASKBEAT_STAGE, "local" for `make run`): stages sharing
+    an account and region keep their figures apart; the dashboard asks for its own."""
+    return os.environ.get("TASKBEAT_STAGE") or "local"
 
 
 @functools.cache
@@ -14,7 +25,21 @@ def logger() -> Logger:
 
 @functools.cache
 def metrics() -> Metrics:
-    return Metrics(namespace="Taskbeat", service="taskbeat")
+    recorder = Metrics(namespace=NAMESPACE, service=SERVICE)
+    recorder.set_default_dimensions(stage=_stage())
+    return recorder
+
+
+def count_by(name: str, dimension: str, value: str, count: float = 1) -> None:
+    """A count under a dimension of its own (such as an execution's `status`), published at
+    once: EMF gives dimensions to a whole metric set, so it cannot join the invocation's."""
+    recorder = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    recorder.set_default_dimensions(stage=_stage())
+    recorder.add_dimension(name=dimension, value=value)
+    recorder.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    recorder.flush_metrics()
+    # With POWERTOOLS_METRICS_DISABLED a flush publishes nothing and keeps the value.
+    recorder.clear_metrics()
 
 
 @functools.cache

@@ -5,10 +5,12 @@ does not fit raises `BadStep`, which fails the state machine execution (no retry
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from chalicelib import bootstrap
-from chalicelib.observability import logger
+from chalicelib.observability import count_by, logger
 
 
 class BadStep(ValueError):
@@ -29,13 +31,24 @@ def _number(event: dict[str, Any], name: str, minimum: int) -> int:
     return value
 
 
+@contextlib.contextmanager
+def finishes_counted(container: bootstrap.Container) -> Iterator[None]:
+    """Afterwards (even after an error), count the executions the run service ended: metric
+    `ExecutionsFinished` by status."""
+    try:
+        yield
+    finally:
+        for status in container.runs.drain_finished():
+            count_by("ExecutionsFinished", "status", status.value)
+
+
 def plan(event: dict[str, Any]) -> dict[str, Any]:
     run = event.get("run")
     if not isinstance(run, dict):
         raise BadStep("run is missing")
     round_ = _number(event, "round", 0)
     container = bootstrap.container()
-    with container.request_scope():
+    with container.request_scope(), finishes_counted(container):
         planned = container.runs.plan(_text(run, "kind"), _text(run, "id"), round_)
     return {
         "round": planned.round,
@@ -52,7 +65,7 @@ def run_step(event: dict[str, Any]) -> dict[str, Any]:
     attempt = _number(event, "attempt", 1)
     container = bootstrap.container()
     error = event.get("error")
-    with container.request_scope():
+    with container.request_scope(), finishes_counted(container):
         if isinstance(error, dict):  # the state machine's Catch: the attempt itself failed
             name = str(error.get("Error") or "error")
             # The Cause may hold a stack trace: it is logged, never stored.

@@ -14,9 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from chalicelib import bootstrap
 from chalicelib.domain.model import utc
-from chalicelib.observability import logger
+from chalicelib.observability import count_by, logger, metrics
 from chalicelib.services.executions import Delivery
 
 
@@ -44,6 +46,18 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _record_lateness(
+    container: bootstrap.Container, scheduled_time: datetime, attempt: int
+) -> None:
+    """How late the scheduler delivered a firing (metric `FiringLateness`, ms). First
+    deliveries only: a redelivery is late by the retry policy's design."""
+    if attempt == 1:
+        late = (container.clock.now() - scheduled_time).total_seconds() * 1000
+        metrics().add_metric(
+            name="FiringLateness", unit=MetricUnit.Milliseconds, value=max(late, 0)
+        )
+
+
 def fire(event: dict[str, Any]) -> dict[str, Any]:
     task_id, workflow_id = _text(event.get("task_id")), _text(event.get("workflow_id"))
     if task_id and workflow_id:
@@ -56,15 +70,20 @@ def fire(event: dict[str, Any]) -> dict[str, Any]:
         attempt=_attempt(event.get("attempt")),
         delivery_id=str(event["execution_id"]) if event.get("execution_id") else None,
     )
+    container = bootstrap.container()
+    _record_lateness(container, scheduled_time, delivery.attempt)
     if workflow_id:
         return _fire_workflow(workflow_id, scheduled_time, delivery)
     assert task_id is not None
-    container = bootstrap.container()
     # A scope of its own, like a request: the task and project read in one round trip are
     # taken from it, and nothing outlives this delivery.
     with container.request_scope():
         outcome = container.executions.fire(task_id, scheduled_time, delivery)
     execution = outcome.execution
+    if outcome.created and execution is not None and execution.status.finished:
+        # Recorded as finished at once (skipped: overlap, no longer scheduled); the others
+        # are counted when the run functions end them.
+        count_by("ExecutionsFinished", "status", execution.status.value)
     logger().info(
         "firing",
         extra={

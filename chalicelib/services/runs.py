@@ -15,6 +15,8 @@ so a finished execution never changes again.
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -135,6 +137,18 @@ class RunService:
         self._slots = slots
         self._workflow_runs = workflow_runs
         self._prefetch = prefetcher
+        # What `_finish` ended, until the caller drains it for its metrics (`drain_finished`);
+        # bounded, for callers that never do.
+        self._finished: deque[ExecutionStatus] = deque(maxlen=1000)
+        self._finished_lock = threading.Lock()
+
+    def drain_finished(self) -> list[ExecutionStatus]:
+        """The statuses of the executions this service ended since the last call, each
+        reported once (the functions count them: executions finished, by status)."""
+        with self._finished_lock:
+            finished = list(self._finished)
+            self._finished.clear()
+        return finished
 
     # ---- plan -----------------------------------------------------------------------------------
 
@@ -439,5 +453,7 @@ class RunService:
                     for user in _people(task)
                 ]
         saved = self._executions.update(execution, after, records)
+        with self._finished_lock:
+            self._finished.append(saved.status)
         self._slots.release(saved)
         return saved
