@@ -1,9 +1,14 @@
-"""Chalice middleware: correlation id, access log, metrics, tracing, and the error body for
-errors Chalice produces itself (415, 500) so every error has the contract's shape."""
+"""Chalice middleware: correlation id, access log, metrics, tracing, the error body for
+errors Chalice produces itself (415, 500) so every error has the contract's shape, security
+headers on every response, and CORS for the origins of `TASKBEAT_CORS_ORIGINS`."""
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,9 +16,85 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice, Request, Response
 
+from chalicelib import bootstrap
 from chalicelib.api.errors import error_body
-from chalicelib.api.routing import request_id_of
+from chalicelib.api.routing import API_PREFIX, request_id_of
 from chalicelib.observability import logger, metrics, tracer
+
+# On every response (API Gateway's own gateway responses too, see
+# infrastructure/components/api.py); a response that sets one itself keeps its value (the
+# docs page and its assets set their own Cache-Control).
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    # JSON never needs to load anything or be framed.
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+DOCS_ROUTE = f"{API_PREFIX}/docs"
+
+# CORS: what a browser page of an allowed origin may send and read.
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match"
+CORS_EXPOSE_HEADERS = "ETag, Location, Retry-After, WWW-Authenticate, X-Request-Id"
+CORS_MAX_AGE_SECONDS = 600
+
+
+@functools.cache
+def docs_content_security_policy() -> str:
+    """The Swagger UI page: its script and styles from its own path, its one inline script
+    by hash, and the document (openapi.json) and "try it out" calls to this API only."""
+    from chalicelib.api.service import DOCS_PAGE
+
+    inline = re.findall(r"<script>(.*?)</script>", DOCS_PAGE, flags=re.DOTALL)
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
+        for script in inline
+    )
+    return (
+        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+def _allowed_origin(origin: str, allowed: tuple[str, ...]) -> str | None:
+    """The Access-Control-Allow-Origin value for a request from `origin`, or None."""
+    if origin.rstrip("/").lower() in allowed:
+        return origin
+    return "*" if "*" in allowed else None
+
+
+def _add_vary(response: Response, header: str) -> None:
+    present = [v.strip() for v in str(response.headers.get("Vary", "")).split(",") if v.strip()]
+    if header not in present:
+        response.headers["Vary"] = ", ".join([*present, header])
+
+
+def _protect(request: Request, response: Response, route: str) -> None:
+    """Security headers, and the CORS headers for an allowed `Origin` (none for the others)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if route == DOCS_ROUTE:
+        response.headers["Content-Security-Policy"] = docs_content_security_policy()
+    origin = request.headers.get("origin")
+    if not origin:  # not a browser's cross-origin call: no settings needed
+        return
+    allowed = bootstrap.container().settings.cors_origins
+    if not allowed:
+        return
+    _add_vary(response, "Origin")
+    allow_origin = _allowed_origin(origin, allowed)
+    if allow_origin is None:
+        return
+    response.headers["Access-Control-Allow-Origin"] = allow_origin
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = str(response.headers.get("Allow", ""))
+        response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+        response.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE_SECONDS)
+    else:
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
 
 
 def _contract_error(response: Response, request_id: str) -> Response:
@@ -46,6 +127,7 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
         response = _contract_error(get_response(event), request_id)
     elapsed_ms = (time.perf_counter() - started) * 1000
     response.headers["X-Request-Id"] = request_id
+    _protect(event, response, route)
     # Never log headers or bodies: they carry tokens and passwords.
     log.info(
         "request",
@@ -86,7 +168,28 @@ def event_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
         _flush_if_recorded()
 
 
+def register_preflight_routes(app: Chalice) -> None:
+    """`OPTIONS` on every path, answered by the app (204, `Allow`) so the middleware adds the
+    CORS headers for allowed origins. Chalice's own `cors=` is one static origin, and its local
+    server answers OPTIONS itself unless the app declares it. Call after every blueprint."""
+
+    def cors_preflight(**params: str) -> Response:
+        request = app.current_request
+        resource = (request.context or {}).get("resourcePath", "") if request else ""
+        methods = sorted(app.routes.get(resource, {}))
+        return Response(body="", status_code=204, headers={"Allow": ", ".join(methods)})
+
+    for path, methods in list(app.routes.items()):
+        if "OPTIONS" not in methods:
+            app.route(
+                path,
+                methods=["OPTIONS"],
+                content_types=["application/json", "text/plain", "application/octet-stream"],
+            )(cors_preflight)
+
+
 def register_middleware(app: Chalice) -> None:
+    register_preflight_routes(app)
     app.register_middleware(http_middleware, "http")
     app.register_middleware(event_middleware, "websocket")
     app.register_middleware(event_middleware, "pure_lambda")

@@ -14,6 +14,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from chalicelib.api.middleware import SECURITY_HEADERS
 from infrastructure.packaging import LAMBDA_RUNTIME, LambdaProject
 
 # Errors API Gateway answers itself, before the app runs, in the contract's error body.
@@ -24,6 +25,7 @@ GATEWAY_ERRORS = {
     "RESOURCE_NOT_FOUND": ("404", "not_found", "no such route"),
     "REQUEST_TOO_LARGE": ("413", "payload_too_large", "body is too large"),
     "THROTTLED": ("429", "rate_limited", "too many requests"),
+    "WAF_FILTERED": ("403", "forbidden", "the request was refused by the firewall"),
     "DEFAULT_4XX": ("400", "bad_request", "the request was refused"),
     "DEFAULT_5XX": ("503", "unavailable", "the service is unavailable, retry later"),
 }
@@ -108,7 +110,10 @@ class Api(Construct):
         domain = f"execute-api.{stack.region}.{stack.url_suffix}"
         self.rest_api_url = f"https://{rest_api.ref}.{domain}/{rest_api.stage_name}/v1"
         for response_type, (status, code, message) in GATEWAY_ERRORS.items():
-            headers = {"gatewayresponse.header.Content-Type": "'application/json'"}
+            headers = {"gatewayresponse.header.Content-Type": "'application/json'"} | {
+                f"gatewayresponse.header.{name}": f"'{value}'"
+                for name, value in SECURITY_HEADERS.items()
+            }
             if status in {"429", "503"}:
                 headers["gatewayresponse.header.Retry-After"] = "'5'"
             apigateway.CfnGatewayResponse(
