@@ -11,7 +11,7 @@ from typing import Any
 from chalice.app import Chalice, WebsocketEvent
 
 from chalicelib.api import register_api
-from chalicelib.handlers import runs, scheduling, streams, websocket
+from chalicelib.handlers import rotation, runs, scheduling, streams, websocket
 from chalicelib.handlers import sweep as due_sweep
 
 # configure_logs=False: Powertools owns the "taskbeat" logger (JSON, correlation id).
@@ -64,3 +64,8 @@ def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="sweep")
 def sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return due_sweep.sweep(event)
+
+
+@app.lambda_function(name="rotate_jwt_key")
+def rotate_jwt_key(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return rotation.rotate_jwt_key(event)

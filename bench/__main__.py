@@ -56,6 +56,9 @@ def aws() -> Iterator[None]:
         tables.bind(settings.table_prefix, settings.aws_region)
         tables.create_all(boto3.client("dynamodb"), settings.table_prefix)
         boto3.client("secretsmanager").create_secret(Name="bench/jwt", SecretString="k" * 64)
+        boto3.client("secretsmanager").create_secret(
+            Name=settings.derivation_secret_id, SecretString="d" * 64
+        )
         bootstrap.override(bootstrap.build(settings))
         try:
             yield

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import cursors
 from chalicelib.domain.realtime import StreamChange
@@ -40,6 +40,9 @@ from chalicelib.services.webhook_secrets import WebhookSecrets
 from chalicelib.services.workflow_runs import WorkflowRunService
 from chalicelib.services.workflows import WorkflowService
 from chalicelib.settings import Settings
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.aws.key_rotation import SigningKeyRotation
 
 VERSION = "0.1.0"
 
@@ -107,6 +110,15 @@ def override(replacement: Container | None) -> None:
             cursors.use_signing_key(None)  # the next build installs its own
 
 
+def key_rotation() -> SigningKeyRotation:
+    """The JWT signing key's rotation steps, for the `rotate_jwt_key` function: one Secrets
+    Manager client, not the whole container (built per invocation: four per rotation)."""
+    from chalicelib.adapters.aws.key_rotation import SigningKeyRotation
+
+    settings = Settings()
+    return SigningKeyRotation(_boto3_client("secretsmanager", settings), settings.jwt_secret_id)
+
+
 def _boto3_client(
     service: str, settings: Settings, *, max_pool_connections: int = 10, **kwargs: Any
 ) -> Any:
@@ -126,7 +138,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     """Wire the AWS adapters. `hasher` lets tests trade argon2's cost for speed."""
     from chalicelib.adapters.aws.fan_out import LambdaFanOut
     from chalicelib.adapters.aws.scheduler import EventBridgeScheduler, UnconfiguredScheduler
-    from chalicelib.adapters.aws.secrets import SecretsManagerSecrets
+    from chalicelib.adapters.aws.secrets import SecretsManagerSecrets, SecretsManagerSigningKeys
     from chalicelib.adapters.aws.stepfunctions import StepFunctionsRunner
     from chalicelib.adapters.aws.websocket import PUSH_WORKERS, ApiGatewayPusher
     from chalicelib.adapters.dynamodb import prefetch, tables
@@ -169,7 +181,8 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
 
     tables.bind(settings.table_prefix, settings.aws_region)
     clock = SystemClock()
-    secrets = SecretsManagerSecrets(_boto3_client("secretsmanager", settings))
+    secretsmanager = _boto3_client("secretsmanager", settings)
+    secrets = SecretsManagerSecrets(secretsmanager)
     hasher = hasher or Argon2PasswordHasher()
     users = DynamoUserRepository()
     projects = DynamoProjectRepository()
@@ -183,8 +196,10 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
 
     def derived_secret(label: bytes) -> bytes:
         """A key for one purpose, derived from the master secret (read on first use only):
-        every container agrees on it, and one leaked derived key reveals no other."""
-        master = secrets.get(settings.jwt_secret_id).encode()
+        every container agrees on it, and one leaked derived key reveals no other. The master
+        is the derivation key, never the JWT signing key: rotating that one must not change
+        webhook secrets or cursors (docs/keys.md)."""
+        master = secrets.get(settings.derivation_secret_id).encode()
         return hmac.new(master, label, "sha256").digest()
 
     def webhook_secret(project_id: str) -> str:
@@ -192,7 +207,9 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
 
     cursors.use_signing_key(lambda: derived_secret(b"cursors"))
     tokens = TokenCodec(
-        signing_key=lambda: secrets.get(settings.jwt_secret_id),
+        keys=SecretsManagerSigningKeys(
+            secretsmanager, settings.jwt_secret_id, ttl=settings.jwt_keys_cache_seconds
+        ),
         clock=clock,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,6 +29,24 @@ class Clock(Protocol):
 
 class Secrets(Protocol):
     def get(self, secret_id: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One version of the JWT signing key: `kid` names it in token headers (never the key)."""
+
+    kid: str
+    secret: str = field(repr=False)
+
+
+class SigningKeys(Protocol):
+    """The JWT signing keys: the one to sign with, and the ones tokens may still carry."""
+
+    def current(self) -> SigningKey: ...
+
+    def find(self, kid: str) -> SigningKey | None:
+        """The key named `kid` if it still verifies tokens (current or previous), else None."""
+        ...
 
 
 class PasswordHasher(Protocol):

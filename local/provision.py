@@ -1,7 +1,7 @@
 """Start-up provisioning of the local stack's AWS resources in moto.
 
 What CDK creates on AWS, made here from the same sources: the tables from the PynamoDB models,
-a freshly generated JWT signing key, an execution role, one Lambda function per Chalice entry
+fresh JWT signing and derivation keys, an execution role, one Lambda function per Chalice entry
 point (routed to the in-process registry), DynamoDB stream mappings to the stream consumer, and
 Chalice `@app.schedule` rules as scheduler schedules, the task schedules' group and the role
 the scheduler assumes (with the settings that name them and the `fire` function), and the run
@@ -108,6 +108,7 @@ def provision(
 ) -> Provisioned:
     create_tables(settings)
     secret_arn = create_signing_secret(settings)
+    create_derivation_secret(settings)
     role_arn = create_execution_role(settings.aws_region)
     provisioned = Provisioned(role_arn=role_arn, secret_arn=secret_arn)
     stateless = {f.name for f in app.pure_lambda_functions} if app is not None else set()
@@ -183,6 +184,20 @@ def create_signing_secret(settings: Settings) -> str:
         return str(created["ARN"])
     except client.exceptions.ResourceExistsException:
         return str(client.describe_secret(SecretId=settings.jwt_secret_id)["ARN"])
+
+
+def create_derivation_secret(settings: Settings) -> str:
+    """The key webhook secrets and cursors derive from (never rotated, unlike the JWT key)."""
+    client = aws_client("secretsmanager", settings.aws_region)
+    try:
+        created = client.create_secret(
+            Name=settings.derivation_secret_id,
+            SecretString=secrets.token_urlsafe(64),
+            Description="Taskbeat derivation key (local stack)",
+        )
+        return str(created["ARN"])
+    except client.exceptions.ResourceExistsException:
+        return str(client.describe_secret(SecretId=settings.derivation_secret_id)["ARN"])
 
 
 def create_execution_role(region: str) -> str:

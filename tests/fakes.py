@@ -34,7 +34,14 @@ from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
 from chalicelib.domain.workflow_runs import WorkflowRun
 from chalicelib.domain.workflows import Workflow
-from chalicelib.ports import DependencyGraph, DueTaskRef, LoginState, PrefetchKey, TaskQuery
+from chalicelib.ports import (
+    DependencyGraph,
+    DueTaskRef,
+    LoginState,
+    PrefetchKey,
+    SigningKey,
+    TaskQuery,
+)
 
 
 class FakeClock:
@@ -46,6 +53,30 @@ class FakeClock:
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)
+
+
+class FakeSigningKeys:
+    """JWT signing keys in memory: `rotate()` does what a Secrets Manager rotation does (the
+    current key becomes the previous one, the one before that stops verifying)."""
+
+    def __init__(self, secret: str = "unit-test-signing-key-that-is-long-enough-for-hs256") -> None:
+        self.versions = 1
+        self._current = SigningKey(kid="v1", secret=secret)
+        self._previous: SigningKey | None = None
+        self.lookups: list[str] = []
+
+    def current(self) -> SigningKey:
+        return self._current
+
+    def find(self, kid: str) -> SigningKey | None:
+        self.lookups.append(kid)
+        return next((k for k in (self._current, self._previous) if k and k.kid == kid), None)
+
+    def rotate(self) -> SigningKey:
+        self.versions += 1
+        self._previous = self._current
+        self._current = SigningKey(kid=f"v{self.versions}", secret=f"{self._current.secret}+")
+        return self._current
 
 
 def fast_hasher() -> Argon2PasswordHasher:

@@ -1,8 +1,14 @@
-"""JWT access and refresh tokens (PyJWT, HS256, algorithms pinned)."""
+"""JWT access and refresh tokens (PyJWT, HS256, algorithms pinned), signed with rotating keys.
+
+Every token names the key that signed it in its header (`kid`: the Secrets Manager version id
+of the key, never the key itself). Tokens are signed with the current key and verified with the
+key their `kid` names, as long as the key source still has it (the current or the previous
+version, see `docs/keys.md`): a rotation leaves tokens already issued valid until they expire.
+A token without `kid`, or naming a key that is gone, is refused like a forged one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -11,7 +17,7 @@ import jwt
 
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.model import new_id
-from chalicelib.ports import Clock
+from chalicelib.ports import Clock, SigningKeys
 
 ALGORITHM = "HS256"
 LEEWAY = timedelta(seconds=5)
@@ -30,14 +36,14 @@ class TokenClaims:
 class TokenCodec:
     def __init__(
         self,
-        signing_key: Callable[[], str],
+        keys: SigningKeys,
         clock: Clock,
         issuer: str,
         audience: str,
         access_ttl: timedelta,
         refresh_ttl: timedelta,
     ) -> None:
-        self._key = signing_key  # fetched lazily: the first token, not the import, reads the secret
+        self._keys = keys  # read lazily: the first token, not the import, reads the secret
         self._clock = clock
         self._issuer = issuer
         self._audience = audience
@@ -67,15 +73,30 @@ class TokenCodec:
             "nbf": int(now.timestamp()),
             "exp": int((now + ttl).timestamp()),
         }
-        return jwt.encode(claims, self._key(), algorithm=ALGORITHM)
+        key = self._keys.current()
+        return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
 
     def decode(self, token: str | None, kind: TokenType) -> TokenClaims:
         if not token:
             raise Unauthorized("missing token")
         try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.PyJWTError, TypeError, ValueError):
+            raise Unauthorized("token is not valid") from None
+        kid = header.get("kid")
+        # A token of another algorithm (`none`, RS256, ...) or without a sensible kid is refused
+        # before any key is looked up; PyJWT checks `alg` again below with the signature.
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not 0 < len(kid) <= 128:
+            raise Unauthorized("token is not valid")
+        # Looking the key up may read Secrets Manager (an unknown kid: at most one refresh,
+        # rate-limited); its failures stay 503s, never a 401.
+        key = self._keys.find(kid)
+        if key is None:
+            raise Unauthorized("token is not valid")
+        try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._key(),
+                key.secret,
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 issuer=self._issuer,

@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb import tables
 from chalicelib.settings import Settings
+from infrastructure.components.secrets import ROTATE_JWT_KEY, ROTATION_ACTIONS
 from infrastructure.packaging import LAMBDA_RUNTIME
 from tests.infra.conftest import (
     FIGURES,
@@ -124,13 +125,14 @@ def test_streamed_tables_carry_both_images(cloud_assembly: CloudAssembly) -> Non
 
 
 def test_jwt_signing_key_is_generated_at_deploy_time(cloud_assembly: CloudAssembly) -> None:
+    # The JWT signing key and the derivation key (tests/infra/test_secrets.py).
     secrets = cloud_assembly.resources("AWS::SecretsManager::Secret")
-    assert len(secrets) == 1
-    (secret,) = secrets.values()
-    generator = secret["Properties"]["GenerateSecretString"]
-    assert generator["PasswordLength"] >= 32
-    assert "SecretString" not in secret["Properties"]
-    assert "SecretStringTemplate" not in generator  # the whole string is the key, not JSON
+    assert len(secrets) == 2
+    for secret in secrets.values():
+        generator = secret["Properties"]["GenerateSecretString"]
+        assert generator["PasswordLength"] >= 32
+        assert "SecretString" not in secret["Properties"]
+        assert "SecretStringTemplate" not in generator  # the whole string is the key, not JSON
 
 
 def test_every_function_runs_the_target_runtime(cloud_assembly: CloudAssembly) -> None:
@@ -162,8 +164,18 @@ def test_functions_log_to_groups_with_retention(cloud_assembly: CloudAssembly) -
         assert log_groups[log_group]["Properties"]["RetentionInDays"] == 30
 
 
+def _secret_id(cloud_assembly: CloudAssembly, construct_id: str) -> str:
+    (secret_id,) = (
+        logical_id
+        for logical_id in cloud_assembly.resources("AWS::SecretsManager::Secret")
+        if logical_id.startswith(f"Secrets{construct_id}")
+    )
+    return secret_id
+
+
 def test_functions_get_their_settings(cloud_assembly: CloudAssembly) -> None:
-    (secret_id,) = cloud_assembly.resources("AWS::SecretsManager::Secret")
+    secret_id = _secret_id(cloud_assembly, "JwtSigningKey")
+    derivation_key_id = _secret_id(cloud_assembly, "DerivationKey")
     settings_variables = {
         (
             field.validation_alias
@@ -177,6 +189,7 @@ def test_functions_get_their_settings(cloud_assembly: CloudAssembly) -> None:
         assert variables["TASKBEAT_STAGE"] == STAGE
         assert variables["TASKBEAT_TABLE_PREFIX"] == TABLE_PREFIX
         assert variables["TASKBEAT_JWT_SECRET_ID"] == {"Ref": secret_id}
+        assert variables["TASKBEAT_DERIVATION_SECRET_ID"] == {"Ref": derivation_key_id}
         assert variables["TASKBEAT_ALLOW_PRIVATE_WEBHOOKS"] == "false"
         assert variables["POWERTOOLS_SERVICE_NAME"] == "taskbeat"
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Taskbeat"
@@ -201,7 +214,8 @@ def _rendered(value: Any) -> str:
 def test_functions_share_one_role_for_lambda(cloud_assembly: CloudAssembly) -> None:
     roles = {
         function["Properties"]["Role"]["Fn::GetAtt"][0]
-        for function in cloud_assembly.functions().values()
+        for logical_id, function in cloud_assembly.functions().items()
+        if logical_id != ROTATE_JWT_KEY  # its own role (tests/infra/test_secrets.py)
     }
     assert len(roles) == 1
     (role,) = roles
@@ -286,19 +300,33 @@ def test_tables_are_reachable_only_through_their_own_arns(cloud_assembly: CloudA
 
 
 def test_only_the_signing_key_can_be_read(cloud_assembly: CloudAssembly) -> None:
-    (secret_id,) = cloud_assembly.resources("AWS::SecretsManager::Secret")
+    secret_id = _secret_id(cloud_assembly, "JwtSigningKey")
+    derivation_key_id = _secret_id(cloud_assembly, "DerivationKey")
     secret_statements = [
         s
         for s in _statements(cloud_assembly)
         if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))
     ]
-    assert secret_statements == [
+    # Plus the rotation function's, on its own role (tests/infra/test_secrets.py).
+    assert sorted(secret_statements, key=lambda s: str(s["Sid"])) == [
+        {
+            "Action": "secretsmanager:GetSecretValue",
+            "Effect": "Allow",
+            "Resource": {"Ref": derivation_key_id},
+            "Sid": "DerivationKey",
+        },
         {
             "Action": "secretsmanager:GetSecretValue",
             "Effect": "Allow",
             "Resource": {"Ref": secret_id},
             "Sid": "JwtSigningKey",
-        }
+        },
+        {
+            "Action": sorted(ROTATION_ACTIONS),
+            "Effect": "Allow",
+            "Resource": {"Ref": secret_id},
+            "Sid": "RotateJwtSigningKey",
+        },
     ]
 
 

@@ -45,13 +45,14 @@ def settings() -> Settings:
 
 @pytest.fixture
 def moto_aws(aws_env: None, settings: Settings) -> Iterator[None]:
-    """Every table and the JWT secret, in moto."""
+    """Every table, the JWT secret and the derivation key, in moto."""
     with mock_aws():
         tables.bind(settings.table_prefix, settings.aws_region)
         tables.create_all(boto3.client("dynamodb", region_name=REGION), settings.table_prefix)
-        boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name=settings.jwt_secret_id, SecretString=os.urandom(32).hex()
-        )
+        for secret_id in (settings.jwt_secret_id, settings.derivation_secret_id):
+            boto3.client("secretsmanager", region_name=REGION).create_secret(
+                Name=secret_id, SecretString=os.urandom(32).hex()
+            )
         yield
 
 

@@ -10,6 +10,7 @@ from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
 from tests.fakes import (
     FakeClock,
+    FakeSigningKeys,
     InMemoryLoginAttempts,
     InMemorySessionRepository,
     InMemoryUserRepository,
@@ -30,9 +31,9 @@ class World:
     users: UserService
 
 
-def make_tokens(clock: FakeClock, key: str = SIGNING_KEY) -> TokenCodec:
+def make_tokens(clock: FakeClock, keys: FakeSigningKeys | None = None) -> TokenCodec:
     return TokenCodec(
-        signing_key=lambda: key,
+        keys=keys or FakeSigningKeys(SIGNING_KEY),
         clock=clock,
         issuer="taskbeat",
         audience="taskbeat-api",

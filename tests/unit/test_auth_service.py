@@ -7,6 +7,7 @@ from chalicelib.domain.errors import Conflict, RateLimited, Unauthorized
 from chalicelib.domain.projects import PERSONAL_PROJECT_NAME, ProjectRole
 from chalicelib.domain.users import LoginInput, RefreshInput, RegisterInput, Role
 from chalicelib.services.auth import AuthResult, Principal
+from tests.fakes import FakeSigningKeys
 from tests.unit.conftest import SIGNING_KEY, World, make_tokens
 
 PASSWORD = "correct horse battery"
@@ -171,7 +172,7 @@ class TestTokens:
             world.auth.refresh(RefreshInput(refresh_token=result.access_token))
 
     def test_tokens_of_another_deployment_are_refused(self, world: World) -> None:
-        other = make_tokens(world.clock, key="another-deployment-key-0123456789abcdef")
+        other = make_tokens(world.clock, FakeSigningKeys("another-deployment-key-0123456789abcdef"))
         result = register(world)
         forged = other.issue("access", result.user.id, "session")
         with pytest.raises(Unauthorized):
