@@ -5,10 +5,13 @@ Settings are read when `Settings()` is built (in `bootstrap`), never at import t
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|\*")
 
 
 class Settings(BaseSettings):
@@ -19,6 +22,18 @@ class Settings(BaseSettings):
     jwt_secret_id: str = Field(
         "taskbeat-local/jwt-signing-key",
         description="Secrets Manager id (name or ARN) of the JWT signing key.",
+    )
+    derivation_secret_id: str = Field(
+        "taskbeat-local/derivation-key",
+        description="Secrets Manager id (name or ARN) of the key webhook secrets and cursor "
+        "signatures derive from; unlike the JWT signing key it never rotates (docs/keys.md).",
+    )
+    jwt_keys_cache_seconds: int = Field(
+        300,
+        ge=0,
+        le=3600,
+        description="How long a container uses the JWT signing keys it read before reading them "
+        "again (a rotation reaches every container within this; 0: read on every use).",
     )
     jwt_issuer: str = "taskbeat"
     jwt_audience: str = "taskbeat-api"
@@ -53,8 +68,27 @@ class Settings(BaseSettings):
         description="The `fan_out` function that pushes one event to a share of a large "
         "fan-out's connections (without it, the stream consumer pushes to all of them itself).",
     )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Browser origins allowed to call the API (CORS), comma-separated, e.g. "
+        "`https://app.example.com`; `*` allows any. Empty: no CORS headers at all.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        """`scheme://host[:port]` each (a trailing `/` dropped, lowercased), as browsers send."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        stripped = (str(item).strip().rstrip("/").lower() for item in items)
+        origins = tuple(origin for origin in stripped if origin)
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+        return origins
 
     def table_name(self, base: str) -> str:
         return f"{self.table_prefix}{base}"

@@ -4,6 +4,12 @@ Context (`cdk -c key=value`, or the CDK_CONTEXT_JSON environment variable):
 - `stage` (default `dev`): stack `taskbeat-<stage>`, tables `taskbeat-<stage>-<name>`.
 - `destroy_data` (default false): tables and secrets are deleted with the stack instead of
   retained (and tables lose deletion protection). For throw-away dev stacks only.
+- Protection (infrastructure/components/protection.py, docs/protection.md), per stage as
+  `protection.<stage>` objects (e.g. in cdk.json), or flat keys that override them:
+  `waf_rate_limit` (2000 requests per client address per 5 minutes),
+  `waf_auth_rate_limit` (300, the same on `/auth/*`), `throttle_rate` / `throttle_burst`
+  (100 / 200, the stage), `auth_throttle_rate` / `auth_throttle_burst` (10 / 20, per auth
+  route), `cors_origins` (comma-separated or a list; default none: no CORS headers).
 
 Writes the cloud assembly to $CDK_OUTDIR, or `cdk.out/` beside this file.
 """
@@ -25,7 +31,7 @@ def _flag(value: object) -> bool:
 def main() -> None:
     import aws_cdk as cdk
 
-    from infrastructure import packaging
+    from infrastructure import nag, packaging
     from infrastructure.stack import TaskbeatStack
 
     # Chalice needs a region only to name API Gateway's service principal; the template itself
@@ -36,12 +42,13 @@ def main() -> None:
     app = cdk.App(outdir=os.environ.get("CDK_OUTDIR") or str(INFRASTRUCTURE_DIR / "cdk.out"))
     stage = str(app.node.try_get_context("stage") or "dev")
     with packaging.lambda_project() as project:
-        TaskbeatStack(
+        stack = TaskbeatStack(
             app,
             stage,
             project=project,
             retain_data=not _flag(app.node.try_get_context("destroy_data")),
         )
+        nag.apply(stack)  # findings are error annotations: `cdk synth` fails on them
         cdk.Tags.of(app).add("app", "taskbeat")
         cdk.Tags.of(app).add("stage", stage)
         app.synth()

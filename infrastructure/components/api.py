@@ -15,6 +15,7 @@ from chalice.cdk import Chalice
 from constructs import Construct
 
 from chalicelib.api.middleware import SECURITY_HEADERS
+from infrastructure.components.roles import LOGICAL_IDS, FunctionRoles, PolicyTarget
 from infrastructure.packaging import LAMBDA_RUNTIME, LambdaProject
 
 # Errors API Gateway answers itself, before the app runs, in the contract's error body.
@@ -38,21 +39,6 @@ def gateway_error_template(code: str, message: str) -> str:
     )
 
 
-# What the repositories do: item reads and writes, queries, transactions (which need the item
-# actions), and PynamoDB's DescribeTable. No Scan: request paths never scan.
-TABLE_ACTIONS = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-)
-
-
 class Api(Construct):
     """The Chalice app under the stack, its functions' role, settings and logs, and the URLs."""
 
@@ -67,22 +53,13 @@ class Api(Construct):
         tables: Iterable[dynamodb.ITable],
         jwt_signing_key: secretsmanager.ISecret,
         retain_logs: bool,
+        roles: FunctionRoles,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
 
-        self.role = iam.Role(
-            self,
-            "FunctionRole",
-            description="Taskbeat's Chalice functions",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name(
-                    "service-role/AWSLambdaBasicExecutionRole"
-                ),
-                iam.ManagedPolicy.from_aws_managed_policy_name("AWSXRayDaemonWriteAccess"),
-            ],
-        )
+        # Grants go to the roles of the functions declared to need them (components/roles.py).
+        self.role: PolicyTarget = roles.router
 
         # chalice.cdk names the Chalice stage after its scope's construct path, and
         # `.chalice/config.json` keys stages by Taskbeat's stage names: the stack's id is the
@@ -92,9 +69,8 @@ class Api(Construct):
             "Chalice",
             source_dir=str(project.source_dir),
             stage_config={
-                # A token: it passes through Chalice's SAM template as a string and CDK
-                # resolves it at synth, so every function gets this role.
-                "iam_role_arn": self.role.role_arn,
+                # Chalice needs one role for its functions; each gets its own just below.
+                "iam_role_arn": roles.roles["api_handler"].role_arn,
                 "environment_variables": {
                     "TASKBEAT_STAGE": stage,
                     "TASKBEAT_TABLE_PREFIX": table_prefix,
@@ -150,14 +126,10 @@ class Api(Construct):
             )
             function.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
 
-        table_arns = [table.table_arn for table in tables]
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="Tables",
-                actions=list(TABLE_ACTIONS),
-                resources=[*table_arns, *(f"{arn}/index/*" for arn in table_arns)],
+        for name, logical_id in LOGICAL_IDS.items():
+            self.chalice.get_resource(logical_id).add_property_override(
+                "Role", roles.roles[name].role_arn
             )
-        )
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="JwtSigningKey",

@@ -15,6 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from chalicelib import runs
+from infrastructure.components.roles import PolicyTarget
 
 # Chalice's logical ids of `@app.lambda_function(name="plan")` and `(name="run_step")`.
 PLAN = "Plan"
@@ -33,7 +34,7 @@ class Runs(Construct):
         plan: cdk.CfnResource,
         run_step: cdk.CfnResource,
         functions: Iterable[cdk.CfnResource],
-        function_role: iam.IRole,
+        function_role: PolicyTarget,
         retain_logs: bool,
     ) -> None:
         super().__init__(scope, construct_id)

@@ -14,13 +14,14 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infrastructure.components.roles import PolicyTarget
+
 # Chalice's logical id of `@app.lambda_function(name="fire")`.
 FIRE = "Fire"
 # What the functions do to schedules (the adapter's calls).
 SCHEDULE_ACTIONS = (
     "scheduler:CreateSchedule",
     "scheduler:DeleteSchedule",
-    "scheduler:GetSchedule",
     "scheduler:UpdateSchedule",
 )
 
@@ -33,7 +34,7 @@ class Scheduling(Construct):
         *,
         fire: cdk.CfnResource,
         functions: Iterable[cdk.CfnResource],
-        function_role: iam.IRole,
+        function_role: PolicyTarget,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)

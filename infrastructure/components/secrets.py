@@ -20,6 +20,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from chalicelib.settings import Settings
+from infrastructure.components.roles import PolicyTarget
 
 # Chalice's logical id of `@app.lambda_function(name="rotate_jwt_key")`.
 ROTATE_JWT_KEY = "RotateJwtKey"
@@ -79,7 +80,7 @@ class Secrets(Construct):
         self,
         *,
         functions: Iterable[cdk.CfnResource],
-        function_role: iam.IRole,
+        function_role: PolicyTarget,
         rotate_jwt_key: cdk.CfnResource,
     ) -> None:
         """Give the functions the derivation key, and rotate the JWT key with `rotate_jwt_key`."""

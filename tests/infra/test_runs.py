@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from chalicelib import runs
+from infrastructure.access import FUNCTION_ACCESS, START_RUN, STOP_RUN
+from infrastructure.components.roles import LOGICAL_IDS
 from infrastructure.components.runs import PLAN, RUN_STEP
-from infrastructure.components.secrets import ROTATE_JWT_KEY
 from tests.infra.conftest import (
     LOG_DELIVERY_ACTIONS,
     STACK_NAME,
@@ -97,13 +98,9 @@ def _state_machine_role(cloud_assembly: CloudAssembly) -> str:
     return str(role_id)
 
 
-def _function_role(cloud_assembly: CloudAssembly) -> str:
-    (role,) = {
-        f["Properties"]["Role"]["Fn::GetAtt"][0]
-        for logical_id, f in cloud_assembly.functions().items()
-        if logical_id != ROTATE_JWT_KEY  # its own role (tests/infra/test_secrets.py)
-    }
-    return str(role)
+def _role_of(cloud_assembly: CloudAssembly, function: str) -> str:
+    role = cloud_assembly.functions()[LOGICAL_IDS[function]]["Properties"]["Role"]
+    return str(role["Fn::GetAtt"][0])
 
 
 def test_one_standard_state_machine_named_after_the_stage(cloud_assembly: CloudAssembly) -> None:
@@ -182,17 +179,20 @@ def test_every_function_knows_the_state_machine(cloud_assembly: CloudAssembly) -
 def test_functions_may_start_and_stop_runs_of_this_state_machine_only(
     cloud_assembly: CloudAssembly,
 ) -> None:
-    statements = _statements_of(cloud_assembly, _function_role(cloud_assembly))
-    found = {
-        s["Action"]: _rendered(s["Resource"])
-        for s in statements
-        if "states:" in json.dumps(s["Action"])
-    }
     executions = STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:", 1) + ":*"
-    assert found == {
-        "states:StartExecution": STATE_MACHINE_ARN,
-        "states:StopExecution": executions,
-    }
+    for function in FUNCTION_ACCESS:
+        statements = _statements_of(cloud_assembly, _role_of(cloud_assembly, function))
+        found = {
+            s["Action"]: _rendered(s["Resource"])
+            for s in statements
+            if "states:" in json.dumps(s["Action"])
+        }
+        expected = {"states:StartExecution": STATE_MACHINE_ARN}
+        if STOP_RUN in FUNCTION_ACCESS[function].actions:  # cancel (the API only)
+            expected["states:StopExecution"] = executions
+        if START_RUN not in FUNCTION_ACCESS[function].actions:
+            expected = {}
+        assert found == expected, function
 
 
 def test_execution_errors_are_logged_without_execution_data(

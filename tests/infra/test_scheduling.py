@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from infrastructure.components.roles import LOGICAL_IDS
 from infrastructure.components.scheduling import FIRE, SCHEDULE_ACTIONS
-from infrastructure.components.secrets import ROTATE_JWT_KEY
 from tests.infra.conftest import STACK_NAME, CloudAssembly
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
@@ -59,12 +59,9 @@ def _statements_of(cloud_assembly: CloudAssembly, role_id: str) -> list[dict[str
 
 
 def _function_role(cloud_assembly: CloudAssembly) -> str:
-    (role,) = {
-        f["Properties"]["Role"]["Fn::GetAtt"][0]
-        for logical_id, f in cloud_assembly.functions().items()
-        if logical_id != ROTATE_JWT_KEY  # its own role (tests/infra/test_secrets.py)
-    }
-    return str(role)
+    """The role of the one function that keeps schedules in step: the stream consumer."""
+    role = cloud_assembly.functions()[LOGICAL_IDS["on_change"]]["Properties"]["Role"]
+    return str(role["Fn::GetAtt"][0])
 
 
 def test_one_schedule_group_named_after_the_stage(cloud_assembly: CloudAssembly) -> None:

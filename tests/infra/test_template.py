@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb import tables
 from chalicelib.settings import Settings
-from infrastructure.components.secrets import ROTATE_JWT_KEY, ROTATION_ACTIONS
+from infrastructure.components.secrets import ROTATION_ACTIONS
 from infrastructure.packaging import LAMBDA_RUNTIME
 from tests.infra.conftest import (
     FIGURES,
@@ -211,26 +211,6 @@ def _rendered(value: Any) -> str:
     return str(separator).join(_rendered(part) for part in parts)
 
 
-def test_functions_share_one_role_for_lambda(cloud_assembly: CloudAssembly) -> None:
-    roles = {
-        function["Properties"]["Role"]["Fn::GetAtt"][0]
-        for logical_id, function in cloud_assembly.functions().items()
-        if logical_id != ROTATE_JWT_KEY  # its own role (tests/infra/test_secrets.py)
-    }
-    assert len(roles) == 1
-    (role,) = roles
-    statement = cloud_assembly.template["Resources"][role]["Properties"][
-        "AssumeRolePolicyDocument"
-    ]["Statement"]
-    assert statement == [
-        {
-            "Action": "sts:AssumeRole",
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-        }
-    ]
-
-
 def _statements(cloud_assembly: CloudAssembly) -> list[dict[str, Any]]:
     statements = []
     # CDK moves statements beyond a role's inline size limit into "overflow" managed policies.
@@ -288,15 +268,20 @@ def test_tables_are_reachable_only_through_their_own_arns(cloud_assembly: CloudA
             # The change feed reads streams only: their ARNs, or "*" for ListStreams alone.
             assert resource == "*" or resource["Fn::GetAtt"][1] == "StreamArn", resource
     table_statements = [s for s in dynamodb_statements if s not in stream_statements]
-    assert len(table_statements) == 1
-    (statement,) = table_statements
-    assert "dynamodb:Scan" not in statement["Action"]
-    expected: list[dict[str, Any]] = [{"Fn::GetAtt": [table, "Arn"]} for table in sorted(table_ids)]
-    expected += [
-        {"Fn::Join": ["", [{"Fn::GetAtt": [table, "Arn"]}, "/index/*"]]}
-        for table in sorted(table_ids)
-    ]
-    assert sorted(map(str, statement["Resource"])) == sorted(map(str, expected))
+    # One statement per function role and access kind (tests/infra/test_roles.py checks which).
+    assert table_statements
+    named = set()
+    for statement in table_statements:
+        assert "dynamodb:Scan" not in statement["Action"]
+        for resource in statement["Resource"]:
+            if "Fn::GetAtt" in resource:
+                assert resource["Fn::GetAtt"][1] == "Arn"
+                named.add(resource["Fn::GetAtt"][0])
+            else:
+                table_arn, suffix = resource["Fn::Join"][1]
+                assert suffix == "/index/*"
+                named.add(table_arn["Fn::GetAtt"][0])
+    assert named <= table_ids
 
 
 def test_only_the_signing_key_can_be_read(cloud_assembly: CloudAssembly) -> None:
@@ -307,8 +292,10 @@ def test_only_the_signing_key_can_be_read(cloud_assembly: CloudAssembly) -> None
         for s in _statements(cloud_assembly)
         if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))
     ]
-    # Plus the rotation function's, on its own role (tests/infra/test_secrets.py).
-    assert sorted(secret_statements, key=lambda s: str(s["Sid"])) == [
+    # Each reading function's role has the two reads; the rotation function's role its own
+    # (tests/infra/test_secrets.py).
+    unique = {json.dumps(statement, sort_keys=True) for statement in secret_statements}
+    assert sorted((json.loads(u) for u in unique), key=lambda s: str(s["Sid"])) == [
         {
             "Action": "secretsmanager:GetSecretValue",
             "Effect": "Allow",
@@ -333,13 +320,15 @@ def test_only_the_signing_key_can_be_read(cloud_assembly: CloudAssembly) -> None
 def test_sockets_can_be_pushed_to_only_on_the_websocket_api(
     cloud_assembly: CloudAssembly,
 ) -> None:
-    (statement,) = [
+    statements = [
         s for s in _statements(cloud_assembly) if s["Action"] == "execute-api:ManageConnections"
     ]
-    assert _rendered(statement["Resource"]) == (
-        "arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:"
-        "{WebsocketAPI}/api/POST/@connections/*"
-    )
+    assert statements  # one per pushing function's role
+    for statement in statements:
+        assert _rendered(statement["Resource"]) == (
+            "arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:"
+            "{WebsocketAPI}/api/POST/@connections/*"
+        )
 
 
 def test_rest_api_is_served_under_stage_api(cloud_assembly: CloudAssembly) -> None:
