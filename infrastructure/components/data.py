@@ -51,6 +51,9 @@ def _table(scope: Construct, spec: TableSpec, table_prefix: str, retain: bool) -
             point_in_time_recovery_enabled=True
         ),
         time_to_live_attribute=spec.ttl_attribute,
+        # At rest under the account's `aws/dynamodb` KMS key (every use of it is in CloudTrail),
+        # rather than an AWS-owned key no one can audit.
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
         # The change handler needs both images to tell what changed.
         stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if spec.stream else None,
         removal_policy=cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY,

@@ -43,7 +43,7 @@ def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize("spec", tables.specs(), ids=lambda spec: spec.base_name)
-def test_every_table_spec_has_an_on_demand_table_with_recovery(
+def test_every_table_spec_has_an_on_demand_encrypted_table_with_recovery(
     template: Any, spec: tables.TableSpec
 ) -> None:
     from aws_cdk.assertions import Match
@@ -58,6 +58,7 @@ def test_every_table_spec_has_an_on_demand_table_with_recovery(
                     "BillingMode": "PAY_PER_REQUEST",
                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                     "DeletionProtectionEnabled": True,
+                    "SSESpecification": {"SSEEnabled": True},  # KMS, aws/dynamodb key
                 }
             ),
             # Retained by default; only `-c destroy_data=true` dev stacks delete their data.
