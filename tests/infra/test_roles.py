@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infrastructure.access import FUNCTION_ACCESS, READ_ACTIONS, WRITE_ACTIONS
-from infrastructure.components.roles import IMPLIED_BY
+from infrastructure.components.roles import IMPLIED_BY, LOGICAL_IDS
 from tests.infra.conftest import TABLE_PREFIX, CloudAssembly
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
@@ -19,20 +19,6 @@ STREAM_READ = {
     "dynamodb:GetRecords",
     "dynamodb:GetShardIterator",
     "dynamodb:ListStreams",
-}
-
-# Chalice's logical ids of the functions, by their names in app.py / .chalice/config.json.
-LOGICAL_IDS = {
-    "api_handler": "APIHandler",
-    "websocket_connect": "WebsocketConnect",
-    "websocket_message": "WebsocketMessage",
-    "websocket_disconnect": "WebsocketDisconnect",
-    "on_change": "OnChange",
-    "fan_out": "FanOut",
-    "fire": "Fire",
-    "plan": "Plan",
-    "run_step": "RunStep",
-    "sweep": "Sweep",
 }
 
 
