@@ -29,6 +29,15 @@ WRITE_ACTIONS: Final = (
     "dynamodb:UpdateItem",
 )
 
+# The rotate_jwt_key function's own role (components/secrets.py), on the JWT secret only:
+# what adapters/aws/key_rotation.py does (tests/integration/test_key_rotation.py holds it).
+ROTATION_ACTIONS: Final = (
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+
 
 @dataclass(frozen=True)
 class FunctionAccess:

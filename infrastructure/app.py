@@ -1,9 +1,13 @@
 """CDK entry point: `python app.py` here (what `cdk synth` runs, per cdk.json).
 
 Context (`cdk -c key=value`, or the CDK_CONTEXT_JSON environment variable):
-- `stage` (default `dev`): stack `taskbeat-<stage>`, tables `taskbeat-<stage>-<name>`.
-- `destroy_data` (default false): tables and secrets are deleted with the stack instead of
-  retained (and tables lose deletion protection). For throw-away dev stacks only.
+- `stage` (default `dev`): stacks `taskbeat-<stage>-data` (stateful: tables, secrets) and
+  `taskbeat-<stage>` (stateless: everything else), tables `taskbeat-<stage>-<name>`.
+- Per stage as `stages.<stage>` objects (e.g. in cdk.json), or flat keys that override them
+  (infrastructure/settings.py):
+  `destroy_data` (default false): tables, secrets and logs are deleted with their stacks instead
+  of retained (tables lose deletion protection, the data stack termination protection). For
+  throw-away dev stages only. `alarm_email`: subscribed to the alarm topic.
 - Protection (infrastructure/components/protection.py, docs/protection.md), per stage as
   `protection.<stage>` objects (e.g. in cdk.json), or flat keys that override them:
   `waf_rate_limit` (2000 requests per client address per 5 minutes),
@@ -23,16 +27,12 @@ from pathlib import Path
 INFRASTRUCTURE_DIR = Path(__file__).resolve().parent
 
 
-def _flag(value: object) -> bool:
-    # `-c` passes strings; CDK_CONTEXT_JSON may hold booleans.
-    return str(value).strip().lower() in {"1", "true", "yes"}
-
-
 def main() -> None:
     import aws_cdk as cdk
 
     from infrastructure import nag, packaging
-    from infrastructure.stack import TaskbeatStack
+    from infrastructure.settings import StageSettings
+    from infrastructure.stack import DataStack, ServiceStack
 
     # Chalice needs a region only to name API Gateway's service principal; the template itself
     # is region-agnostic (it uses AWS::Region).
@@ -40,17 +40,14 @@ def main() -> None:
         os.environ["AWS_DEFAULT_REGION"] = os.environ.get("CDK_DEFAULT_REGION", "us-east-1")
 
     app = cdk.App(outdir=os.environ.get("CDK_OUTDIR") or str(INFRASTRUCTURE_DIR / "cdk.out"))
-    stage = str(app.node.try_get_context("stage") or "dev")
+    settings = StageSettings.from_context(app.node)
     with packaging.lambda_project() as project:
-        stack = TaskbeatStack(
-            app,
-            stage,
-            project=project,
-            retain_data=not _flag(app.node.try_get_context("destroy_data")),
-        )
-        nag.apply(stack)  # findings are error annotations: `cdk synth` fails on them
+        data = DataStack(app, settings)
+        service = ServiceStack(app, settings, data=data, project=project)
+        for stack in (data, service):
+            nag.apply(stack)  # findings are error annotations: `cdk synth` fails on them
         cdk.Tags.of(app).add("app", "taskbeat")
-        cdk.Tags.of(app).add("stage", stage)
+        cdk.Tags.of(app).add("stage", settings.stage)
         app.synth()
 
 

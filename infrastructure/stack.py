@@ -1,8 +1,15 @@
-"""The one Taskbeat stack: data, secrets, the Chalice API, schedules and runs, for one stage."""
+"""Taskbeat's two stacks per stage.
+
+- `DataStack` (`taskbeat-<stage>-data`, stateful): the tables and the secrets. Deployed rarely,
+  retained by default and protected from deletion; nothing in it refers to the other stack.
+- `ServiceStack` (`taskbeat-<stage>`, stateless): the functions, APIs, roles, schedules, state
+  machine, protection and monitoring. It can be destroyed and re-created at any time: every
+  piece of data it needs lives in the data stack, which it refers to through CloudFormation
+  exports (CDK makes them), so CloudFormation refuses to delete a table the service still uses.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -18,27 +25,54 @@ from infrastructure.components.realtime import FAN_OUT, Realtime
 from infrastructure.components.roles import FunctionRoles
 from infrastructure.components.runs import PLAN, RUN_STEP, Runs
 from infrastructure.components.scheduling import FIRE, Scheduling
-from infrastructure.components.secrets import ROTATE_JWT_KEY, Secrets
+from infrastructure.components.secrets import ROTATE_JWT_KEY, KeyRotation, Secrets
 from infrastructure.components.sweep import SWEEP, DueSweep
 from infrastructure.packaging import LambdaProject
+from infrastructure.settings import StageSettings
 
-_STAGE_NAME = re.compile(r"[a-z][a-z0-9-]{0,19}")
+
+def table_prefix(stage: str) -> str:
+    """Tables are `taskbeat-<stage>-<name>`, whichever stack holds them."""
+    return f"taskbeat-{stage}-"
 
 
-class TaskbeatStack(cdk.Stack):
+class DataStack(cdk.Stack):
+    """Stack `taskbeat-<stage>-data` (construct id `<stage>-data`): tables and secrets."""
+
+    def __init__(self, scope: Construct, settings: StageSettings, **kwargs: Any) -> None:
+        stage, retain_data = settings.stage, settings.retain_data
+        super().__init__(
+            scope,
+            f"{stage}-data",
+            stack_name=f"taskbeat-{stage}-data",
+            description=f"Taskbeat data (tables, secrets), stage {stage}",
+            # A retained stage's data stack cannot be deleted by mistake (docs/operations.md).
+            termination_protection=retain_data,
+            **kwargs,
+        )
+        self.tables = Tables(
+            self,
+            "Tables",
+            table_prefix=table_prefix(stage),
+            specs=table_specs(),
+            retain=retain_data,
+        )
+        self.secrets = Secrets(self, "Secrets", retain=retain_data)
+
+
+class ServiceStack(cdk.Stack):
     """Stack `taskbeat-<stage>`; its construct id is the stage (the Chalice stage follows it)."""
 
     def __init__(
         self,
         scope: Construct,
-        stage: str,
+        settings: StageSettings,
         *,
+        data: DataStack,
         project: LambdaProject,
-        retain_data: bool = True,
         **kwargs: Any,
     ) -> None:
-        if not _STAGE_NAME.fullmatch(stage):
-            raise ValueError(f"stage {stage!r}: use 1-20 lowercase letters, digits and '-'")
+        stage, retain_logs = settings.stage, settings.retain_data
         super().__init__(
             scope,
             stage,
@@ -46,25 +80,23 @@ class TaskbeatStack(cdk.Stack):
             description=f"Taskbeat task API, stage {stage}",
             **kwargs,
         )
-        table_prefix = f"{self.stack_name}-"
-
-        self.tables = Tables(
-            self, "Tables", table_prefix=table_prefix, specs=table_specs(), retain=retain_data
-        )
-        self.secrets = Secrets(self, "Secrets", retain=retain_data)
-        self.roles = FunctionRoles(self, "Roles", tables=self.tables.by_base_name)
+        tables = data.tables.by_base_name
+        self.roles = FunctionRoles(self, "Roles", tables=tables)
         self.api = Api(
             self,
             "Api",
             roles=self.roles,
             project=project,
             stage=stage,
-            table_prefix=table_prefix,
-            tables=self.tables.by_base_name.values(),
-            jwt_signing_key=self.secrets.jwt_signing_key,
-            retain_logs=retain_data,
+            table_prefix=table_prefix(stage),
+            tables=tables.values(),
+            jwt_signing_key=data.secrets.jwt_signing_key,
+            retain_logs=retain_logs,
         )
-        self.secrets.connect(
+        self.key_rotation = KeyRotation(
+            self,
+            "KeyRotation",
+            secrets=data.secrets,
             functions=self.api.functions(),
             function_role=self.api.role,
             rotate_jwt_key=self.api.chalice.sam_template.get_resource(ROTATE_JWT_KEY),
@@ -74,7 +106,7 @@ class TaskbeatStack(cdk.Stack):
             "Changes",
             consumer=self.api.chalice.get_function(CONSUMER),
             role=self.roles.roles["on_change"],
-            tables=self.tables.by_base_name.values(),
+            tables=tables.values(),
         )
         self.scheduling = Scheduling(
             self,
@@ -90,7 +122,7 @@ class TaskbeatStack(cdk.Stack):
             run_step=self.api.chalice.sam_template.get_resource(RUN_STEP),
             functions=self.api.functions(),
             function_role=self.api.role,
-            retain_logs=retain_data,
+            retain_logs=retain_logs,
         )
         self.realtime = Realtime(
             self,
@@ -99,7 +131,7 @@ class TaskbeatStack(cdk.Stack):
             functions=self.api.functions(),
             function_role=self.api.role,
             websocket_stage=self.api.chalice.get_resource("WebsocketAPIStage"),
-            retain_logs=retain_data,
+            retain_logs=retain_logs,
         )
         self.due_sweep = DueSweep(
             self, "DueSweep", sweep=self.api.chalice.sam_template.get_resource(SWEEP)
@@ -121,8 +153,8 @@ class TaskbeatStack(cdk.Stack):
             rest_api_stage=self.api.chalice.get_resource("RestAPI").stage_name,
             websocket_api=self.api.chalice.get_resource("WebsocketAPI"),
             websocket_stage=self.api.chalice.get_resource("WebsocketAPIStage").stage_name,
-            tables=self.tables.by_base_name,
+            tables=tables,
             state_machine=self.runs.state_machine,
             dead_letter_queue=self.scheduling.dead_letter_queue,
-            alarm_email=self.node.try_get_context("alarm_email") or None,
+            alarm_email=settings.alarm_email,
         )

@@ -1,5 +1,9 @@
 """Secrets Taskbeat generates at deploy time; their values never appear in the template.
 
+`Secrets` (the stateful stack) holds the two secrets; `KeyRotation` (the stateless stack) wires
+them to the functions and rotates the JWT key, so nothing in the stateful stack refers to a
+function and the stateless stack can be replaced without touching a secret.
+
 - The JWT signing key rotates: Secrets Manager invokes the `rotate_jwt_key` function (its own
   role, allowed to write this one secret only) every `rotation_days()` days, which is longer
   than a refresh token lives, so the key that signed any unexpired token is AWSCURRENT or
@@ -20,17 +24,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from chalicelib.settings import Settings
+from infrastructure.access import ROTATION_ACTIONS
 from infrastructure.components.roles import PolicyTarget
 
 # Chalice's logical id of `@app.lambda_function(name="rotate_jwt_key")`.
 ROTATE_JWT_KEY = "RotateJwtKey"
-# What the rotation function does to the JWT secret (adapters/aws/key_rotation.py).
-ROTATION_ACTIONS = (
-    "secretsmanager:DescribeSecret",
-    "secretsmanager:GetSecretValue",
-    "secretsmanager:PutSecretValue",
-    "secretsmanager:UpdateSecretVersionStage",
-)
 # Days beyond the refresh token lifetime before the next rotation: a scheduled rotation can
 # run up to a day late or early, and a manual one in between shortens the gap (docs/keys.md).
 ROTATION_MARGIN_DAYS = 5
@@ -76,24 +74,32 @@ class Secrets(Construct):
             removal_policy=removal_policy,
         )
 
-    def connect(
+
+class KeyRotation(Construct):
+    """Gives the functions the derivation key, and rotates the JWT key with `rotate_jwt_key`."""
+
+    def __init__(
         self,
+        scope: Construct,
+        construct_id: str,
         *,
+        secrets: Secrets,
         functions: Iterable[cdk.CfnResource],
         function_role: PolicyTarget,
         rotate_jwt_key: cdk.CfnResource,
     ) -> None:
-        """Give the functions the derivation key, and rotate the JWT key with `rotate_jwt_key`."""
+        super().__init__(scope, construct_id)
+        jwt_signing_key = secrets.jwt_signing_key
         for function in functions:
             function.add_property_override(
                 "Environment.Variables.TASKBEAT_DERIVATION_SECRET_ID",
-                self.derivation_key.secret_arn,
+                secrets.derivation_key.secret_arn,
             )
         function_role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="DerivationKey",
                 actions=["secretsmanager:GetSecretValue"],
-                resources=[self.derivation_key.secret_arn],
+                resources=[secrets.derivation_key.secret_arn],
             )
         )
 
@@ -114,7 +120,7 @@ class Secrets(Construct):
             iam.PolicyStatement(
                 sid="RotateJwtSigningKey",
                 actions=list(ROTATION_ACTIONS),
-                resources=[self.jwt_signing_key.secret_arn],
+                resources=[jwt_signing_key.secret_arn],
             )
         )
         rotate_jwt_key.add_property_override("Role", self.rotation_role.role_arn)
@@ -127,13 +133,13 @@ class Secrets(Construct):
             action="lambda:InvokeFunction",
             function_name=function_arn,
             principal="secretsmanager.amazonaws.com",
-            source_arn=self.jwt_signing_key.secret_arn,
+            source_arn=jwt_signing_key.secret_arn,
             source_account=stack.account,
         )
         self.rotation_schedule = secretsmanager.CfnRotationSchedule(
             self,
             "JwtSigningKeyRotation",
-            secret_id=self.jwt_signing_key.secret_arn,
+            secret_id=jwt_signing_key.secret_arn,
             rotation_lambda_arn=function_arn,
             rotation_rules=secretsmanager.CfnRotationSchedule.RotationRulesProperty(
                 automatically_after_days=rotation_days()
@@ -141,4 +147,4 @@ class Secrets(Construct):
             # The first rotation comes on schedule, not with the deploy that sets it up.
             rotate_immediately_on_update=False,
         )
-        self.rotation_schedule.add_dependency(self.rotation_permission)
+        self.rotation_schedule.add_resource_dependency(self.rotation_permission)

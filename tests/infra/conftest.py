@@ -1,4 +1,11 @@
-"""Synthesizes the CDK app once per session, the way `cdk synth` does, into a temporary dir."""
+"""Synthesizes the CDK app once per session, the way `cdk synth` does, into a temporary dir.
+
+The app has two stacks per stage, the data stack (stateful) and the service stack (stateless).
+Most tests ask questions across both ("may this function's role read that table?"), so
+`cloud_assembly.template` is one view of the two: the service stack with the data stack's
+resources added and each `Fn::ImportValue` replaced by the expression the data stack exports,
+as CloudFormation would resolve it. `cloud_assembly.stacks` holds the templates as deployed.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGE = "citest"
 STACK_NAME = f"taskbeat-{STAGE}"
+DATA_STAGE = f"{STAGE}-data"  # the data stack's artifact (construct) id
+DATA_STACK_NAME = f"taskbeat-{STAGE}-data"
 TABLE_PREFIX = f"{STACK_NAME}-"
 
 # What Step Functions needs to deliver a state machine's logs and traces: IAM accepts only "*"
@@ -44,6 +53,9 @@ FIGURES: dict[str, str] = {}
 @dataclass(frozen=True)
 class CloudAssembly:
     outdir: Path
+    # Templates as synthesized, by artifact id (STAGE, DATA_STAGE).
+    stacks: dict[str, dict[str, Any]]
+    # The two as one (see the module's docstring).
     template: dict[str, Any]
 
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -94,8 +106,36 @@ def cloud_assembly(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
     if result.returncode != 0:
         pytest.fail(f"synth failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     FIGURES["synth time"] = f"{elapsed:.1f} s"
-    template = json.loads((outdir / f"{STAGE}.template.json").read_text())
-    return CloudAssembly(outdir=outdir, template=template)
+    stacks = {
+        artifact: json.loads((outdir / f"{artifact}.template.json").read_text())
+        for artifact in (STAGE, DATA_STAGE)
+    }
+    return CloudAssembly(outdir=outdir, stacks=stacks, template=combined(stacks))
+
+
+def combined(stacks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The service stack's template with the data stack's resources and its imports resolved."""
+    service, data = stacks[STAGE], stacks[DATA_STAGE]
+    exports = {
+        output["Export"]["Name"]: output["Value"]
+        for output in data.get("Outputs", {}).values()
+        if "Export" in output
+    }
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::ImportValue"}:
+                return exports[node["Fn::ImportValue"]]
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    overlap = set(service["Resources"]) & set(data["Resources"])
+    assert not overlap, f"logical ids in both stacks: {sorted(overlap)}"
+    view = resolve(service)
+    view["Resources"] = {**data["Resources"], **view["Resources"]}
+    return dict(view)
 
 
 @pytest.fixture(scope="session")

@@ -7,18 +7,18 @@ import json
 
 import pytest
 
-from infrastructure.nag import SUPPRESSIONS
-from tests.infra.conftest import STAGE, CloudAssembly
+from infrastructure.nag import RESOURCE_SUPPRESSIONS, SUPPRESSIONS
+from tests.infra.conftest import DATA_STAGE, STAGE, CloudAssembly
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
 
 def _findings(cloud_assembly: CloudAssembly) -> list[str]:
     manifest = json.loads((cloud_assembly.outdir / "manifest.json").read_text())
-    metadata = manifest["artifacts"][STAGE].get("metadata", {})
     return [
         f"{path}: {entry['data']}"
-        for path, entries in metadata.items()
+        for artifact in (STAGE, DATA_STAGE)
+        for path, entries in manifest["artifacts"][artifact].get("metadata", {}).items()
         for entry in entries
         if entry["type"] in ("aws:cdk:error", "aws:cdk:warning")
         and "AwsSolutions" in str(entry["data"])
@@ -32,14 +32,31 @@ def test_no_unsuppressed_aws_solutions_findings(cloud_assembly: CloudAssembly) -
 def test_the_checks_ran_and_suppressions_are_recorded(cloud_assembly: CloudAssembly) -> None:
     """Suppressed findings leave their reasons in the template's metadata: proof the pack ran
     (an empty findings list above could also mean no checks at all)."""
-    recorded = json.dumps(cloud_assembly.template.get("Metadata", {}))
-    assert "cdk_nag" in recorded
-    for rule, reason, _ in SUPPRESSIONS:
-        assert rule in recorded
-        assert reason[:40] in recorded
+    for artifact in (STAGE, DATA_STAGE):
+        recorded = json.dumps(cloud_assembly.stacks[artifact].get("Metadata", {}))
+        assert "cdk_nag" in recorded, artifact
+        for rule, reason, _ in SUPPRESSIONS:
+            assert rule in recorded
+            assert reason[:40] in recorded
+
+
+def test_resource_suppressions_sit_on_their_resources_only(cloud_assembly: CloudAssembly) -> None:
+    """A rule accepted for one resource stays a finding for every other one."""
+    data = cloud_assembly.stacks[DATA_STAGE]["Resources"]
+    for path, rule, reason in RESOURCE_SUPPRESSIONS:
+        construct_id = path.replace("/", "")
+        suppressed = [
+            logical_id
+            for logical_id, resource in data.items()
+            if reason[:40] in json.dumps(resource.get("Metadata", {}))
+        ]
+        assert len(suppressed) == 1, (rule, path, suppressed)
+        assert suppressed[0].startswith(construct_id), (rule, path, suppressed)
 
 
 def test_every_suppression_gives_a_reason() -> None:
-    for rule, reason, _ in SUPPRESSIONS:
+    for rule, reason in [(r, why) for r, why, _ in SUPPRESSIONS] + [
+        (r, why) for _, r, why in RESOURCE_SUPPRESSIONS
+    ]:
         assert rule.startswith("AwsSolutions-")
         assert len(reason) >= 60, rule

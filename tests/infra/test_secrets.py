@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from chalicelib.settings import Settings
-from infrastructure.components.secrets import ROTATE_JWT_KEY, ROTATION_ACTIONS, rotation_days
+from infrastructure.access import ROTATION_ACTIONS
+from infrastructure.components.secrets import ROTATE_JWT_KEY, rotation_days
 from tests.infra.conftest import CloudAssembly
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
@@ -74,7 +75,7 @@ def test_only_secrets_manager_may_invoke_the_rotation_for_this_secret(
     ]
     (schedule_id,) = cloud_assembly.resources("AWS::SecretsManager::RotationSchedule")
     depends_on = cloud_assembly.template["Resources"][schedule_id].get("DependsOn", [])
-    assert any(d.startswith("SecretsInvokeRotation") for d in depends_on)
+    assert any(d.startswith("KeyRotationInvokeRotation") for d in depends_on)
 
 
 def test_the_rotation_function_has_its_own_role_writing_this_secret_only(

@@ -10,12 +10,11 @@ import pytest
 
 from chalicelib.adapters.dynamodb import tables
 from chalicelib.settings import Settings
-from infrastructure.components.secrets import ROTATION_ACTIONS
+from infrastructure.access import ROTATION_ACTIONS
 from infrastructure.packaging import LAMBDA_RUNTIME
 from tests.infra.conftest import (
     FIGURES,
     LOG_DELIVERY_ACTIONS,
-    STACK_NAME,
     STAGE,
     TABLE_PREFIX,
     TRACING_ACTIONS,
@@ -370,11 +369,6 @@ def test_outputs_give_the_public_urls(cloud_assembly: CloudAssembly) -> None:
     assert _rendered(outputs["WebSocketUrl"]["Value"]) == (
         "wss://{WebsocketAPI}.execute-api.{AWS::Region}.{AWS::URLSuffix}/api"
     )
-
-
-def test_stack_is_named_after_the_stage(cloud_assembly: CloudAssembly) -> None:
-    manifest = json.loads((cloud_assembly.outdir / "manifest.json").read_text())
-    assert manifest["artifacts"][STAGE]["properties"]["stackName"] == STACK_NAME
 
 
 def test_gateway_errors_have_the_contract_body(cloud_assembly: CloudAssembly) -> None:

@@ -14,12 +14,14 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from moto.awslambda.models import LambdaBackend
 
 from app import rotate_jwt_key
 from chalicelib.adapters.aws.key_rotation import RotationRefused, SigningKeyRotation
 from chalicelib.adapters.aws.secrets import SecretsManagerSigningKeys
 from chalicelib.settings import Settings
+from infrastructure.access import ROTATION_ACTIONS
 from tests.integration.conftest import REGION
 
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:taskbeat-rotate_jwt_key"
@@ -223,3 +225,37 @@ def test_only_the_jwt_secret_is_rotated(secretsmanager: Any, settings: Settings)
     }
     with pytest.raises(RotationRefused, match="rotates"):
         rotate_jwt_key(event, None)
+
+
+def test_the_rotation_does_exactly_what_its_role_allows(
+    secretsmanager: Any,
+    settings: Settings,
+    invocations: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its role (infrastructure/access.py) grants ROTATION_ACTIONS on the JWT secret
+    and nothing else: a full rotation uses each of them, on that secret only."""
+    calls: set[tuple[str, str]] = set()
+    original = BaseClient._make_api_call
+    rotating = [False]
+
+    def make_api_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if rotating[0]:
+            service = client.meta.service_model.signing_name
+            calls.add((f"{service}:{operation}", str(params.get("SecretId"))))
+        return original(client, operation, params)
+
+    def handle(event: dict[str, Any]) -> Any:
+        rotating[0] = True
+        try:
+            return rotate_jwt_key(event, None)
+        finally:
+            rotating[0] = False
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+    route(monkeypatch, invocations, handle)
+    start_rotation(secretsmanager, settings)
+
+    assert [event["Step"] for event in invocations] == STEPS
+    assert {action for action, _ in calls} == set(ROTATION_ACTIONS)
+    assert {secret for _, secret in calls} == {settings.jwt_secret_id}
