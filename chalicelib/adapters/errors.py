@@ -1,7 +1,11 @@
 """Turn AWS failures into domain errors, in one place.
 
-Throttling, timeouts and 5xx from any AWS service become `Unavailable` (503 + Retry-After).
-Everything else propagates: it is a bug, and the API answers 500 without leaking it.
+Throttling, timeouts and 5xx from any AWS service become `Unavailable` (503 + Retry-After), and
+so does a DynamoDB transaction cancelled only because an item was throttled or met another
+transaction (`TransactionCanceledException` with reasons `ThrottlingError`,
+`ProvisionedThroughputExceeded` or `TransactionConflict`: how DynamoDB throttles a
+transaction). Everything else propagates: it is a bug, and the API answers 500 without leaking
+it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ RETRYABLE_CODES = frozenset(
     }
 )
 
+# Cancellation reasons of a transaction that the same transaction, retried, can get past.
+TRANSIENT_CANCELLATIONS = frozenset(
+    {"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"}
+)
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -45,6 +54,18 @@ def _client_error_code(exc: BaseException) -> str | None:
     return None
 
 
+def _cancellation_codes(exc: BaseException) -> set[str]:
+    """The codes of a cancelled transaction's reasons (items without a reason left out)."""
+    cause = exc.cause if isinstance(exc, PynamoDBException) else exc
+    reasons = getattr(cause, "cancellation_reasons", None)  # PynamoDB's VerboseClientError
+    if reasons is not None:
+        return {str(reason.code) for reason in reasons if reason is not None}
+    if isinstance(cause, ClientError):
+        raw = cause.response.get("CancellationReasons") or []
+        return {str(r.get("Code")) for r in raw if r.get("Code") not in (None, "None")}
+    return set()
+
+
 def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, BotoCoreError):  # connection refused, timeouts, ...
         return True
@@ -53,6 +74,9 @@ def is_retryable(exc: BaseException) -> bool:
     code = _client_error_code(exc)
     if code in RETRYABLE_CODES:
         return True
+    if code == "TransactionCanceledException":
+        reasons = _cancellation_codes(exc)
+        return bool(reasons) and reasons <= TRANSIENT_CANCELLATIONS
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return int(status) >= 500

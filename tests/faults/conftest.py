@@ -1,0 +1,57 @@
+"""Fault injection (issue 8). In-process tests run the app on moto with the fixtures of
+`tests/integration`; tests that need the running stack (`@pytest.mark.usefixtures("stack")`
+or a `stack` argument) share one `python -m local` subprocess, kept on one xdist worker."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local import moto_patches
+from local.testing import StackProcess, free_port
+from tests.integration.conftest import aws_env, container, moto_aws, settings
+
+__all__ = ["aws_env", "container", "moto_aws", "settings"]  # fixtures, shared
+
+HERE = Path(__file__).parent
+STACK_GROUP = "faults-local-stack"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Under xdist (--dist loadgroup), every test of the running stack goes to one worker, so
+    # the session starts one stack; the in-process tests spread over the others.
+    for item in items:
+        if HERE in item.path.parents and "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(STACK_GROUP))
+
+
+@pytest.fixture
+def serialized_moto(moto_aws: None) -> Iterator[None]:
+    """moto's DynamoDB as the local stack runs it (`local.moto_patches`): writes serialized (as
+    atomic as DynamoDB's, for the concurrent tests), transactions that copy only the items they
+    touch, and item answers without botocore's shape walker (fast enough for long runs)."""
+    moto_patches.install()
+    try:
+        yield
+    finally:
+        moto_patches.uninstall()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    """The local stack as `make run` starts it (see tests/e2e/conftest.py)."""
+    running = StackProcess(
+        tmp_path_factory.mktemp("faults-stack") / "stack.log",
+        http_port=free_port(),
+        ws_port=free_port(),
+    )
+    try:
+        running.start(timeout=60)
+        yield running
+    finally:
+        if running.process is not None:
+            exit_code = running.stop(signal.SIGINT)
+            assert exit_code == 0, running.output()
