@@ -191,11 +191,12 @@ class TaskService:
         if task is None:
             raise NotFound("task not found")
         ids = sorted(task.subtask_ids)
-        if page.cursor:
-            if page.cursor not in ids:
-                raise BadRequest("cursor is not valid for this list")
+        # A bad cursor is refused only after the access check: a non-member must get the 404
+        # of a missing task, not learn from a 400 that this one exists.
+        cursor_ok = not page.cursor or page.cursor in ids
+        if page.cursor and cursor_ok:
             ids = ids[ids.index(page.cursor) + 1 :]
-        window = ids[: page.limit]
+        window = ids[: page.limit] if cursor_ok else []
         self._prefetch.warm(
             [
                 ("project", task.project_id),
@@ -207,6 +208,8 @@ class TaskService:
             self._access.require(principal.user_id, task.project_id, ProjectRole.VIEWER)
         except NotFound:
             raise NotFound("task not found") from None
+        if not cursor_ok:
+            raise BadRequest("cursor is not valid for this list")
         found = self._tasks.get_many(window)
         items = [found[sub] for sub in window if sub in found]
         next_cursor = window[-1] if len(ids) > page.limit else None
