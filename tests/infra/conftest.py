@@ -81,6 +81,18 @@ class CloudAssembly:
         raise LookupError(f"no file asset uploaded as {object_key}")
 
 
+SYNTH_TIMEOUT = 300
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The first infra test of a worker waits for the synth in its setup, which pytest-timeout
+    # counts against the test: give them the synth's own limit (a loaded machine is slow).
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.timeout(SYNTH_TIMEOUT + 60))
+
+
 @pytest.fixture(scope="session")
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
     outdir = tmp_path_factory.mktemp("cdk.out")
@@ -99,7 +111,7 @@ def cloud_assembly(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=SYNTH_TIMEOUT,
         check=False,
     )
     elapsed = time.monotonic() - started
