@@ -65,9 +65,11 @@ infra: install
 
 test: lint typecheck pytest
 
+# Offline, without the CDK CLI: the context is cdk.json's (what the CLI would pass) plus the stage.
 synth: install
 	cd infrastructure && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
-		CDK_CONTEXT_JSON='{"stage": "$(STAGE)"}' ../$(BIN)/python app.py
+		CDK_CONTEXT_JSON="$$(../$(BIN)/python -c 'import json, sys; print(json.dumps({**json.load(open("cdk.json"))["context"], "stage": sys.argv[1]}))' '$(STAGE)')" \
+		../$(BIN)/python app.py
 
 # Extra context through CDK_ARGS, e.g. CDK_ARGS="-c alarm_email=ops@example.com".
 deploy: install
