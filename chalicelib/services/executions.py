@@ -20,7 +20,8 @@ keeps it `queued` until the running one finishes (one at most: a further firing 
 The running and the waiting execution each hold a slot of the task (a conditional put, see
 `Slot`), released when they finish. Manual runs (`POST /tasks/{id}/run`) take no slot.
 
-After a firing, the task's `next_run_at` moves on to the schedule's following firing.
+After a firing, the task's `next_run_at` moves on to the schedule's following firing (again on
+a repeated delivery, since the first may have failed between its write and that update).
 """
 
 from __future__ import annotations
@@ -200,7 +201,9 @@ class ExecutionService:
             outcome = self._record(key, execution)
         else:
             outcome = self._record_with_slot(key, execution, task.schedule.overlap, now)
-        if outcome.created and isinstance(task.schedule, Schedule):
+        # On a repeated delivery too: the first may have failed after its write, before this
+        # (the update is conditional on the stored value being at or before the firing).
+        if outcome.execution is not None and isinstance(task.schedule, Schedule):
             following = schedules.next_run(task.schedule, utc(scheduled_time))
             self._tasks.advance_next_run(task.id, utc(scheduled_time), following)
         return outcome

@@ -151,7 +151,8 @@ class WorkflowRunService:
             outcome = self._record(key, run)
         else:
             outcome = self._record_with_slot(key, run, now)
-        if outcome.created and schedule is not None:
+        # On a repeated delivery too: the first may have failed after its write, before this.
+        if outcome.run is not None and schedule is not None:
             following = schedules.next_run(schedule, fired_at)
             self._workflows.advance_next_run(workflow.id, fired_at, following)
         return outcome

@@ -405,14 +405,17 @@ class TestNextRunAt:
         assert stored is not None
         assert stored.next_run_at == later
 
-    def test_a_repeated_delivery_does_not_move_it(self, world: World) -> None:
+    def test_a_repeated_delivery_moves_it_if_the_first_did_not(self, world: World) -> None:
+        # The first delivery wrote its execution, then failed before moving next_run_at on
+        # (throttled): the scheduler delivers again, and that delivery moves it.
         task = world.task(next_run_at=AT)
         world.fire(task, AT)
         world.tasks.tasks[task.id] = replace(world.tasks.tasks[task.id], next_run_at=AT)
-        world.fire(task, AT, attempt=2)
+        again = world.fire(task, AT, attempt=2)
+        assert not again.created
         stored = world.tasks.get(task.id)
         assert stored is not None
-        assert stored.next_run_at == AT
+        assert stored.next_run_at == minutes(5)
 
     def test_a_paused_schedule_has_no_next_run(self, world: World) -> None:
         task = world.task(schedule=every_five_minutes(paused=True), next_run_at=AT)
