@@ -202,6 +202,10 @@ class _ApiRequestHandler(ChaliceRequestHandler):
 class _ApiServer(ThreadedHTTPServer):
     """Thread per connection (browsers keep connections open), sharing one route table."""
 
+    # The listen backlog: socketserver's default of 5 made the kernel reset connections when
+    # dozens of clients connected at once (tests/faults/test_concurrent_writes.py).
+    request_queue_size = 128
+
     def __init__(self, address: tuple[str, int], app: Chalice, config: Config, quiet: bool):
         self.app = app
         self.config = config
