@@ -125,6 +125,8 @@ def _parse_body(request: Request, model: type[BaseModel] | None) -> Any:
         data = json.loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("body is not valid JSON") from None
+    except RecursionError:  # nested deeper than the parser goes: refused, not a crash
+        raise BadRequest("body is not valid JSON: nested too deeply") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

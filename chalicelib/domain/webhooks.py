@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, JsonValue, field_validator
+from pydantic import AfterValidator, Field, JsonValue, field_validator, model_validator
 
 from chalicelib.domain.model import Input
 
@@ -22,6 +22,11 @@ HEADERS_MAX = 20
 HEADER_NAME_MAX = 256
 HEADER_VALUE_MAX = 4096
 BODY_MAX_BYTES = 64 * 1024
+# The whole action as stored (JSON): it is kept with its task, and twice (old and new) in the
+# history event of a change to it, both DynamoDB items of at most 400 KB. Headers and body are
+# each within their own limits, but escapes (a control character is six bytes in JSON) could
+# still take the two together past what those items hold.
+ACTION_MAX_BYTES = 96 * 1024
 EXCERPT_MAX_BYTES = 1024
 
 SIGNATURE_HEADER = "X-Taskbeat-Signature"
@@ -128,6 +133,14 @@ class WebhookAction(Input):
         if isinstance(value, bool):
             raise ValueError("must be an integer")
         return value
+
+    @model_validator(mode="after")
+    def _fits_its_items(self) -> WebhookAction:
+        if len(self.model_dump_json().encode("utf-8")) > ACTION_MAX_BYTES:
+            raise ValueError(
+                f"headers and body together must stay under {ACTION_MAX_BYTES // 1024} KiB as JSON"
+            )
+        return self
 
     def body_bytes(self) -> bytes:
         return serialize_body(self.body)

@@ -20,7 +20,10 @@ def history_to_model(event: HistoryEvent) -> TaskHistoryModel:
         type=event.type.value,
         actor_id=event.actor_id,
         at=event.at,
-        changes=json.dumps({k: list(v) for k, v in event.changes.items()}, default=str),
+        # UTF-8 as is: \u escapes would triple wide characters and overflow the 400 KB item.
+        changes=json.dumps(
+            {k: list(v) for k, v in event.changes.items()}, default=str, ensure_ascii=False
+        ),
     )
 
 

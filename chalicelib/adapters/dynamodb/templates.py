@@ -43,9 +43,12 @@ def template_to_model(template: Template) -> TemplateModel:
         id=template.id,
         project_id=template.project_id,
         name=template.name,
-        task=json.dumps(_blueprint_data(template.task), separators=(",", ":")),
+        # UTF-8 as is: \u escapes would triple wide characters and overflow the 400 KB item.
+        task=json.dumps(_blueprint_data(template.task), separators=(",", ":"), ensure_ascii=False),
         subtasks=json.dumps(
-            [_blueprint_data(sub) for sub in template.subtasks], separators=(",", ":")
+            [_blueprint_data(sub) for sub in template.subtasks],
+            separators=(",", ":"),
+            ensure_ascii=False,
         ),
         created_by=template.created_by,
         created_at=template.created_at,
