@@ -27,6 +27,7 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
+from chalicelib.api.middleware import SECURITY_HEADERS
 from local.lambdas import ACCOUNT_ID
 
 STAGE = "api"
@@ -189,6 +190,8 @@ class _ApiRequestHandler(ChaliceRequestHandler):
         self._send_http_response(
             404,
             {
+                # As the app's own answers and API Gateway's gateway responses have them.
+                **SECURITY_HEADERS,
                 "Content-Type": "application/json",
                 "X-Request-Id": request_id,
                 "x-amzn-RequestId": request_id,
