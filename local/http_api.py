@@ -201,6 +201,13 @@ class _ApiRequestHandler(ChaliceRequestHandler):
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, ...) is routed too, so an existing path answers 405 in
+        # the contract's body (and an unknown one 404) instead of the standard library's 501.
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
+
 
 class _ApiServer(ThreadedHTTPServer):
     """Thread per connection (browsers keep connections open), sharing one route table."""

@@ -24,6 +24,7 @@ ERROR_TEXT = {
     409: "Conflict",
     412: "If-Match does not match the current version",
     413: "Body over 256 KiB",
+    415: "Body of a media type other than JSON",
     422: "Validation error",
     429: "Too many attempts",
     503: "A dependency is unavailable",
@@ -69,19 +70,31 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
             "content": {"application/json": {"schema": refs[(spec.response, "serialization")]}},
         }
     error_codes = set(spec.errors) | ({401} if spec.auth else set()) | {503}
+    # What the routing itself answers, whatever the view: a body that is not JSON (400), too
+    # large (413), of another media type (415, Chalice) or invalid (422); a query parameter
+    # that cannot be parsed (400) or is out of range (422); an If-Match that is no version (400).
     if spec.body is not None:
-        error_codes |= {400, 413, 422}
+        error_codes |= {400, 413, 415, 422}
+    if spec.query is not None:
+        error_codes |= {400, 422}
+    takes_if_match = 412 in spec.errors
+    if takes_if_match:
+        error_codes.add(400)
     for code in sorted(error_codes):
         responses[str(code)] = {
             "description": ERROR_TEXT.get(code, "Error"),
             "content": {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}},
         }
     parameters = _path_params(spec.path) + _query_params(spec.query)
-    if method in {"PUT", "PATCH", "DELETE"} and "version" in getattr(
-        spec.response, "model_fields", {}
-    ):
+    if takes_if_match:  # the routes that can answer 412 are the ones that read If-Match
         parameters.append(
-            {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "description": 'The version the change applies to, e.g. "3".',
+                "schema": {"type": "string"},
+            }
         )
     slug = re.sub(r"[^a-z0-9]+", "_", spec.path.lower()).strip("_")
     operation: dict[str, Any] = {

@@ -84,6 +84,7 @@ def docs(call: Call) -> Reply:
     auth=False,
     summary="Swagger UI assets",
     content_type="text/plain",
+    errors=(404,),
 )
 def docs_asset(call: Call) -> Reply:
     name = call.params["asset"]

@@ -99,6 +99,19 @@ def test_unknown_paths_are_a_json_404(server, path):
     assert body["request_id"] == response.headers["X-Request-Id"]
 
 
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "PROPFIND"])
+def test_methods_the_standard_library_does_not_know_reach_the_router(server, method):
+    # A known path answers 405 with its methods, an unknown one the JSON 404; never the
+    # standard library's HTML 501.
+    known = requests.request(method, f"{server.api_url}/echo/x", timeout=10)
+    assert known.status_code == 405, known.text
+    assert known.headers["Allow"] == "GET, POST"
+    assert known.headers["Content-Type"] == "application/json"
+    unknown = requests.request(method, f"{server.api_url}/nothing", timeout=10)
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["error"]["code"] == "not_found"
+
+
 def test_the_dashboard_is_outside_the_stage(server):
     response = requests.get(f"http://127.0.0.1:{server.port}/app", timeout=10)
     assert response.status_code == 200
