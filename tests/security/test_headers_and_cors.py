@@ -77,7 +77,7 @@ def test_every_route_answers_with_the_security_headers(world: World, case: Case)
     assert_protected(allowed.headers, (case, allowed.status))
     anonymous = world.request(case.method, req.path, req.body)
     assert_protected(anonymous.headers, (case, anonymous.status))
-    outsider = world.as_("outsider", case.method, case.prepare(world, "outsider").path, req.body)
+    outsider = world.as_("outsider", case.method, req.path, req.body)
     assert_protected(outsider.headers, (case, outsider.status))
 
 
