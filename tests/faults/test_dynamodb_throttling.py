@@ -46,7 +46,7 @@ from tests.integration.test_search import stream_event
 
 SEED = 8
 SHARE = 0.25  # of the DynamoDB calls, throttled
-REQUESTS = 300  # in the throttled run
+REQUESTS = 240  # in the throttled run
 # History events that come with a new version of the task (each write of the task is one).
 VERSIONED_EVENTS = {"task.created", "task.updated", "task.assigned", "task.completed"}
 WRITE_ROLES = {"owner", "admin", "member"}

@@ -195,7 +195,8 @@ def test_slow_down_hanging_up_and_failing_targets_are_retried_recorded_and_bound
         runs[name] = api("POST", f"/tasks/{task['id']}/run", None, 202)
     longest = max(bound(c["retry"]["max_attempts"], 1) for c in cases.values())
     finished = {name: api.finished_execution(run["id"], longest) for name, run in runs.items()}
-    assert time.monotonic() - started < longest + 5  # all of them side by side, none stuck
+    # They ran side by side: together they took about as long as the longest one alone.
+    assert time.monotonic() - started < 2 * longest
 
     for name, case in cases.items():
         run, task = finished[name], case["task"]
