@@ -261,7 +261,7 @@ def test_a_failing_workflow_step_skips_its_dependants_and_tells_the_starter(
         fields = {"project_id": project["id"], "action": action, "retry": retry(attempts)}
         return str(api.task(key, **fields)["id"])
 
-    # extract -> transform (fails twice with 500) -> load -> report; and audit -> archive.
+    # extract -> transform (500, twice) -> load -> report; audit -> archive -> publish.
     ids = {
         "extract": step_task("extract", lambda n: Answer(200)),
         "transform": step_task("transform", lambda n: Answer(500), attempts=2),
@@ -269,51 +269,63 @@ def test_a_failing_workflow_step_skips_its_dependants_and_tells_the_starter(
         "report": step_task("report", lambda n: Answer(200)),
         "audit": step_task("audit", lambda n: Answer(204)),
         "archive": step_task("archive", lambda n: Answer(200)),
+        "publish": step_task("publish", lambda n: Answer(200)),
     }
     after = {"transform": ["extract"], "load": ["transform"], "report": ["load"]}
-    after["archive"] = ["audit"]
+    after |= {"archive": ["audit"], "publish": ["archive"]}
     steps = [{"key": k, "task_id": v, "depends_on": after.get(k, [])} for k, v in ids.items()]
-    workflow = api(
-        "POST",
-        "/workflows",
-        {"name": "etl", "project_id": project["id"], "steps": steps, "on_failure": "continue"},
-        201,
-    )
-
     runner = Api(stack.api, starter["access_token"])
-    started = runner("POST", f"/workflows/{workflow['id']}/run", None, 202)
+    started = {}
+    for policy in ("continue", "stop"):  # both runs side by side, started by the member
+        body = {"name": policy, "project_id": project["id"], "steps": steps, "on_failure": policy}
+        workflow = api("POST", "/workflows", body, 201)
+        started[policy] = runner("POST", f"/workflows/{workflow['id']}/run", None, 202)
 
-    def finished() -> dict[str, Any] | None:
-        current = runner("GET", f"/workflow-runs/{started['id']}")
-        return current if current["status"] not in ("queued", "running") else None
+    def finished(run_id: str) -> Callable[[], dict[str, Any] | None]:
+        def done() -> dict[str, Any] | None:
+            current = runner("GET", f"/workflow-runs/{run_id}")
+            return current if current["status"] not in ("queued", "running") else None
 
-    run = wait_until(finished, 40, interval=0.2, message="the workflow run")
-    statuses = {step["key"]: step["status"] for step in run["steps"]}
-    assert run["status"] == "failed"
-    assert statuses == {
+        return done
+
+    runs = {
+        policy: wait_until(finished(run["id"]), 40, interval=0.2, message=f"the {policy} run")
+        for policy, run in started.items()
+    }
+    # The failed step's dependants are skipped, never started; the rest goes on with
+    # `continue`, and with `stop` nothing starts after the round of the failure.
+    common = {
         "extract": "succeeded",
         "transform": "failed",
         "load": "skipped",
         "report": "skipped",
         "audit": "succeeded",
-        "archive": "succeeded",
+        "archive": "succeeded",  # ran in the same round as the failing step
     }
-    steps_by_key = {step["key"]: step for step in run["steps"]}
-    assert steps_by_key["transform"]["error"] == "the webhook answered 500"
-    assert steps_by_key["load"]["execution_id"] is None  # never started
-    failed = runner("GET", f"/executions/{steps_by_key['transform']['execution_id']}")
-    assert (failed["attempts"], failed["trigger"], failed["workflow_run_id"]) == (
-        2,
-        "workflow",
-        run["id"],
-    )
-    assert len(targets.paths["/transform"].at) == 2
+    expected = {
+        "continue": {**common, "publish": "succeeded"},
+        "stop": {**common, "publish": "skipped"},
+    }
+    for policy, run in runs.items():
+        by_key = {step["key"]: step for step in run["steps"]}
+        assert run["status"] == "failed", policy
+        assert {key: step["status"] for key, step in by_key.items()} == expected[policy], policy
+        assert by_key["transform"]["error"] == "the webhook answered 500"
+        assert by_key["load"]["execution_id"] is None  # never started
+        failed = runner("GET", f"/executions/{by_key['transform']['execution_id']}")
+        assert (failed["attempts"], failed["trigger"], failed["workflow_run_id"]) == (
+            2,
+            "workflow",
+            run["id"],
+        )
+    assert len(targets.paths["/transform"].at) == 4  # two attempts in each run
     assert targets.paths["/load"].at == targets.paths["/report"].at == []
+    assert len(targets.paths["/publish"].at) == 1  # in the `continue` run only
 
     def kinds(person: dict[str, Any]) -> list[str]:
         items = Api(stack.api, person["access_token"])("GET", "/notifications?limit=100")["items"]
         return [n["type"] for n in items]
 
-    assert kinds(starter).count("workflow_run.failed") == 1  # who started it
+    assert kinds(starter).count("workflow_run.failed") == 2  # whoever started the runs
     assert "workflow_run.failed" not in kinds(owner)
-    assert kinds(owner).count("execution.failed") == 1  # the failed step's task's creator
+    assert kinds(owner).count("execution.failed") == 2  # the failed step's task's creator
