@@ -35,6 +35,8 @@ RETRYABLE_CODES = frozenset(
         "ServiceUnavailable",
         "ServiceUnavailableException",
         "TransactionInProgressException",
+        # A single-item write to an item a transaction is writing at that moment.
+        "TransactionConflictException",
     }
 )
 

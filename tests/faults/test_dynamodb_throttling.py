@@ -677,3 +677,28 @@ def test_a_transaction_cancelled_by_throttling_is_503_and_writes_nothing(
         assert listed["items"] == []
         projects = json.loads(api.call("GET", "/projects", token=token).body)["items"]
         assert [p["name"] for p in projects] == ["Personal"]
+
+
+def test_a_single_write_that_meets_a_transaction_is_503(container: bootstrap.Container) -> None:
+    """DynamoDB refuses a PutItem/UpdateItem/DeleteItem of an item a transaction is writing at
+    that moment (`TransactionConflictException`; botocore does not retry it): retry, not 500."""
+    with Client(app) as client:
+        api = Api(client)
+        token = api.register()["access_token"]
+        throttle = Throttle(
+            connection.root().client,
+            1.0,
+            SEED,
+            operations=frozenset({"PutItem"}),
+            codes=("TransactionConflictException",),
+        )
+        throttle.on = True
+        try:
+            response = api.call("PATCH", "/users/profile", {"name": "Grace"}, token=token)
+        finally:
+            throttle.remove()
+        assert_error(response, 503, "unavailable")
+        assert int(response.headers["Retry-After"]) >= 1
+        assert throttle.injected == {"PutItem:TransactionConflictException": 1}
+        profile = json.loads(api.call("GET", "/users/profile", token=token).body)
+        assert (profile["name"], profile["version"]) == ("Ada", 1)

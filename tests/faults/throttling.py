@@ -26,6 +26,8 @@ THROTTLED_SINGLE = {
     "for the table was exceeded. Consider increasing your provisioning level with the "
     "UpdateTable API.",
     "ThrottlingException": "Rate of requests exceeds the allowed throughput.",
+    # A single-item write to an item that a transaction is writing at that moment.
+    "TransactionConflictException": "Transaction is ongoing for the item",
 }
 THROTTLED_ITEM = {
     "ThrottlingError": "Throughput exceeds the current capacity of your table or index.",
@@ -38,7 +40,7 @@ THROTTLED_ITEM = {
 class Throttle:
     """Fails `share` of the DynamoDB calls made while `on` (seeded, so a run can be replayed),
     or only of the `operations` named; `cancellations` is the share of throttled transactions
-    answered as a cancellation (the others get a throttling error of the whole request)."""
+    answered as a cancellation (with one of the `reasons`), the others get one of the `codes`."""
 
     def __init__(
         self,
@@ -49,8 +51,10 @@ class Throttle:
         operations: frozenset[str] | None = None,
         cancellations: float = 0.5,
         reasons: tuple[str, ...] = tuple(sorted(THROTTLED_ITEM)),
+        codes: tuple[str, ...] = ("ProvisionedThroughputExceededException", "ThrottlingException"),
     ) -> None:
         self.share = share
+        self.codes = codes
         self.operations = operations
         self.cancellations = cancellations
         self.reasons = reasons
@@ -76,7 +80,7 @@ class Throttle:
             pick, which = self._random.random(), self._random.randrange(1 << 16)
         if operation == "TransactWriteItems" and pick < self.cancellations:
             return self._cancelled(operation, params, which)
-        code = sorted(THROTTLED_SINGLE)[which % 2]
+        code = self.codes[which % len(self.codes)]
         return self._error(operation, code, THROTTLED_SINGLE[code])
 
     def _cancelled(self, operation: str, params: dict[str, Any], which: int) -> Any:
