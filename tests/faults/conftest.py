@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _pytest.nodeid import coerce_node_id
 
 from local import moto_patches
 from local.testing import StackProcess, free_port
@@ -21,21 +20,12 @@ HERE = Path(__file__).parent
 STACK_GROUP = "faults-local-stack"
 
 
-@pytest.hookimpl(trylast=True)  # after xdist's own hook (see below)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist (`--dist loadgroup`) every test of the running stack goes to one worker, so
-    the session starts one stack; the in-process tests spread over the others.
-
-    xdist 3.8 tells the controller a test's group by renaming it `<nodeid>@<group>` through
-    `item._nodeid`, which pytest 9 no longer reads (a node id is `item._id` now): its groups
-    have no effect. Until xdist follows, the tests of this directory carry the suffix in `_id`.
-    """
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of the running stack goes to one xdist worker (tests/conftest.py makes the
+    group count), so the session starts one stack; the in-process tests spread over the rest."""
     for item in items:
-        if HERE not in item.path.parents or "stack" not in getattr(item, "fixturenames", ()):
-            continue
-        item.add_marker(pytest.mark.xdist_group(STACK_GROUP))
-        if getattr(config.option, "loadgroup", False) and "@" not in item.nodeid:
-            item._id = coerce_node_id(f"{item.nodeid}@{STACK_GROUP}")
+        if HERE in item.path.parents and "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(STACK_GROUP))
 
 
 @pytest.fixture
