@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
 
 from chalicelib.api.routing import ROUTES, RouteSpec
 from chalicelib.api.schemas import ErrorResponse
@@ -32,6 +34,56 @@ ERROR_TEXT = {
 Mode = Literal["validation", "serialization"]
 
 
+class _Generator(GenerateJsonSchema):
+    """Pydantic's JSON Schema, saying a little more of what validation does: a string that is
+    stripped before its minimum length is checked needs a character that is not blank, and a
+    field that may be left out but whose validator refuses null (`PATCH` bodies: "may not be
+    null") is not nullable and shows no null default."""
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        json_schema = super().str_schema(schema)
+        if schema.get("strip_whitespace") and schema.get("min_length"):
+            json_schema.setdefault("pattern", r"\S")
+        return json_schema
+
+    def function_after_schema(
+        self, schema: core_schema.AfterValidatorFunctionSchema
+    ) -> JsonSchemaValue:
+        inner, function = schema["schema"], schema["function"]
+        if (
+            inner["type"] == "nullable"
+            and function["type"] == "no-info"
+            and _refuses_none(function["function"])
+        ):
+            return self.generate_inner(inner["schema"])
+        return super().function_after_schema(schema)
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        if json_schema.get("default", ...) is None and not _admits_null(json_schema):
+            del json_schema["default"]
+        return json_schema
+
+
+def _refuses_none(validator: Callable[[Any], Any]) -> bool:
+    """Whether an after-validator of a nullable field turns null into a validation error."""
+    try:
+        validator(None)
+    except (ValueError, AssertionError):  # what pydantic turns into a validation error
+        return True
+    except Exception:  # not one that says no to null: the document stays as pydantic wrote it
+        return False
+    return False
+
+
+def _admits_null(json_schema: JsonSchemaValue) -> bool:
+    for branch in json_schema.get("anyOf") or json_schema.get("oneOf") or [json_schema]:
+        types = branch.get("type", ())
+        if "null" in ([types] if isinstance(types, str) else list(types)):
+            return True
+    return False
+
+
 def _path_params(path: str) -> list[dict[str, Any]]:
     return [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -42,7 +94,7 @@ def _path_params(path: str) -> list[dict[str, Any]]:
 def _query_params(model: type[BaseModel] | None) -> list[dict[str, Any]]:
     if model is None:
         return []
-    schema = model.model_json_schema(ref_template=REF)
+    schema = model.model_json_schema(ref_template=REF, schema_generator=_Generator)
     required = set(schema.get("required", []))
     return [
         {
@@ -121,7 +173,9 @@ def document(version: str) -> dict[str, Any]:
             models.append((spec.body, "validation"))
         if spec.response is not None:
             models.append((spec.response, "serialization"))
-    refs, definitions = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
+    refs, definitions = models_json_schema(
+        list(dict.fromkeys(models)), ref_template=REF, schema_generator=_Generator
+    )
     paths: dict[str, dict[str, Any]] = {}
     for spec in ROUTES:
         for method in spec.methods:

@@ -203,7 +203,13 @@ def _due(value: Any) -> Any:
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
 Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX)]
-Tags = Annotated[list[str], Field(max_length=TAGS_MAX), AfterValidator(_tags)]
+# Each tag is checked once stripped (_tags); the schema says so for the document.
+TAG_SCHEMA = {"type": "string", "minLength": 1, "maxLength": TAG_MAX, "pattern": r"\S"}
+Tags = Annotated[
+    list[str],
+    Field(max_length=TAGS_MAX, json_schema_extra={"items": TAG_SCHEMA}),
+    AfterValidator(_tags),
+]
 Ids = Annotated[
     list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
     Field(max_length=DEPENDS_ON_MAX),

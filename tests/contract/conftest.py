@@ -172,22 +172,40 @@ def world(contract_stack: StackProcess) -> World:
 
 
 def keeps_generated(value: Any) -> bool:
-    """One generated path parameter in four is sent as generated (an unknown id must be a
-    documented 404); the others name a real object. Decided by the value, so reproducible."""
+    """One generated id in four is sent as generated (an unknown id must be a documented 404 or
+    422); the others name a real object. Decided by the value, so reproducible."""
     return zlib.crc32(repr(value).encode()) % 4 == 0
 
 
-def with_sink_urls(body: Any, sink: str) -> Any:
-    """The body with every webhook `url` string pointed at the loopback sink: the stack calls
-    a task's webhook when it runs, and generated hosts are out there on the network."""
-    if isinstance(body, dict):
-        return {
-            key: sink if key == "url" and isinstance(value, str) else with_sink_urls(value, sink)
-            for key, value in body.items()
-        }
+# Body fields that name objects, and the path parameter whose real id they get.
+BODY_IDS = {
+    "project_id": "project_id",
+    "task_id": "task_id",
+    "parent_id": "task_id",
+    "template_id": "template_id",
+    "workflow_id": "workflow_id",
+    "user_id": "user_id",
+    "assignee_id": "user_id",
+}
+
+
+def adapted_body(body: Any, world: World) -> Any:
+    """The body with most ids naming real objects (see `keeps_generated`), and every webhook
+    `url` pointed at the loopback sink: the stack calls a task's webhook when it runs, and
+    generated hosts are out there on the network."""
     if isinstance(body, list):
-        return [with_sink_urls(item, sink) for item in body]
-    return body
+        return [adapted_body(item, world) for item in body]
+    if not isinstance(body, dict):
+        return body
+    adapted = {}
+    for key, value in body.items():
+        if key == "url" and isinstance(value, str):
+            adapted[key] = world.webhook_sink
+        elif key in BODY_IDS and isinstance(value, str) and not keeps_generated(value):
+            adapted[key] = world.ids[BODY_IDS[key]]
+        else:
+            adapted[key] = adapted_body(value, world)
+    return adapted
 
 
 @pytest.fixture(scope="session")
@@ -225,7 +243,7 @@ def api_schema(contract_stack: StackProcess, world: World) -> Any:
         if case.path == "/auth/logout" and "Authorization" in (case.headers or {}):
             case.headers["Authorization"] = f"Bearer {world.logout_token}"
         if isinstance(case.body, dict | list):
-            case.body = with_sink_urls(case.body, world.webhook_sink)
+            case.body = adapted_body(case.body, world)
         return case
 
     return schema

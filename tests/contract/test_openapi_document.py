@@ -1,0 +1,63 @@
+"""The OpenAPI document against the code it is built from, without a stack: what it says a
+request body may hold is what validation accepts, and every route that can answer 412 takes
+If-Match (and can answer 400 for a malformed one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+import app  # noqa: F401  (registers every route)
+from chalicelib import bootstrap
+from chalicelib.api import openapi
+from chalicelib.api.routing import ROUTES
+
+DOCUMENT = openapi.document(bootstrap.VERSION)
+BODIES = sorted({spec.body for spec in ROUTES if spec.body is not None}, key=lambda m: m.__name__)
+
+
+def admits_null(schema: dict[str, Any]) -> bool:
+    branches = schema.get("anyOf") or schema.get("oneOf") or [schema]
+    return any(branch.get("type") == "null" for branch in branches)
+
+
+def refuses_null(model: type[BaseModel], field: str) -> bool:
+    try:
+        model.model_validate({field: None})
+    except ValidationError as exc:
+        return any(error["loc"][:1] == (field,) for error in exc.errors())
+    return False
+
+
+@pytest.mark.parametrize("model", BODIES, ids=lambda model: model.__name__)
+def test_a_body_field_is_nullable_in_the_document_exactly_when_validation_takes_null(
+    model: type[BaseModel],
+) -> None:
+    schema = DOCUMENT["components"]["schemas"][model.__name__]
+    said = {name: admits_null(prop) for name, prop in schema["properties"].items()}
+    done = {name: not refuses_null(model, name) for name in schema["properties"]}
+    assert said == done
+
+
+def test_fields_left_out_but_never_null_have_no_null_default() -> None:
+    title = DOCUMENT["components"]["schemas"]["TaskUpdate"]["properties"]["title"]
+    assert title == {
+        "maxLength": 200,
+        "minLength": 1,
+        "pattern": r"\S",  # stripped before its length is checked: blank is too short
+        "title": "Title",
+        "type": "string",
+    }
+
+
+def test_every_route_that_can_answer_412_takes_if_match_and_can_answer_400() -> None:
+    for path, operations in DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+            if "412" in operation["responses"]:
+                assert "If-Match" in headers, (method, path)
+                assert "400" in operation["responses"], (method, path)
+            else:
+                assert "If-Match" not in headers, (method, path)
