@@ -5,6 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 SWAGGER_UI := chalicelib/api/static/swagger-ui
+# The web dashboard (web/): installed when its lock file changes, built when a source does.
+WEB_INSTALLED := web/node_modules/.installed-$(shell cksum < web/package-lock.json | cut -d' ' -f1)
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
+# Browser tests drive Debian's Chromium (installed by `make chromium` when missing).
+CHROMIUM ?= /usr/bin/chromium
 PYTEST_WORKERS ?= 2
 # Deploying: the stage (stack taskbeat-<stage>) and the CDK CLI, pinned (fetched by npx).
 STAGE ?= dev
@@ -13,10 +18,10 @@ CDK ?= npx --yes aws-cdk@2.1148.1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install assets run test lint format typecheck pytest unit integration e2e infra synth deploy bench clean
+.PHONY: help install assets web web-test chromium run test lint format typecheck pytest unit integration e2e infra synth deploy bench clean
 
 help:
-	@echo "make run   - start the local stack (API :8000, WebSocket :8001)"
+	@echo "make run   - start the local stack (API :8000, WebSocket :8001, dashboard :8000/app/)"
 	@echo "make test  - lint, type checks, all tests and the CDK synth checks"
 	@echo "make synth STAGE=dev  - synthesize the stage's CloudFormation (offline)"
 	@echo "make deploy STAGE=dev - deploy it with the CDK CLI (AWS credentials needed)"
@@ -37,7 +42,30 @@ $(SWAGGER_UI)/swagger-ui-bundle.js: $(INSTALLED)
 	@mkdir -p $(SWAGGER_UI)
 	@$(BIN)/python -c 'import pathlib, shutil, swagger_ui; src = pathlib.Path(swagger_ui.__file__).parent / "static"; [shutil.copy(src / n, "$(SWAGGER_UI)") for n in ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE")]'
 
-run: install
+# The exact versions of the committed lock file, without changing it (`npm ci` would refuse a lock
+# file that lacks platform packages of rollup's that the registry here does not serve).
+$(WEB_INSTALLED): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "Node 20.19+ and npm are needed for the dashboard (web/)"; exit 1; }
+	rm -rf web/node_modules
+	npm --prefix web install --no-save --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web: web/dist/index.html
+
+web/dist/index.html: $(WEB_INSTALLED) $(WEB_SOURCES)
+	npm --prefix web run --silent build
+
+# The dashboard's own unit tests (Vitest) and type check.
+web-test: $(WEB_INSTALLED)
+	npm --prefix web run --silent typecheck
+	npm --prefix web test --silent
+
+chromium:
+	@test -x $(CHROMIUM) || { echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is still missing"; exit 1; }
+
+run: install web
 	$(BIN)/python -m local
 
 lint: $(INSTALLED)
@@ -63,7 +91,7 @@ e2e: install
 infra: install
 	$(BIN)/pytest tests/infra
 
-test: lint typecheck pytest
+test: lint typecheck web-test pytest
 
 # Offline, without the CDK CLI: the context is cdk.json's (what the CLI would pass) plus the stage.
 synth: install
@@ -80,4 +108,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(SWAGGER_UI) .mypy_cache .ruff_cache .pytest_cache infrastructure/cdk.out infrastructure/.build
+	rm -rf $(VENV) $(SWAGGER_UI) web/node_modules web/dist .mypy_cache .ruff_cache .pytest_cache infrastructure/cdk.out infrastructure/.build

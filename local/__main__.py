@@ -72,6 +72,7 @@ def main() -> int:
     try:
         print(f"API: {stack.api_url}", flush=True)
         print(f"Docs: {stack.docs_url}", flush=True)
+        print(f"Dashboard: {stack.dashboard_url}", flush=True)
         print(f"WebSocket: {stack.ws_url}", flush=True)
         if stack.target == "local":
             print("Data is kept in memory and is gone when the stack stops.", flush=True)

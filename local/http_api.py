@@ -2,9 +2,10 @@
 
 Public paths are `/api/v1/...` as on AWS (stage `api`); the stage prefix is stripped before
 Chalice routes the request, and the proxy event carries what API Gateway adds (request id,
-stage, source address, decoded path parameters). `/app...` reaches the app unprefixed (the
-dashboard). Anything else, and unknown routes under the stage, get the contract's JSON 404
-instead of API Gateway's 403 "Missing Authentication Token".
+stage, source address, decoded path parameters). `/app...` is the web dashboard's static files
+(local/dashboard.py) when the server has one, else it reaches the app unprefixed. Anything else,
+and unknown routes under the stage, get the contract's JSON 404 instead of API Gateway's 403
+"Missing Authentication Token".
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from chalice.local import (
 )
 
 from chalicelib.api.middleware import SECURITY_HEADERS
+from local.dashboard import Dashboard
 from local.lambdas import ACCOUNT_ID
 
 STAGE = "api"
@@ -154,6 +156,10 @@ class _ApiRequestHandler(ChaliceRequestHandler):
         else:
             route_path = None
         headers, body = self._parse_payload()
+        dashboard = self.server.dashboard
+        if dashboard is not None and dashboard.handles(public_path):
+            self._send_dashboard(dashboard, public_path)
+            return
         if route_path is None or not self.server.has_route(route_path):
             self._send_not_found(public_path)
             return
@@ -176,6 +182,15 @@ class _ApiRequestHandler(ChaliceRequestHandler):
             self._send_http_response(response["statusCode"], response_headers, response["body"])
         except LocalGatewayException as error:
             self._send_error_response(error)
+
+    def _send_dashboard(self, dashboard: Dashboard, path: str) -> None:
+        host, port = self.server.server_address[:2]
+        answer = dashboard.answer(self.command, path, self.headers.get("host"), f"{host}:{port}")
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(answer.body)
 
     def _send_not_found(self, path: str) -> None:
         request_id = str(uuid.uuid4())
@@ -216,8 +231,16 @@ class _ApiServer(ThreadedHTTPServer):
     # dozens of clients connected at once (tests/faults/test_concurrent_writes.py).
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: Chalice, config: Config, quiet: bool):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: Chalice,
+        config: Config,
+        quiet: bool,
+        dashboard: Dashboard | None = None,
+    ):
         self.app = app
+        self.dashboard = dashboard
         self.config = config
         self.quiet = quiet
         self.matcher = RouteMatcher(list(app.routes))
@@ -237,10 +260,19 @@ class _ApiServer(ThreadedHTTPServer):
 
 
 class HttpApi:
-    """The REST API server on `host:port` (0 = any free port), serving from a thread."""
+    """The REST API server on `host:port` (0 = any free port), serving from a thread; with a
+    `dashboard`, `/app...` serves its files instead of reaching the app."""
 
-    def __init__(self, app: Chalice, host: str = "127.0.0.1", port: int = 0, quiet: bool = False):
+    def __init__(
+        self,
+        app: Chalice,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        quiet: bool = False,
+        dashboard: Dashboard | None = None,
+    ) -> None:
         self._app = app
+        self._dashboard = dashboard
         self._host = host
         self._requested_port = port
         self._quiet = quiet
@@ -261,6 +293,10 @@ class HttpApi:
     def api_url(self) -> str:
         return f"{self.base_url}/{STAGE}/v1"
 
+    @property
+    def dashboard_url(self) -> str:
+        return f"{self.base_url}/app/"
+
     def start(self) -> None:
         config = Config.create(
             chalice_stage="local",
@@ -269,7 +305,7 @@ class HttpApi:
             lambda_memory_size=512,
         )
         self._server = _ApiServer(
-            (self._host, self._requested_port), self._app, config, self._quiet
+            (self._host, self._requested_port), self._app, config, self._quiet, self._dashboard
         )
         self._original_class = serve_requests_per_thread(self._app)
         self._thread = threading.Thread(

@@ -125,6 +125,10 @@ class LocalStack:
         return str(self._http.api_url)
 
     @property
+    def dashboard_url(self) -> str:
+        return str(self._http.dashboard_url)
+
+    @property
     def docs_url(self) -> str:
         return f"{self.api_url}/docs"
 
@@ -182,6 +186,7 @@ class LocalStack:
         from chalicelib import bootstrap
         from chalicelib.settings import Settings
         from local import lambdas, moto_patches
+        from local.dashboard import Dashboard
         from local.http_api import HttpApi
         from local.provision import lambda_entry_points, provision
         from local.scheduler_ticker import SchedulerTicker
@@ -235,7 +240,13 @@ class LocalStack:
 
         self._gateway.start()
         self._stops.append(("WebSocket connections", self._gateway.close_sockets))
-        self._http = HttpApi(chalice_app, self.host, self._http_port, quiet=self._quiet)
+        self._http = HttpApi(
+            chalice_app,
+            self.host,
+            self._http_port,
+            quiet=self._quiet,
+            dashboard=Dashboard(ws_port=self._gateway.port),
+        )
         self._http.start()
         self._stops.append(("REST API", self._http.stop))
         if self.target == "local":
