@@ -18,7 +18,7 @@ CDK ?= npx --yes aws-cdk@2.1148.1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install assets web web-test chromium run test lint format typecheck pytest unit integration e2e infra synth deploy bench clean
+.PHONY: help install assets web web-test chromium run test lint format typecheck pytest unit integration e2e contract infra synth deploy bench clean
 
 help:
 	@echo "make run   - start the local stack (API :8000, WebSocket :8001, dashboard :8000/app/)"
@@ -88,6 +88,8 @@ integration: install
 	$(BIN)/pytest tests/integration
 e2e: install
 	$(BIN)/pytest tests/e2e
+contract: install
+	$(BIN)/pytest tests/contract
 infra: install
 	$(BIN)/pytest tests/infra
 

@@ -32,6 +32,8 @@ ERROR_TEXT = {
     503: "A dependency is unavailable",
 }
 Mode = Literal["validation", "serialization"]
+# What routing.parse_if_match takes; anything else is a 400.
+IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,18}"?)$'
 
 
 class _Generator(GenerateJsonSchema):
@@ -144,8 +146,8 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
                 "name": "If-Match",
                 "in": "header",
                 "required": False,
-                "description": 'The version the change applies to, e.g. "3".',
-                "schema": {"type": "string"},
+                "description": 'The version the change applies to, e.g. "3" (or `*`).',
+                "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
             }
         )
     slug = re.sub(r"[^a-z0-9]+", "_", spec.path.lower()).strip("_")

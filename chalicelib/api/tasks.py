@@ -55,7 +55,9 @@ class TaskListQuery(PageQuery):
     due: DueFilter | None = None
     tag: str | None = Field(None, max_length=40)
     parent_id: str | None = Field(None, max_length=64)
-    sort: str = Field("-created_at", description=" | ".join(SORTS))
+    sort: str = Field(
+        "-created_at", description=" | ".join(SORTS), json_schema_extra={"enum": list(SORTS)}
+    )
 
     def filters(self) -> TaskFilters:
         return TaskFilters(

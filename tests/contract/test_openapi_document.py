@@ -1,9 +1,11 @@
 """The OpenAPI document against the code it is built from, without a stack: what it says a
-request body may hold is what validation accepts, and every route that can answer 412 takes
-If-Match (and can answer 400 for a malformed one)."""
+request body may hold is what validation accepts, every route that can answer 412 takes
+If-Match (and can answer 400 for a malformed one) in the form the routes parse, and the task
+list's sorts are enumerated."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +14,9 @@ from pydantic import BaseModel, ValidationError
 import app  # noqa: F401  (registers every route)
 from chalicelib import bootstrap
 from chalicelib.api import openapi
-from chalicelib.api.routing import ROUTES
+from chalicelib.api.routing import ROUTES, parse_if_match
+from chalicelib.domain.errors import BadRequest
+from chalicelib.services.tasks import SORTS
 
 DOCUMENT = openapi.document(bootstrap.VERSION)
 BODIES = sorted({spec.body for spec in ROUTES if spec.body is not None}, key=lambda m: m.__name__)
@@ -61,3 +65,21 @@ def test_every_route_that_can_answer_412_takes_if_match_and_can_answer_400() -> 
                 assert "400" in operation["responses"], (method, path)
             else:
                 assert "If-Match" not in headers, (method, path)
+
+
+@pytest.mark.parametrize(
+    "value", ['"3"', "3", 'W/"12"', "*", '"x"', "", "three", '"-1"', '"1234567890123456789"']
+)
+def test_the_if_match_pattern_takes_what_the_routes_take(value: str) -> None:
+    try:
+        parse_if_match(value)
+    except BadRequest:
+        taken = False
+    else:
+        taken = True
+    assert bool(re.search(openapi.IF_MATCH_PATTERN, value)) == taken
+
+
+def test_the_task_list_sorts_are_enumerated() -> None:
+    (sort,) = (p for p in DOCUMENT["paths"]["/tasks"]["get"]["parameters"] if p["name"] == "sort")
+    assert sort["schema"]["enum"] == list(SORTS)
