@@ -39,10 +39,10 @@ from chalicelib.services.users import UserService
 from chalicelib.services.webhook_secrets import WebhookSecrets
 from chalicelib.services.workflow_runs import WorkflowRunService
 from chalicelib.services.workflows import WorkflowService
-from chalicelib.settings import Settings
 
 if TYPE_CHECKING:
     from chalicelib.adapters.aws.key_rotation import SigningKeyRotation
+    from chalicelib.settings import Settings
 
 VERSION = "0.1.0"
 
@@ -97,6 +97,10 @@ def container() -> Container:
     if _container is None:
         with _lock:
             if _container is None:
+                # pydantic-settings is imported here, with the settings it reads: it is ~10% of
+                # importing the app otherwise (bench/coldstart.py).
+                from chalicelib.settings import Settings
+
                 _container = build(Settings())
     return _container
 
@@ -114,6 +118,7 @@ def key_rotation() -> SigningKeyRotation:
     """The JWT signing key's rotation steps, for the `rotate_jwt_key` function: one Secrets
     Manager client, not the whole container (built per invocation: four per rotation)."""
     from chalicelib.adapters.aws.key_rotation import SigningKeyRotation
+    from chalicelib.settings import Settings
 
     settings = Settings()
     return SigningKeyRotation(_boto3_client("secretsmanager", settings), settings.jwt_secret_id)

@@ -1,12 +1,17 @@
-"""Powertools Logger, Metrics and Tracer, created on first use (they read the environment)."""
+"""Powertools Logger, Metrics and Tracer, created on first use (they read the environment).
+
+Powertools itself is imported on first use too: it is ~10% of importing the app, and the
+function's first log line is soon enough (bench/coldstart.py).
+"""
 
 from __future__ import annotations
 
 import functools
 import os
+from typing import TYPE_CHECKING
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics, Tracer
 
 NAMESPACE = "Taskbeat"
 SERVICE = "taskbeat"
@@ -20,11 +25,15 @@ def _stage() -> str:
 
 @functools.cache
 def logger() -> Logger:
+    from aws_lambda_powertools import Logger
+
     return Logger(service="taskbeat")
 
 
 @functools.cache
 def metrics() -> Metrics:
+    from aws_lambda_powertools import Metrics
+
     recorder = Metrics(namespace=NAMESPACE, service=SERVICE)
     recorder.set_default_dimensions(stage=_stage())
     return recorder
@@ -33,6 +42,8 @@ def metrics() -> Metrics:
 def count_by(name: str, dimension: str, value: str, count: float = 1) -> None:
     """A count under a dimension of its own (such as an execution's `status`), published at
     once: EMF gives dimensions to a whole metric set, so it cannot join the invocation's."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
     recorder = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
     recorder.set_default_dimensions(stage=_stage())
     recorder.add_dimension(name=dimension, value=value)
@@ -44,4 +55,6 @@ def count_by(name: str, dimension: str, value: str, count: float = 1) -> None:
 
 @functools.cache
 def tracer() -> Tracer:
+    from aws_lambda_powertools import Tracer
+
     return Tracer(service="taskbeat")

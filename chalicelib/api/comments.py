@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import CommentOut, PageOut
+from chalicelib.api.schemas import CommentOut, Out, PageOut
 from chalicelib.api.tasks import the_task, the_task_and_caller
 from chalicelib.domain.activity import EventType, HistoryEvent
 from chalicelib.domain.comments import CommentCreate, mentioned_emails
@@ -28,7 +28,7 @@ comments_api = Blueprint(__name__)
 TAG = "comments"
 
 
-class HistoryEventOut(BaseModel):
+class HistoryEventOut(Out):
     id: str
     type: EventType
     actor_id: str

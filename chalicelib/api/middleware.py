@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice, Request, Response
 
 from chalicelib import bootstrap
@@ -138,6 +137,8 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
             "ms": round(elapsed_ms, 1),
         },
     )
+    from aws_lambda_powertools.metrics import MetricUnit  # loaded with metrics() above
+
     recorder = metrics()
     recorder.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     recorder.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms)

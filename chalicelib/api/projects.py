@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut
+from chalicelib.api.schemas import Out, PageOut
 from chalicelib.domain.model import Page
 from chalicelib.domain.projects import (
     MemberAdd,
@@ -33,7 +33,7 @@ projects_api = Blueprint(__name__)
 TAG = "projects"
 
 
-class ProjectOut(BaseModel):
+class ProjectOut(Out):
     id: str
     name: str
     description: str | None
@@ -58,7 +58,7 @@ class ProjectOut(BaseModel):
         )
 
 
-class MemberOut(BaseModel):
+class MemberOut(Out):
     user_id: str
     email: str
     name: str
@@ -275,7 +275,7 @@ def remove_member(call: Call) -> None:
     )
 
 
-class WebhookSecretOut(BaseModel):
+class WebhookSecretOut(Out):
     secret: str = Field(
         description="Key of the X-Taskbeat-Signature HMAC of this project's webhooks."
     )

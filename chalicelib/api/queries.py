@@ -8,7 +8,8 @@ from chalicelib.domain.model import PageRequest
 
 
 class PageQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Built on first use, like the request and response bodies (bench/coldstart.py).
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     limit: int = Field(25, ge=1, le=100, description="Items per page.")
     cursor: str | None = Field(

@@ -10,12 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from chalice.app import Blueprint
-from pydantic import BaseModel
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut
+from chalicelib.api.schemas import Out, PageOut
 from chalicelib.api.templates import project_and_me
 from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.rules import (
@@ -35,12 +34,12 @@ rules_api = Blueprint(__name__)
 TAG = "automation"
 
 
-class TriggerOut(BaseModel):
+class TriggerOut(Out):
     event: TriggerEvent
     conditions: dict[str, Any]
 
 
-class RuleOut(BaseModel):
+class RuleOut(Out):
     id: str
     project_id: str
     name: str
@@ -68,14 +67,14 @@ class RuleOut(BaseModel):
         )
 
 
-class ActionResultOut(BaseModel):
+class ActionResultOut(Out):
     type: str
     status: RuleOutcome
     detail: str | None
     ref: str | None
 
 
-class RuleExecutionOut(BaseModel):
+class RuleExecutionOut(Out):
     id: str
     rule_id: str
     trigger_event: TriggerEvent

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain import schedules
 from chalicelib.domain.activity import Notification, NotificationType
@@ -20,34 +20,41 @@ from chalicelib.services.workflow_runs import RunView
 T = TypeVar("T")
 
 
-class ErrorDetail(BaseModel):
+class Out(BaseModel):
+    """Base of response bodies: a serializer is built when its model is first used, not at
+    import; a request uses one or two of them (see bench/coldstart.py)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class ErrorDetail(Out):
     loc: list[str | int]
     message: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Out):
     code: str
     message: str
     details: list[ErrorDetail] = Field(default_factory=list)
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Out):
     error: ErrorBody
     request_id: str
 
 
-class PageOut(BaseModel, Generic[T]):
+class PageOut(Out, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
 
 
-class HealthOut(BaseModel):
+class HealthOut(Out):
     status: Literal["ok", "degraded"]
     version: str
     checks: dict[str, str]
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
     id: str
     email: str
     name: str
@@ -71,7 +78,7 @@ class UserOut(BaseModel):
         )
 
 
-class AuthOut(BaseModel):
+class AuthOut(Out):
     user: UserOut
     access_token: str
     refresh_token: str
@@ -83,7 +90,7 @@ def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
-class TaskOut(BaseModel):
+class TaskOut(Out):
     id: str
     project_id: str
     title: str
@@ -131,7 +138,7 @@ class TaskOut(BaseModel):
         )
 
 
-class StepOut(BaseModel):
+class StepOut(Out):
     key: str
     task_id: str
     depends_on: list[str]
@@ -141,7 +148,7 @@ class StepOut(BaseModel):
         return cls(key=step.key, task_id=step.task_id, depends_on=list(step.depends_on))
 
 
-class WorkflowOut(BaseModel):
+class WorkflowOut(Out):
     id: str
     project_id: str
     name: str
@@ -173,7 +180,7 @@ class WorkflowOut(BaseModel):
         )
 
 
-class CommentOut(BaseModel):
+class CommentOut(Out):
     id: str
     task_id: str
     author_id: str
@@ -191,13 +198,13 @@ class CommentOut(BaseModel):
         )
 
 
-class ExecutionResultOut(BaseModel):
+class ExecutionResultOut(Out):
     status_code: int
     duration_ms: int
     body_excerpt: str
 
 
-class ExecutionOut(BaseModel):
+class ExecutionOut(Out):
     id: str
     task_id: str
     project_id: str
@@ -238,7 +245,7 @@ class ExecutionOut(BaseModel):
         )
 
 
-class NotificationOut(BaseModel):
+class NotificationOut(Out):
     id: str
     type: NotificationType
     task_id: str | None
@@ -260,7 +267,7 @@ class NotificationOut(BaseModel):
         )
 
 
-class RunStepOut(BaseModel):
+class RunStepOut(Out):
     key: str
     task_id: str
     status: ExecutionStatus
@@ -270,7 +277,7 @@ class RunStepOut(BaseModel):
     error: str | None
 
 
-class WorkflowRunOut(BaseModel):
+class WorkflowRunOut(Out):
     id: str
     workflow_id: str
     project_id: str

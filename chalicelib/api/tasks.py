@@ -11,7 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut, TaskOut
+from chalicelib.api.schemas import Out, PageOut, TaskOut
 from chalicelib.domain.model import Page
 from chalicelib.domain.search import query_words
 from chalicelib.domain.tasks import (
@@ -275,12 +275,12 @@ def list_subtasks(call: Call) -> PageOut[TaskOut]:
 
 
 class PreviewQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     count: int = Field(5, ge=1, le=50, description="How many firings.")
 
 
-class PreviewOut(BaseModel):
+class PreviewOut(Out):
     runs: list[datetime]
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalice.app import Blueprint
-from pydantic import BaseModel
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut, TaskOut
+from chalicelib.api.schemas import Out, PageOut, TaskOut
 from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.tasks import Priority
 from chalicelib.domain.templates import (
@@ -33,7 +32,7 @@ templates_api = Blueprint(__name__)
 TAG = "automation"
 
 
-class TaskBlueprintOut(BaseModel):
+class TaskBlueprintOut(Out):
     title: str
     description: str
     priority: Priority
@@ -51,7 +50,7 @@ class TaskBlueprintOut(BaseModel):
         )
 
 
-class TemplateOut(BaseModel):
+class TemplateOut(Out):
     id: str
     project_id: str
     name: str

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from ulid import ULID
 
 T = TypeVar("T")
 
 
 def new_id() -> str:
+    # Imported on first use: python-ulid reads its package metadata when imported.
+    from ulid import ULID
+
     return str(ULID())
 
 
@@ -42,6 +44,8 @@ class PageRequest:
 
 
 class Input(BaseModel):
-    """Base of request bodies: unknown fields are rejected."""
+    """Base of request bodies: unknown fields are rejected. Validators are built when a model
+    is first used, not at import: a request or a function uses a few of them, and building
+    all of them was a large part of a cold start (bench/coldstart.py)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)

@@ -137,7 +137,8 @@ Action = Annotated[
     SetField | Assign | Notify | CreateTask | RunWorkflow, Field(discriminator="type")
 ]
 Actions = Annotated[list[Action], Field(min_length=1, max_length=ACTIONS_MAX)]
-_ACTIONS: TypeAdapter[list[Action]] = TypeAdapter(list[Action])
+# Built on first use, like the models (domain/model.py: Input).
+_ACTIONS: TypeAdapter[list[Action]] = TypeAdapter(list[Action], config=ConfigDict(defer_build=True))
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]
 
 

@@ -30,8 +30,6 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
-
 __all__ = [
     "At",
     "Cron",
@@ -214,6 +212,10 @@ def _parse_cron(body: str) -> Cron:
 
     fields = (minutes, hours, croniter_dom, month, croniter_dow)
     expression = " ".join(_collapse_one_value_ranges(field) for field in fields)
+    # Imported on first use: only cron schedules need it (it and dateutil are ~20 ms of a
+    # cold start otherwise, bench/coldstart.py).
+    from croniter import CroniterError, croniter
+
     try:
         croniter(expression, datetime(2000, 1, 1))
     except (CroniterError, ValueError, KeyError) as exc:
@@ -431,6 +433,8 @@ def _next_cron(cron: Cron, zone: tzinfo, after: datetime) -> datetime | None:
 
 def _next_wall_clock_match(cron: Cron, after: datetime) -> datetime | None:
     """The next naive wall-clock time after `after` that matches every field."""
+    from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
     cursor = after
     for _ in range(_MAX_CANDIDATES):
         try:

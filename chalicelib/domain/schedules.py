@@ -30,7 +30,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, TypeAdapter, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.domain import schedule_expressions as expressions
 from chalicelib.domain.errors import validation_error
@@ -169,8 +176,9 @@ class CronScheduleInput(_ScheduleFields):
 ScheduleInput = Annotated[
     OnceScheduleInput | RateScheduleInput | CronScheduleInput, Field(discriminator="kind")
 ]
+# Built on first use, like the models (domain/model.py: Input).
 _ADAPTER: Final[TypeAdapter[OnceScheduleInput | RateScheduleInput | CronScheduleInput]] = (
-    TypeAdapter(ScheduleInput)
+    TypeAdapter(ScheduleInput, config=ConfigDict(defer_build=True))
 )
 
 

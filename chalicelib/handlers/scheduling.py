@@ -14,8 +14,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from chalicelib import bootstrap
 from chalicelib.domain.model import utc
 from chalicelib.observability import count_by, logger, metrics
@@ -53,6 +51,8 @@ def _record_lateness(
     deliveries only: a redelivery is late by the retry policy's design."""
     if attempt == 1:
         late = (container.clock.now() - scheduled_time).total_seconds() * 1000
+        from aws_lambda_powertools.metrics import MetricUnit  # on first use, as metrics()
+
         metrics().add_metric(
             name="FiringLateness", unit=MetricUnit.Milliseconds, value=max(late, 0)
         )

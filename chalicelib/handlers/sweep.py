@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from chalicelib import bootstrap
 from chalicelib.observability import logger, metrics
 
@@ -20,6 +18,8 @@ from chalicelib.observability import logger, metrics
 def sweep(event: dict[str, Any]) -> dict[str, Any]:
     container = bootstrap.container()
     outcome = container.due_sweep.sweep()
+    from aws_lambda_powertools.metrics import MetricUnit  # on first use, as metrics()
+
     recorder = metrics()
     for name, value in (
         ("DueSoonNotifications", outcome.due_soon),

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import jwt
-
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.model import new_id
 from chalicelib.ports import Clock, SigningKeys
@@ -74,11 +72,17 @@ class TokenCodec:
             "exp": int((now + ttl).timestamp()),
         }
         key = self._keys.current()
+        # PyJWT is imported on the first token, not at import time: functions that never see
+        # a token (scheduler, state machine, streams) do not load it (bench/coldstart.py).
+        import jwt
+
         return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
 
     def decode(self, token: str | None, kind: TokenType) -> TokenClaims:
         if not token:
             raise Unauthorized("missing token")
+        import jwt  # on first use, see issue()
+
         try:
             header = jwt.get_unverified_header(token)
         except (jwt.PyJWTError, TypeError, ValueError):
