@@ -1,243 +1,152 @@
-"""Print Taskbeat's figures: DynamoDB calls per request, in-process latency and import time.
+"""`make bench`: every benchmark of bench/, one table, and bench/results/latest.json.
 
-Runs on moto in this process (no network); numbers are for comparing changes, not for SLAs.
+Each suite runs in a process of its own (`python -m bench.<suite> --out FILE`), one after the
+other, so none disturbs another's figures or inherits another's state (the local-stack suites
+start their own stack). Then the cost model (bench/cost.py) is computed from the request mix the
+routes suite measured and the state transitions the firings suite counted, and everything is
+printed as one table and written to bench/results/latest.json (one key per figure: value, unit,
+target and pass where there is a target). docs/benchmarks.md explains each figure.
+
+`python -m bench --only coldstart,warm` runs some suites only (the results file is then not
+written unless `--write` is given). Exits non-zero if a suite failed; a missed target is
+reported in the table, not as a failure of the run.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from bench.task_list import list_latency
-from bench.task_routes import task_routes
+from bench import cost
+from bench.report import (
+    Figure,
+    SuiteResult,
+    Target,
+    render_table,
+    summary,
+    write_results,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@dataclass
-class Counter:
-    calls: list[str]
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    args: tuple[str, ...] = ()
+    timeout: float = 300
 
-    def __call__(self, event_name: str, **kwargs: Any) -> None:
-        self.calls.append(event_name.rsplit(".", 1)[-1])
+
+# In this order; about 5 minutes in all on a quiet 2-core machine.
+SUITES = (
+    Suite("coldstart", timeout=240),
+    Suite("warm"),
+    Suite("routes"),
+    Suite("throughput", timeout=180),
+    Suite("realtime"),
+    Suite("workflows"),
+    Suite("firings", ("--quick",), timeout=400),
+)
 
 
-@contextmanager
-def aws() -> Iterator[None]:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="ERROR",
-        TASKBEAT_TABLE_PREFIX="bench-",
-        TASKBEAT_JWT_SECRET_ID="bench/jwt",
+def run_suite(suite: Suite, scratch: Path) -> SuiteResult:
+    out = scratch / f"{suite.name}.json"
+    started = time.monotonic()
+    print(f"bench: {suite.name} ...", file=sys.stderr, flush=True)
+    result = subprocess.run(
+        [sys.executable, "-m", f"bench.{suite.name}", *suite.args, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=suite.timeout,
+        check=False,
     )
-    import boto3
-    from moto import mock_aws
-
-    from chalicelib import bootstrap
-    from chalicelib.adapters.dynamodb import tables
-    from chalicelib.settings import Settings
-
-    with mock_aws():
-        settings = Settings()
-        tables.bind(settings.table_prefix, settings.aws_region)
-        tables.create_all(boto3.client("dynamodb"), settings.table_prefix)
-        boto3.client("secretsmanager").create_secret(Name="bench/jwt", SecretString="k" * 64)
-        boto3.client("secretsmanager").create_secret(
-            Name=settings.derivation_secret_id, SecretString="d" * 64
-        )
-        bootstrap.override(bootstrap.build(settings))
-        try:
-            yield
-        finally:
-            bootstrap.override(None)
-
-
-def dynamodb_calls_per_route() -> tuple[list[tuple[str, int, float]], dict[str, float]]:
-    from chalice.test import Client
-
-    from app import app
-    from chalicelib.adapters.dynamodb import connection
-
-    counter = Counter([])
-    rows: list[tuple[str, int, float]] = []
-    with Client(app) as client:
-
-        def call(method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-            headers = {"content-type": "application/json"}
-            if token:
-                headers["authorization"] = f"Bearer {token}"
-            payload = json.dumps(body).encode() if body is not None else b""
-            return getattr(client.http, method.lower())(f"/v1{path}", body=payload, headers=headers)
-
-        def measure(label: str, request: Callable[[], Any], repeat: int = 5) -> Any:
-            timings, counts, response = [], [], None
-            for _ in range(repeat):
-                counter.calls.clear()
-                started = time.perf_counter()
-                response = request()
-                timings.append((time.perf_counter() - started) * 1000)
-                counts.append(len(counter.calls))
-            rows.append((label, max(counts), statistics.median(timings)))
-            return response
-
-        # Warm up: the first request builds the container and the shared client.
-        admin = json.loads(
-            call(
-                "POST", "/auth/register", {"email": "a@x.io", "password": "p" * 12, "name": "A"}
-            ).body
-        )
-        connection.root().client.meta.events.register("before-call.dynamodb", counter)
-        emails = iter(f"user{i}@x.io" for i in range(100))
-        member = json.loads(
-            measure(
-                "POST /auth/register",
-                lambda: call(
-                    "POST",
-                    "/auth/register",
-                    {"email": next(emails), "password": "p" * 12, "name": "U"},
-                ),
-                repeat=3,
-            ).body
-        )
-        measure(
-            "POST /auth/login",
-            lambda: call("POST", "/auth/login", {"email": "a@x.io", "password": "p" * 12}),
-        )
-        refresh = {"token": member["refresh_token"]}
-
-        def rotate() -> Any:
-            response = call("POST", "/auth/refresh", {"refresh_token": refresh["token"]})
-            refresh["token"] = json.loads(response.body)["refresh_token"]
-            return response
-
-        measure("POST /auth/refresh", rotate)
-        token = admin["access_token"]
-        measure("GET /users/profile", lambda: call("GET", "/users/profile", token=token))
-        measure(
-            "PATCH /users/profile",
-            lambda: call("PATCH", "/users/profile", {"name": "B"}, token=token),
-        )
-        measure("GET /users?q=user", lambda: call("GET", "/users?q=user&limit=25", token=token))
-        measure(
-            "PUT /users/{id}/role",
-            lambda: call(
-                "PUT", f"/users/{member['user']['id']}/role", {"role": "member"}, token=token
-            ),
-        )
-        measure("GET /health", lambda: call("GET", "/health"))
-        project_routes(call, measure, token, member)
-        task_routes(call, measure, token, member)
-        latency = list_latency(client, token, admin["user"]["id"])
-        sessions = iter(
-            [
-                json.loads(
-                    call("POST", "/auth/login", {"email": "a@x.io", "password": "p" * 12}).body
-                )["access_token"]
-                for _ in range(5)
-            ]
-        )
-        measure("POST /auth/logout", lambda: call("POST", "/auth/logout", token=next(sessions)))
-    return rows, latency
-
-
-def project_routes(
-    call: Callable[..., Any], measure: Callable[..., Any], token: str, other: dict[str, Any]
-) -> None:
-    """Projects and members; every write gets fresh state, so each repetition does real work."""
-    project = json.loads(
-        measure("POST /projects", lambda: call("POST", "/projects", {"name": "P"}, token)).body
-    )
-    path = f"/projects/{project['id']}"
-    measure("GET /projects", lambda: call("GET", "/projects?limit=25", token=token))
-    measure("GET /projects/{id}", lambda: call("GET", path, token=token))
-    measure("PATCH /projects/{id}", lambda: call("PATCH", path, {"name": "Q"}, token))
-    doomed = iter(
-        [json.loads(call("POST", "/projects", {"name": "D"}, token).body)["id"] for _ in range(5)]
-    )
-    measure(
-        "DELETE /projects/{id}", lambda: call("DELETE", f"/projects/{next(doomed)}", token=token)
-    )
-    members = f"{path}/members"
-    measure("GET /projects/{id}/members", lambda: call("GET", members, token=token))
-    newcomers = iter(
-        [
-            json.loads(
-                call(
-                    "POST",
-                    "/auth/register",
-                    {"email": f"member{i}@x.io", "password": "p" * 12, "name": "M"},
-                ).body
-            )["user"]
-            for i in range(10)
-        ]
-    )
-    added: list[str] = []
-
-    def add(by: str) -> Any:
-        user = next(newcomers)
-        added.append(user["id"])
-        target = {"user_id": user["id"]} if by == "user_id" else {"email": user["email"]}
-        return call("POST", members, {**target, "role": "viewer"}, token)
-
-    measure("POST .../members (user_id)", lambda: add("user_id"))
-    measure("POST .../members (email)", lambda: add("email"))
-    member_path = f"{members}/{other['user']['id']}"
-    call("POST", members, {"user_id": other["user"]["id"], "role": "viewer"}, token)
-    roles = iter(["member", "admin"] * 3)
-    measure(
-        "PATCH .../members/{uid}", lambda: call("PATCH", member_path, {"role": next(roles)}, token)
-    )
-    leaving = iter(added)
-    measure(
-        "DELETE .../members/{uid}",
-        lambda: call("DELETE", f"{members}/{next(leaving)}", token=token),
-    )
-
-
-def import_time_ms(runs: int = 5) -> float:
-    """Median wall time of a fresh `import app` (what a Lambda cold start pays before a request)."""
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import app"], cwd=ROOT, check=True)
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
-
-
-def main() -> None:
-    with aws():
-        rows, latency = dynamodb_calls_per_route()
-    print(f"{'route':32} {'DynamoDB calls':>14} {'median ms (moto)':>17}")
-    for label, calls, ms in rows:
-        # docs/data-model.md: at most 2 calls for a read and 3 for a write, auth included.
-        budget = 2 if label.startswith("GET ") else 3
-        over = f"  OVER BUDGET ({budget})" if calls > budget else ""
-        print(f"{label:32} {calls:>14} {ms:>17.1f}{over}")
     print(
-        "\nGET /tasks?project_id=..&status=pending&sort=due_date&limit=25, median of 25:\n"
-        f"  our code:  {latency['ours_small_ms']:.1f} ms with 100 tasks, "
-        f"{latency['ours_large_ms']:.1f} ms with 10,000 (x{latency['ratio']:.2f}; bound x1.20)\n"
-        f"  items DynamoDB evaluated: {latency['scanned_small']} and {latency['scanned_large']}\n"
-        f"  on moto, wall time: {latency['moto_small_ms']:.1f} and "
-        f"{latency['moto_large_ms']:.1f} ms (moto scans the whole table per index query; "
-        "see bench/task_list.py)"
+        f"bench: {suite.name} took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True
     )
-    print(f"\nimport app (fresh interpreter, median of 5): {import_time_ms():.0f} ms")
+    if result.returncode != 0 or not out.exists():
+        raise RuntimeError(
+            f"bench.{suite.name} failed ({result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return SuiteResult.from_json(json.loads(out.read_text()))
+
+
+def cost_figures(results: dict[str, SuiteResult]) -> list[Figure]:
+    routes = results.get("routes")
+    if routes is None or "mix_samples" not in routes.data:
+        return []
+    samples = cost.samples_from_json(routes.data["mix_samples"])
+    firings = results.get("firings")
+    measured = next(
+        (
+            f.value
+            for f in (firings.figures if firings else [])
+            if f.key.endswith("transitions_per_run")
+        ),
+        None,
+    )
+    if measured:
+        transitions, note = int(measured), "transitions measured on the local stack"
+    else:
+        transitions = cost.STATIC_TRANSITIONS_PER_RUN
+        note = "firings suite missing: transitions of the definition's success path"
+    return cost.figures(cost.with_transitions(samples, transitions), transitions_note=note)
+
+
+def main(argv: list[str]) -> int:
+    only = None
+    if "--only" in argv:
+        only = set(argv[argv.index("--only") + 1].split(","))
+    write = only is None or "--write" in argv
+    started = time.monotonic()
+    results: dict[str, SuiteResult] = {}
+    failed: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        for suite in SUITES:
+            if only is not None and suite.name not in only:
+                continue
+            try:
+                results[suite.name] = run_suite(suite, Path(scratch))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                failed.append(suite.name)
+                print(f"bench: {suite.name} FAILED: {exc}", file=sys.stderr, flush=True)
+    figures = [figure for result in results.values() for figure in result.figures]
+    try:
+        figures += cost_figures(results)
+    except (ValueError, KeyError) as exc:
+        failed.append("cost")
+        print(f"bench: cost model FAILED: {exc}", file=sys.stderr)
+    figures += [
+        Figure(
+            "bench.suites_failed",
+            "suites that failed" + (f" ({', '.join(failed)})" if failed else ""),
+            len(failed),
+            "suites",
+            Target("==", 0),
+            "this run",
+        ),
+        Figure(
+            "bench.duration_s",
+            "time of the whole run",
+            time.monotonic() - started,
+            "s",
+            Target("<=", 300) if only is None else None,
+            "this run",
+        ),
+    ]
+    print(render_table(figures))
+    print(summary(figures))
+    if write:
+        path = write_results(figures)
+        print(f"written: {path.relative_to(ROOT)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

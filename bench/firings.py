@@ -14,6 +14,10 @@ state machine) and prints two figures:
    tasks' own schedules start in a month, so the ticker adds no firing of its own.
 
 Bounded: everything targets 127.0.0.1, and each part stops at its deadline.
+
+`make bench` runs it smaller (`--quick`: 100 schedules over 20 s, 20 tasks x 5 firings x 3
+deliveries) to stay within its time; it also counts the state transitions of one firing's run
+from its Step Functions history (the cost model's figure, bench/cost.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +34,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from bench.report import Figure, SuiteResult, Target, main_for_suite
 
 SCHEDULES = 200
 PER_SECOND = 5
@@ -109,8 +115,9 @@ def due_at(first: datetime, number: int) -> datetime:
     return first + timedelta(seconds=number // PER_SECOND)
 
 
-def lateness() -> dict[str, Any]:
-    """Part 1: deliveries and webhook calls of 200 one-time schedules, against their times."""
+def lateness(schedules: int = SCHEDULES, lead_seconds: float = 45) -> dict[str, Any]:
+    """Part 1: deliveries and webhook calls of one-time schedules (5 a second), against their
+    times; the first is due `lead_seconds` after the stack is up (creating them takes a while)."""
     webhook = Webhook()
     delivered: dict[tuple[str, str], float] = {}
     try:
@@ -126,9 +133,9 @@ def lateness() -> dict[str, Any]:
             stack.registry._get("fire").handler = timed_fire
             call = _api(stack)
             # Creating 200 tasks takes a few seconds; the first firing is due after that.
-            first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=45)
+            first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=lead_seconds)
             due: dict[str, datetime] = {}
-            for number in range(SCHEDULES):
+            for number in range(schedules):
                 at = due_at(first, number)
                 task = call(
                     "POST",
@@ -142,9 +149,9 @@ def lateness() -> dict[str, Any]:
                 due[task["id"]] = at
             created = time.time()
             spare = first.timestamp() - created
-            last = first + timedelta(seconds=(SCHEDULES - 1) // PER_SECOND)
+            last = first + timedelta(seconds=(schedules - 1) // PER_SECOND)
             deadline = last.timestamp() + 60
-            while len(webhook.arrived) < SCHEDULES and time.time() < deadline:
+            while len(webhook.arrived) < schedules and time.time() < deadline:
                 time.sleep(0.2)
             delivery = [
                 delivered[(task_id, at.strftime("%Y-%m-%dT%H:%M:%SZ"))] - at.timestamp()
@@ -153,13 +160,13 @@ def lateness() -> dict[str, Any]:
             ]
             webhook_lateness = [
                 webhook.arrived[f"/{number}"] - due_at(first, number).timestamp()
-                for number in range(SCHEDULES)
+                for number in range(schedules)
                 if f"/{number}" in webhook.arrived
             ]
     finally:
         webhook.close()
     return {
-        "schedules": SCHEDULES,
+        "schedules": schedules,
         "spare_seconds_before_first": round(spare, 1),
         "delivered": len(delivery),
         "webhooks_called": len(webhook_lateness),
@@ -168,8 +175,11 @@ def lateness() -> dict[str, Any]:
     }
 
 
-def deliveries() -> dict[str, Any]:
-    """Part 2: 1,000 firings x 3 deliveries through the Lambda API -> executions per task."""
+def deliveries(
+    tasks_count: int = TASKS, firings_per_task: int = FIRINGS_PER_TASK
+) -> dict[str, Any]:
+    """Part 2: firings x 3 deliveries through the Lambda API -> executions per task; and the
+    state transitions of one run, from its Step Functions history."""
     import boto3
     from botocore.config import Config
 
@@ -186,7 +196,7 @@ def deliveries() -> dict[str, Any]:
         }
         tasks = [
             call("POST", "/tasks", {"title": f"Job {number}", "schedule": schedule})
-            for number in range(TASKS)
+            for number in range(tasks_count)
         ]
         events = [
             {
@@ -197,7 +207,7 @@ def deliveries() -> dict[str, Any]:
                 "execution_id": f"delivery-{task['id']}-{hour}-{attempt}",
             }
             for task in tasks
-            for hour in range(FIRINGS_PER_TASK)
+            for hour in range(firings_per_task)
             for attempt in range(1, DELIVERIES + 1)
         ]
         random.Random(7).shuffle(events)
@@ -241,11 +251,13 @@ def deliveries() -> dict[str, Any]:
         ):
             time.sleep(2)
             executions = stored()
+        transitions = _transitions(stack, executions[0]["id"]) if executions else 0
     statuses: dict[str, int] = {}
     for execution in executions:
         statuses[execution["status"]] = statuses.get(execution["status"], 0) + 1
     return {
-        "firings": TASKS * FIRINGS_PER_TASK,
+        "transitions_per_run": transitions,
+        "firings": tasks_count * firings_per_task,
         "deliveries": len(events),
         "created": created,
         "distinct_execution_ids": len(distinct),
@@ -256,31 +268,111 @@ def deliveries() -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    started = time.monotonic()
-    late = lateness()
-    print(
-        f"lateness: {late['schedules']} one-time schedules, {PER_SECOND}/s "
-        f"({late['spare_seconds_before_first']} s spare before the first)"
-    )
-    print(f"  delivered {late['delivered']}, webhooks called {late['webhooks_called']}")
+def _transitions(stack: Any, execution_id: str) -> int:
+    """States entered by one execution's run (what Step Functions Standard bills)."""
+    import boto3
+
+    machine = os.environ["TASKBEAT_STATE_MACHINE_ARN"]
+    arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{execution_id}"
+    client = boto3.client("stepfunctions", region_name=stack.region)
+    entered, token = 0, None
+    while True:
+        page = client.get_execution_history(
+            executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {})
+        )
+        entered += sum(1 for e in page["events"] if e["type"].endswith("StateEntered"))
+        token = page.get("nextToken")
+        if not token:
+            return entered
+
+
+GROUP = "firings (local stack)"
+
+
+def measure(quick: bool = False) -> SuiteResult:
+    if quick:
+        late = lateness(schedules=100, lead_seconds=25)
+        counted = deliveries(tasks_count=20, firings_per_task=5)
+    else:
+        late = lateness()
+        counted = deliveries()
+    seconds = 1000.0
+
+    def figure(
+        key: str, label: str, value: float, unit: str, target: Target | None = None
+    ) -> Figure:
+        return Figure(f"firings.{key}", label, value, unit, target, GROUP)
+
+    figures = [
+        figure(
+            "delivered",
+            f"one-time schedules delivered, of {late['schedules']}",
+            late["delivered"],
+            "firings",
+            Target(">=", late["schedules"]),
+        ),
+    ]
     if late["delivery"]:
-        print(f"  delivery (fire starts - scheduled time): {summary(late['delivery'])}")
+        figures += [
+            figure(
+                "delivery_p50_ms",
+                "delivery lateness p50",
+                percentile(late["delivery"], 0.5) * seconds,
+                "ms",
+            ),
+            figure(
+                "delivery_p99_ms",
+                "delivery lateness p99",
+                percentile(late["delivery"], 0.99) * seconds,
+                "ms",
+            ),
+        ]
     if late["webhook"]:
-        print(f"  webhook (request received - scheduled time): {summary(late['webhook'])}")
-    counted = deliveries()
-    print(
-        f"deliveries: {counted['firings']} firings x {DELIVERIES} = {counted['deliveries']} "
-        f"deliveries ({counted['deliveries_per_second']}/s, {CALLERS} callers)"
-    )
-    print(
-        f"  created {counted['created']}, distinct execution ids "
-        f"{counted['distinct_execution_ids']}, executions stored {counted['stored_executions']} "
-        f"for {counted['distinct_firings_stored']} distinct firings; statuses {counted['statuses']}"
-    )
-    print(f"total {time.monotonic() - started:.0f} s; median of delivery lateness "
-          f"{statistics.median(late['delivery']) * 1000:.0f} ms")  # fmt: skip
+        figures += [
+            figure(
+                "webhook_p50_ms",
+                "webhook lateness p50",
+                percentile(late["webhook"], 0.5) * seconds,
+                "ms",
+            ),
+            figure(
+                "webhook_p99_ms",
+                "webhook lateness p99",
+                percentile(late["webhook"], 0.99) * seconds,
+                "ms",
+            ),
+        ]
+    figures += [
+        figure(
+            "executions_per_firing",
+            f"executions stored per firing ({counted['deliveries']} deliveries, {DELIVERIES} each)",
+            counted["stored_executions"] / counted["firings"],
+            "x",
+            Target("==", 1),
+        ),
+        figure(
+            "runs_succeeded",
+            "runs succeeded, of the firings",
+            counted["statuses"].get("succeeded", 0) / counted["firings"],
+            "share",
+            Target("==", 1),
+        ),
+        figure(
+            "deliveries_per_second",
+            f"deliveries handled ({CALLERS} callers)",
+            counted["deliveries_per_second"],
+            "req/s",
+        ),
+        figure(
+            "transitions_per_run",
+            "state transitions of one run",
+            counted["transitions_per_run"],
+            "transitions",
+        ),
+    ]
+    return SuiteResult(figures, {"lateness": late, "deliveries": counted})
 
 
 if __name__ == "__main__":
-    main()
+    argv = sys.argv[1:]
+    main_for_suite(lambda: measure(quick="--quick" in argv), argv)

@@ -23,6 +23,7 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 from bench.firings import local_stack
+from bench.report import Figure, SuiteResult, Target, main_for_suite
 
 WRITES = 100
 MEMBERS, SOCKETS_PER_MEMBER = 20, 10
@@ -159,21 +160,52 @@ async def _hold(request: dict[str, Any]) -> list[float]:
             await ws.close()
 
 
+GROUP = "real time (local stack)"
+
+
+def figures() -> SuiteResult:
+    result = measure()
+
+    def figure(
+        key: str, label: str, value: float, unit: str, target: Target | None = None
+    ) -> Figure:
+        return Figure(f"realtime.{key}", label, value, unit, target, GROUP)
+
+    return SuiteResult(
+        [
+            figure("write_to_frame_p50_ms", "write to frame p50", result["p50_ms"], "ms"),
+            figure(
+                "write_to_frame_p99_ms",
+                f"write to frame p99 ({result['writes']} updates)",
+                result["p99_ms"],
+                "ms",
+                Target("<=", 250),
+            ),
+            figure(
+                "fan_out_reached",
+                f"subscribers reached, of {result['subscribers']}",
+                result["reached"],
+                "sockets",
+                Target(">=", result["subscribers"]),
+            ),
+            figure(
+                "fan_out_last_ms",
+                f"one change to {result['subscribers']} subscribers, last frame",
+                result["fan_out_ms"],
+                "ms",
+                Target("<=", 1000),
+            ),
+        ],
+        dict(result),
+    )
+
+
 def main() -> None:
     if sys.argv[1:] == ["--clients"]:
         request = json.loads(sys.stdin.readline())
         print(json.dumps(asyncio.run(_hold(request))), flush=True)
         return
-    result = measure()
-    print(
-        f"write to frame over {result['writes']} task updates: p50 {result['p50_ms']:.0f} ms, "
-        f"p99 {result['p99_ms']:.0f} ms, max {result['max_ms']:.0f} ms (target p99 <= 250 ms)"
-    )
-    print(
-        f"fan-out of one change to {result['subscribers']} subscribers: "
-        f"{result['reached']} reached, first after {result['first_ms']:.0f} ms, "
-        f"last after {result['fan_out_ms']:.0f} ms (target <= 1000 ms)"
-    )
+    main_for_suite(figures, sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Bounded: the webhook is on 127.0.0.1, and the run must finish within a minute.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bench.firings import _api, local_stack
+from bench.report import Figure, SuiteResult, Target, main_for_suite
 
 LEVELS, WIDTH = 10, 10
 STEP_SECONDS = 0.1
@@ -132,21 +134,55 @@ def measure() -> dict[str, Any]:
     }
 
 
-def main() -> None:
+GROUP = "workflows (local stack)"
+
+
+def figures() -> SuiteResult:
     result = measure()
     budget = 2 * result["critical_path"] + 5
-    print(
-        f"workflow of {result['steps']} steps ({LEVELS} levels of {WIDTH}, "
-        f"{STEP_SECONDS * 1000:.0f} ms webhooks, max_concurrency 10): {result['status']} in "
-        f"{result['seconds']:.1f} s as seen by a client polling every {POLL_SECONDS} s, "
-        f"{result['recorded_seconds']:.1f} s from creation to finish as recorded "
-        f"(critical path {result['critical_path']:.1f} s, budget {budget:.1f} s)"
-    )
-    print(
-        f"state transitions: {result['transitions']} "
-        f"({result['transitions'] / result['steps']:.2f} per step); "
-        f"history events: {result['history_events']}"
-    )
+
+    def figure(
+        key: str, label: str, value: float, unit: str, target: Target | None = None
+    ) -> Figure:
+        return Figure(f"workflows.{key}", label, value, unit, target, GROUP)
+
+    out = [
+        figure(
+            "succeeded",
+            f"{result['steps']}-step workflow succeeded",
+            1 if result["status"] == "succeeded" else 0,
+            "bool",
+            Target("==", 1),
+        ),
+        figure(
+            "run_seconds",
+            f"{result['steps']}-step run, as a client polling every {POLL_SECONDS} s sees it",
+            result["seconds"],
+            "s",
+            Target("<=", budget),
+        ),
+        figure(
+            "transitions_per_step",
+            "state transitions per step",
+            result["transitions"] / result["steps"],
+            "transitions",
+        ),
+    ]
+    if result["recorded_seconds"] is not None:
+        out.insert(
+            2,
+            figure(
+                "recorded_seconds",
+                "the run, creation to finish as recorded",
+                result["recorded_seconds"],
+                "s",
+            ),
+        )
+    return SuiteResult(out, dict(result))
+
+
+def main() -> None:
+    main_for_suite(figures, sys.argv[1:])
 
 
 if __name__ == "__main__":
