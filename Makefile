@@ -18,7 +18,7 @@ CDK ?= npx --yes aws-cdk@2.1148.1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install assets web web-test chromium run test lint format typecheck pytest unit integration e2e contract infra synth deploy bench clean
+.PHONY: help install assets web web-test chromium screenshots run test lint format typecheck pytest unit integration e2e infra synth deploy bench clean
 
 help:
 	@echo "make run   - start the local stack (API :8000, WebSocket :8001, dashboard :8000/app/)"
@@ -68,6 +68,10 @@ chromium:
 run: install web
 	$(BIN)/python -m local
 
+# The browser tests, saving the main screens to docs/screenshots/ (committed).
+screenshots: install web chromium
+	TASKBEAT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/browser/test_dashboard.py
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -79,7 +83,7 @@ format: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-pytest: install
+pytest: install web chromium
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 unit: install
@@ -88,8 +92,6 @@ integration: install
 	$(BIN)/pytest tests/integration
 e2e: install
 	$(BIN)/pytest tests/e2e
-contract: install
-	$(BIN)/pytest tests/contract
 infra: install
 	$(BIN)/pytest tests/infra
 

@@ -88,6 +88,7 @@ interface Toast {
 function SignedIn({ api, wsUrl, me }: { api: Api; wsUrl: string; me: User }) {
   const route = useRoute();
   const [liveState, setLiveState] = useState<LiveState>("connecting");
+  const [confirmed, setConfirmed] = useState<string[]>([]);
   const [unread, setUnreadState] = useState(0);
   const [toasts, setToasts] = useState<Toast[]>([]);
   const listeners = useRef(new Set<(event: LiveEvent) => void>());
@@ -111,6 +112,7 @@ function SignedIn({ api, wsUrl, me }: { api: Api; wsUrl: string; me: User }) {
         },
         onEvent: (event) => listeners.current.forEach((listener) => listener(event)),
         onState: setLiveState,
+        onConfirmed: setConfirmed,
       }),
     [api, wsUrl],
   );
@@ -216,7 +218,12 @@ function SignedIn({ api, wsUrl, me }: { api: Api; wsUrl: string; me: User }) {
           </a>
         </nav>
         <div className="who">
-          <span className={`live live-${liveState}`} role="status" title="Live updates">
+          <span
+            className={`live live-${liveState}`}
+            role="status"
+            title="Live updates"
+            data-channels={confirmed.join(" ")}
+          >
             {liveState === "open" ? "Live" : liveState === "connecting" ? "Connecting…" : "Reconnecting…"}
           </span>
           <span className="me" title={me.email}>
@@ -233,7 +240,15 @@ function SignedIn({ api, wsUrl, me }: { api: Api; wsUrl: string; me: User }) {
       <div className="toasts" aria-live="polite" aria-atomic="false">
         {toasts.map((t) => (
           <div key={t.id} className={`toast toast-${t.kind}`} role={t.kind === "error" ? "alert" : undefined}>
-            {t.message}
+            <span>{t.message}</span>
+            <button
+              type="button"
+              className="toast-close"
+              aria-label="Dismiss"
+              onClick={() => setToasts((shown) => shown.filter((other) => other.id !== t.id))}
+            >
+              ×
+            </button>
           </div>
         ))}
       </div>

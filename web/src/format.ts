@@ -43,10 +43,29 @@ export function parseTags(text: string): string[] {
   return [...seen];
 }
 
-/** A history value for people. */
-export function showValue(value: unknown): string {
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
+
+/** A history value for people; `name` turns ids into names or titles where it knows them. */
+export function showValue(value: unknown, name: (id: string) => string | undefined = () => undefined): string {
   if (value === null || value === undefined || value === "") return "none";
-  if (Array.isArray(value)) return value.length ? value.join(", ") : "none";
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
+  if (Array.isArray(value)) return value.length ? value.map((item) => showValue(item, name)).join(", ") : "none";
+  if (typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (record.kind === "rate") return `every ${record.every} ${record.unit}`;
+    if (record.kind === "cron") return `cron ${record.expression}${record.timezone ? ` (${record.timezone})` : ""}`;
+    if (record.kind === "once") return `once at ${formatTime(String(record.at))}`;
+    if (record.type === "webhook") return `${record.method} ${record.url}`;
+    return JSON.stringify(value);
+  }
+  const text = String(value);
+  if (ISO_TIME.test(text)) return formatTime(text);
+  return name(text) ?? text.replace(/_/g, " ");
+}
+
+/** Ids in a message replaced by what `name` knows them as. */
+export function withNames(text: string, name: (id: string) => string | undefined): string {
+  return text.replace(/[0-9A-HJKMNP-TV-Z]{26,}/g, (id) => {
+    const known = name(id);
+    return known ? `“${known}”` : id;
+  });
 }

@@ -31,6 +31,7 @@ function harness() {
   const timers: { callback: () => void; ms: number }[] = [];
   const events: LiveEvent[] = [];
   const states: string[] = [];
+  const confirmed: string[][] = [];
   let tokens = 0;
   const live = new LiveSocket({
     url: "ws://127.0.0.1:8001",
@@ -42,10 +43,11 @@ function harness() {
     },
     onEvent: (event) => events.push(event),
     onState: (state) => states.push(state),
+    onConfirmed: (channels) => confirmed.push(channels),
     setTimer: (callback, ms) => timers.push({ callback, ms }),
     clearTimer: () => undefined,
   });
-  return { live, sockets, timers, events, states };
+  return { live, sockets, timers, events, states, confirmed };
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -68,8 +70,9 @@ describe("LiveSocket", () => {
     expect(states).toEqual(["connecting", "open"]);
   });
 
-  it("hands events on and drops replies", async () => {
-    const { live, sockets, events } = harness();
+  it("hands events on, and tells which subscriptions the server confirmed", async () => {
+    const { live, sockets, events, confirmed } = harness();
+    live.subscribe("project:p1");
     live.start();
     await tick();
     sockets[0].open();
@@ -78,6 +81,9 @@ describe("LiveSocket", () => {
     sockets[0].onmessage?.({ data: "not json" });
     sockets[0].onmessage?.({ data: JSON.stringify({ id: "e1", type: "task.created", at: "", data: { id: "t1" } }) });
     expect(events.map((event) => event.id)).toEqual(["e1"]);
+    expect(confirmed.at(-1)).toEqual(["project:p1"]);
+    sockets[0].drop();
+    expect(confirmed.at(-1)).toEqual([]);
   });
 
   it("reconnects after a drop with a fresh token and its subscriptions", async () => {

@@ -23,6 +23,8 @@ export interface LiveOptions {
   createSocket?: (url: string) => SocketLike;
   onEvent: (event: LiveEvent) => void;
   onState?: (state: LiveState) => void;
+  /** The channels the server confirmed (`subscribed`), whenever they change. */
+  onConfirmed?: (channels: string[]) => void;
   setTimer?: (callback: () => void, ms: number) => unknown;
   clearTimer?: (handle: unknown) => void;
   pingEveryMs?: number;
@@ -39,6 +41,7 @@ export function backoffDelay(attempt: number, random: () => number = Math.random
 export class LiveSocket {
   private socket: SocketLike | null = null;
   private channels = new Set<string>();
+  private confirmed = new Set<string>();
   private attempts = 0;
   private retryTimer: unknown = null;
   private pingTimer: unknown = null;
@@ -74,6 +77,15 @@ export class LiveSocket {
   unsubscribe(channel: string): void {
     if (!this.channels.delete(channel)) return;
     this.send({ action: "unsubscribe", channel });
+    this.setConfirmed(channel, false);
+  }
+
+  private setConfirmed(channel: string | null, on: boolean): void {
+    const before = this.confirmed.size;
+    if (channel === null) this.confirmed.clear();
+    else if (on) this.confirmed.add(channel);
+    else this.confirmed.delete(channel);
+    if (before !== this.confirmed.size || on) this.options.onConfirmed?.([...this.confirmed]);
   }
 
   get subscriptions(): string[] {
@@ -123,11 +135,18 @@ export class LiveSocket {
     socket.onmessage = (message) => {
       const event = parseFrame(message.data);
       if (event) this.options.onEvent(event);
+      else {
+        const reply = parseReply(message.data);
+        if (reply?.type === "subscribed" && this.channels.has(reply.channel ?? "")) {
+          this.setConfirmed(reply.channel ?? "", true);
+        }
+      }
     };
     socket.onerror = () => undefined; // onclose follows
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;
+      this.setConfirmed(null, false);
       this.clear(this.pingTimer);
       this.scheduleReconnect();
     };
@@ -156,6 +175,16 @@ export class LiveSocket {
   private clear(handle: unknown): void {
     if (handle === null) return;
     (this.options.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>)))(handle);
+  }
+}
+
+function parseReply(data: unknown): { type?: string; channel?: string } | null {
+  if (typeof data !== "string") return null;
+  try {
+    const frame: unknown = JSON.parse(data);
+    return frame && typeof frame === "object" ? (frame as { type?: string; channel?: string }) : null;
+  } catch {
+    return null;
   }
 }
 

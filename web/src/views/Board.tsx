@@ -70,7 +70,7 @@ export function BoardView({ project, members }: { project: Project; members: Mem
   return (
     <>
       {writable && (
-        <form className="inline-form panel" onSubmit={create} aria-label="New task">
+        <form className="inline-form panel" onSubmit={create} aria-label="Add a task">
           <label className="grow">
             New task
             <input

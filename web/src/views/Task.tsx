@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError } from "../api";
 import { useApp, useLive } from "../context";
-import { duration, formatTime, label, parseTags, showValue } from "../format";
+import { duration, formatTime, label, parseTags, showValue, withNames } from "../format";
 import { href } from "../router";
 import {
   PRIORITIES,
@@ -16,7 +16,7 @@ import {
   type Schedule,
   type Task,
 } from "../types";
-import { ActionButton, ErrorMessage, Loading, PriorityBadge, Section, StatusBadge, useLoad } from "../ui";
+import { ActionButton, ErrorMessage, errorText, Loading, PriorityBadge, Section, StatusBadge, useLoad } from "../ui";
 import { canManage, canWrite } from "./Project";
 
 const id = encodeURIComponent;
@@ -60,10 +60,12 @@ function TaskDetail({ initial }: { initial: TaskData }) {
   const [projectTasks, setProjectTasks] = useState(initial.projectTasks);
   const [deleted, setDeleted] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const [notice, setNotice] = useState("");
   const path = `/tasks/${id(task.id)}`;
   const writable = canWrite(project.my_role);
   const names = new Map(members.map((member) => [member.user_id, member.name]));
   const titles = new Map(projectTasks.map((t) => [t.id, t]));
+  const nameOf = (key: string) => names.get(key) ?? titles.get(key)?.title;
 
   const comments = useLoad(() => api.all<Comment>(`${path}/comments`), [api, path]);
   const history = useLoad(() => api.all<HistoryEvent>(`${path}/history`), [api, path]);
@@ -112,10 +114,12 @@ function TaskDetail({ initial }: { initial: TaskData }) {
   useLive(task.project_id, onEvent);
 
   const update = async (body: Record<string, unknown>) => {
+    setNotice("");
     try {
       const updated = await api.request<Task>("PATCH", path, { body, ifMatch: task.version });
       setTask(updated);
       setError(null);
+      setNotice("Saved.");
       void history.reload();
       return true;
     } catch (caught) {
@@ -200,7 +204,14 @@ function TaskDetail({ initial }: { initial: TaskData }) {
           </div>
         )}
       </div>
-      <ErrorMessage error={error} />
+      {error ? (
+        <p className="error" role="alert">
+          {withNames(errorText(error), nameOf)}
+        </p>
+      ) : null}
+      <p role="status" className="notice">
+        {notice}
+      </p>
       <div className="detail-grid">
         <div className="stack">
           <TaskFields key={task.version} task={task} members={members} writable={writable} save={update} />
@@ -222,7 +233,7 @@ function TaskDetail({ initial }: { initial: TaskData }) {
             />
           </Section>
           <Section title="History">
-            <History events={history.data} error={history.error} names={names} />
+            <History events={history.data} error={history.error} names={names} nameOf={nameOf} />
           </Section>
         </div>
         <div className="stack">
@@ -278,7 +289,6 @@ function TaskFields({
   const [due, setDue] = useState(task.due_date ? task.due_date.slice(0, 10) : "");
   const [assignee, setAssignee] = useState(task.assignee_id ?? "");
   const [tags, setTags] = useState(task.tags.join(", "));
-  const [saved, setSaved] = useState(false);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -292,7 +302,7 @@ function TaskFields({
     const newTags = parseTags(tags);
     if (newTags.join("\n") !== task.tags.join("\n")) body.tags = newTags;
     if (Object.keys(body).length === 0) return;
-    setSaved(await save(body));
+    await save(body);
   }
 
   return (
@@ -351,12 +361,6 @@ function TaskFields({
             <input value={tags} onChange={(e) => setTags(e.target.value)} />
           </label>
           {writable && <button type="submit">Save changes</button>}
-          {saved && (
-            <span role="status" className="muted">
-              {" "}
-              Saved.
-            </span>
-          )}
         </fieldset>
       </form>
     </Section>
@@ -741,7 +745,20 @@ function Comments({
   );
 }
 
-function History({ events, error, names }: { events: HistoryEvent[] | null; error: unknown; names: Map<string, string> }) {
+// Ids of records a history event names only for reference.
+const HIDDEN_CHANGES = new Set(["comment_id", "execution_id", "workflow_run_id", "id"]);
+
+function History({
+  events,
+  error,
+  names,
+  nameOf,
+}: {
+  events: HistoryEvent[] | null;
+  error: unknown;
+  names: Map<string, string>;
+  nameOf: (id: string) => string | undefined;
+}) {
   if (error) return <ErrorMessage error={error} />;
   if (!events) return <Loading what="history" />;
   return (
@@ -753,14 +770,16 @@ function History({ events, error, names }: { events: HistoryEvent[] | null; erro
             <span>{event.actor_id ? (names.get(event.actor_id) ?? "someone") : "Taskbeat"}</span>
             <time dateTime={event.at}>{formatTime(event.at)}</time>
           </p>
-          {event.changes && Object.keys(event.changes).length > 0 && (
+          {event.changes && (
             <ul className="changes">
-              {Object.entries(event.changes).map(([field, change]) => (
-                <li key={field}>
-                  {label(field)}: {showValue(Array.isArray(change) ? change[0] : null)} →{" "}
-                  {showValue(Array.isArray(change) ? change[1] : change)}
-                </li>
-              ))}
+              {Object.entries(event.changes)
+                .filter(([field]) => !HIDDEN_CHANGES.has(field))
+                .map(([field, change]) => (
+                  <li key={field}>
+                    {label(field.replace(/_id$/, ""))}: {showValue(Array.isArray(change) ? change[0] : null, nameOf)} →{" "}
+                    {showValue(Array.isArray(change) ? change[1] : change, nameOf)}
+                  </li>
+                ))}
             </ul>
           )}
         </li>
