@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { api, APP_URL, launch, newPage, PASSWORD, register, signIn } from "./harness.mjs";
+import { api, APP_URL, launch, newPage, PASSWORD, register, signIn, uniqueEmail } from "./harness.mjs";
 
 const SHOTS = process.env.TASKBEAT_SCREENSHOTS;
 let browser;
@@ -85,16 +85,43 @@ test("signs in, creates a task and completes it, with the keyboard; signs out", 
   await page.getByRole("button", { name: "Sign in" }).waitFor();
 });
 
+test("creates an account from the form and lands on its projects", async () => {
+  const page = await open();
+  await page.goto(APP_URL);
+  await page.getByRole("button", { name: "Create an account" }).click();
+  await page.getByLabel("Name").fill("Dorothy Vaughan");
+  await page.getByLabel("Email").fill(uniqueEmail("dorothy"));
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("link", { name: "Personal" }).waitFor();
+  await page.getByLabel("Name").fill("Side project");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await page.getByRole("heading", { name: "Side project", level: 1 }).waitFor();
+});
+
 test("changes made in another session arrive live, without a reload", async () => {
   const alice = await register("Alice Archer", "alice");
   const bob = await register("Bob Baker", "bob");
   const project = await api(alice.token, "POST", "/projects", { name: "Launch plan" }, 201);
-  await api(alice.token, "POST", `/projects/${project.id}/members`, { email: bob.email, role: "member" }, 201);
   await api(alice.token, "POST", "/tasks", { project_id: project.id, title: "Book the venue", priority: "high" }, 201);
 
   const mine = await open();
   await signIn(mine, alice.email);
-  await mine.goto(`${APP_URL}#/projects/${project.id}`);
+  // Alice, the owner, adds Bob on the Members tab.
+  await mine.goto(`${APP_URL}#/projects/${project.id}/members`);
+  const addMember = mine.getByRole("region", { name: "Add a member" });
+  await addMember.getByLabel("Email").fill(bob.email);
+  await addMember.getByLabel("Role").selectOption("viewer");
+  await addMember.getByRole("button", { name: "Add member" }).click();
+  const bobsRole = mine.getByLabel("Role of Bob Baker");
+  await bobsRole.waitFor();
+  assert.equal(await bobsRole.inputValue(), "viewer");
+  await bobsRole.selectOption("member");
+  await mine.getByRole("row", { name: /Bob Baker/ }).waitFor();
+  const members = await api(alice.token, "GET", `/projects/${project.id}/members`);
+  assert.equal(members.items.find((m) => m.user_id === bob.user.id)?.role, "member");
+
+  await mine.getByRole("link", { name: "Board" }).click();
   await card(mine, "pending", "Book the venue").waitFor();
   await live(mine, project.id);
   await mine.evaluate(() => {
