@@ -108,6 +108,8 @@ deploy: install
 	cd infrastructure && $(CDK) deploy --all --app "../$(BIN)/python app.py" \
 		-c stage=$(STAGE) --require-approval broadening $(CDK_ARGS)
 
+# Every benchmark of bench/ in about 5 minutes (not part of `make test`): one table, and the
+# figures in bench/results/latest.json (docs/benchmarks.md explains them).
 bench: install
 	$(BIN)/python -m bench
 
