@@ -135,7 +135,7 @@ def _pages(sizes: list[int]) -> list[list[int]]:
     return pages
 
 
-def list_latency(client: Any, token: str, owner_id: str, rounds: int = 15) -> dict[str, float]:
+def list_latency(client: Any, token: str, owner_id: str, rounds: int = 11) -> dict[str, float]:
     from bench.units import Meter
     from chalicelib.adapters.dynamodb import connection
     from chalicelib.adapters.dynamodb.models import TaskModel
