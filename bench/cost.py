@@ -244,6 +244,18 @@ def figures(
             for name, share in mix.items()
         )
 
+    memory = memory_mb()
+    kinds = [
+        Figure(
+            "cost.kind." + "".join(c if c.isalnum() else "_" for c in name).strip("_"),
+            f"  a million of: {name} ({share:.0%} of the mix)",
+            mean_cost(samples[name], memory, PRICES).total * 1e6,
+            "USD",
+            None,
+            GROUP,
+        )
+        for name, share in mix.items()
+    ]
     return [
         usd("total_usd", "total per million requests", total.total),
         usd(
@@ -285,6 +297,7 @@ def figures(
             None,
             GROUP,
         ),
+        *kinds,
     ]
 
 
