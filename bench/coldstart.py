@@ -46,7 +46,7 @@ from typing import Any
 from bench.report import Figure, SuiteResult, Target, main_for_suite
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = 7
+RUNS = 5
 IMPORT_BUDGET_MS = 250.0
 RATIO_BUDGET = 2.0
 PACKAGE_BUDGET_MB = 10.0
