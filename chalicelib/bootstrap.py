@@ -22,6 +22,7 @@ from chalicelib.domain.workflows import Workflow
 from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher, Scheduler
 from chalicelib.services.access import ProjectAccess
 from chalicelib.services.auth import AuthService, LoginPolicy
+from chalicelib.services.calendars import CalendarKeys, CalendarService
 from chalicelib.services.comments import CommentService, HistoryService
 from chalicelib.services.executions import ExecutionService
 from chalicelib.services.notifications import NotificationService
@@ -84,6 +85,8 @@ class Container:
     rules: RuleService
     rule_engine: RuleEngine
     rule_events: Callable[[dict[str, Any]], list[RuleEvent]]
+    # Calendar feeds (RFC 5545) behind each user's calendar token.
+    calendars: CalendarService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -147,6 +150,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     from chalicelib.adapters.aws.stepfunctions import StepFunctionsRunner
     from chalicelib.adapters.aws.websocket import PUSH_WORKERS, ApiGatewayPusher
     from chalicelib.adapters.dynamodb import prefetch, tables
+    from chalicelib.adapters.dynamodb.calendars import DynamoCalendarRepository
     from chalicelib.adapters.dynamodb.comments import (
         DynamoCommentRepository,
         DynamoEmailDirectory,
@@ -211,6 +215,8 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         return derived_secret(b"webhook:" + project_id.encode()).hex()
 
     cursors.use_signing_key(lambda: derived_secret(b"cursors"))
+    # Calendar tokens derive from the user's nonce with this key (docs/security.md).
+    calendar_keys = CalendarKeys(lambda: derived_secret(b"calendar-tokens"))
     tokens = TokenCodec(
         keys=SecretsManagerSigningKeys(
             secretsmanager, settings.jwt_secret_id, ttl=settings.jwt_keys_cache_seconds
@@ -281,7 +287,9 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         runner,
         DynamoPrefetcher(),
     )
-    auth = AuthService(users, sessions, DynamoLoginAttempts(), hasher, tokens, clock, policy)
+    auth = AuthService(
+        users, sessions, DynamoLoginAttempts(), hasher, tokens, clock, policy, calendar_keys
+    )
     return Container(
         settings=settings,
         clock=clock,
@@ -371,5 +379,8 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             scope=prefetch.request_scope,
         ),
         rule_events=rule_events,
+        calendars=CalendarService(
+            users, DynamoCalendarRepository(), projects, DynamoPrefetcher(), clock, calendar_keys
+        ),
         request_scope=prefetch.request_scope,
     )

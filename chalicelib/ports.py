@@ -66,8 +66,10 @@ class UserRepository(Protocol):
         session: Session,
         *,
         first_admin: bool,
+        calendar_lookup: str | None = None,
     ) -> None:
-        """Write the user, its email claim, personal project, membership and first session at once.
+        """Write the user, its email claim, personal project, membership and first session at once
+        (and, with `calendar_lookup`, the lookup item of the user's calendar token).
 
         Raises `EmailTaken` if the email is claimed, `FirstAdminTaken` if `first_admin` was asked
         for but another account got there first. Nothing is written in either case.
@@ -313,6 +315,31 @@ class TaskRepository(Protocol):
         """After a firing at `fired_at`: set the task's `next_run_at` if it is still at or
         before `fired_at` (an edit meanwhile computed a newer one). A derived field: no new
         version. True if it was written."""
+        ...
+
+
+class CalendarRepository(Protocol):
+    """Calendar tokens' lookup items and the tasks a calendar feed shows (docs/data-model.md,
+    "Calendar feeds"). The repository sees only lookups (SHA-256 of tokens), never a token."""
+
+    def owner_of(self, lookup: str) -> str | None:
+        """The id of the user whose current token has this lookup, or None (one read)."""
+        ...
+
+    def set_key(self, before: User, after: User, lookup: str, previous: str | None) -> User:
+        """In one transaction: `after`'s `calendar_nonce` and `updated_at` on the user if it is
+        still at `before.version` (returned with version + 1), the new lookup item (condition:
+        new) and, if `previous`, the old lookup item's deletion. `StaleVersion` on a lost race;
+        nothing is written then."""
+        ...
+
+    def assigned_with_due_date(self, user_id: str, due_from: datetime, limit: int) -> list[Task]:
+        """The tasks assigned to the user (in any project, left or not) due at or after
+        `due_from`, earliest first, at most `limit`: queries, never a scan."""
+        ...
+
+    def project_with_due_date(self, project_id: str, due_from: datetime, limit: int) -> list[Task]:
+        """The project's tasks due at or after `due_from`, earliest first, at most `limit`."""
         ...
 
 

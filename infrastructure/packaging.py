@@ -7,7 +7,8 @@ here, explicitly for `LAMBDA_RUNTIME`:
 
 1. `pip download` every requirement as cp313 manylinux wheels (binary only, no local builds),
 2. `pip install --no-deps --target` exactly those wheels into a site-packages directory,
-3. drop what the Lambda runtime already provides (see below),
+3. drop what the Lambda runtime already provides (see below) and the test suites some
+   distributions ship inside their package (`SHIPPED_TESTS`),
 4. stage a Chalice project whose `vendor/` is that directory and whose `requirements.txt` is
    empty, so Chalice packages the app code and copies the prebuilt dependencies verbatim.
 
@@ -74,8 +75,12 @@ _TARGET_MARKER_ENVIRONMENT = {
     "platform_machine": "x86_64",
 }
 
+# Test suites some distributions ship inside their package (icalendar's is 2 MB): never
+# imported by the package itself, dead weight in every function's package.
+SHIPPED_TESTS = ("croniter/tests", "icalendar/tests")
+
 # Bump when the build steps change, so cached builds are not reused.
-_BUILD_FORMAT = 1
+_BUILD_FORMAT = 2
 
 INFRASTRUCTURE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = INFRASTRUCTURE_DIR.parent
@@ -151,6 +156,8 @@ def build_site_packages(requirements: list[Requirement], build_dir: Path = BUILD
         *sorted(str(wheel) for wheel in wheels.glob("*.whl")),
     )
     shutil.rmtree(site_packages / "bin", ignore_errors=True)  # console scripts: unused on Lambda
+    for shipped_tests in SHIPPED_TESTS:
+        shutil.rmtree(site_packages / shipped_tests, ignore_errors=True)
     _remove_unneeded_distributions(site_packages, requirements)
     (target / "complete").write_text(key + "\n")
 

@@ -28,6 +28,7 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
+from chalicelib.api.calendar import redact_path
 from chalicelib.api.middleware import SECURITY_HEADERS
 from local.dashboard import Dashboard
 from local.lambdas import ACCOUNT_ID
@@ -143,7 +144,8 @@ class _ApiRequestHandler(ChaliceRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
-            super().log_message(format, *args)
+            # A calendar feed's path is its secret: request lines never show it.
+            super().log_message("%s", redact_path(format % args))
 
     def _generic_handle(self) -> None:
         split = urlsplit(self.path)

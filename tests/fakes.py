@@ -210,6 +210,7 @@ class InMemoryUserRepository:
         session: Session,
         *,
         first_admin: bool,
+        calendar_lookup: str | None = None,
     ) -> None:
         with self._lock:
             if f"email#{user.email}" in self.claims:
@@ -219,6 +220,8 @@ class InMemoryUserRepository:
             self.claims[f"email#{user.email}"] = user.id
             if first_admin:
                 self.claims["system#first-admin"] = user.id
+            if calendar_lookup is not None:
+                self.claims[f"calendar#{calendar_lookup}"] = user.id
             self.users[user.id] = user
             self.project_repo.create(personal_project, owner)
             self.sessions.create(session)
@@ -1148,3 +1151,51 @@ class InMemoryRuleExecutionRepository:
             (e for e in self.executions if e.rule_id == rule_id), key=lambda e: e.id, reverse=True
         )
         return _page_after(rows, page, f"rule_executions:{rule_id}")
+
+
+class InMemoryCalendarRepository:
+    """Calendar lookups in the user repository's claims, dated tasks from the task store."""
+
+    def __init__(self, users: InMemoryUserRepository, tasks: InMemoryTaskRepository) -> None:
+        self.users = users
+        self.tasks = tasks
+        self.reads: list[str] = []  # which feed reads ran ("owner", "assigned", "project")
+
+    def owner_of(self, lookup: str) -> str | None:
+        self.reads.append("owner")
+        return self.users.claims.get(f"calendar#{lookup}")
+
+    def set_key(self, before: User, after: User, lookup: str, previous: str | None) -> User:
+        with self.users._lock:
+            stored = self.users.users.get(before.id)
+            if stored is None or stored.version != before.version:
+                raise StaleVersion(before.id)
+            if f"calendar#{lookup}" in self.users.claims:
+                raise StaleVersion(before.id)
+            saved = replace(
+                stored,
+                calendar_nonce=after.calendar_nonce,
+                updated_at=after.updated_at,
+                version=before.version + 1,
+            )
+            self.users.users[before.id] = saved
+            if previous is not None:
+                self.users.claims.pop(f"calendar#{previous}", None)
+            self.users.claims[f"calendar#{lookup}"] = before.id
+            return saved
+
+    def _dated(self, keep: Any, due_from: datetime, limit: int) -> list[Task]:
+        dated = [
+            t
+            for t in self.tasks.tasks.values()
+            if keep(t) and t.due_date is not None and t.due_date >= due_from
+        ]
+        return sorted(dated, key=lambda t: (t.due_date, t.id))[:limit]
+
+    def assigned_with_due_date(self, user_id: str, due_from: datetime, limit: int) -> list[Task]:
+        self.reads.append("assigned")
+        return self._dated(lambda t: t.assignee_id == user_id, due_from, limit)
+
+    def project_with_due_date(self, project_id: str, due_from: datetime, limit: int) -> list[Task]:
+        self.reads.append("project")
+        return self._dated(lambda t: t.project_id == project_id, due_from, limit)

@@ -8,6 +8,7 @@ from chalice.app import Chalice
 def register_api(app: Chalice) -> None:
     """Register every blueprint and the middleware on `app`."""
     from chalicelib.api.auth import auth_api
+    from chalicelib.api.calendar import calendar_api
     from chalicelib.api.comments import comments_api
     from chalicelib.api.executions import executions_api
     from chalicelib.api.middleware import register_middleware
@@ -34,6 +35,7 @@ def register_api(app: Chalice) -> None:
         templates_api,
         rules_api,
         notifications_api,
+        calendar_api,
     ):
         app.register_blueprint(blueprint)
     register_middleware(app)

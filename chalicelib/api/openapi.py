@@ -112,10 +112,20 @@ def _query_params(model: type[BaseModel] | None) -> list[dict[str, Any]]:
 
 def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {}
-    if spec.status == 204 or spec.response is None:
+    named_headers = {
+        name: {"schema": {"type": "string"}, "description": text} for name, text in spec.headers
+    }
+    if spec.text_body is not None:
+        media_type = spec.content_type.split(";", 1)[0].strip()
+        responses[str(spec.status)] = {
+            "description": spec.text_body,
+            "headers": named_headers,
+            "content": {media_type: {"schema": {"type": "string"}}},
+        }
+    elif spec.status == 204 or spec.response is None:
         responses[str(spec.status)] = {"description": "No content" if spec.status == 204 else "OK"}
     else:
-        headers = {}
+        headers = dict(named_headers)
         if "version" in spec.response.model_fields:
             headers["ETag"] = {"schema": {"type": "string"}, "description": 'The version, e.g. "3"'}
         responses[str(spec.status)] = {
@@ -153,6 +163,7 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
     slug = re.sub(r"[^a-z0-9]+", "_", spec.path.lower()).strip("_")
     operation: dict[str, Any] = {
         "summary": spec.summary,
+        **({"description": spec.description} if spec.description else {}),
         "tags": [spec.tag],
         "operationId": f"{method.lower()}_{slug}",
         "parameters": parameters,

@@ -41,6 +41,12 @@ class RouteSpec:
     auth: bool
     errors: tuple[int, ...]
     content_type: str = "application/json"
+    # The operation's longer description in the OpenAPI document.
+    description: str = ""
+    # A body that is not JSON but is documented (as a string of `content_type`): what it is.
+    text_body: str | None = None
+    # Response headers the document names for the success status: {name: description}.
+    headers: tuple[tuple[str, str], ...] = ()
     # Items the view reads first, fetched with the caller's session in one round trip.
     prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None
     # The same for items the (valid) body names, e.g. the user to add to a project.
@@ -241,6 +247,9 @@ def route(
     auth: bool = True,
     errors: tuple[int, ...] = (),
     content_type: str = "application/json",
+    description: str = "",
+    text_body: str | None = None,
+    headers: dict[str, str] | None = None,
     prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None,
     prefetch_body: Callable[[Principal, Any], Sequence[PrefetchKey]] | None = None,
 ) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
@@ -256,6 +265,9 @@ def route(
         auth=auth,
         errors=errors,
         content_type=content_type,
+        description=description,
+        text_body=text_body,
+        headers=tuple((headers or {}).items()),
         prefetch=prefetch,
         prefetch_body=prefetch_body,
     )

@@ -9,7 +9,7 @@ from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import PageOut, UserOut
-from chalicelib.domain.users import ProfileUpdate, RoleUpdate
+from chalicelib.domain.users import ProfileUpdate, RoleUpdate, User
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
@@ -25,6 +25,24 @@ def caller_and_target(principal: Principal, params: dict[str, str]) -> list[Pref
     return [("user", principal.user_id), ("user", params["user_id"])]
 
 
+class ProfileOut(UserOut):
+    """The caller's own user, with what only its user may see."""
+
+    calendar_token: str = Field(
+        description="The secret of your calendar feeds' URLs (`GET /calendar/{token}.ics`); "
+        "`POST /users/profile/calendar-token` replaces it."
+    )
+
+    @classmethod
+    def of_profile(cls, user: User, calendar_token: str) -> ProfileOut:
+        return cls(**UserOut.of(user).model_dump(), calendar_token=calendar_token)
+
+
+def _profile(user: User) -> ProfileOut:
+    stored, token = bootstrap.container().calendars.token_of(user)
+    return ProfileOut.of_profile(stored, token)
+
+
 class UserListQuery(PageQuery):
     q: str = Field("", max_length=254, description="Email prefix (case-insensitive).")
 
@@ -35,11 +53,11 @@ class UserListQuery(PageQuery):
     "GET",
     tag=TAG,
     summary="The caller's profile",
-    response=UserOut,
+    response=ProfileOut,
     prefetch=caller,
 )
-def get_profile(call: Call) -> UserOut:
-    return UserOut.of(bootstrap.container().users.profile(call.principal))
+def get_profile(call: Call) -> ProfileOut:
+    return _profile(bootstrap.container().users.profile(call.principal))
 
 
 @route(
@@ -49,13 +67,13 @@ def get_profile(call: Call) -> UserOut:
     tag=TAG,
     summary="Change name, timezone or password (the password needs current_password)",
     body=ProfileUpdate,
-    response=UserOut,
+    response=ProfileOut,
     errors=(401, 412, 422),
     prefetch=caller,
 )
-def update_profile(call: Call) -> UserOut:
+def update_profile(call: Call) -> ProfileOut:
     user = bootstrap.container().users.update_profile(call.principal, call.body, call.if_match)
-    return UserOut.of(user)
+    return _profile(user)
 
 
 @route(

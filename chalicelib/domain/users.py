@@ -66,6 +66,9 @@ class User:
     created_at: datetime
     updated_at: datetime
     version: int = 1
+    # The calendar token's nonce (domain/calendars.py): the token derives from it and the
+    # user id, and a rotation replaces it. None on accounts made before calendar feeds.
+    calendar_nonce: str | None = field(default=None, repr=False)
 
     def with_changes(self, **changes: Any) -> User:
         return replace(self, **changes)

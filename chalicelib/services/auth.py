@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.errors import (
     Conflict,
@@ -33,6 +34,9 @@ from chalicelib.ports import (
     UserRepository,
 )
 from chalicelib.services.tokens import TokenCodec
+
+if TYPE_CHECKING:
+    from chalicelib.services.calendars import CalendarKeys
 
 DEFAULT_TIMEZONE = "UTC"
 BAD_CREDENTIALS = "email or password is wrong"
@@ -71,8 +75,12 @@ class AuthService:
         tokens: TokenCodec,
         clock: Clock,
         policy: LoginPolicy,
+        calendar_keys: CalendarKeys | None = None,
     ) -> None:
         self._users = users
+        # With it, a new account gets its calendar token's key in its registration's
+        # transaction (without, on the first read of its profile).
+        self._calendar_keys = calendar_keys
         self._sessions = sessions
         self._attempts = attempts
         self._hasher = hasher
@@ -89,8 +97,19 @@ class AuthService:
         while True:
             user, project, owner = self._new_account(command, password_hash, first_admin)
             session = self._new_session(user)
+            calendar_lookup = None
+            if self._calendar_keys is not None:
+                nonce, calendar_lookup = self._calendar_keys.issue(user.id)
+                user = user.with_changes(calendar_nonce=nonce)
             try:
-                self._users.create_account(user, project, owner, session, first_admin=first_admin)
+                self._users.create_account(
+                    user,
+                    project,
+                    owner,
+                    session,
+                    first_admin=first_admin,
+                    calendar_lookup=calendar_lookup,
+                )
                 break
             except EmailTaken:
                 raise Conflict("an account with this email already exists") from None

@@ -46,10 +46,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @dataclass(frozen=True)
 class World:
     """What the seeded stack holds: the admin's token, ids by path parameter name, and for
-    destructive operations ids of their own, so deleting never takes the shared objects."""
+    destructive operations ids of their own, so deleting never takes the shared objects (the
+    calendar feeds' operations have their own values too: their segments end in `.ics`)."""
 
     token: str
     logout_token: str
+    rotator_token: str  # rotating a calendar token: not the owner's, whose feeds are fuzzed
     ids: dict[str, str]
     victims: dict[str, dict[str, str]]
     webhook_sink: str
@@ -77,6 +79,7 @@ def _seed(api_url: str) -> World:
     assert owner["user"]["role"] == "admin", "the contract stack must start empty"
     member = register_user(api_url, name="Contract Member")
     leaving = register_user(api_url, name="Contract Leaver")
+    rotator = register_user(api_url, name="Contract Rotator")
     api = ApiClient(api_url, owner["access_token"])
     as_member = ApiClient(api_url, member["access_token"])
 
@@ -139,9 +142,11 @@ def _seed(api_url: str) -> World:
     )
     assert login.status_code == 200, login.text
 
+    calendar = api("GET", "/users/profile")["calendar_token"]
     return World(
         token=owner["access_token"],
         logout_token=login.json()["access_token"],
+        rotator_token=rotator["access_token"],
         ids={
             "project_id": project["id"],
             "user_id": member["user"]["id"],
@@ -163,6 +168,12 @@ def _seed(api_url: str) -> World:
             "DELETE /templates/{template_id}": {"template_id": template("Doomed")["id"]},
             "DELETE /rules/{rule_id}": {"rule_id": rule("Doomed")["id"]},
             "DELETE /workflows/{workflow_id}": {"workflow_id": workflow("Doomed")["id"]},
+            # Not destroyed, but their path parameters take a shape of their own.
+            "GET /calendar/{calendar}": {"calendar": f"{calendar}.ics"},
+            "GET /calendar/{calendar}/projects/{project}": {
+                "calendar": calendar,
+                "project": f"{project['id']}.ics",
+            },
         },
         # Nothing listens there: webhooks the run writes fail at once and never leave the host.
         webhook_sink=f"http://127.0.0.1:{free_port()}/hook",
@@ -252,6 +263,8 @@ def api_schema(contract_stack: StackProcess, world: World) -> Any:
                 case.path_parameters[name] = real
         if case.path == "/auth/logout" and "Authorization" in (case.headers or {}):
             case.headers["Authorization"] = f"Bearer {world.logout_token}"
+        if case.path == "/users/profile/calendar-token" and "Authorization" in (case.headers or {}):
+            case.headers["Authorization"] = f"Bearer {world.rotator_token}"
         if isinstance(case.body, dict | list):
             case.body = adapted_body(case.body, world)
         return case

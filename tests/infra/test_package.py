@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from packaging.tags import Tag, compatible_tags, cpython_tags, parse_tag
 
-from infrastructure.packaging import LAMBDA_RUNTIME, RUNTIME_PROVIDED
+from infrastructure.packaging import LAMBDA_RUNTIME, RUNTIME_PROVIDED, SHIPPED_TESTS
 from tests.infra.conftest import FIGURES, CloudAssembly
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
@@ -167,6 +167,13 @@ def _imported_modules(source: str) -> set[str]:
             modules.add(node.module)
     modules.discard("__future__")
     return modules
+
+
+def test_test_suites_shipped_inside_distributions_are_left_out(package: zipfile.ZipFile) -> None:
+    names = package.namelist()
+    assert "icalendar/__init__.py" in names  # the calendar feeds' library is there...
+    for shipped in SHIPPED_TESTS:  # ... without the 2 MB of tests it ships
+        assert not any(name.startswith(f"{shipped}/") for name in names), shipped
 
 
 def test_package_fits_lambda_limits(package: zipfile.ZipFile) -> None:

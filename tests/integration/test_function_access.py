@@ -188,6 +188,11 @@ def _run_everything(container: bootstrap.Container, http: Http) -> None:
         )
         _ok(http("GET", f"/tasks/{task['id']}/comments", token=token))
         _ok(http("GET", f"/tasks/{task['id']}/history", token=token))
+        # Calendar feeds (text/calendar, so through the client itself).
+        rotated = _ok(http("POST", "/users/profile/calendar-token", token=token))
+        calendar = rotated["calendar_token"]
+        for feed in (f"/calendar/{calendar}.ics", f"/calendar/{calendar}/projects/{pid}.ics"):
+            assert http.client.http.get(f"/v1{feed}").status_code == 200
         _ok(http("POST", f"/tasks/{sub['id']}/complete", token=token))
         execution = _ok(http("POST", f"/tasks/{task['id']}/run", token=token), 202)
         _ok(http("GET", f"/tasks/{task['id']}/executions", token=token))

@@ -12,6 +12,11 @@ Access kinds:
 - `project`: the team project's members of at least `min_role` get `status`; members below it
   403; non-members (the global admin included) 404. With `own`, members delete only what they
   created (`member` made it; `other`, a member too, gets 403) and admins delete anything.
+
+`secret_path` routes (the calendar feeds) take no bearer token: the path carries the caller's
+own secret (their calendar token), so they are declared without auth like public routes, and
+each principal's request names its own token. Their access kind says what that token opens:
+`self` (your own feed), `project` (a project's feed: its members, viewer or more; others 404).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Case:
     prepare: Prepare
     min_role: str = "viewer"
     own: bool = False
+    secret_path: bool = False  # no bearer token: the path holds the principal's own secret
 
     @property
     def key(self) -> tuple[str, str]:
@@ -140,6 +146,19 @@ def _register(w: World, who: str) -> Req:
     return Req("/auth/register", {"email": email, "password": PASSWORD, "name": "New"})
 
 
+def calendar_token(w: World, who: str) -> str:
+    """`who`'s calendar token, as their profile shows it."""
+    return str(w.ok(who, "GET", "/users/profile")["calendar_token"])
+
+
+def _my_feed(w: World, who: str) -> Req:
+    return Req(f"/calendar/{calendar_token(w, who)}.ics")
+
+
+def _project_feed(w: World, who: str) -> Req:
+    return Req(f"/calendar/{calendar_token(w, who)}/projects/{w.ids['project']}.ics")
+
+
 def _task_body(w: World, who: str) -> Any:
     return {"title": "New task", "project_id": w.ids["project"]}
 
@@ -185,6 +204,23 @@ CASES: list[Case] = [
         for m in ("PUT", "PATCH")
     ),
     Case("GET", "/users", "global_admin", 200, p("/users?q=")),
+    # ---- calendar feeds --------------------------------------------------------------------------
+    Case(
+        "POST",
+        "/users/profile/calendar-token",
+        "self",
+        200,
+        p("/users/profile/calendar-token"),
+    ),
+    Case("GET", "/calendar/{calendar}", "self", 200, _my_feed, secret_path=True),
+    Case(
+        "GET",
+        "/calendar/{calendar}/projects/{project}",
+        PROJECT,
+        200,
+        _project_feed,
+        secret_path=True,
+    ),
     Case(
         "PUT",
         "/users/{user_id}/role",

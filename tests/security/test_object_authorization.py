@@ -11,6 +11,7 @@ profile) are reached only by their user; objects named in bodies are checked lik
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -18,7 +19,14 @@ import pytest
 from app import app
 from chalicelib.api.routing import API_PREFIX, ROUTES
 from tests.security.conftest import PRINCIPALS, Answer, World, secrets_of
-from tests.security.routes import CASE_BY_KEY, CASES, Case, ghost_id, path_params
+from tests.security.routes import (
+    CASE_BY_KEY,
+    CASES,
+    Case,
+    calendar_token,
+    ghost_id,
+    path_params,
+)
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 
@@ -61,7 +69,7 @@ def test_every_route_has_a_case() -> None:
 def test_only_the_public_cases_are_declared_without_auth() -> None:
     declared = {(method, spec.path): spec.auth for spec in ROUTES for method in spec.methods}
     assert set(declared) == app_routes()
-    public = {case.key for case in CASES if case.access == "public"}
+    public = {case.key for case in CASES if case.access == "public" or case.secret_path}
     assert {key for key, auth in declared.items() if not auth} == public
 
 
@@ -102,7 +110,8 @@ def test_each_principal_gets_what_the_contract_says(world: World, case: Case, wh
             assert WRITES.isdisjoint(world.dynamo_calls), world.dynamo_calls
 
 
-PATH_CASES = [c for c in CASES if c.access == "project" and "{" in c.route]
+# A secret path is its own credential: whoever sends it is let in (the feed's own test below).
+PATH_CASES = [c for c in CASES if c.access == "project" and "{" in c.route and not c.secret_path]
 
 
 def _variants(case: Case) -> list[str]:
@@ -390,6 +399,70 @@ def test_websocket_subscriptions_follow_project_membership(
         "c-forged",
         {"type": "error", "code": "unauthorized", "message": "the connection is not authenticated"},
     )
+
+
+# ---- calendar feeds: the path is the credential ------------------------------------------------
+
+
+def _feed_uids(answer: Answer) -> set[str]:
+    assert answer.status == 200, answer
+    return set(re.findall(r"^UID:(\w+)@taskbeat\r$", answer.body.decode(), flags=re.MULTILINE))
+
+
+def test_a_calendar_feed_cannot_tell_a_foreign_project_from_a_missing_one(world: World) -> None:
+    """The outsider's token on the team project, a member's token on a project that does not
+    exist, a token that names nobody and a member's token without `.ics`: one answer."""
+    project = world.ids["project"]
+    outsider, member = calendar_token(world, "outsider"), calendar_token(world, "member")
+    answers = [
+        world.request("GET", f"/calendar/{outsider}/projects/{project}.ics"),
+        world.request("GET", f"/calendar/{member}/projects/{ghost_id(project)}.ics"),
+        world.request("GET", f"/calendar/{'Z' * 43}/projects/{project}.ics"),
+        world.request("GET", f"/calendar/{member}/projects/{project}"),
+        world.request("GET", f"/calendar/{'Z' * 43}.ics"),
+    ]
+    for answer in answers:
+        assert_error_body(answer, 404)
+        assert (answer.code, answer.json["error"]["message"]) == (
+            "not_found",
+            "calendar not found",
+        )
+        assert WRITES.isdisjoint(world.dynamo_calls)
+
+
+def test_a_calendar_token_opens_its_own_users_feed_only(world: World) -> None:
+    task = world.ids["task"]  # assigned to `member`, with no due date: give it one
+    world.ok("member", "PATCH", f"/tasks/{task}", {"due_date": "2099-06-01T08:00:00Z"})
+    mine = world.request("GET", f"/calendar/{calendar_token(world, 'member')}.ics")
+    assert task in _feed_uids(mine)
+    for who in ("other", "viewer", "outsider", "root"):
+        theirs = world.request("GET", f"/calendar/{calendar_token(world, who)}.ics")
+        assert task not in _feed_uids(theirs), who
+    # A bearer token of someone else changes nothing: the path decides.
+    as_outsider = world.as_("outsider", "GET", f"/calendar/{calendar_token(world, 'member')}.ics")
+    assert _feed_uids(as_outsider) == _feed_uids(mine)
+    team_feed = f"/calendar/{calendar_token(world, 'viewer')}/projects/{world.ids['project']}.ics"
+    assert task in _feed_uids(world.request("GET", team_feed))
+
+
+def test_calendar_tokens_and_access_tokens_are_not_interchangeable(world: World) -> None:
+    token = calendar_token(world, "member")
+    answer = world.request("GET", "/users/profile", token=token)
+    assert_error_body(answer, 401)
+    access = world.users["member"].access
+    assert_error_body(world.request("GET", f"/calendar/{access}.ics"), 404)
+
+
+def test_a_rotated_calendar_token_opens_nothing(world: World) -> None:
+    old = calendar_token(world, "other")
+    new = world.ok("other", "POST", "/users/profile/calendar-token")["calendar_token"]
+    assert new != old
+    project = world.ids["project"]
+    for path in (f"/calendar/{old}.ics", f"/calendar/{old}/projects/{project}.ics"):
+        assert_error_body(world.request("GET", path), 404)
+    assert world.request("GET", f"/calendar/{new}/projects/{project}.ics").status == 200
+    # Rotating one's own token touches nobody else's.
+    assert world.request("GET", f"/calendar/{calendar_token(world, 'member')}.ics").status == 200
 
 
 # ---- function level: roles ----------------------------------------------------------------------

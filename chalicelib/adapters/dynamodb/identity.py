@@ -49,6 +49,11 @@ def email_claim(email: str) -> str:
     return f"email#{email}"
 
 
+def calendar_claim(lookup: str) -> str:
+    """The lookup item of a calendar token: keyed by the token's SHA-256, owned by its user."""
+    return f"calendar#{lookup}"
+
+
 def item_key(key: PrefetchKey) -> ItemKey:
     """Map a domain prefetch key to the DynamoDB item it names."""
     kind, *ids = key
@@ -97,6 +102,7 @@ def user_from_model(row: UserModel) -> User:
         created_at=row.created_at,
         updated_at=row.updated_at,
         version=int(row.version),
+        calendar_nonce=row.calendar_nonce,
     )
 
 
@@ -112,6 +118,7 @@ def user_to_model(user: User) -> UserModel:
         created_at=user.created_at,
         updated_at=user.updated_at,
         version=user.version,
+        calendar_nonce=user.calendar_nonce,
     )
 
 
@@ -171,6 +178,7 @@ class DynamoUserRepository:
         session: Session,
         *,
         first_admin: bool,
+        calendar_lookup: str | None = None,
     ) -> None:
         claims = [
             ClaimModel(key=email_claim(user.email), owner_id=user.id, created_at=user.created_at)
@@ -194,6 +202,15 @@ class DynamoUserRepository:
                     )
                 )
                 tx.save(session_to_model(session), condition=SessionModel.id.does_not_exist())
+                if calendar_lookup is not None:  # last: the reasons above keep their places
+                    tx.save(
+                        ClaimModel(
+                            key=calendar_claim(calendar_lookup),
+                            owner_id=user.id,
+                            created_at=user.created_at,
+                        ),
+                        condition=ClaimModel.key.does_not_exist(),
+                    )
         except TransactWriteError as exc:
             reasons = [reason.code if reason else None for reason in exc.cancellation_reasons]
             if reasons and reasons[0] == CONDITION_FAILED:

@@ -69,11 +69,14 @@ class UserModel(BaseModel):
     updated_at = UTCDateTimeAttribute()
     version = NumberAttribute(default=1)
     directory = UnicodeAttribute(default="users")
+    # The calendar token's nonce (never the token): see domain/calendars.py.
+    calendar_nonce = UnicodeAttribute(null=True)
     by_email = UsersByEmail()
 
 
 class ClaimModel(BaseModel):
-    """A unique name owned by one item: `email#<address>`, `system#first-admin`, ...
+    """A unique name owned by one item: `email#<address>`, `system#first-admin`,
+    `calendar#<SHA-256 of a calendar token>` (owner: the user), ...
 
     Claims make uniqueness a conditional put instead of a read-then-write check.
     """
