@@ -18,7 +18,7 @@ CDK ?= npx --yes aws-cdk@2.1148.1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install assets web web-test chromium screenshots run test lint format typecheck pytest unit integration e2e infra synth deploy bench clean
+.PHONY: help install assets web web-test chromium screenshots run test lint format typecheck pytest unit integration e2e contract infra synth deploy bench clean
 
 help:
 	@echo "make run   - start the local stack (API :8000, WebSocket :8001, dashboard :8000/app/)"
@@ -92,19 +92,21 @@ integration: install
 	$(BIN)/pytest tests/integration
 e2e: install
 	$(BIN)/pytest tests/e2e
-infra: install
+contract: install
+	$(BIN)/pytest tests/contract
+infra: install web
 	$(BIN)/pytest tests/infra
 
 test: lint typecheck web-test pytest
 
 # Offline, without the CDK CLI: the context is cdk.json's (what the CLI would pass) plus the stage.
-synth: install
+synth: install web
 	cd infrastructure && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
 		CDK_CONTEXT_JSON="$$(../$(BIN)/python -c 'import json, sys; print(json.dumps({**json.load(open("cdk.json"))["context"], "stage": sys.argv[1]}))' '$(STAGE)')" \
 		../$(BIN)/python app.py
 
 # Extra context through CDK_ARGS, e.g. CDK_ARGS="-c alarm_email=ops@example.com".
-deploy: install
+deploy: install web
 	cd infrastructure && $(CDK) deploy --all --app "../$(BIN)/python app.py" \
 		-c stage=$(STAGE) --require-approval broadening $(CDK_ARGS)
 

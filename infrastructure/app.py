@@ -43,7 +43,13 @@ def main() -> None:
     settings = StageSettings.from_context(app.node)
     with packaging.lambda_project() as project:
         data = DataStack(app, settings)
-        service = ServiceStack(app, settings, data=data, project=project)
+        service = ServiceStack(
+            app,
+            settings,
+            data=data,
+            project=project,
+            web_dist=INFRASTRUCTURE_DIR.parent / "web" / "dist",
+        )
         for stack in (data, service):
             nag.apply(stack)  # findings are error annotations: `cdk synth` fails on them
         cdk.Tags.of(app).add("app", "taskbeat")

@@ -115,6 +115,53 @@ RESOURCE_SUPPRESSIONS: list[tuple[str, str, str]] = [
         "names the rotate_jwt_key function, which the data stack must not depend on); cdk-nag "
         "looks for the schedule in the secret's own stack. tests/infra/test_secrets.py proves it.",
     ),
+    (
+        "Web/Files",
+        "AwsSolutions-S1",
+        "The dashboard's bucket holds only the built static files, readable by anyone through "
+        "CloudFront; CloudFront is its only reader (origin access control) and the deploy its "
+        "only writer, so access logs would record nothing worth auditing.",
+    ),
+    (
+        "Web/Distribution",
+        "AwsSolutions-CFR1",
+        "The dashboard is public static files; where users may sign in from is the API's "
+        "concern (WAF on the REST stage), not the static files'.",
+    ),
+    (
+        "Web/Distribution",
+        "AwsSolutions-CFR2",
+        "The distribution serves public static files only; every request with data goes to the "
+        "REST API, whose stage has the web ACL (rate and managed rules). A CloudFront ACL must "
+        "live in us-east-1 and would cost its own fee for no protected data.",
+    ),
+    (
+        "Web/Distribution",
+        "AwsSolutions-CFR3",
+        "Access logs of public static files carry no user data (tokens never go to CloudFront; "
+        "the API logs its own requests); CloudFront's request metrics stay on.",
+    ),
+    (
+        "Web/Distribution",
+        "AwsSolutions-CFR4",
+        "Without a custom domain CloudFront serves its default *.cloudfront.net certificate, "
+        "whose policy it sets; the distribution asks TLSv1.2_2021 as its minimum, which "
+        "applies as soon as a custom domain and certificate are added (docs/operations.md).",
+    ),
+    (
+        "Web/DeployRole",
+        "AwsSolutions-IAM5",
+        "The deployment writes the dashboard's files, whose names change with every build, "
+        "under the bucket's app/ prefix only (PutObject, nothing else); its other rights name "
+        "exact objects and the one distribution.",
+    ),
+    (
+        "Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C",
+        "AwsSolutions-L1",
+        "The handler that copies the dashboard's files is aws-cdk-lib's BucketDeployment "
+        "function: its code and runtime come with the library version we pin, and it runs "
+        "only during deploys.",
+    ),
 ]
 
 

@@ -3,13 +3,15 @@
 - `DataStack` (`taskbeat-<stage>-data`, stateful): the tables and the secrets. Deployed rarely,
   retained by default and protected from deletion; nothing in it refers to the other stack.
 - `ServiceStack` (`taskbeat-<stage>`, stateless): the functions, APIs, roles, schedules, state
-  machine, protection and monitoring. It can be destroyed and re-created at any time: every
-  piece of data it needs lives in the data stack, which it refers to through CloudFormation
-  exports (CDK makes them), so CloudFormation refuses to delete a table the service still uses.
+  machine, web dashboard, protection and monitoring. It can be destroyed and re-created at any
+  time: every piece of data it needs lives in the data stack, which it refers to through
+  CloudFormation exports (CDK makes them), so CloudFormation refuses to delete a table the
+  service still uses.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -27,6 +29,7 @@ from infrastructure.components.runs import PLAN, RUN_STEP, Runs
 from infrastructure.components.scheduling import FIRE, Scheduling
 from infrastructure.components.secrets import ROTATE_JWT_KEY, KeyRotation, Secrets
 from infrastructure.components.sweep import SWEEP, DueSweep
+from infrastructure.components.web import WebDashboard
 from infrastructure.packaging import LambdaProject
 from infrastructure.settings import StageSettings
 
@@ -70,6 +73,7 @@ class ServiceStack(cdk.Stack):
         *,
         data: DataStack,
         project: LambdaProject,
+        web_dist: Path,
         **kwargs: Any,
     ) -> None:
         stage, retain_logs = settings.stage, settings.retain_data
@@ -136,12 +140,20 @@ class ServiceStack(cdk.Stack):
         self.due_sweep = DueSweep(
             self, "DueSweep", sweep=self.api.chalice.sam_template.get_resource(SWEEP)
         )
+        self.web = WebDashboard(
+            self,
+            "Web",
+            dist=web_dist,
+            api_url=self.api.rest_api_url,
+            websocket_url=self.api.websocket_url,
+        )
         self.protection = Protection(
             self,
             "Protection",
             rest_api=self.api.chalice.get_resource("RestAPI"),
             api_handler=self.api.chalice.get_resource("APIHandler"),
             settings=ProtectionSettings.from_context(self.node, stage),
+            own_origins=(self.web.origin,),
         )
         # Last: it alarms on what the others built (and its aspect gives every alarm its topic).
         self.monitoring = Monitoring(

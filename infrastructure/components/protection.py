@@ -134,6 +134,8 @@ class Protection(Construct):
         rest_api: cdk.CfnResource,
         api_handler: cdk.CfnResource,
         settings: ProtectionSettings,
+        # Origins of this stack's own browser clients (the dashboard's distribution).
+        own_origins: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -161,7 +163,8 @@ class Protection(Construct):
         rest_api.add_property_override("MethodSettings", method_settings)
 
         api_handler.add_property_override(
-            "Environment.Variables.TASKBEAT_CORS_ORIGINS", ",".join(settings.cors_origins)
+            "Environment.Variables.TASKBEAT_CORS_ORIGINS",
+            ",".join((*settings.cors_origins, *own_origins)),
         )
 
         rate_limited = wafv2.CfnWebACL.RuleActionProperty(

@@ -66,9 +66,14 @@ class CloudAssembly:
         }
 
     def functions(self) -> dict[str, dict[str, Any]]:
+        """The app's functions (not aws-cdk-lib's own deploy-time handlers, `Custom*`)."""
         return {
             **self.resources("AWS::Serverless::Function"),
-            **self.resources("AWS::Lambda::Function"),
+            **{
+                logical_id: function
+                for logical_id, function in self.resources("AWS::Lambda::Function").items()
+                if not logical_id.startswith("Custom")
+            },
         }
 
     def file_asset(self, object_key: str) -> Path:

@@ -149,11 +149,22 @@ def test_gateway_responses_carry_the_security_headers(cloud_assembly: CloudAssem
             assert parameters[f"gatewayresponse.header.{name}"] == f"'{value}'"
 
 
+def _distribution_id(cloud_assembly: CloudAssembly) -> str:
+    (logical_id,) = cloud_assembly.resources("AWS::CloudFront::Distribution")
+    return logical_id
+
+
 def test_the_api_function_gets_the_cors_origins(cloud_assembly: CloudAssembly) -> None:
     variables = cloud_assembly.template["Resources"]["APIHandler"]["Properties"]["Environment"][
         "Variables"
     ]
-    assert variables["TASKBEAT_CORS_ORIGINS"] == ""  # the default: no CORS
+    # By default only the stack's own dashboard (tests/infra/test_web.py) is an allowed origin.
+    assert variables["TASKBEAT_CORS_ORIGINS"] == {
+        "Fn::Join": [
+            "",
+            ["https://", {"Fn::GetAtt": [_distribution_id(cloud_assembly), "DomainName"]}],
+        ]
+    }
 
 
 # --- settings from context, and the construct on its own ---------------------------------------
