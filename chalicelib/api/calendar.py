@@ -67,8 +67,12 @@ def _strip_suffix(segment: str) -> str:
     return segment[: -len(SUFFIX)]
 
 
-def _etag(body: str) -> str:
-    return '"' + hashlib.sha256(body.encode("utf-8")).hexdigest()[:32] + '"'
+def _etag(feed: Feed) -> str:
+    """A hash of what the feed holds (the text is a function of it and of the renderer's
+    format), so a client's `If-None-Match` is answered before rendering: rendering is most of
+    a feed's cost (about 0.7 ms of CPU an event here)."""
+    described = f"{ical.FORMAT}|{feed!r}".encode()
+    return '"' + hashlib.sha256(described).hexdigest()[:32] + '"'
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -79,12 +83,11 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def _feed_reply(call: Call, feed: Feed) -> Reply:
-    body = ical.render(feed)
-    etag = _etag(body)
+    etag = _etag(feed)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if _matches(call.request.headers.get("if-none-match"), etag):
         return Reply("", 304, headers)
-    return Reply(body, 200, headers)
+    return Reply(ical.render(feed), 200, headers)
 
 
 @route(
@@ -100,6 +103,8 @@ def _feed_reply(call: Call, feed: Feed) -> Reply:
     content_type=ical.MEDIA_TYPE,
     text_body=FEED_BODY,
     headers=FEED_HEADERS,
+    param_docs={"calendar": "Your calendar token followed by `.ics`"},
+    conditional=True,
     errors=(404,),
 )
 def user_feed(call: Call) -> Reply:
@@ -121,6 +126,11 @@ def user_feed(call: Call) -> Reply:
     content_type=ical.MEDIA_TYPE,
     text_body=FEED_BODY,
     headers=FEED_HEADERS,
+    param_docs={
+        "calendar": "Your calendar token",
+        "project": "The project's id followed by `.ics`",
+    },
+    conditional=True,
     errors=(404,),
 )
 def project_feed(call: Call) -> Reply:

@@ -5,7 +5,7 @@ endings and 75-octet folding are its job).
 should pay, not every cold start (bench/coldstart.py).
 
 The output depends on the feed alone (no "now" in it: DTSTAMP is the task's last change, as
-RFC 5545 asks of an object without METHOD), so an unchanged feed has an unchanged ETag.
+RFC 5545 asks of an object without METHOD), so the ETag can hash the feed instead of the text.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from icalendar import Event
 
 PRODID = "-//Taskbeat//Calendar feed//EN"
+# Feeds' ETags hash the feed and this (api/calendar.py): bump it whenever `render` writes the
+# same feed differently, so clients holding the old text get the new one.
+FORMAT = "taskbeat-ics-1"
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 # How often clients are asked to refresh (RFC 7986 REFRESH-INTERVAL; X-PUBLISHED-TTL for the
 # clients that only know the older property).

@@ -86,9 +86,15 @@ def _admits_null(json_schema: JsonSchemaValue) -> bool:
     return False
 
 
-def _path_params(path: str) -> list[dict[str, Any]]:
+def _path_params(path: str, docs: dict[str, str]) -> list[dict[str, Any]]:
     return [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            **({"description": docs[name]} if name in docs else {}),
+            "schema": {"type": "string"},
+        }
         for name in re.findall(r"{(\w+)}", path)
     ]
 
@@ -149,7 +155,22 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
             "description": ERROR_TEXT.get(code, "Error"),
             "content": {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}},
         }
-    parameters = _path_params(spec.path) + _query_params(spec.query)
+    if spec.conditional:
+        responses["304"] = {
+            "description": "Not modified: `If-None-Match` names the current ETag",
+            "headers": named_headers,
+        }
+    parameters = _path_params(spec.path, dict(spec.param_docs)) + _query_params(spec.query)
+    if spec.conditional:
+        parameters.append(
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "An ETag of an earlier answer (or `*`): 304 if it is still current.",
+                "schema": {"type": "string"},
+            }
+        )
     if takes_if_match:  # the routes that can answer 412 are the ones that read If-Match
         parameters.append(
             {

@@ -47,6 +47,10 @@ class RouteSpec:
     text_body: str | None = None
     # Response headers the document names for the success status: {name: description}.
     headers: tuple[tuple[str, str], ...] = ()
+    # What path parameters hold, for the document: {name: description}.
+    param_docs: tuple[tuple[str, str], ...] = ()
+    # Takes `If-None-Match` and may answer 304 (documented as such).
+    conditional: bool = False
     # Items the view reads first, fetched with the caller's session in one round trip.
     prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None
     # The same for items the (valid) body names, e.g. the user to add to a project.
@@ -250,6 +254,8 @@ def route(
     description: str = "",
     text_body: str | None = None,
     headers: dict[str, str] | None = None,
+    param_docs: dict[str, str] | None = None,
+    conditional: bool = False,
     prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None,
     prefetch_body: Callable[[Principal, Any], Sequence[PrefetchKey]] | None = None,
 ) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
@@ -268,6 +274,8 @@ def route(
         description=description,
         text_body=text_body,
         headers=tuple((headers or {}).items()),
+        param_docs=tuple((param_docs or {}).items()),
+        conditional=conditional,
         prefetch=prefetch,
         prefetch_body=prefetch_body,
     )

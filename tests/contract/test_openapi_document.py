@@ -83,3 +83,19 @@ def test_the_if_match_pattern_takes_what_the_routes_take(value: str) -> None:
 def test_the_task_list_sorts_are_enumerated() -> None:
     (sort,) = (p for p in DOCUMENT["paths"]["/tasks"]["get"]["parameters"] if p["name"] == "sort")
     assert sort["schema"]["enum"] == list(SORTS)
+
+
+@pytest.mark.parametrize(
+    "path", ["/calendar/{calendar}", "/calendar/{calendar}/projects/{project}"]
+)
+def test_the_calendar_feeds_are_documented_as_calendars_without_a_bearer_token(path: str) -> None:
+    operation = DOCUMENT["paths"][path]["get"]
+    assert operation["security"] == []
+    assert set(operation["responses"]) == {"200", "304", "404", "503"}
+    assert operation["responses"]["200"]["content"] == {
+        "text/calendar": {"schema": {"type": "string"}}
+    }
+    assert set(operation["responses"]["200"]["headers"]) == {"ETag", "Cache-Control"}
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert parameters["If-None-Match"]["in"] == "header"
+    assert ".ics" in "".join(p.get("description", "") for p in parameters.values())

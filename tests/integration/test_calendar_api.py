@@ -19,6 +19,7 @@ from chalice.test import Client
 from app import app
 from chalicelib import bootstrap
 from chalicelib.adapters.dynamodb import connection
+from chalicelib.api import ical
 from chalicelib.domain.calendars import lookup_of
 from chalicelib.observability import logger
 from tests.integration.conftest import REGION
@@ -146,13 +147,21 @@ class TestTheUsersFeed:
         assert http("GET", f"/calendar/{token}.ics").status_code == 200
         assert http("GET", f"/calendar/{token}.ics", token="not-a-jwt").status_code == 200
 
-    def test_if_none_match_with_the_etag_answers_304(self, http: Http) -> None:
+    def test_if_none_match_with_the_etag_answers_304(
+        self, http: Http, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         access = http.register("ada@example.com")["access_token"]
         path = f"/calendar/{token_of(http, access)}.ics"
         first = http("GET", path)
         etag = first.headers["ETag"]
         assert etag == http("GET", path).headers["ETag"], "an unchanged feed keeps its ETag"
-        unchanged = http("GET", path, headers={"If-None-Match": etag})
+
+        def render(feed: object) -> str:
+            raise AssertionError("a 304 renders nothing")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(ical, "render", render)
+            unchanged = http("GET", path, headers={"If-None-Match": etag})
         assert (unchanged.status_code, unchanged.body) == (304, b"")
         assert unchanged.headers["ETag"] == etag
         me = http.ok("GET", "/users/profile", token=access)["id"]
