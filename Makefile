@@ -18,7 +18,7 @@ CDK ?= npx --yes aws-cdk@2.1148.1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install assets web web-test chromium screenshots run test lint format typecheck pytest unit integration e2e contract infra synth deploy bench clean
+.PHONY: help install assets web web-test chromium browser screenshots run test lint format typecheck pytest unit integration e2e contract infra synth deploy bench clean
 
 help:
 	@echo "make run   - start the local stack (API :8000, WebSocket :8001, dashboard :8000/app/)"
@@ -70,7 +70,7 @@ run: install web
 
 # The browser tests, saving the main screens to docs/screenshots/ (committed).
 screenshots: install web chromium
-	TASKBEAT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/browser/test_dashboard.py
+	TASKBEAT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q $(BROWSER_TESTS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -83,8 +83,15 @@ format: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-pytest: install web chromium
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+# The browser tests run after the others, alone: Chromium and its own stack would otherwise take
+# CPU from the timing-sensitive e2e and contract tests on the other worker.
+BROWSER_TESTS := tests/browser/test_dashboard.py
+
+pytest: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --ignore=$(BROWSER_TESTS)
+
+browser: install web chromium
+	$(BIN)/pytest $(BROWSER_TESTS)
 
 unit: install
 	$(BIN)/pytest tests/unit
@@ -97,7 +104,7 @@ contract: install
 infra: install web
 	$(BIN)/pytest tests/infra
 
-test: lint typecheck web-test pytest
+test: lint typecheck web-test pytest browser
 
 # Offline, without the CDK CLI: the context is cdk.json's (what the CLI would pass) plus the stage.
 synth: install web

@@ -122,9 +122,9 @@ export class Api {
       this.setSession(auth);
       return true;
     } catch (error) {
-      if (error instanceof ApiError && error.status === 401) this.setSession(null);
-      else if (!(error instanceof ApiError)) throw error;
-      else this.setSession(null);
+      // Unreachable API: keep the session for a later try. Refused: the session is over.
+      if (!(error instanceof ApiError)) throw error;
+      this.setSession(null);
       return false;
     }
   }
