@@ -87,7 +87,8 @@ typecheck: $(INSTALLED)
 # CPU from the timing-sensitive e2e and contract tests on the other worker.
 BROWSER_TESTS := tests/browser/test_dashboard.py
 
-pytest: install
+# The infra tests synthesize the CDK app, which deploys web/dist: built first.
+pytest: install web
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --ignore=$(BROWSER_TESTS)
 
 browser: install web chromium
