@@ -269,6 +269,39 @@ test("a workflow run is drawn as its graph and its steps reach succeeded live", 
   await shot(page, "workflow-run");
 });
 
+test("builds a workflow from the project's tasks", async () => {
+  const me = await register("Annie Easley", "ae");
+  const project = await api(me.token, "POST", "/projects", { name: "Docs" }, 201);
+  for (const title of ["Draft", "Review", "Publish"]) {
+    await api(me.token, "POST", "/tasks", { project_id: project.id, title }, 201);
+  }
+  const page = await open();
+  await signIn(page, me.email);
+  await page.goto(`${APP_URL}#/projects/${project.id}/workflows`);
+  const builder = page.getByRole("region", { name: "New workflow" });
+  await builder.getByLabel("Name").fill("Write and ship");
+  for (const [index, task] of ["Draft", "Review", "Publish"].entries()) {
+    await builder.getByRole("button", { name: "Add step" }).click();
+    const step = builder.getByRole("group", { name: `Step ${index + 1}`, exact: true });
+    await step.getByLabel("Task").selectOption({ label: task });
+    if (index > 0) await step.getByRole("checkbox", { name: `step${index}` }).check();
+  }
+  await builder.getByRole("button", { name: "Create workflow" }).click();
+  await page.getByRole("heading", { name: "Write and ship", level: 1 }).waitFor();
+  const graph = page.getByTestId("workflow-graph");
+  assert.equal(await graph.locator("[data-step]").count(), 3);
+  assert.equal(await graph.locator("path.graph-edge").count(), 2);
+  const workflows = await api(me.token, "GET", `/workflows?project_id=${project.id}`);
+  assert.deepEqual(
+    workflows.items[0].steps.map((step) => [step.key, step.depends_on]),
+    [
+      ["step1", []],
+      ["step2", ["step1"]],
+      ["step3", ["step2"]],
+    ],
+  );
+});
+
 test("readable on a phone: the board fits 375 px without sideways scrolling", async () => {
   const me = await register("Mary Jackson", "mj");
   for (const [title, priority, tags] of [
