@@ -11,7 +11,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -189,6 +190,19 @@ class StackProcess:
                 self.process.wait()
                 raise AssertionError(f"the local stack did not stop:\n{self.output()}") from None
         return int(self.process.returncode)
+
+
+@contextmanager
+def running_stack(log_dir: Path) -> Iterator[StackProcess]:
+    """A stack on free ports for the `with` block; stopped with SIGINT, it must exit with 0."""
+    running = StackProcess(log_dir / "stack.log", http_port=free_port(), ws_port=free_port())
+    try:
+        running.start(timeout=60)
+        yield running
+    finally:
+        if running.process is not None:
+            exit_code = running.stop(signal.SIGINT)
+            assert exit_code == 0, running.output()
 
 
 class ApiClient:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from local.testing import REPO_ROOT, StackProcess, free_port
+from local.testing import REPO_ROOT, StackProcess, running_stack
 
 WEB = REPO_ROOT / "web"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -42,17 +41,8 @@ def _require_built() -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     _require_built()
-    running = StackProcess(
-        tmp_path_factory.mktemp("browser-stack") / "stack.log",
-        http_port=free_port(),
-        ws_port=free_port(),
-    )
-    try:
-        running.start(timeout=60)
+    with running_stack(tmp_path_factory.mktemp("browser-stack")) as running:
         yield running
-    finally:
-        if running.process is not None:
-            assert running.stop(signal.SIGINT) == 0, running.output()
 
 
 @pytest.mark.timeout(240)

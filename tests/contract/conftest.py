@@ -4,7 +4,6 @@ document the stack serves, loaded by schemathesis with the run's configuration a
 
 from __future__ import annotations
 
-import signal
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from local.testing import (
     StackProcess,
     free_port,
     register_user,
+    running_stack,
     wait_until,
 )
 
@@ -59,18 +59,8 @@ class World:
 
 @pytest.fixture(scope="session")
 def contract_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    running = StackProcess(
-        tmp_path_factory.mktemp("contract-stack") / "stack.log",
-        http_port=free_port(),
-        ws_port=free_port(),
-    )
-    try:
-        running.start(timeout=60)
+    with running_stack(tmp_path_factory.mktemp("contract-stack")) as running:
         yield running
-    finally:
-        if running.process is not None:
-            exit_code = running.stop(signal.SIGINT)
-            assert exit_code == 0, running.output()
 
 
 def _seed(api_url: str) -> World:

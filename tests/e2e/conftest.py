@@ -3,14 +3,13 @@ talked to over real HTTP and WebSocket, stopped with SIGINT and required to exit
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.testing import StackProcess, free_port, register_user
+from local.testing import StackProcess, register_user, running_stack
 
 HERE = Path(__file__).parent
 
@@ -26,21 +25,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     """The running stack: `.api` (http://127.0.0.1:PORT/api/v1), `.ws` (ws://127.0.0.1:PORT),
     `.docs`, and `.output()` for what it printed."""
-    running = StackProcess(
-        tmp_path_factory.mktemp("local-stack") / "stack.log",
-        http_port=free_port(),
-        ws_port=free_port(),
-    )
-    try:
-        running.start(timeout=60)
+    with running_stack(tmp_path_factory.mktemp("local-stack")) as running:
         yield running
-    finally:
-        if running.process is not None:
-            exit_code = running.stop(signal.SIGINT)
-            output = running.output()
-            assert exit_code == 0, output
-            shutdown = output.partition("Stopping...")[2]
-            assert "Traceback" not in shutdown, output
+    output = running.output()
+    assert "Traceback" not in output.partition("Stopping...")[2], output
 
 
 @pytest.fixture

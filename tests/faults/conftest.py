@@ -4,14 +4,13 @@ or a `stack` argument) share one `python -m local` subprocess, kept on one xdist
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from local import moto_patches
-from local.testing import StackProcess, free_port
+from local.testing import StackProcess, running_stack
 from tests.integration.conftest import aws_env, container, moto_aws, settings
 
 __all__ = ["aws_env", "container", "moto_aws", "settings"]  # fixtures, shared
@@ -43,15 +42,5 @@ def serialized_moto(moto_aws: None) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     """The local stack as `make run` starts it (see tests/e2e/conftest.py)."""
-    running = StackProcess(
-        tmp_path_factory.mktemp("faults-stack") / "stack.log",
-        http_port=free_port(),
-        ws_port=free_port(),
-    )
-    try:
-        running.start(timeout=60)
+    with running_stack(tmp_path_factory.mktemp("faults-stack")) as running:
         yield running
-    finally:
-        if running.process is not None:
-            exit_code = running.stop(signal.SIGINT)
-            assert exit_code == 0, running.output()
