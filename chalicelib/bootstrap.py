@@ -24,7 +24,7 @@ from chalicelib.services.access import ProjectAccess
 from chalicelib.services.auth import AuthService, LoginPolicy
 from chalicelib.services.calendars import CalendarKeys, CalendarService
 from chalicelib.services.comments import CommentService, HistoryService
-from chalicelib.services.executions import ExecutionService
+from chalicelib.services.executions import ExecutionService, OverlapSlots
 from chalicelib.services.notifications import NotificationService
 from chalicelib.services.projects import ProjectService
 from chalicelib.services.realtime import RealtimeService
@@ -144,6 +144,7 @@ def _boto3_client(
 
 def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Container:
     """Wire the AWS adapters. `hasher` lets tests trade argon2's cost for speed."""
+    from chalicelib.adapters.aws.dispatch import LambdaAttemptDispatcher
     from chalicelib.adapters.aws.fan_out import LambdaFanOut
     from chalicelib.adapters.aws.scheduler import EventBridgeScheduler, UnconfiguredScheduler
     from chalicelib.adapters.aws.secrets import SecretsManagerSecrets, SecretsManagerSigningKeys
@@ -248,15 +249,45 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     runner = (
         StepFunctionsRunner(_boto3_client("stepfunctions", settings), settings.state_machine_arn)
         if settings.state_machine_arn
-        else None  # executions stay queued: there is nothing to run them
+        else None  # workflow runs stay queued, retries are not made: nothing runs them
+    )
+    lambda_client = (
+        _boto3_client("lambda", settings)
+        if settings.fire_function_arn or settings.fan_out_function_arn
+        else None
+    )
+    dispatcher = (
+        LambdaAttemptDispatcher(lambda_client, settings.fire_function_arn)
+        if lambda_client is not None and settings.fire_function_arn
+        else None  # manual runs stay queued: nothing makes their attempts
     )
     execution_repository = DynamoExecutionRepository()
-    executions = ExecutionService(
-        execution_repository, task_repository, projects, DynamoPrefetcher(), clock, runner
-    )
-    webhook_secrets = WebhookSecrets(projects, webhook_secret)
-    workflow_repository = DynamoWorkflowRepository()
     workflow_run_repository = DynamoWorkflowRunRepository()
+    webhook_secrets = WebhookSecrets(projects, webhook_secret)
+    slots = OverlapSlots(execution_repository, dispatcher, clock)
+    run_service = RunService(
+        execution_repository,
+        task_repository,
+        UrllibWebhookClient(settings.allow_private_webhooks),
+        webhook_secrets.for_signing,
+        clock,
+        slots,
+        workflow_run_repository,
+        DynamoPrefetcher(),
+        runner=runner,
+        dispatcher=dispatcher,
+    )
+    executions = ExecutionService(
+        execution_repository,
+        task_repository,
+        projects,
+        DynamoPrefetcher(),
+        clock,
+        dispatcher,
+        attempts=run_service,
+        slots=slots,
+    )
+    workflow_repository = DynamoWorkflowRepository()
     template_repository = DynamoTemplateRepository()
     rule_repository = DynamoRuleRepository()
     rule_log = DynamoRuleExecutionRepository()
@@ -301,8 +332,8 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
             projects,
             DynamoPrefetcher(),
             clock,
-            LambdaFanOut(_boto3_client("lambda", settings), settings.fan_out_function_arn)
-            if settings.fan_out_function_arn
+            LambdaFanOut(lambda_client, settings.fan_out_function_arn)
+            if lambda_client is not None and settings.fan_out_function_arn
             else None,
         ),
         realtime_changes=realtime_changes,
@@ -340,16 +371,7 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
         ),
         notifications=NotificationService(DynamoNotificationRepository()),
         executions=executions,
-        runs=RunService(
-            execution_repository,
-            task_repository,
-            UrllibWebhookClient(settings.allow_private_webhooks),
-            webhook_secrets.for_signing,
-            clock,
-            executions.slots,
-            workflow_run_repository,
-            DynamoPrefetcher(),
-        ),
+        runs=run_service,
         due_sweep=DueSweepService(DynamoDueSweepRepository(), clock),
         webhook_secrets=webhook_secrets,
         workflows=WorkflowService(

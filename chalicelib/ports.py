@@ -544,6 +544,10 @@ class ExecutionRepository(Protocol):
         """One page of a task's executions, newest first."""
         ...
 
+    def find_expired_leases(self, before: datetime, limit: int) -> list[Execution]:
+        """Up to `limit` executions whose lease ended before `before` (their holder is gone)."""
+        ...
+
     def update(
         self, before: Execution, after: Execution, records: Sequence[Record] = ()
     ) -> Execution:
@@ -553,9 +557,12 @@ class ExecutionRepository(Protocol):
 
 
 class ExecutionRunner(Protocol):
-    def start(self, execution: Execution) -> None:
-        """Start running a queued execution. Idempotent on `execution.run_name`: starting the
-        same execution twice runs it once."""
+    """The run state machine: workflow runs, and the attempts of an execution that must wait."""
+
+    def start(self, execution: Execution, delay_seconds: int = 0) -> None:
+        """Hand an execution over to the state machine, which makes its next attempt
+        (`attempts + 1`) after `delay_seconds`. Idempotent on `execution.run_name`: handing
+        the same execution over twice runs it once."""
         ...
 
     def start_workflow_run(self, run: WorkflowRun) -> None:
@@ -565,6 +572,14 @@ class ExecutionRunner(Protocol):
     def stop_workflow_run(self, run: WorkflowRun) -> None:
         """Stop a workflow run's state machine execution (gone or finished already: fine)."""
         ...
+
+
+class AttemptDispatcher(Protocol):
+    """Makes the first attempt of a queued execution soon, elsewhere: an asynchronous
+    invocation of the `fire` function, so the caller (an HTTP request) need not wait for the
+    webhook. Delivery is at least once; the receiver takes the execution's lease."""
+
+    def dispatch(self, execution: Execution) -> None: ...
 
 
 class Scheduler(Protocol):

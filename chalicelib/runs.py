@@ -3,14 +3,20 @@
 Built here, in Python, and handed as JSON to CDK (`infrastructure/components/runs.py`) and to
 the local stack (`local/provision.py`), so both run the very same definition.
 
-    Plan ──(done)──> Finished
-      │
+    Start ──(delay_seconds given)──> Delay (Wait) ──┐
+      └──────────────────────────────────────────────> Plan ──(done)──> Finished
+                                                          │
       └─> RunSteps (Map over the ready steps, at most `max_concurrency` at once)
             Attempt ──(retry)──> Backoff (Wait, SecondsPath) ──> NextAttempt ──> Attempt
                │ (succeeded | failed)            (any error left after Retry) │
                └──> StepDone                      Abandon <──────────────────┘
       <──────── back to Plan
 
+- Which runs use it: workflow runs, and an execution whose first attempt (made by the `fire`
+  function, outside any state machine) failed with retries left. That one is handed over with
+  `delay_seconds`, its first retry's backoff: the run starts with a `Wait`, and `plan` answers
+  the execution with its next attempt's number (`attempts + 1`). An execution that succeeds at
+  its first attempt never starts a state machine execution (docs/architecture.md).
 - `plan` (Lambda) says which steps are ready: for a single execution, the execution itself
   in round 0 and nothing afterwards; workflows plan their dependency graph the same way.
 - `run_step` (Lambda) makes one attempt of one step: it sends the webhook once (or applies a
@@ -58,6 +64,10 @@ TRANSIENT_RETRY: Final = {
     "MaxDelaySeconds": 30,
     "JitterStrategy": "FULL",
 }
+
+# The `fire` function's event that names a queued execution to start (`AttemptDispatcher`);
+# a scheduler firing names a task or a workflow instead.
+START_EVENT_KEY: Final = "start_execution"
 
 # Outcomes `run_step` answers.
 RETRY: Final = "retry"
@@ -146,8 +156,14 @@ def definition(plan_arn: str, run_step_arn: str) -> dict[str, Any]:
     }
     return {
         "Comment": "Taskbeat run: plan the ready steps, run them (webhook attempts), repeat.",
-        "StartAt": "Plan",
+        "StartAt": "Start",
         "States": {
+            "Start": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.delay_seconds", "IsPresent": True, "Next": "Delay"}],
+                "Default": "Plan",
+            },
+            "Delay": {"Type": "Wait", "SecondsPath": "$.delay_seconds", "Next": "Plan"},
             "Plan": plan,
             "DoneOrRun": {
                 "Type": "Choice",
@@ -161,7 +177,7 @@ def definition(plan_arn: str, run_step_arn: str) -> dict[str, Any]:
                 "ItemSelector": {
                     "execution_id.$": "$$.Map.Item.Value.execution_id",
                     "task_id.$": "$$.Map.Item.Value.task_id",
-                    "attempt": 1,
+                    "attempt.$": "$$.Map.Item.Value.attempt",
                 },
                 "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **steps},
                 "ResultPath": None,
@@ -176,6 +192,15 @@ def definition_json(plan_arn: str, run_step_arn: str) -> str:
     return json.dumps(definition(plan_arn, run_step_arn), indent=2, sort_keys=True)
 
 
-def execution_input(kind: str, run_id: str) -> dict[str, Any]:
-    """The input of a state machine execution: which run, and the plan's first round."""
-    return {"run": {"kind": kind, "id": run_id}, "plan": {"round": 0}}
+def execution_input(kind: str, run_id: str, delay_seconds: int = 0) -> dict[str, Any]:
+    """The input of a state machine execution: which run, the plan's first round, and how long
+    to wait before it (an execution handed over for a retry)."""
+    payload: dict[str, Any] = {"run": {"kind": kind, "id": run_id}, "plan": {"round": 0}}
+    if delay_seconds > 0:
+        payload["delay_seconds"] = delay_seconds
+    return payload
+
+
+def start_event(execution_id: str, task_id: str) -> dict[str, Any]:
+    """The `fire` function's event that starts a queued execution's first attempt."""
+    return {START_EVENT_KEY: {"execution_id": execution_id, "task_id": task_id}}

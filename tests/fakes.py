@@ -316,6 +316,13 @@ class NoPrefetch:
         return None
 
 
+def _at_or_before_second(next_run_at: datetime | None, fired_at: datetime) -> bool:
+    """`advance_next_run`'s condition, as DynamoDB's (adapters/dynamodb/next_runs.py): a
+    stored value within `fired_at`'s second counts as at it."""
+    next_second = fired_at.replace(microsecond=0) + timedelta(seconds=1)
+    return next_run_at is not None and next_run_at < next_second
+
+
 def _sort_key(task: Task, field: str) -> tuple[Any, ...]:
     if field == "due_date":
         return (task.due_date is None, task.due_date or datetime.min.replace(tzinfo=UTC), task.id)
@@ -446,7 +453,7 @@ class InMemoryTaskRepository:
     ) -> bool:
         with self._lock:
             task = self.tasks.get(task_id)
-            if task is None or task.next_run_at is None or task.next_run_at > fired_at:
+            if task is None or not _at_or_before_second(task.next_run_at, fired_at):
                 return False
             self.tasks[task_id] = replace(task, next_run_at=next_run_at)
             return True
@@ -748,6 +755,14 @@ class InMemoryExecutionRepository:
     def get_many(self, execution_ids: Sequence[str]) -> dict[str, Execution]:
         return {e: self.executions[e] for e in execution_ids if e in self.executions}
 
+    def find_expired_leases(self, before: datetime, limit: int) -> list[Execution]:
+        expired = [
+            e
+            for e in self.executions.values()
+            if e.lease_expires_at is not None and e.lease_expires_at < before
+        ]
+        return sorted(expired, key=lambda e: e.lease_expires_at or before)[:limit]
+
     def find_for_task(self, task_id: str, page: PageRequest) -> Page[Execution]:
         rows = sorted(
             (e for e in self.executions.values() if e.task_id == task_id),
@@ -770,8 +785,9 @@ class InMemoryExecutionRepository:
 
 
 class InProcessRunner:
-    """The runner port in process: records what it was asked to start, once per execution;
-    with `finish`, it runs the execution to that status at once (through the repository)."""
+    """The runner port (the state machine) and the dispatcher port in process: records what it
+    was asked to start (once per execution, with the delay) and to dispatch; with `finish`, a
+    started or dispatched execution runs to that status at once (through the repository)."""
 
     def __init__(
         self,
@@ -783,6 +799,8 @@ class InProcessRunner:
         self.clock = clock or FakeClock()
         self.finish = finish
         self.started: list[str] = []
+        self.delays: dict[str, int] = {}  # run name -> the delay it was handed over with
+        self.dispatched: list[str] = []
         self.runs_started: list[str] = []
         self.runs_stopped: list[str] = []
 
@@ -793,15 +811,25 @@ class InProcessRunner:
     def stop_workflow_run(self, run: WorkflowRun) -> None:
         self.runs_stopped.append(run.id)
 
-    def start(self, execution: Execution) -> None:
+    def start(self, execution: Execution, delay_seconds: int = 0) -> None:
         if execution.run_name in self.started:
             return
         self.started.append(execution.run_name)
+        self.delays[execution.run_name] = delay_seconds
+        self._run(execution)
+
+    def dispatch(self, execution: Execution) -> None:
+        self.dispatched.append(execution.id)
+        self._run(execution)
+
+    def _run(self, execution: Execution) -> None:
         if self.executions is None or self.finish is None:
             return
         now = self.clock.now()
+        current = self.executions.executions[execution.id]
         running = self.executions.update(
-            execution, execution.moved_to(ExecutionStatus.RUNNING, now, attempts=1)
+            current,
+            current.moved_to(ExecutionStatus.RUNNING, now, attempts=current.attempts + 1),
         )
         self.executions.update(running, running.moved_to(self.finish, now))
 
@@ -857,7 +885,7 @@ class InMemoryWorkflowRepository:
     ) -> bool:
         with self._lock:
             workflow = self.workflows.get(workflow_id)
-            if workflow is None or workflow.next_run_at is None or workflow.next_run_at > fired_at:
+            if workflow is None or not _at_or_before_second(workflow.next_run_at, fired_at):
                 return False
             self.workflows[workflow_id] = workflow.with_changes(next_run_at=next_run_at)
             return True

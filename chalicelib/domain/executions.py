@@ -11,6 +11,14 @@ the firing): the claim already makes the firing unique, and random ids keep the 
 order of a task's executions (the ULID) and the project suffix without a second scheme. Step
 Functions execution names are the execution id (`run_name`), so a runner started twice for one
 firing starts one state machine execution.
+
+Leases: whoever makes an execution's first attempt outside the state machine (the `fire`
+function, for a firing, a manual run or a promoted buffered firing) holds the execution until
+`lease_expires_at`. Nobody else starts an attempt of a leased execution before then, so a
+repeated delivery never sends a second request while the first may still answer. The lease
+outlives the `fire` function's timeout (`ATTEMPT_LEASE`), so once it has expired its holder is
+surely gone and the execution may be taken over (`RunService.recover`). An execution without a
+lease that is still running belongs to the state machine.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import Conflict
@@ -31,6 +39,12 @@ ERROR_MAX = 2000
 # A task's backoff grows by its rate (up to 5) per attempt; no wait between two attempts is
 # longer than a day.
 MAX_BACKOFF_SECONDS = 24 * 3600
+# The `fire` function's Lambda timeout: the longest webhook (60 s) and the reads and writes
+# around it (infrastructure reads it from here).
+FIRE_TIMEOUT_SECONDS = 90
+# How long a first attempt (or a dispatch on its way to one) holds its execution: longer than
+# the function that makes it may live, so an expired lease means its holder is gone.
+ATTEMPT_LEASE = timedelta(seconds=FIRE_TIMEOUT_SECONDS + 30)
 
 
 class Trigger(enum.StrEnum):
@@ -107,6 +121,13 @@ class Execution:
     result: ExecutionResult | None = None
     error: str | None = None
     version: int = 1
+    # Set while an attempt outside the state machine holds the execution (see the module's
+    # docstring); never shown by the API.
+    lease_expires_at: datetime | None = None
+
+    def leased(self, now: datetime) -> bool:
+        """Held by an attempt (or a dispatch) that may still be alive."""
+        return self.lease_expires_at is not None and self.lease_expires_at > now
 
     @property
     def run_name(self) -> str:
@@ -114,10 +135,11 @@ class Execution:
         return self.id
 
     def moved_to(self, status: ExecutionStatus, at: datetime, **changes: Any) -> Execution:
-        """This execution in `status` (Conflict if the move is not allowed); stamps the times."""
+        """This execution in `status` (Conflict if the move is not allowed); stamps the times.
+        The lease ends with the move unless `changes` set it: whoever writes holds it no more."""
         if not can_move(self.status, status):
             raise Conflict(f"an execution that is {self.status.value} cannot become {status.value}")
-        stamps: dict[str, Any] = {}
+        stamps: dict[str, Any] = {"lease_expires_at": None}
         if status is ExecutionStatus.RUNNING and self.started_at is None:
             stamps["started_at"] = at
         if status.finished:

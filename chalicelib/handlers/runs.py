@@ -55,7 +55,8 @@ def plan(event: dict[str, Any]) -> dict[str, Any]:
         "done": planned.done,
         "max_concurrency": planned.max_concurrency,
         "steps": [
-            {"execution_id": step.execution_id, "task_id": step.task_id} for step in planned.steps
+            {"execution_id": step.execution_id, "task_id": step.task_id, "attempt": step.attempt}
+            for step in planned.steps
         ],
     }
 

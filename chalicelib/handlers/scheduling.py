@@ -1,12 +1,18 @@
 """The scheduler's target (`fire`): one delivery of one firing of a task's or a workflow's
-schedule.
+schedule, or the dispatch of a queued execution's first attempt.
 
 EventBridge Scheduler sends the schedule's Input, `{"task_id" | "workflow_id", "project_id",
 "scheduled_time", "attempt", "execution_id"}` (the last three are its context attributes
 `<aws.scheduler.scheduled-time>`, `<aws.scheduler.attempt-number>` and
 `<aws.scheduler.execution-id>`). Delivery is at least once; the services make a firing
 `(task_id, scheduled_time)` yield one execution, and a firing `(workflow_id, scheduled_time)`
-one workflow run, however often it arrives.
+one workflow run, however often it arrives. A task's firing makes its first attempt here (the
+webhook, up to 60 s: the function's timeout is `FIRE_TIMEOUT_SECONDS`); only a retry that must
+wait goes on in the state machine.
+
+The dispatch (`{"start_execution": {"execution_id", "task_id"}}`, an asynchronous invocation by
+the API for `POST /tasks/{id}/run`, or by a run that freed a buffered firing's turn) makes a
+queued execution's first attempt the same way.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib import bootstrap
+from chalicelib import bootstrap, runs
+from chalicelib.domain.executions import ExecutionStatus
 from chalicelib.domain.model import utc
+from chalicelib.handlers.runs import finishes_counted
 from chalicelib.observability import count_by, logger, metrics
 from chalicelib.services.executions import Delivery
 
@@ -59,6 +67,9 @@ def _record_lateness(
 
 
 def fire(event: dict[str, Any]) -> dict[str, Any]:
+    start = event.get(runs.START_EVENT_KEY)
+    if start is not None:
+        return _start_dispatched(start)
     task_id, workflow_id = _text(event.get("task_id")), _text(event.get("workflow_id"))
     if task_id and workflow_id:
         raise BadFiring("a firing names a task or a workflow, not both")
@@ -77,12 +88,12 @@ def fire(event: dict[str, Any]) -> dict[str, Any]:
     assert task_id is not None
     # A scope of its own, like a request: the task and project read in one round trip are
     # taken from it, and nothing outlives this delivery.
-    with container.request_scope():
+    with container.request_scope(), finishes_counted(container):
         outcome = container.executions.fire(task_id, scheduled_time, delivery)
     execution = outcome.execution
-    if outcome.created and execution is not None and execution.status.finished:
-        # Recorded as finished at once (skipped: overlap, no longer scheduled); the others
-        # are counted when the run functions end them.
+    if outcome.created and execution is not None and execution.status is ExecutionStatus.SKIPPED:
+        # Recorded as finished at once (overlap, no longer scheduled); the others are counted
+        # where the run service ends them.
         count_by("ExecutionsFinished", "status", execution.status.value)
     logger().info(
         "firing",
@@ -94,6 +105,8 @@ def fire(event: dict[str, Any]) -> dict[str, Any]:
             "execution_id": execution.id if execution else None,
             "created": outcome.created,
             "reason": outcome.reason,
+            "taken": outcome.taken,
+            "status": execution.status.value if execution else None,
         },
     )
     return {
@@ -101,6 +114,30 @@ def fire(event: dict[str, Any]) -> dict[str, Any]:
         "status": execution.status.value if execution else None,
         "created": outcome.created,
         "reason": outcome.reason,
+        "taken": outcome.taken,
+    }
+
+
+def _start_dispatched(start: Any) -> dict[str, Any]:
+    if not isinstance(start, dict) or not _text(start.get("execution_id")):
+        raise BadFiring("start_execution names no execution")
+    execution_id = str(start["execution_id"])
+    container = bootstrap.container()
+    with container.request_scope(), finishes_counted(container):
+        outcome = container.executions.start_dispatched(execution_id, _text(start.get("task_id")))
+    execution = outcome.execution
+    logger().info(
+        "dispatched execution",
+        extra={
+            "execution_id": execution_id,
+            "taken": outcome.taken,
+            "status": execution.status.value if execution else None,
+        },
+    )
+    return {
+        "execution_id": execution_id,
+        "status": execution.status.value if execution else None,
+        "taken": outcome.taken,
     }
 
 

@@ -2,10 +2,11 @@
 
 `fire` is the entry of every EventBridge Scheduler delivery. Delivery is at least once, so a
 firing `(task, scheduled time)` is claimed in the transaction that creates its execution: a
-second delivery writes nothing and gets the execution of the first. If that execution is still
-`queued` (the first delivery may have died between the write and the start), the runner is asked
-again; runners are idempotent on the execution (Step Functions: the execution name), so it runs
-once.
+second delivery writes nothing and gets the execution of the first. The execution is written
+`running` and leased to this delivery, which then makes the first attempt itself
+(`RunService.first_attempt`): the common case ends there, with no state machine. A repeated
+delivery leaves a leased execution alone (its request may still be in flight) and finishes one
+whose lease expired (`RunService.take_over`).
 
 What a firing does when its task changed meanwhile:
 - the task (or its project) is gone, or the firing names another project: nothing is recorded
@@ -18,7 +19,10 @@ The schedule's `overlap` policy decides what a firing does while an earlier sche
 the task has not finished: `allow` runs it anyway; `skip` records it `skipped`; `buffer_one`
 keeps it `queued` until the running one finishes (one at most: a further firing is skipped).
 The running and the waiting execution each hold a slot of the task (a conditional put, see
-`Slot`), released when they finish. Manual runs (`POST /tasks/{id}/run`) take no slot.
+`Slot`), released when they finish; the waiting one is then leased and dispatched. Manual runs
+(`POST /tasks/{id}/run`) take no slot: they are written `queued` and leased, and dispatched to
+an asynchronous invocation of `fire` (`AttemptDispatcher`), so the 202 does not wait for the
+webhook; if the dispatch is lost, the sweep dispatches it again once the lease expired.
 
 After a firing, the task's `next_run_at` moves on to the schedule's following firing (again on
 a repeated delivery, since the first may have failed between its write and that update).
@@ -26,14 +30,17 @@ a repeated delivery, since the first may have failed between its write and that 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
 from chalicelib.domain import schedules
 from chalicelib.domain.activity import EventType, HistoryEvent
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import NotFound, StaleVersion, Unavailable
 from chalicelib.domain.executions import (
+    ATTEMPT_LEASE,
     Execution,
     ExecutionStatus,
     Slot,
@@ -46,11 +53,11 @@ from chalicelib.domain.executions import (
 from chalicelib.domain.model import Page, PageRequest, new_id, utc
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.schedules import Overlap, Schedule
-from chalicelib.domain.tasks import project_of
+from chalicelib.domain.tasks import Task, project_of
 from chalicelib.ports import (
+    AttemptDispatcher,
     Clock,
     ExecutionRepository,
-    ExecutionRunner,
     Prefetcher,
     ProjectRepository,
     TaskRepository,
@@ -74,12 +81,37 @@ class Delivery:
 
 @dataclass(frozen=True)
 class FireOutcome:
-    """What a delivery did: the firing's execution (None if nothing was recorded), and whether
-    this delivery created it (False for a repeated delivery)."""
+    """What a delivery did: the firing's execution (None if nothing was recorded), whether
+    this delivery created it (False for a repeated delivery), and for a repeated one what it
+    did with the execution (`RunService.take_over`'s action)."""
 
     execution: Execution | None
     created: bool
     reason: str = ""
+    taken: str = ""
+
+
+class Attempts(Protocol):
+    """What firings need of `RunService`: the first attempt, and taking an execution over."""
+
+    def first_attempt(self, execution: Execution, task: Task) -> Execution: ...
+
+    def take_over(
+        self,
+        execution: Execution,
+        task: Task | None = None,
+        *,
+        dispatched: bool = False,
+        inline: bool = True,
+    ) -> _TakeOver: ...
+
+
+class _TakeOver(Protocol):
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def execution(self) -> Execution | None: ...
 
 
 def skip_reason(schedule: object, subject: str = "task") -> str | None:
@@ -96,15 +128,28 @@ def skip_reason(schedule: object, subject: str = "task") -> str | None:
 
 
 def _skipped(execution: Execution, reason: str, at: datetime) -> Execution:
-    return replace(execution, status=ExecutionStatus.SKIPPED, finished_at=at, error=reason)
+    return replace(
+        execution,
+        status=ExecutionStatus.SKIPPED,
+        started_at=None,
+        finished_at=at,
+        error=reason,
+        lease_expires_at=None,
+    )
 
 
 class OverlapSlots:
     """The overlap policy's bookkeeping around the repository's slots (see `Slot`)."""
 
-    def __init__(self, executions: ExecutionRepository, runner: ExecutionRunner | None) -> None:
+    def __init__(
+        self,
+        executions: ExecutionRepository,
+        dispatcher: AttemptDispatcher | None,
+        clock: Clock,
+    ) -> None:
         self._executions = executions
-        self._runner = runner
+        self._dispatcher = dispatcher
+        self._clock = clock
 
     def is_buffered(self, execution: Execution) -> bool:
         return self._executions.slot_owner(execution.task_id, Slot.BUFFERED) == execution.id
@@ -136,8 +181,14 @@ class OverlapSlots:
         if waiting_id is None:
             return None
         waiting = self._executions.get(waiting_id)
-        if waiting is not None and waiting.status is ExecutionStatus.QUEUED and self._runner:
-            self._runner.start(waiting)
+        if waiting is not None and waiting.status is ExecutionStatus.QUEUED and self._dispatcher:
+            # Leased first, so the sweep dispatches it again if this dispatch is lost.
+            lease = self._clock.now() + ATTEMPT_LEASE
+            try:
+                leased = self._executions.update(waiting, replace(waiting, lease_expires_at=lease))
+            except StaleVersion:
+                return waiting_id  # cancelled or started meanwhile
+            self._dispatcher.dispatch(leased)
         return waiting_id
 
 
@@ -159,7 +210,10 @@ class ExecutionService:
         projects: ProjectRepository,
         prefetcher: Prefetcher,
         clock: Clock,
-        runner: ExecutionRunner | None = None,
+        dispatcher: AttemptDispatcher | None = None,
+        *,
+        attempts: Attempts | None = None,
+        slots: OverlapSlots | None = None,
     ) -> None:
         self._executions = executions
         self._tasks = tasks
@@ -168,9 +222,11 @@ class ExecutionService:
         self._access = ProjectAccess(projects)
         self._prefetch = prefetcher
         self._clock = clock
-        # None (no state machine configured): executions stay `queued`.
-        self._runner = runner
-        self.slots = self._slots = OverlapSlots(executions, runner)
+        # None (no fire function configured): manual runs stay `queued` until a sweep.
+        self._dispatcher = dispatcher
+        # None: firings are recorded but not attempted (tests of the claim alone).
+        self._attempts = attempts
+        self.slots = self._slots = slots or OverlapSlots(executions, dispatcher, clock)
 
     # ---- the scheduler's entry ------------------------------------------------------------------
 
@@ -184,14 +240,17 @@ class ExecutionService:
         if task is None or self._projects.get(project_id) is None:
             return FireOutcome(None, False, "the task is gone")
         now = self._clock.now()
+        # Written running and leased to this delivery, which makes the first attempt itself.
         execution = Execution(
             id=new_execution_id(task.project_id),
             task_id=task.id,
             project_id=task.project_id,
             trigger=Trigger.SCHEDULE,
-            status=ExecutionStatus.QUEUED,
+            status=ExecutionStatus.RUNNING,
             created_at=now,
             scheduled_for=utc(scheduled_time),
+            started_at=now,
+            lease_expires_at=now + ATTEMPT_LEASE,
         )
         key = firing_key(task.id, scheduled_time)
         reason = skip_reason(task.schedule)
@@ -203,24 +262,45 @@ class ExecutionService:
             outcome = self._record_with_slot(key, execution, task.schedule.overlap, now)
         # On a repeated delivery too: the first may have failed after its write, before this
         # (the update is conditional on the stored value being at or before the firing).
+        # Before the attempt, which may take a minute.
         if outcome.execution is not None and isinstance(task.schedule, Schedule):
             following = schedules.next_run(task.schedule, utc(scheduled_time))
             self._tasks.advance_next_run(task.id, utc(scheduled_time), following)
-        return outcome
+        return self._attempt(outcome, task)
+
+    def _attempt(self, outcome: FireOutcome, task: Task) -> FireOutcome:
+        """The first attempt of a firing this delivery created and holds; for a repeated
+        delivery, whatever the stored execution still needs (`RunService.take_over`)."""
+        stored = outcome.execution
+        if self._attempts is None or stored is None:
+            return outcome
+        if outcome.created:
+            if stored.status is ExecutionStatus.RUNNING:  # not a buffered one: it waits
+                return replace(outcome, execution=self._attempts.first_attempt(stored, task))
+            return outcome
+        taken = self._attempts.take_over(stored, task)
+        return replace(outcome, execution=taken.execution or stored, taken=taken.action)
 
     def _record(self, key: str, execution: Execution, slot: Slot | None = None) -> FireOutcome:
-        """Claim the firing and write its execution; start it unless it waits (buffered).
-
-        A repeated delivery starts the stored execution again if it is still queued (the
-        first delivery may have died before starting it): runners are idempotent on it."""
+        """Claim the firing and write its execution (a buffered one waits `queued`)."""
+        if slot is Slot.BUFFERED:
+            execution = replace(
+                execution, status=ExecutionStatus.QUEUED, started_at=None, lease_expires_at=None
+            )
         records = [_history(execution, SCHEDULER_ACTOR, execution.created_at)]
         stored, created = self._executions.create_for_firing(key, execution, records, slot)
-        if stored.status is ExecutionStatus.QUEUED:
-            waits = slot is Slot.BUFFERED if created else self._slots.is_buffered(stored)
-            if not waits:
-                self._start(stored)
         skipped = stored.status is ExecutionStatus.SKIPPED
         return FireOutcome(stored, created, (stored.error or "") if skipped else "")
+
+    def start_dispatched(self, execution_id: str, task_id: str | None) -> FireOutcome:
+        """The dispatch of a queued execution (`AttemptDispatcher`): its first attempt."""
+        if task_id is not None and project_of(task_id) is not None:
+            self._prefetch.warm([("execution", execution_id), ("task", task_id)])
+        execution = self._executions.get(execution_id)
+        if execution is None or self._attempts is None:
+            return FireOutcome(execution, False, "no such execution")
+        taken = self._attempts.take_over(execution, dispatched=True)
+        return FireOutcome(taken.execution or execution, False, taken=taken.action)
 
     def _record_with_slot(
         self, key: str, execution: Execution, overlap: Overlap, now: datetime
@@ -258,9 +338,14 @@ class ExecutionService:
             trigger=Trigger.MANUAL,
             status=ExecutionStatus.QUEUED,
             created_at=now,
+            lease_expires_at=now + ATTEMPT_LEASE,
         )
         stored = self._executions.create(execution, [_history(execution, principal.user_id, now)])
-        self._start(stored)
+        if self._dispatcher is not None:
+            # Accepted all the same if the dispatch fails: the lease expires and the sweep
+            # dispatches it again (a 503 would invite a retry, and a second run).
+            with contextlib.suppress(Unavailable):
+                self._dispatcher.dispatch(stored)
         return stored
 
     def list_for_task(
@@ -281,7 +366,3 @@ class ExecutionService:
         except NotFound:
             raise NotFound("execution not found") from None
         return execution
-
-    def _start(self, execution: Execution) -> None:
-        if self._runner is not None:
-            self._runner.start(execution)

@@ -1,4 +1,20 @@
-"""Running executions: what the run state machine's `plan` and `run_step` functions do.
+"""Running executions: the first attempt, made by the `fire` function itself, and what the run
+state machine's `plan` and `run_step` functions do for the attempts that must wait.
+
+The fast path: `fire` claims a firing and writes its execution already `running` and leased
+(see `domain.executions`), then `first_attempt` sends the webhook (or applies the reminder)
+and records it. A success, or a failure with no retry left, ends the execution there: one
+Lambda invocation, no state machine. A failure with retries left is recorded (the lease kept
+until the retry is due, plus `ATTEMPT_LEASE`) and the execution is handed over to the state
+machine with the first retry's backoff; its `run_step` writes end the lease. Manual runs and
+buffered firings whose turn came take the same path through an asynchronous invocation
+(`AttemptDispatcher`).
+
+`take_over` is what a repeated delivery, a dispatch and the sweep do with an unfinished
+execution: nothing while its lease holds (a request may still be in flight); once it expired,
+the holder died, and the run is finished from what is recorded: a lost first attempt counts as
+an attempt (its request may have been sent) and the retry policy decides what follows; a lost
+hand-over is made again (Step Functions is idempotent on the execution's name).
 
 The state machine (`chalicelib/runs.py`) asks `plan` which steps are ready, then has
 `run_step` make one attempt of each: `attempt` sends the task's webhook once, or, for a task
@@ -16,16 +32,18 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from chalicelib import runs
 from chalicelib.domain.activity import EventType, HistoryEvent, Notification, NotificationType
 from chalicelib.domain.errors import StaleVersion, Unavailable
 from chalicelib.domain.executions import (
+    ATTEMPT_LEASE,
     Execution,
     ExecutionResult,
     ExecutionStatus,
@@ -45,8 +63,10 @@ from chalicelib.domain.workflow_runs import (
     unsettled_execution_ids,
 )
 from chalicelib.ports import (
+    AttemptDispatcher,
     Clock,
     ExecutionRepository,
+    ExecutionRunner,
     Prefetcher,
     TaskRepository,
     WebhookClient,
@@ -60,6 +80,10 @@ EXECUTION_RUN: Final = "execution"  # a run that is one execution
 WORKFLOW_RUN: Final = "workflow_run"  # a run of a workflow's steps
 FAILED_STATUSES: Final = frozenset({ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT})
 _TASK_WRITE_TRIES: Final = 3
+# Pauses before writing an attempt's record again when DynamoDB throttles it: the request was
+# sent, and losing its answer would cost a second request after the lease. ~3 s in all, well
+# within the function's timeout after a 60 s webhook.
+RECORD_RETRY_DELAYS: Final = (0.1, 0.3, 0.9, 1.8)
 
 
 class BadRun(ValueError):
@@ -68,10 +92,12 @@ class BadRun(ValueError):
 
 @dataclass(frozen=True)
 class PlannedStep:
-    """A step to run now: its execution, and its task (so `attempt` reads both at once)."""
+    """A step to run now: its execution, its task (so `attempt` reads both at once), and the
+    attempt to make (an execution handed over after its first attempt goes on with its second)."""
 
     execution_id: str
     task_id: str
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -97,6 +123,35 @@ class StepOutcome:
         succeeded = execution is not None and execution.status is ExecutionStatus.SUCCEEDED
         attempts = execution.attempts if execution else 0
         return cls(runs.SUCCEEDED if succeeded else runs.FAILED, attempts)
+
+
+@dataclass(frozen=True)
+class TakeOver:
+    """What `take_over` did with an unfinished execution, and the execution as it is now."""
+
+    action: str  # one of the TAKE_OVER_* values
+    execution: Execution | None
+
+
+TAKEN_NOTHING: Final = "nothing"  # finished, waiting for its slot, or the state machine's
+TAKEN_IN_FLIGHT: Final = "in_flight"  # its lease holds: an attempt may still answer
+TAKEN_RAN: Final = "ran"  # its first attempt was made here
+TAKEN_DISPATCHED: Final = "dispatched"  # its first attempt was dispatched again
+TAKEN_LOST_ATTEMPT: Final = "lost_attempt"  # its first attempt was lost and recorded so
+TAKEN_HANDED_OVER: Final = "handed_over"  # its lost hand-over was made again
+
+
+def retrying_unavailable(
+    write: Callable[[], Execution], sleep: Callable[[float], None]
+) -> Execution:
+    """`write()`, again after each of `RECORD_RETRY_DELAYS` while DynamoDB is unavailable
+    (throttled): safe, as every execution write is conditional on the version read."""
+    for delay in RECORD_RETRY_DELAYS:
+        try:
+            return write()
+        except Unavailable:
+            sleep(delay)
+    return write()
 
 
 def _finished_history(before: Execution, after: Execution, at: datetime) -> HistoryEvent:
@@ -128,6 +183,10 @@ class RunService:
         slots: OverlapSlots,
         workflow_runs: WorkflowRunRepository | None = None,
         prefetcher: Prefetcher | None = None,
+        *,
+        runner: ExecutionRunner | None = None,
+        dispatcher: AttemptDispatcher | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._executions = executions
         self._tasks = tasks
@@ -137,6 +196,9 @@ class RunService:
         self._slots = slots
         self._workflow_runs = workflow_runs
         self._prefetch = prefetcher
+        self._runner = runner  # None: no state machine; a run that must wait stays leased
+        self._dispatcher = dispatcher
+        self._sleep = sleep
         # What `_finish` ended, until the caller drains it for its metrics (`drain_finished`);
         # bounded, for callers that never do.
         self._finished: deque[ExecutionStatus] = deque(maxlen=1000)
@@ -163,8 +225,9 @@ class RunService:
         execution = self._executions.get(run_id)
         if execution is None or execution.status.finished:
             return Plan(round_ + 1, done=True)
-        if round_ == 0:
-            return Plan(1, done=False, steps=(PlannedStep(execution.id, execution.task_id),))
+        if round_ == 0:  # handed over after its first attempt: it goes on with the next one
+            step = PlannedStep(execution.id, execution.task_id, execution.attempts + 1)
+            return Plan(1, done=False, steps=(step,))
         self._finish(execution, ExecutionStatus.FAILED, error="the run ended without a result")
         return Plan(round_ + 1, done=True)
 
@@ -246,6 +309,132 @@ class RunService:
             )
         raise Unavailable("the workflow run kept changing while it was planned")
 
+    # ---- the fast path: the first attempt, outside the state machine ---------------------------
+
+    def lease_until(self, after: datetime | None = None) -> datetime:
+        """When a lease taken now (or held until `after`) ends."""
+        return (after or self._clock.now()) + ATTEMPT_LEASE
+
+    def first_attempt(self, execution: Execution, task: Task) -> Execution:
+        """Make attempt 1 of an execution this caller holds (running, leased) and record it;
+        a failure with retries left is handed over to the state machine."""
+        try:
+            if task.action is None:
+                self._remind(execution, task, 1, retry_write=True)
+            else:
+                self._send(execution, task, 1, task.retry or RetryPolicy(), hand_over=True)
+        except StaleVersion:  # changed meanwhile (cancelled, or a lost answer's write held)
+            pass
+        return self._executions.get(execution.id) or execution
+
+    def take_over(
+        self,
+        execution: Execution,
+        task: Task | None = None,
+        *,
+        dispatched: bool = False,
+        inline: bool = True,
+    ) -> TakeOver:
+        """Finish an unfinished execution that nobody may be running any more (see the
+        module's docstring). `dispatched`: this is the dispatch a queued execution's lease
+        waited for. `inline`: the first attempt may be made here (the sweep dispatches it)."""
+        now = self._clock.now()
+        if execution.status.finished:
+            return TakeOver(TAKEN_NOTHING, execution)
+        if execution.status is ExecutionStatus.QUEUED:
+            return self._start_queued(execution, task, now, dispatched=dispatched, inline=inline)
+        if execution.lease_expires_at is None:  # handed over: the state machine runs it
+            return TakeOver(TAKEN_NOTHING, execution)
+        if execution.leased(now):
+            return TakeOver(TAKEN_IN_FLIGHT, execution)
+        try:
+            if execution.attempts == 0:
+                return self._lost_first_attempt(execution, task, now)
+            # Recorded and handed over, but the state machine may never have been started.
+            released = self._executions.update(execution, replace(execution, lease_expires_at=None))
+            self._hand_over(released, 0)
+            return TakeOver(TAKEN_HANDED_OVER, released)
+        except StaleVersion:  # another delivery, or the sweep, took it first
+            return TakeOver(TAKEN_NOTHING, self._executions.get(execution.id))
+
+    def recover_expired(self, limit: int = 100) -> list[TakeOver]:
+        """The sweep: take over executions whose lease expired (their holder died)."""
+        found = self._executions.find_expired_leases(self._clock.now(), limit)
+        return [self.take_over(execution, inline=False) for execution in found]
+
+    def _start_queued(
+        self,
+        execution: Execution,
+        task: Task | None,
+        now: datetime,
+        *,
+        dispatched: bool,
+        inline: bool,
+    ) -> TakeOver:
+        if execution.trigger is Trigger.WORKFLOW or (
+            execution.lease_expires_at is None and execution.trigger is not Trigger.MANUAL
+        ):
+            # A workflow's step (its run's state machine starts it), or a buffered firing
+            # (released with its slot, then leased and dispatched).
+            return TakeOver(TAKEN_NOTHING, execution)
+        if execution.leased(now) and not dispatched:
+            return TakeOver(TAKEN_IN_FLIGHT, execution)  # its dispatch is on its way
+        try:
+            if not inline:
+                leased = self._executions.update(
+                    execution, replace(execution, lease_expires_at=self.lease_until(now))
+                )
+                if self._dispatcher is not None:
+                    self._dispatcher.dispatch(leased)
+                return TakeOver(TAKEN_DISPATCHED, leased)
+            running = self._executions.update(
+                execution,
+                execution.moved_to(
+                    ExecutionStatus.RUNNING, now, lease_expires_at=self.lease_until(now)
+                ),
+            )
+        except StaleVersion:  # a duplicate dispatch took it first
+            return TakeOver(TAKEN_NOTHING, self._executions.get(execution.id))
+        task = task if task is not None and task.id == running.task_id else None
+        task = task or self._tasks.get(running.task_id)
+        if task is None:
+            self._end(running, ExecutionStatus.CANCELLED, error="the task was deleted")
+        else:
+            self.first_attempt(running, task)
+        return TakeOver(TAKEN_RAN, self._executions.get(running.id))
+
+    def _lost_first_attempt(
+        self, execution: Execution, task: Task | None, now: datetime
+    ) -> TakeOver:
+        """The first attempt's holder died before recording it; its request may have been
+        sent, so it counts as an attempt, and the retry policy decides what follows."""
+        task = task or self._tasks.get(execution.task_id)
+        if task is None:
+            ended = self._finish(execution, ExecutionStatus.CANCELLED, error="the task was deleted")
+            return TakeOver(TAKEN_LOST_ATTEMPT, ended)
+        policy = task.retry or RetryPolicy()
+        error = "the attempt did not finish: its function ended before recording an answer"
+        if policy.max_attempts > 1:
+            delay = backoff_seconds(policy, 2)
+            recorded = self._executions.update(
+                execution,
+                execution.moved_to(
+                    ExecutionStatus.RUNNING,
+                    now,
+                    attempts=1,
+                    error=error,
+                    lease_expires_at=self.lease_until(now + timedelta(seconds=delay)),
+                ),
+            )
+            self._hand_over(recorded, delay)
+            return TakeOver(TAKEN_LOST_ATTEMPT, recorded)
+        ended = self._finish(execution, ExecutionStatus.TIMED_OUT, task, attempts=1, error=error)
+        return TakeOver(TAKEN_LOST_ATTEMPT, ended)
+
+    def _hand_over(self, execution: Execution, delay_seconds: int) -> None:
+        if self._runner is not None:
+            self._runner.start(execution, delay_seconds)
+
     # ---- one attempt ----------------------------------------------------------------------------
 
     def attempt(self, execution_id: str, attempt: int, task_id: str | None = None) -> StepOutcome:
@@ -304,8 +493,17 @@ class RunService:
         return StepOutcome(runs.RETRY, following, backoff_seconds(policy, following))
 
     def _send(
-        self, execution: Execution, task: Task, attempt: int, policy: RetryPolicy
+        self,
+        execution: Execution,
+        task: Task,
+        attempt: int,
+        policy: RetryPolicy,
+        *,
+        hand_over: bool = False,
     ) -> StepOutcome:
+        """One request, recorded. `hand_over` (the fast path): a retry is the state
+        machine's, which this hands the execution to; the record is retried while DynamoDB
+        throttles (the request is out: its answer must not be lost)."""
         action = task.action
         assert action is not None
         now = self._clock.now()
@@ -324,22 +522,40 @@ class RunService:
         )
         error = None if answer.succeeded else failure_of(answer, action.timeout_seconds)
         if not answer.succeeded and attempt < policy.max_attempts:
-            self._executions.update(
-                execution,
-                execution.moved_to(
-                    ExecutionStatus.RUNNING,
-                    self._clock.now(),
-                    attempts=attempt,
-                    result=result,
-                    error=error,
-                ),
+            delay = backoff_seconds(policy, attempt + 1)
+            now = self._clock.now()
+            # Handed over, the lease stays until the retry is due: if this function dies
+            # before the state machine starts, the hand-over is made again after it.
+            lease = self.lease_until(now + timedelta(seconds=delay)) if hand_over else None
+            after = execution.moved_to(
+                ExecutionStatus.RUNNING,
+                now,
+                attempts=attempt,
+                result=result,
+                error=error,
+                lease_expires_at=lease,
             )
-            return StepOutcome(runs.RETRY, attempt + 1, backoff_seconds(policy, attempt + 1))
+            if hand_over:
+                recorded = retrying_unavailable(
+                    lambda: self._executions.update(execution, after), self._sleep
+                )
+                self._hand_over(recorded, delay)
+            else:
+                self._executions.update(execution, after)
+            return StepOutcome(runs.RETRY, attempt + 1, delay)
         return self._end(
-            execution, status_after(answer), task, attempts=attempt, result=result, error=error
+            execution,
+            status_after(answer),
+            task,
+            retry_write=hand_over,
+            attempts=attempt,
+            result=result,
+            error=error,
         )
 
-    def _remind(self, execution: Execution, task: Task, attempt: int) -> StepOutcome:
+    def _remind(
+        self, execution: Execution, task: Task, attempt: int, *, retry_write: bool = False
+    ) -> StepOutcome:
         """A firing without an action: the task is due at the firing time (and open again if
         it was completed), and its assignee (or creator) hears about it."""
         now = self._clock.now()
@@ -375,7 +591,12 @@ class RunService:
             task.project_id,
         )
         return self._end(
-            execution, ExecutionStatus.SUCCEEDED, task, attempts=attempt, extra=[reminder]
+            execution,
+            ExecutionStatus.SUCCEEDED,
+            task,
+            attempts=attempt,
+            extra=[reminder],
+            retry_write=retry_write,
         )
 
     def _complete_task(self, execution: Execution, task: Task, attempt: int) -> StepOutcome:
@@ -415,9 +636,12 @@ class RunService:
         task: Task | None = None,
         *,
         extra: list[Notification] | None = None,
+        retry_write: bool = False,
         **changes: object,
     ) -> StepOutcome:
-        finished = self._finish(execution, status, task, extra=extra, **changes)
+        finished = self._finish(
+            execution, status, task, extra=extra, retry_write=retry_write, **changes
+        )
         return StepOutcome.final(finished)
 
     def _finish(
@@ -427,10 +651,12 @@ class RunService:
         task: Task | None = None,
         *,
         extra: list[Notification] | None = None,
+        retry_write: bool = False,
         **changes: object,
     ) -> Execution:
         """Record the end: the `execution.finished` history event and, on failure, the
-        `execution.failed` notification to the task's people, in the execution's write."""
+        `execution.failed` notification to the task's people, in the execution's write
+        (`retry_write`: again while DynamoDB throttles it, see `retrying_unavailable`)."""
         now = self._clock.now()
         after = execution.moved_to(status, now, **changes)
         if task is None:
@@ -452,7 +678,12 @@ class RunService:
                     )
                     for user in _people(task)
                 ]
-        saved = self._executions.update(execution, after, records)
+        if retry_write:
+            saved = retrying_unavailable(
+                lambda: self._executions.update(execution, after, records), self._sleep
+            )
+        else:
+            saved = self._executions.update(execution, after, records)
         with self._finished_lock:
             self._finished.append(saved.status)
         self._slots.release(saved)

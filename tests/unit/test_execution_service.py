@@ -12,6 +12,7 @@ import pytest
 from chalicelib.domain.activity import EventType, HistoryEvent
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, StaleVersion
 from chalicelib.domain.executions import (
+    ATTEMPT_LEASE,
     Execution,
     ExecutionStatus,
     Trigger,
@@ -140,13 +141,15 @@ class TestFire:
         assert {o.execution.id for o in outcomes} == {outcomes[0].execution.id}
         assert len(world.executions.executions) == 1
         execution = outcomes[0].execution
+        # Written running and leased to the first delivery, which makes the first attempt.
         assert (execution.trigger, execution.status, execution.scheduled_for) == (
             Trigger.SCHEDULE,
-            ExecutionStatus.QUEUED,
+            ExecutionStatus.RUNNING,
             AT,
         )
+        assert execution.lease_expires_at == world.clock.now() + ATTEMPT_LEASE
         assert project_of_execution(execution.id) == task.project_id
-        assert world.runner.started == [execution.run_name]
+        assert world.runner.started == []  # no state machine
         events = [r for r in world.tasks.records if isinstance(r, HistoryEvent)]
         assert [(e.type, e.task_id) for e in events] == [(EventType.EXECUTION_QUEUED, task.id)]
 
@@ -157,30 +160,17 @@ class TestFire:
         assert first.execution.id != second.execution.id
         assert len(world.executions.executions) == 2
 
-    def test_a_repeated_delivery_restarts_a_still_queued_execution_once(self) -> None:
-        world = make_world(with_runner=False)
+    def test_a_repeated_delivery_of_a_finished_execution_changes_nothing(
+        self, world: World
+    ) -> None:
         task = world.task()
         first = world.fire(task)
-        assert first.execution.status is ExecutionStatus.QUEUED  # no runner: stays queued
-        # The first delivery died before starting it; the runner is now there.
-        world.service._runner = world.runner
+        done = world.executions.update(
+            first.execution, first.execution.moved_to(ExecutionStatus.SUCCEEDED, AT, attempts=1)
+        )
         again = world.fire(task)
-        assert (again.created, again.execution.id) == (False, first.execution.id)
-        assert world.runner.started == [first.execution.run_name]
-        world.fire(task)
-        assert world.runner.started == [first.execution.run_name]
-
-    def test_a_finished_execution_is_not_started_again(self) -> None:
-        world = make_world(runner_finish=ExecutionStatus.SUCCEEDED)
-        task = world.task()
-        first = world.fire(task)
-        stored = world.executions.get(first.execution.id)
-        assert stored is not None
-        assert stored.status is ExecutionStatus.SUCCEEDED
-        world.runner.started.clear()
-        again = world.fire(task)
-        assert again.execution.status is ExecutionStatus.SUCCEEDED
-        assert world.runner.started == []
+        assert (again.created, again.execution) == (False, done)
+        assert world.runner.started == world.runner.dispatched == []
 
     def test_a_deleted_task_records_nothing(self, world: World) -> None:
         task = world.task()
@@ -231,7 +221,9 @@ class TestManualRuns:
             ExecutionStatus.QUEUED,
             None,
         )
-        assert world.runner.started == [execution.id]
+        # Leased, and dispatched to an asynchronous invocation of `fire` (not a state machine).
+        assert execution.lease_expires_at == world.clock.now() + ATTEMPT_LEASE
+        assert (world.runner.dispatched, world.runner.started) == ([execution.id], [])
         assert world.executions.get(execution.id) == execution
         event = world.tasks.records[-1]
         assert isinstance(event, HistoryEvent)

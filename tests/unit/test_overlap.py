@@ -1,5 +1,9 @@
 """The schedule's overlap policy (skip / allow / buffer_one) through `ExecutionService.fire`,
-with runs finished by `RunService` on the same repositories, and `next_run_at` after a firing."""
+with runs finished by `RunService` on the same repositories, and `next_run_at` after a firing.
+
+`fire` here records the firing only (no `attempts`), so a run stays in flight until the test
+finishes it: `World.started` lists, in order, the executions that got their turn (written
+running and leased by a firing, or dispatched when a slot was freed)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib import runs
 from chalicelib.domain.executions import Execution, ExecutionStatus, Slot, Trigger
 from chalicelib.domain.model import new_id
 from chalicelib.domain.projects import Membership, Project, ProjectRole
@@ -18,13 +21,12 @@ from chalicelib.domain.tasks import Task, new_task_id
 from chalicelib.domain.webhooks import RetryPolicy, WebhookAction, WebhookRequest, WebhookResult
 from chalicelib.services.auth import Principal
 from chalicelib.services.executions import Delivery, ExecutionService, FireOutcome
-from chalicelib.services.runs import EXECUTION_RUN, RunService
+from chalicelib.services.runs import TAKEN_RAN, RunService
 from tests.fakes import (
     FakeClock,
     InMemoryExecutionRepository,
     InMemoryProjectRepository,
     InMemoryTaskRepository,
-    InProcessRunner,
     NoPrefetch,
 )
 
@@ -43,6 +45,20 @@ def minutes(n: int) -> datetime:
     return AT + timedelta(minutes=n)
 
 
+class Starts:
+    """The dispatcher port (and the state machine's): notes what it was given."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.handed_over: list[str] = []
+
+    def dispatch(self, execution: Execution) -> None:
+        self.started.append(execution.id)
+
+    def start(self, execution: Execution, delay_seconds: int = 0) -> None:
+        self.handed_over.append(execution.id)
+
+
 class AlwaysOk:
     def __init__(self) -> None:
         self.requests: list[WebhookRequest] = []
@@ -57,7 +73,7 @@ class World:
     clock: FakeClock
     tasks: InMemoryTaskRepository
     executions: InMemoryExecutionRepository
-    runner: InProcessRunner
+    starts: Starts
     service: ExecutionService
     run: RunService
     webhooks: AlwaysOk
@@ -86,8 +102,18 @@ class World:
         self.tasks.tasks[task.id] = task
         return task
 
+    @property
+    def started(self) -> list[str]:
+        return self.starts.started
+
     def fire(self, task: Task, at: datetime, attempt: int = 1) -> FireOutcome:
-        return self.service.fire(task.id, at, Delivery(project_id=task.project_id, attempt=attempt))
+        outcome = self.service.fire(
+            task.id, at, Delivery(project_id=task.project_id, attempt=attempt)
+        )
+        execution = outcome.execution
+        if outcome.created and execution and execution.status is ExecutionStatus.RUNNING:
+            self.started.append(execution.id)  # leased to this delivery: its turn came
+        return outcome
 
     def fired(self, task: Task, at: datetime) -> Execution:
         execution = self.fire(task, at).execution
@@ -100,11 +126,13 @@ class World:
         return found
 
     def finish(self, execution: Execution) -> Execution:
-        """What the state machine does with a started execution: plan, one attempt, plan."""
-        plan = self.run.plan(EXECUTION_RUN, execution.id, 0)
-        assert plan.execution_ids == (execution.id,)
-        assert self.run.attempt(execution.id, 1).outcome == runs.SUCCEEDED
-        assert self.run.plan(EXECUTION_RUN, execution.id, 1).done
+        """Its first attempt (a success), as the delivery that holds it (or the dispatch of a
+        queued one) makes it."""
+        stored = self.stored(execution)
+        if stored.status is ExecutionStatus.QUEUED:
+            assert self.run.take_over(stored, dispatched=True).action == TAKEN_RAN
+        else:
+            self.run.first_attempt(stored, self.tasks.tasks[stored.task_id])
         return self.stored(execution)
 
     def slot(self, task: Task, slot: Slot) -> str | None:
@@ -117,15 +145,24 @@ def world() -> World:
     projects = InMemoryProjectRepository()
     tasks = InMemoryTaskRepository(projects)
     executions = InMemoryExecutionRepository(tasks.records)
-    runner = InProcessRunner(executions, clock)  # records starts; runs nothing by itself
-    service = ExecutionService(executions, tasks, projects, NoPrefetch(), clock, runner)
+    starts = Starts()
+    service = ExecutionService(executions, tasks, projects, NoPrefetch(), clock, starts)
     webhooks = AlwaysOk()
-    run = RunService(executions, tasks, webhooks, lambda _: "secret", clock, service.slots)
+    run = RunService(
+        executions,
+        tasks,
+        webhooks,
+        lambda _: "secret",
+        clock,
+        service.slots,
+        runner=starts,
+        dispatcher=starts,
+    )
     now = clock.now()
     owner = Principal(new_id(), new_id())
     project = Project(new_id(), "Team", "", owner.user_id, now, now)
     projects.create(project, Membership(project.id, owner.user_id, ProjectRole.OWNER, now))
-    return World(clock, tasks, executions, runner, service, run, webhooks, project, owner)
+    return World(clock, tasks, executions, starts, service, run, webhooks, project, owner)
 
 
 class TestSkip:
@@ -138,7 +175,7 @@ class TestSkip:
     ) -> None:
         task = world.task()
         first = world.fired(task, AT)
-        assert world.runner.started == [first.id]
+        assert world.started == [first.id]
         if first_running:
             world.executions.update(
                 first, first.moved_to(ExecutionStatus.RUNNING, world.clock.now())
@@ -151,7 +188,7 @@ class TestSkip:
         assert second.execution.status is ExecutionStatus.SKIPPED
         assert second.execution.error == STILL_RUNNING
         assert second.reason == STILL_RUNNING
-        assert world.runner.started == [first.id]
+        assert world.started == [first.id]
         assert world.slot(task, Slot.ACTIVE) == first.id
         assert world.slot(task, Slot.BUFFERED) is None
         # A repeated delivery of the skipped firing stays skipped.
@@ -164,8 +201,8 @@ class TestSkip:
         assert world.finish(first).status is ExecutionStatus.SUCCEEDED
         assert world.slot(task, Slot.ACTIVE) is None
         second = world.fired(task, minutes(5))
-        assert second.status is ExecutionStatus.QUEUED
-        assert world.runner.started == [first.id, second.id]
+        assert second.status is ExecutionStatus.RUNNING
+        assert world.started == [first.id, second.id]
         assert world.slot(task, Slot.ACTIVE) == second.id
 
 
@@ -175,12 +212,12 @@ class TestAllow:
         first = world.fired(task, AT)
         second = world.fired(task, minutes(5))
         assert first.id != second.id
-        assert (first.status, second.status) == (ExecutionStatus.QUEUED, ExecutionStatus.QUEUED)
-        assert world.runner.started == [first.id, second.id]
+        assert (first.status, second.status) == (ExecutionStatus.RUNNING, ExecutionStatus.RUNNING)
+        assert world.started == [first.id, second.id]
         assert world.executions.slots == {}
         world.finish(second)
         world.finish(first)
-        assert world.runner.started == [first.id, second.id]
+        assert world.started == [first.id, second.id]
 
 
 class TestBufferOne:
@@ -191,7 +228,7 @@ class TestBufferOne:
         third = world.fire(task, minutes(10))
 
         assert second.status is ExecutionStatus.QUEUED
-        assert world.runner.started == [first.id]  # the second waits
+        assert world.started == [first.id]  # the second waits
         assert world.slot(task, Slot.ACTIVE) == first.id
         assert world.slot(task, Slot.BUFFERED) == second.id
         assert third.execution is not None
@@ -205,7 +242,7 @@ class TestBufferOne:
 
         world.finish(first)
 
-        assert world.runner.started == [first.id, second.id]
+        assert world.started == [first.id, second.id]
         assert world.slot(task, Slot.ACTIVE) == second.id
         assert world.slot(task, Slot.BUFFERED) is None
         assert world.stored(second).status is ExecutionStatus.QUEUED  # started, not yet run
@@ -214,16 +251,16 @@ class TestBufferOne:
         third = world.fired(task, minutes(10))
         assert third.status is ExecutionStatus.QUEUED
         assert world.slot(task, Slot.BUFFERED) == third.id
-        assert world.runner.started == [first.id, second.id]
+        assert world.started == [first.id, second.id]
         # ... and starts when it finishes.
         assert world.finish(second).status is ExecutionStatus.SUCCEEDED
-        assert world.runner.started == [first.id, second.id, third.id]
+        assert world.started == [first.id, second.id, third.id]
         world.finish(third)
         assert world.executions.slots == {}
 
         # With nothing running or waiting, a new firing gets the slot and starts at once.
         fourth = world.fired(task, minutes(15))
-        assert world.runner.started[-1] == fourth.id
+        assert world.started[-1] == fourth.id
         assert world.slot(task, Slot.ACTIVE) == fourth.id
         assert world.slot(task, Slot.BUFFERED) is None
 
@@ -233,7 +270,7 @@ class TestBufferOne:
         second = world.fired(task, minutes(5))
         world.run.abandon(first.id, 1, "States.Timeout")
         assert world.stored(first).status.finished
-        assert world.runner.started == [first.id, second.id]
+        assert world.started == [first.id, second.id]
         assert world.slot(task, Slot.ACTIVE) == second.id
 
     def test_a_repeated_delivery_of_the_waiting_firing_does_not_start_it(
@@ -245,12 +282,12 @@ class TestBufferOne:
         for attempt in (2, 3):
             again = world.fire(task, minutes(5), attempt=attempt)
             assert (again.created, again.execution) == (False, second)
-        assert world.runner.started == [first.id]
+        assert world.started == [first.id]
         assert len(world.executions.executions) == 2
         # Once promoted, a repeated delivery may ask again: the runner starts it once.
         world.finish(first)
         world.fire(task, minutes(5), attempt=4)
-        assert world.runner.started == [first.id, second.id]
+        assert world.started == [first.id, second.id]
 
 
 class TestStaleSlots:
@@ -261,7 +298,7 @@ class TestStaleSlots:
             holder, status=status, finished_at=world.clock.now()
         )
         assert world.slot(task, Slot.ACTIVE) == holder.id
-        world.runner.started.clear()
+        world.started.clear()
         return holder
 
     @pytest.mark.parametrize("overlap", [Overlap.SKIP, Overlap.BUFFER_ONE])
@@ -274,8 +311,8 @@ class TestStaleSlots:
         outcome = world.fire(task, AT)
 
         assert outcome.execution is not None
-        assert outcome.execution.status is ExecutionStatus.QUEUED
-        assert world.runner.started == [outcome.execution.id]
+        assert outcome.execution.status is ExecutionStatus.RUNNING
+        assert world.started == [outcome.execution.id]
         assert world.slot(task, Slot.ACTIVE) == outcome.execution.id
 
     def test_a_slot_written_directly_for_a_finished_execution_is_cleared(
@@ -295,15 +332,15 @@ class TestStaleSlots:
         world.executions.slots[(task.id, Slot.ACTIVE)] = gone.id
         outcome = world.fire(task, AT)
         assert outcome.execution is not None
-        assert outcome.execution.status is ExecutionStatus.QUEUED
-        assert world.runner.started == [outcome.execution.id]
+        assert outcome.execution.status is ExecutionStatus.RUNNING
+        assert world.started == [outcome.execution.id]
 
     def test_a_slot_held_by_a_missing_execution_is_cleared(self, world: World) -> None:
         task = world.task()
         world.executions.slots[(task.id, Slot.ACTIVE)] = new_id() + world.project.id
         outcome = world.fire(task, AT)
         assert outcome.execution is not None
-        assert world.runner.started == [outcome.execution.id]
+        assert world.started == [outcome.execution.id]
 
     def test_a_slot_held_by_an_unfinished_execution_is_not_stale(self, world: World) -> None:
         task = world.task()
@@ -311,7 +348,7 @@ class TestStaleSlots:
         outcome = world.fire(task, AT)
         assert outcome.execution is not None
         assert outcome.execution.status is ExecutionStatus.SKIPPED
-        assert world.runner.started == []
+        assert world.started == []
 
     def test_a_waiting_firing_goes_before_the_one_at_hand(self, world: World) -> None:
         task = world.task(Overlap.BUFFER_ONE)
@@ -320,11 +357,11 @@ class TestStaleSlots:
         world.executions.executions[holder.id] = replace(
             holder, status=ExecutionStatus.SUCCEEDED, finished_at=AT
         )
-        world.runner.started.clear()
+        world.started.clear()
 
         outcome = world.fire(task, AT)
 
-        assert world.runner.started == [waiting.id]
+        assert world.started == [waiting.id]
         assert world.slot(task, Slot.ACTIVE) == waiting.id
         assert outcome.execution is not None
         assert world.slot(task, Slot.BUFFERED) == outcome.execution.id
@@ -341,11 +378,11 @@ class TestStaleSlots:
             holder, status=ExecutionStatus.SUCCEEDED, finished_at=AT
         )
         assert world.executions.release_slot(task.id, holder.id)
-        world.runner.started.clear()
+        world.started.clear()
 
         outcome = world.fire(task, AT)
 
-        assert world.runner.started == [waiting.id]
+        assert world.started == [waiting.id]
         assert world.slot(task, Slot.ACTIVE) == waiting.id
         assert outcome.execution is not None
         assert world.slot(task, Slot.BUFFERED) == outcome.execution.id
@@ -357,15 +394,15 @@ class TestManualRuns:
         scheduled = world.fired(task, AT)
         manual = world.service.run_now(world.owner, task.id)
         assert manual.trigger is Trigger.MANUAL
-        assert world.runner.started == [scheduled.id, manual.id]
+        assert world.started == [scheduled.id, manual.id]
         assert world.slot(task, Slot.ACTIVE) == scheduled.id
 
     def test_a_manual_run_does_not_block_a_firing(self, world: World) -> None:
         task = world.task()
         manual = world.service.run_now(world.owner, task.id)
         scheduled = world.fired(task, AT)
-        assert scheduled.status is ExecutionStatus.QUEUED
-        assert world.runner.started == [manual.id, scheduled.id]
+        assert scheduled.status is ExecutionStatus.RUNNING
+        assert world.started == [manual.id, scheduled.id]
         assert world.slot(task, Slot.ACTIVE) == scheduled.id
 
     def test_a_finished_manual_run_releases_nothing(self, world: World) -> None:
@@ -376,7 +413,7 @@ class TestManualRuns:
         world.finish(manual)
         assert world.slot(task, Slot.ACTIVE) == first.id
         assert world.slot(task, Slot.BUFFERED) == second.id
-        assert world.runner.started == [first.id, manual.id]
+        assert world.started == [first.id, manual.id]
 
 
 class TestNextRunAt:

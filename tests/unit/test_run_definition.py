@@ -104,7 +104,20 @@ class TestTransitions:
 
     def test_the_shape_of_the_loop(self, asl: dict[str, Any]) -> None:
         top = asl["States"]
-        assert asl["StartAt"] == "Plan"
+        # A run handed over for a retry waits its backoff first; every other run plans at once.
+        assert asl["StartAt"] == "Start"
+        (delayed,) = top["Start"]["Choices"]
+        assert (delayed["Variable"], delayed["IsPresent"], delayed["Next"]) == (
+            "$.delay_seconds",
+            True,
+            "Delay",
+        )
+        assert top["Start"]["Default"] == "Plan"
+        assert (top["Delay"]["Type"], top["Delay"]["SecondsPath"], top["Delay"]["Next"]) == (
+            "Wait",
+            "$.delay_seconds",
+            "Plan",
+        )
         assert top["Plan"]["Next"] == "DoneOrRun"
         (done,) = top["DoneOrRun"]["Choices"]
         assert (done["Variable"], done["BooleanEquals"], done["Next"]) == (
@@ -188,12 +201,12 @@ class TestPaths:
         assert asl["States"]["Plan"]["ResultPath"] == "$.plan"
         assert selector["max_concurrency.$"] == "$.Payload.max_concurrency"
         assert selector["steps.$"] == "$.Payload.steps"
-        # Each item starts at attempt 1 with the execution and task the plan handler lists.
+        # Each item starts at the attempt, with the execution and task, the plan handler lists.
         item = map_state["ItemSelector"]
         assert item == {
             "execution_id.$": "$$.Map.Item.Value.execution_id",
             "task_id.$": "$$.Map.Item.Value.task_id",
-            "attempt": 1,
+            "attempt.$": "$$.Map.Item.Value.attempt",
         }
         assert {value.split(".")[-1] for value in item.values() if isinstance(value, str)} == {
             f.name for f in fields(PlannedStep)

@@ -140,7 +140,7 @@ def world() -> World:
         webhooks,
         lambda project_id: "secret",
         clock,
-        OverlapSlots(executions, runner),
+        OverlapSlots(executions, runner, clock),
         workflow_runs,
     )
     return World(

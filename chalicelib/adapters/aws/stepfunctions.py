@@ -1,4 +1,5 @@
-"""`ExecutionRunner` on Step Functions: one state machine execution per Taskbeat execution.
+"""`ExecutionRunner` on Step Functions: one state machine execution per Taskbeat execution
+that must wait for a retry, and one per workflow run.
 
 The state machine execution is named after the Taskbeat execution (`Execution.run_name`), so
 starting it twice (a repeated delivery of a firing, a retried request) runs it once: Step
@@ -24,8 +25,10 @@ class StepFunctionsRunner:
         self._client = client
         self._state_machine_arn = state_machine_arn
 
-    def start(self, execution: Execution) -> None:
-        self._start(execution.run_name, runs.execution_input("execution", execution.id))
+    def start(self, execution: Execution, delay_seconds: int = 0) -> None:
+        self._start(
+            execution.run_name, runs.execution_input("execution", execution.id, delay_seconds)
+        )
 
     def start_workflow_run(self, run: WorkflowRun) -> None:
         self._start(run.id, runs.execution_input("workflow_run", run.id))

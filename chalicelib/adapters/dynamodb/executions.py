@@ -5,11 +5,16 @@ condition: new; owner = the execution id), the execution (condition: new) and it
 event. A second delivery of the firing fails the claim's condition, writes nothing, and reads
 the execution the claim names. Status changes are conditional on the version and status read,
 so a finished execution is never overwritten.
+
+A leased execution (an attempt outside the state machine holds it) is in the sparse index
+`by_lease` until the lease ends; the sweep queries it for leases that expired (their holder
+died) in `LEASE_SHARDS` partitions, so no single partition takes every firing's index writes.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -41,6 +46,11 @@ MAX_BATCH_KEYS = 100  # DynamoDB's limit per BatchGetItem
 # EventBridge Scheduler gives up on a delivery after an hour (the schedules' retry policy);
 # a firing's claim outlives that by far, then DynamoDB's TTL removes it.
 FIRING_CLAIM_LIFETIME = timedelta(days=30)
+LEASE_SHARDS = 4
+
+
+def lease_shard(execution_id: str) -> str:
+    return str(zlib.crc32(execution_id.encode()) % LEASE_SHARDS)
 
 
 def firing_claim(firing_key: str) -> str:
@@ -115,6 +125,8 @@ def execution_to_model(execution: Execution) -> ExecutionModel:
         else None,
         error=execution.error,
         version=execution.version,
+        lease_expires_at=execution.lease_expires_at,
+        lease_shard=lease_shard(execution.id) if execution.lease_expires_at else None,
     )
 
 
@@ -139,6 +151,7 @@ def execution_from_model(row: ExecutionModel) -> Execution:
         else None,
         error=row.error,
         version=int(row.version),
+        lease_expires_at=row.lease_expires_at,
     )
 
 
@@ -240,6 +253,26 @@ class DynamoExecutionRepository:
             for row in ExecutionModel.batch_get(chunk, consistent_read=True):
                 found[row.id] = execution_from_model(row)
         return found
+
+    @translate_aws_failures
+    def find_expired_leases(self, before: datetime, limit: int) -> list[Execution]:
+        ids: list[str] = []
+        for shard in range(LEASE_SHARDS):
+            rows = ExecutionModel.by_lease.query(
+                str(shard),
+                range_key_condition=ExecutionModel.lease_expires_at < before,
+                limit=limit - len(ids),
+            )
+            ids += [row.id for row in rows]
+            if len(ids) >= limit:
+                break
+        # The index is eventually consistent: the items say whether the lease still holds.
+        found = self.get_many(ids)
+        return [
+            e
+            for e in (found[i] for i in ids if i in found)
+            if e.lease_expires_at is not None and e.lease_expires_at < before
+        ]
 
     @translate_aws_failures
     def find_for_task(self, task_id: str, page: PageRequest) -> Page[Execution]:

@@ -425,6 +425,19 @@ class ExecutionsByTask(GlobalSecondaryIndex["ExecutionModel"]):
     id = UnicodeAttribute(range_key=True)
 
 
+class LeasedExecutions(GlobalSecondaryIndex["ExecutionModel"]):
+    """Executions an attempt outside the state machine holds, by when the hold ends (sparse: an
+    execution is in it only while leased), so a sweep finds the ones whose holder died without
+    a Scan. Spread over `LEASE_SHARDS` partitions; keys only (the sweep reads the items)."""
+
+    class Meta:
+        index_name = "by_lease"
+        projection = KeysOnlyProjection()
+
+    lease_shard = UnicodeAttribute(hash_key=True)
+    lease_expires_at = UTCDateTimeAttribute(range_key=True)
+
+
 class ExecutionModel(BaseModel):
     """One execution of a task. A scheduled firing is claimed in `claims` (`firing#<task>#<time>`,
     owner = the execution id) in the transaction that writes it, so a firing has one execution."""
@@ -447,8 +460,11 @@ class ExecutionModel(BaseModel):
     result = UnicodeAttribute(null=True)  # JSON {status_code, duration_ms, body_excerpt}
     error = UnicodeAttribute(null=True)
     version = NumberAttribute(default=1)
+    lease_expires_at = UTCDateTimeAttribute(null=True)  # with lease_shard: in `by_lease`
+    lease_shard = UnicodeAttribute(null=True)
 
     by_task = ExecutionsByTask()
+    by_lease = LeasedExecutions()
 
 
 # ---- workflows ---------------------------------------------------------------------------------
