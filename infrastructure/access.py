@@ -8,6 +8,10 @@ BatchWriteItem). No function may Scan.
 `tests/integration/test_function_access.py` runs every function's work on moto, records each
 AWS call in IAM terms, and holds this declaration to it both ways: every call is allowed, and
 every grant is used (or listed in `UNEXERCISED` with the reason the workload cannot show it).
+
+`invokes` names the functions a function invokes (asynchronously): the stack grants
+`lambda:InvokeFunction` on exactly those (a grant's sid names its target, see
+`components/roles.py`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class FunctionAccess:
     writes: frozenset[str] = frozenset()  # tables read and written
     # Other services, as IAM actions (each scoped to its resource by the stack).
     actions: frozenset[str] = field(default_factory=frozenset)
+    # Functions it invokes (by their names in app.py).
+    invokes: frozenset[str] = frozenset()
 
     @property
     def tables(self) -> frozenset[str]:
@@ -58,9 +64,12 @@ def _t(*names: str) -> frozenset[str]:
 SECRET = "secretsmanager:GetSecretValue"
 START_RUN = "states:StartExecution"
 STOP_RUN = "states:StopExecution"
+INVOKE = "lambda:InvokeFunction"
+# Where Lambda puts the fire function's events that failed every try (its async on-failure
+# destination: the scheduler's dead-letter queue).
+DEAD_LETTER = "sqs:SendMessage"
 PUSH = "execute-api:ManageConnections"
 SCHEDULES = ("scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule")
-INVOKE_FAN_OUT = "lambda:InvokeFunction"
 
 FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
     "api_handler": FunctionAccess(
@@ -86,6 +95,7 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
             "workflows",
         ),
         actions=_t(SECRET, START_RUN, STOP_RUN),
+        invokes=_t("fire"),  # a manual run's first attempt
     ),
     "websocket_connect": FunctionAccess(
         reads=_t("sessions"), writes=_t("connections"), actions=_t(SECRET)
@@ -114,13 +124,24 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
             "user_projects",
             "workflow_runs",
         ),
-        actions=_t(PUSH, START_RUN, INVOKE_FAN_OUT, *SCHEDULES),
+        actions=_t(PUSH, START_RUN, *SCHEDULES),
+        invokes=_t("fan_out"),
     ),
     "fan_out": FunctionAccess(writes=_t("connections", "subscriptions"), actions=_t(PUSH)),
     "fire": FunctionAccess(
         reads=_t("projects"),
-        writes=_t("claims", "executions", "task_history", "tasks", "workflow_runs", "workflows"),
-        actions=_t(START_RUN),
+        writes=_t(
+            "claims",
+            "executions",
+            "notifications",
+            "task_history",
+            "tasks",
+            "workflow_runs",
+            "workflows",
+        ),
+        # The webhook's signing secret; a retry handed to the state machine; the dead letters.
+        actions=_t(SECRET, START_RUN, DEAD_LETTER),
+        invokes=_t("fire"),  # a buffered firing's turn, freed by the run that ended here
     ),
     "plan": FunctionAccess(writes=_t("executions", "workflow_runs")),
     "run_step": FunctionAccess(
@@ -128,12 +149,21 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
         writes=_t("executions", "notifications", "task_history", "tasks"),
         actions=_t(SECRET),
     ),
-    "sweep": FunctionAccess(reads=_t("projects", "tasks"), writes=_t("claims", "notifications")),
+    # Due dates; executions whose lease expired (recorded, handed over or dispatched again).
+    "sweep": FunctionAccess(
+        reads=_t("projects", "tasks"),
+        writes=_t("claims", "executions", "notifications", "task_history"),
+        actions=_t(START_RUN),
+        invokes=_t("fire"),
+    ),
 }
 
 # Grants the recorded workload cannot show, and why they are needed all the same.
 UNEXERCISED: Final[dict[tuple[str, str], str]] = {
-    ("on_change", INVOKE_FAN_OUT): "only a fan-out beyond 250 subscribers hands shares on",
+    ("on_change", "function:fan_out"): "only a fan-out beyond 250 subscribers hands shares on",
+    ("fire", DEAD_LETTER): "Lambda itself sends an event that failed every try there",
+    ("fire", "function:fire"): "a buffered firing is dispatched when the run ahead of it ends "
+    "in this function (tests/unit/test_overlap.py): the sequential workload buffers none",
     ("fan_out", "connections"): "moto accepts every connection id: no 410, nothing to forget",
     ("fan_out", "subscriptions"): "moto accepts every connection id: no 410, nothing to forget",
 }
@@ -153,6 +183,8 @@ def granted(function: str) -> set[tuple[str, str]]:
         "scheduler": "schedule",
         "lambda": "function",
         "execute-api": "@connections",
+        "sqs": "queue",
     }
     pairs |= {(action, resources[action.split(":")[0]]) for action in access.actions}
+    pairs |= {(INVOKE, f"function:{name}") for name in access.invokes}
     return pairs

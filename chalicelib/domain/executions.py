@@ -32,16 +32,16 @@ from typing import Any
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import new_id, utc
 from chalicelib.domain.tasks import project_of
-from chalicelib.domain.webhooks import RetryPolicy, WebhookResult
+from chalicelib.domain.webhooks import MAX_TIMEOUT_SECONDS, RetryPolicy, WebhookResult
 
 BODY_EXCERPT_MAX = 1024
 ERROR_MAX = 2000
 # A task's backoff grows by its rate (up to 5) per attempt; no wait between two attempts is
 # longer than a day.
 MAX_BACKOFF_SECONDS = 24 * 3600
-# The `fire` function's Lambda timeout: the longest webhook (60 s) and the reads and writes
-# around it (infrastructure reads it from here).
-FIRE_TIMEOUT_SECONDS = 90
+# The `fire` function's Lambda timeout (.chalice/config.json; tests/infra holds them equal): the
+# longest webhook and the reads and writes around it, throttled writes retried included.
+FIRE_TIMEOUT_SECONDS = MAX_TIMEOUT_SECONDS + 30
 # How long a first attempt (or a dispatch on its way to one) holds its execution: longer than
 # the function that makes it may live, so an expired lease means its holder is gone.
 ATTEMPT_LEASE = timedelta(seconds=FIRE_TIMEOUT_SECONDS + 30)

@@ -119,13 +119,17 @@ WebhookHeaders = Annotated[dict[str, str] | None, AfterValidator(_headers)]
 WebhookBody = Annotated[JsonValue, AfterValidator(_body)]
 
 
+# The longest a webhook may take to answer (API.md); the `fire` function's timeout allows it.
+MAX_TIMEOUT_SECONDS = 60
+
+
 class WebhookAction(Input):
     type: Literal["webhook"]
     url: WebhookUrl
     method: Method = "POST"
     headers: WebhookHeaders = None
     body: WebhookBody = None
-    timeout_seconds: int = Field(10, ge=1, le=60)
+    timeout_seconds: int = Field(10, ge=1, le=MAX_TIMEOUT_SECONDS)
 
     @field_validator("timeout_seconds", mode="before")
     @classmethod

@@ -154,12 +154,19 @@ class OverlapSlots:
     def is_buffered(self, execution: Execution) -> bool:
         return self._executions.slot_owner(execution.task_id, Slot.BUFFERED) == execution.id
 
-    def release(self, execution: Execution) -> None:
+    def release(self, execution: Execution, schedule: object = None) -> None:
         """After a scheduled execution finished: free its task's active slot if it held it,
-        and start the buffered execution, if one waits."""
+        and start the buffered execution, if one waits. With the task's `schedule` at hand,
+        a policy that takes no slot (`allow`) writes nothing, and one that buffers nothing
+        (`skip`) looks for no waiting execution (one left from a policy since changed is
+        promoted by the next firing, see `clear_stale`)."""
         if execution.trigger is not Trigger.SCHEDULE:
             return
-        if self._executions.release_slot(execution.task_id, execution.id):
+        overlap = schedule.overlap if isinstance(schedule, Schedule) else None
+        if overlap is Overlap.ALLOW:
+            return
+        released = self._executions.release_slot(execution.task_id, execution.id)
+        if released and overlap is not Overlap.SKIP:
             self._promote(execution.task_id)
 
     def clear_stale(self, task_id: str) -> bool:

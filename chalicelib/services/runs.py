@@ -35,7 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -117,12 +117,14 @@ class StepOutcome:
     outcome: str  # runs.RETRY | runs.SUCCEEDED | runs.FAILED
     attempt: int  # the next attempt's number (with RETRY)
     delay_seconds: int = 0  # to wait before it
+    # The execution as this step left it (so the fast path need not read it again).
+    execution: Execution | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def final(cls, execution: Execution | None) -> StepOutcome:
         succeeded = execution is not None and execution.status is ExecutionStatus.SUCCEEDED
         attempts = execution.attempts if execution else 0
-        return cls(runs.SUCCEEDED if succeeded else runs.FAILED, attempts)
+        return cls(runs.SUCCEEDED if succeeded else runs.FAILED, attempts, 0, execution)
 
 
 @dataclass(frozen=True)
@@ -320,12 +322,13 @@ class RunService:
         a failure with retries left is handed over to the state machine."""
         try:
             if task.action is None:
-                self._remind(execution, task, 1, retry_write=True)
+                outcome = self._remind(execution, task, 1, retry_write=True)
             else:
-                self._send(execution, task, 1, task.retry or RetryPolicy(), hand_over=True)
+                policy = task.retry or RetryPolicy()
+                outcome = self._send(execution, task, 1, policy, hand_over=True)
         except StaleVersion:  # changed meanwhile (cancelled, or a lost answer's write held)
-            pass
-        return self._executions.get(execution.id) or execution
+            return self._executions.get(execution.id) or execution
+        return outcome.execution or execution
 
     def take_over(
         self,
@@ -541,8 +544,8 @@ class RunService:
                 )
                 self._hand_over(recorded, delay)
             else:
-                self._executions.update(execution, after)
-            return StepOutcome(runs.RETRY, attempt + 1, delay)
+                recorded = self._executions.update(execution, after)
+            return StepOutcome(runs.RETRY, attempt + 1, delay, recorded)
         return self._end(
             execution,
             status_after(answer),
@@ -686,5 +689,5 @@ class RunService:
             saved = self._executions.update(execution, after, records)
         with self._finished_lock:
             self._finished.append(saved.status)
-        self._slots.release(saved)
+        self._slots.release(saved, task.schedule if task is not None else None)
         return saved

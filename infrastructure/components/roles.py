@@ -5,7 +5,8 @@ function's access names (and their indexes; no Scan), and nothing else until a c
 a statement. Components keep adding statements the way they did to a shared role (through
 `FunctionRoles.router`): a statement goes to the roles of the functions whose declared access
 includes one of its actions, so a grant cannot reach a function that was not declared to need
-it, and a declared need without its grant fails the template tests.
+it, and a declared need without its grant fails the template tests. A grant to invoke a
+function goes to the functions that declare they invoke it: its sid is `Invoke<LogicalId>`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infrastructure.access import FUNCTION_ACCESS, READ_ACTIONS, WRITE_ACTIONS
+from infrastructure.access import FUNCTION_ACCESS, INVOKE, READ_ACTIONS, WRITE_ACTIONS
 
 # Actions a component grants on behalf of another declared action (IAM needs both).
 IMPLIED_BY: Final = {"iam:PassRole": "scheduler:CreateSchedule"}
@@ -58,9 +59,16 @@ class _Router:
         self, statement: iam.PolicyStatement
     ) -> iam.AddToPrincipalPolicyResult:
         actions = {IMPLIED_BY.get(action, action) for action in statement.actions}
-        targets = [
-            name for name, access in FUNCTION_ACCESS.items() if actions & set(access.actions)
-        ]
+        if actions == {INVOKE}:
+            invoked = {f"Invoke{logical_id}": name for name, logical_id in LOGICAL_IDS.items()}
+            callee = invoked.get(statement.sid or "")
+            if callee is None:
+                raise ValueError(f"an invoke grant's sid names no function: {statement.sid}")
+            targets = [name for name, access in FUNCTION_ACCESS.items() if callee in access.invokes]
+        else:
+            targets = [
+                name for name, access in FUNCTION_ACCESS.items() if actions & set(access.actions)
+            ]
         if not targets:
             raise ValueError(f"no function is declared to need {sorted(statement.actions)}")
         for name in targets:

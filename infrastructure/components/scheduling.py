@@ -1,7 +1,14 @@
 """Task and workflow schedules: the stage's EventBridge Scheduler group, the role the scheduler
 assumes to invoke the fire function, the dead-letter queue of undeliverable firings (and its
 alarm), and what the functions need to keep the schedules in step with tasks and workflows (see
-`chalicelib/adapters/aws/scheduler.py`)."""
+`chalicelib/adapters/aws/scheduler.py`).
+
+The scheduler invokes `fire` asynchronously, so its retry policy covers handing the event to
+Lambda; `fire` itself then makes the first attempt (up to a 60 s webhook). What happens when
+that function fails is Lambda's: two more tries within `FIRE_EVENT_MAX_AGE`, then the same
+dead-letter queue (and alarm). A try that finds the firing's execution leased does nothing; an
+execution whose function died is finished by the sweep once its lease expired.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from collections.abc import Iterable
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -24,6 +32,10 @@ SCHEDULE_ACTIONS = (
     "scheduler:DeleteSchedule",
     "scheduler:UpdateSchedule",
 )
+# Lambda's own retries of a failed fire event (its maximum), within the hour the scheduler
+# also gives a delivery (RETRY_POLICY in the adapter).
+FIRE_EVENT_RETRIES = 2
+FIRE_EVENT_MAX_AGE = cdk.Duration.hours(1)
 
 
 class Scheduling(Construct):
@@ -76,7 +88,10 @@ class Scheduling(Construct):
         self.dead_letter_alarm = cloudwatch.Alarm(
             self,
             "DeadLetterAlarm",
-            alarm_description="Scheduled firings could not be delivered to the fire function",
+            alarm_description=(
+                "Scheduled firings could not be delivered to the fire function, or the fire "
+                "function failed on one every time"
+            ),
             metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
                 period=cdk.Duration.minutes(5), statistic="Maximum"
             ),
@@ -115,6 +130,36 @@ class Scheduling(Construct):
             )
         )
 
+        # The fire event that failed every try goes to the dead-letter queue too.
+        self.fire_event_config = lambda_.CfnEventInvokeConfig(
+            self,
+            "FireEventConfig",
+            function_name=self.fire_function_name,
+            qualifier="$LATEST",
+            maximum_retry_attempts=FIRE_EVENT_RETRIES,
+            maximum_event_age_in_seconds=int(FIRE_EVENT_MAX_AGE.to_seconds()),
+            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(
+                    destination=self.dead_letter_queue.queue_arn
+                )
+            ),
+        )
+        self.fire_event_config.add_dependency(fire)
+        function_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="FireDeadLetters",
+                actions=["sqs:SendMessage"],
+                resources=[self.dead_letter_queue.queue_arn],
+            )
+        )
+        # Manual runs and freed buffered firings: an asynchronous invocation of fire.
+        function_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="InvokeFire",
+                actions=["lambda:InvokeFunction"],
+                resources=[self.fire_function_arn],
+            )
+        )
         function_role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="TaskSchedules",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infrastructure.access import FUNCTION_ACCESS, READ_ACTIONS, WRITE_ACTIONS
+from infrastructure.access import FUNCTION_ACCESS, INVOKE, READ_ACTIONS, WRITE_ACTIONS
 from infrastructure.components.roles import IMPLIED_BY, LOGICAL_IDS
 from tests.infra.conftest import TABLE_PREFIX, CloudAssembly
 
@@ -97,7 +97,8 @@ def test_tables_as_declared(cloud_assembly: CloudAssembly, function: str) -> Non
 
 @pytest.mark.parametrize("function", sorted(FUNCTION_ACCESS))
 def test_other_actions_only_as_declared(cloud_assembly: CloudAssembly, function: str) -> None:
-    declared = set(FUNCTION_ACCESS[function].actions)
+    access = FUNCTION_ACCESS[function]
+    declared = set(access.actions) | ({INVOKE} if access.invokes else set())
     granted = {
         IMPLIED_BY.get(action, action)
         for statement in _statements(cloud_assembly, _role_of(cloud_assembly, function))
@@ -105,3 +106,18 @@ def test_other_actions_only_as_declared(cloud_assembly: CloudAssembly, function:
         if not action.startswith("dynamodb:")
     }
     assert granted == declared
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTION_ACCESS))
+def test_it_may_invoke_exactly_the_functions_it_declares(
+    cloud_assembly: CloudAssembly, function: str
+) -> None:
+    invocable = set()
+    for statement in _statements(cloud_assembly, _role_of(cloud_assembly, function)):
+        if INVOKE in _as_list(statement["Action"]):
+            assert _as_list(statement["Action"]) == [INVOKE], statement
+            for resource in _as_list(statement["Resource"]):
+                # arn:...:function:<stack>-<name>, with the stack's name a token
+                name = resource["Fn::Join"][1][-1].rsplit("-", 1)[-1]
+                invocable.add(name)
+    assert invocable == set(FUNCTION_ACCESS[function].invokes)

@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.adapters.aws.scheduler import RETRY_POLICY
+from chalicelib.domain.executions import ATTEMPT_LEASE, FIRE_TIMEOUT_SECONDS
+from chalicelib.domain.webhooks import MAX_TIMEOUT_SECONDS as MAX_WEBHOOK_TIMEOUT
 from infrastructure.components.roles import LOGICAL_IDS
 from infrastructure.components.scheduling import FIRE, SCHEDULE_ACTIONS
 from tests.infra.conftest import STACK_NAME, CloudAssembly
@@ -168,3 +171,35 @@ def test_every_function_knows_the_scheduling_settings(cloud_assembly: CloudAssem
         assert _rendered(variables["TASKBEAT_FIRE_FUNCTION_ARN"]) == _fire_arn(), logical_id
         assert variables["TASKBEAT_SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": [role_id, "Arn"]}
         assert variables["TASKBEAT_SCHEDULER_DLQ_ARN"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+
+
+def test_fire_outlives_the_longest_webhook_and_its_lease_outlives_fire(
+    cloud_assembly: CloudAssembly,
+) -> None:
+    """fire makes the first attempt itself: a 60 s webhook and the writes around it. Its lease
+    must outlast the function, so an expired lease means the function is surely gone."""
+    timeout = cloud_assembly.functions()[FIRE]["Properties"]["Timeout"]
+    assert timeout == FIRE_TIMEOUT_SECONDS
+    assert timeout >= MAX_WEBHOOK_TIMEOUT + 20
+    assert ATTEMPT_LEASE.total_seconds() > timeout
+
+
+def test_a_fire_event_that_failed_every_try_is_a_dead_letter(
+    cloud_assembly: CloudAssembly,
+) -> None:
+    queue_id, _ = _one(cloud_assembly, "AWS::SQS::Queue")
+    _, config = _one(cloud_assembly, "AWS::Lambda::EventInvokeConfig")
+    properties = config["Properties"]
+    assert (properties["FunctionName"], properties["Qualifier"]) == (FIRE_NAME, "$LATEST")
+    assert properties["MaximumRetryAttempts"] == 2
+    # Within the hour the scheduler gives a delivery too.
+    assert properties["MaximumEventAgeInSeconds"] == RETRY_POLICY["MaximumEventAgeInSeconds"]
+    assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": [queue_id, "Arn"]
+    }
+    # Lambda sends it with the function's own role.
+    fire_role = cloud_assembly.functions()[FIRE]["Properties"]["Role"]["Fn::GetAtt"][0]
+    sends = [
+        s for s in _statements_of(cloud_assembly, fire_role) if s["Action"] == "sqs:SendMessage"
+    ]
+    assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": [queue_id, "Arn"]}]

@@ -8,6 +8,7 @@ what each function did with what its role allows.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,6 +63,9 @@ def iam_terms(
         return {(f"dynamodb:{operation}", table)}
     if service == "execute-api":
         return {("execute-api:ManageConnections", "@connections")}
+    if service == "lambda" and operation == "Invoke":  # which function: the name in its ARN
+        name = str(params.get("FunctionName", "")).rsplit(":", 1)[-1]
+        return {("lambda:InvokeFunction", f"function:{name}")}
     resource = {
         "secretsmanager": "secret",
         "states": "state-machine",
@@ -72,20 +76,29 @@ def iam_terms(
 
 
 class Recorder:
-    """Patches botocore for the life of a test (moto's mock sits below this layer)."""
+    """Patches botocore for the life of a test (moto's mock sits below this layer).
+
+    Asynchronous invocations of the app's functions are recorded and kept in `dispatched`
+    (function name, event) instead of reaching moto, which would run them in Docker: the
+    workload runs them itself, as the function they name."""
 
     def __init__(self, table_prefix: str) -> None:
         self.prefix = table_prefix
         self._original = BaseClient._make_api_call
+        self.dispatched: list[tuple[str, Any]] = []
 
     def __enter__(self) -> Recorder:
         original, prefix = self._original, self.prefix
 
         def make_api_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
             function = _acting.get()
+            service = client.meta.service_model.signing_name
             if function is not None:
-                service = client.meta.service_model.signing_name
                 CALLS[function] |= iam_terms(service, operation, params, prefix)
+            if service == "lambda" and params.get("InvocationType") == "Event":
+                name = str(params.get("FunctionName", "")).rsplit(":", 1)[-1]
+                self.dispatched.append((name, json.loads(params.get("Payload") or b"{}")))
+                return {"StatusCode": 202}
             return original(client, operation, params)
 
         BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]

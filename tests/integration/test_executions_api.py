@@ -154,12 +154,23 @@ def test_three_deliveries_of_one_firing_make_one_execution(http: Http) -> None:
 
     http.calls.clear()
     answers = [invoke_fire(firing(task, 1))]
-    # Batch get of task + project; one transaction; next_run_at moves on.
-    assert len(http.calls) <= 3, http.calls
+    # The whole run in this delivery: the task and project in one batch read; the claim's
+    # transaction (the execution written running); next_run_at moves on; the reminder (the
+    # task and its history); the end (the execution, its history, the notification); the
+    # overlap slot released.
+    assert http.calls == [
+        "BatchGetItem",
+        "TransactWriteItems",
+        "UpdateItem",
+        "TransactWriteItems",
+        "TransactWriteItems",
+        "DeleteItem",
+    ]
     answers += [invoke_fire(firing(task, attempt)) for attempt in (2, 3)]
     assert [a["created"] for a in answers] == [True, False, False]
     assert len({a["execution_id"] for a in answers}) == 1
-    assert answers[0]["status"] == "queued"  # no runner configured yet
+    assert [a["status"] for a in answers] == ["succeeded"] * 3
+    assert [a["taken"] for a in answers] == ["", "nothing", "nothing"]
 
     page = http("GET", f"/tasks/{task['id']}/executions", token=owner).json
     assert len(page["items"]) == 1
@@ -173,17 +184,14 @@ def test_three_deliveries_of_one_firing_make_one_execution(http: Http) -> None:
     # The same instant written another way is the same firing; the next one is a new one.
     same = invoke_fire(firing(task, 4, "2026-11-21T13:05:00+01:00"))
     assert (same["execution_id"], same["created"]) == (execution["id"], False)
-    # The next firing is a new one; the first still waits to run (no runner here), so the
-    # default overlap policy (skip) records it as skipped.
+    # The next firing is a new one, and runs (the first one finished and freed the slot).
     following = invoke_fire(firing(task, 1, "2026-11-21T12:10:00Z"))
-    assert (following["created"], following["status"]) == (True, "skipped")
-    assert following["reason"] == "the previous run is still running"
+    assert (following["created"], following["status"]) == (True, "succeeded")
+    assert following["execution_id"] != execution["id"]
     history = http("GET", f"/tasks/{task['id']}/history", token=owner).json["items"]
-    assert [e["type"] for e in history] == [
-        "task.created",
-        "execution.queued",
-        "execution.finished",
-    ]
+    kinds = [e["type"] for e in history]
+    assert kinds[0] == "task.created"
+    assert kinds.count("execution.queued") == kinds.count("execution.finished") == 2
 
 
 def test_firings_of_unscheduled_and_deleted_tasks(http: Http) -> None:

@@ -25,6 +25,8 @@ from chalice.test import Client
 from app import app
 from chalicelib import bootstrap
 from chalicelib.adapters.dynamodb import tables
+from chalicelib.adapters.dynamodb.executions import DynamoExecutionRepository
+from chalicelib.domain.executions import Execution, ExecutionStatus, Trigger, new_execution_id
 from chalicelib.handlers import runs, scheduling, streams, sweep, websocket
 from chalicelib.settings import Settings
 from infrastructure.access import FUNCTION_ACCESS, UNEXERCISED, granted
@@ -85,8 +87,8 @@ def _workload() -> Iterator[dict[str, set[tuple[str, str]]]]:
     bootstrap.override(container)
     CALLS.clear()
     try:
-        with Recorder(settings.table_prefix), Client(app) as client:
-            _run_everything(container, Http(client))
+        with Recorder(settings.table_prefix) as recorder, Client(app) as client:
+            _run_everything(container, Http(client), recorder)
         yield {name: set(calls) for name, calls in CALLS.items()}
     finally:
         bootstrap.override(None)
@@ -109,7 +111,7 @@ def _ok(response: Any, status: int = 200) -> Any:
     return response.json
 
 
-def _run_everything(container: bootstrap.Container, http: Http) -> None:
+def _run_everything(container: bootstrap.Container, http: Http, recorder: Recorder) -> None:
     with record("api_handler"):
         owner = http.register("owner@example.com")
         member = http.register("member@example.com")
@@ -338,15 +340,47 @@ def _run_everything(container: bootstrap.Container, http: Http) -> None:
             http("POST", "/tasks", {"title": "Ping", "project_id": pid, "action": hook}, token), 201
         )
         ping = _ok(http("POST", f"/tasks/{pinged['id']}/run", token=token), 202)
+        third = _ok(http("POST", f"/tasks/{pinged['id']}/run", token=token), 202)
         reminder = _ok(http("POST", "/tasks", {"title": "Remind", "project_id": pid}, token), 201)
         queued = _ok(http("POST", f"/tasks/{reminder['id']}/run", token=token), 202)
         second_run = _ok(http("POST", f"/workflows/{workflow['id']}/run", token=token), 202)
+        once = {**hook, "url": hook["url"] + "?once"}
+        fragile = _ok(
+            http(
+                "POST",
+                "/tasks",
+                {"title": "Once", "project_id": pid, "action": once, "retry": {"max_attempts": 1}},
+                token,
+            ),
+            201,
+        )
+    # Executions whose holder died (leases expired): the sweep takes them over below.
+    expired = datetime.now(UTC) - timedelta(minutes=5)
+    for trigger, status, subject in (
+        (Trigger.SCHEDULE, ExecutionStatus.RUNNING, pinged),  # handed to the state machine
+        (Trigger.SCHEDULE, ExecutionStatus.RUNNING, fragile),  # no retry left: timed out
+        (Trigger.MANUAL, ExecutionStatus.QUEUED, reminder),  # dispatched again
+    ):
+        DynamoExecutionRepository().create(
+            Execution(
+                new_execution_id(pid), subject["id"], pid, trigger, status, expired,
+                lease_expires_at=expired,
+            )
+        )  # fmt: skip
     with record("plan"):
         runs.plan({"run": {"kind": "execution", "id": queued["id"]}, "round": 0})
         planned = runs.plan({"run": {"kind": "workflow_run", "id": second_run["id"]}, "round": 0})
     with record("run_step"):
         runs.run_step({"execution_id": queued["id"], "task_id": reminder["id"], "attempt": 1})
         runs.run_step({"execution_id": ping["id"], "task_id": pinged["id"], "attempt": 1})
+    with record("fire"):  # the manual runs' dispatches (the first attempts: webhook, reminder)
+        for name, event in list(recorder.dispatched):
+            assert name == "fire", name
+            scheduling.fire(event)
+        recorder.dispatched.clear()
+    made = DynamoExecutionRepository().get(third["id"])
+    assert made is not None
+    assert made.attempts == 1
     server.shutdown()
     server.server_close()
     with record("run_step"):
@@ -358,6 +392,7 @@ def _run_everything(container: bootstrap.Container, http: Http) -> None:
         websocket.fan_out({"connection_ids": ["conn-1", "gone-2"], "frame": {"type": "x"}})
     with record("sweep"):
         sweep.sweep({"time": "2026-11-21T12:00:00Z"})
+    assert [name for name, _ in recorder.dispatched] == ["fire"]  # the lost dispatch, again
     with record("websocket_message"):
         unsubscribe = {"action": "unsubscribe", "channel": f"project:{pid}"}
         websocket.on_message(ws_event("conn-1", body=json.dumps(unsubscribe)))
@@ -398,6 +433,12 @@ def test_every_grant_is_used(observed: dict[str, set[tuple[str, str]]], function
         (action, "")
         for action in access.actions
         if not any(a == action for a, _ in did) and (function, action) not in UNEXERCISED
+    }
+    unused |= {
+        ("invokes", name)
+        for name in access.invokes
+        if ("lambda:InvokeFunction", f"function:{name}") not in did
+        and (function, f"function:{name}") not in UNEXERCISED
     }
     assert not unused, f"{function} is granted what it never used: {sorted(unused)}"
 
