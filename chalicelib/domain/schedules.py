@@ -7,13 +7,18 @@ A schedule is one of three kinds, told apart by `kind`:
   without an offset is read in that zone; one with an offset is converted to it. An `at` more
   than a minute in the past is refused (422). `start_at` / `end_at` do not apply to it.
 - `{"kind": "rate", "every": N, "unit": "minutes" | "hours" | "days"}`: every N units of
-  elapsed time (at most 365 days), counted from `start_at`, or else from when it was set.
+  elapsed time (at most 365 days), counted from `start_at` (its first firing), or else from
+  when it was set (the first firing is then one period later).
 - `{"kind": "cron", "expression": "..."}`: an EventBridge Scheduler six-field cron expression
   (with or without the `cron(...)` wrapper), on the wall clock of the time zone; stored as the
   bare six fields in upper case. One that would never fire again is refused.
 
 Common fields: `timezone` (IANA; absent means the creator's zone), `start_at`, `end_at` (after
 `start_at`; naive values are read in the schedule's zone), `paused` and `overlap`.
+
+Every instant is kept to the whole second (a fraction is dropped), as the scheduler's firing
+times are: a rate counted from a fraction of a second would never fire exactly when
+`next_run_at` says, and a firing could not be matched to it.
 
 Structural rules live in the pydantic models (422 through the routing layer); the rules that
 need the clock or the caller's zone are checked by `build_schedule`, which raises
@@ -207,6 +212,10 @@ def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _whole_second(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(microsecond=0)
+
+
 # ---- the stored value -------------------------------------------------------------------------
 
 
@@ -215,8 +224,9 @@ class Schedule:
     """A validated schedule as a task stores it.
 
     `at` is the naive wall-clock time in `timezone` (a time DST skips is kept: it never fires);
-    every other instant is aware UTC. `origin` is what a rate counts its intervals from:
-    `start_at` if given, else when the schedule was set.
+    every other instant is aware UTC, on a whole second. `origin` is what a rate counts its
+    intervals from: `start_at` if given (its first firing), else when the schedule was set
+    (not a firing: the first is one period later).
     """
 
     kind: ScheduleKind
@@ -246,8 +256,8 @@ def build_schedule(
     except ValueError as exc:
         raise validation_error([*_LOC, "timezone"], str(exc)) from None
     now = utc(now)
-    start_at = _in_zone(data.start_at, zone) if data.start_at is not None else None
-    end_at = _in_zone(data.end_at, zone) if data.end_at is not None else None
+    start_at = _whole_second(_in_zone(data.start_at, zone)) if data.start_at else None
+    end_at = _whole_second(_in_zone(data.end_at, zone)) if data.end_at else None
     if start_at is not None and end_at is not None and end_at <= start_at:
         raise validation_error([*_LOC, "end_at"], "end_at must be after start_at")
     if isinstance(data, OnceScheduleInput):
@@ -275,7 +285,7 @@ def build_schedule(
             unit=data.unit,
             start_at=start_at,
             end_at=end_at,
-            origin=start_at or now,
+            origin=start_at or _whole_second(now),
             paused=data.paused,
             overlap=data.overlap,
         )
@@ -307,12 +317,22 @@ def to_expression(schedule: Schedule) -> tuple[str, str]:
     return f"cron({schedule.expression})", schedule.timezone
 
 
-def _window(schedule: Schedule) -> tuple[datetime | None, datetime | None]:
-    """The start and end handed to `schedule_expressions`."""
+def _window(
+    schedule: Schedule, after: datetime
+) -> tuple[datetime, datetime | None, datetime | None]:
+    """`after`, the start and the end handed to `schedule_expressions`. Instants go on whole
+    seconds (values stored before they were kept so may carry a fraction); a rate set
+    without `start_at` does not fire at its origin, the moment it was set."""
+    after = utc(after)
     if schedule.kind is ScheduleKind.ONCE:
-        return None, None
-    start = schedule.origin if schedule.kind is ScheduleKind.RATE else schedule.start_at
-    return start, schedule.end_at
+        return after, None, None
+    end = _whole_second(schedule.end_at)
+    if schedule.kind is ScheduleKind.CRON:
+        return after, _whole_second(schedule.start_at), end
+    origin = _whole_second(schedule.origin)
+    if origin is not None and schedule.start_at is None:
+        after = max(after, origin)
+    return after, origin, end
 
 
 def next_run(schedule: Schedule, after: datetime) -> datetime | None:
@@ -321,8 +341,8 @@ def next_run(schedule: Schedule, after: datetime) -> datetime | None:
     if schedule.paused:
         return None
     expression, timezone = to_expression(schedule)
-    start, end = _window(schedule)
-    return expressions.next_firing(expression, timezone, utc(after), start, end)
+    after, start, end = _window(schedule, after)
+    return expressions.next_firing(expression, timezone, after, start, end)
 
 
 def preview(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
@@ -333,8 +353,8 @@ def preview(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
     if schedule.paused:
         return []
     expression, timezone = to_expression(schedule)
-    start, end = _window(schedule)
-    return expressions.upcoming(expression, timezone, utc(after), count, start, end)
+    after, start, end = _window(schedule, after)
+    return expressions.upcoming(expression, timezone, after, count, start, end)
 
 
 # ---- stored and shown forms -------------------------------------------------------------------

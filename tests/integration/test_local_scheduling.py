@@ -15,7 +15,15 @@ import boto3
 import pytest
 
 from chalicelib.adapters.aws.scheduler import EventBridgeScheduler, schedule_name
-from chalicelib.domain.schedules import RateUnit, Schedule, ScheduleKind
+from chalicelib.domain.schedules import (
+    RateScheduleInput,
+    RateUnit,
+    Schedule,
+    ScheduleKind,
+    build_schedule,
+    next_run,
+    parse_schedule_input,
+)
 from chalicelib.settings import Settings
 from local.lambdas import function_arn
 from local.stack import LocalStack
@@ -62,7 +70,12 @@ def test_the_ticker_fires_what_the_adapter_writes(stack: LocalStack) -> None:
     task_id = f"T{uuid.uuid4().hex}"
     origin = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
     hourly = Schedule(
-        kind=ScheduleKind.RATE, timezone="UTC", every=1, unit=RateUnit.HOURS, origin=origin
+        kind=ScheduleKind.RATE,
+        timezone="UTC",
+        every=1,
+        unit=RateUnit.HOURS,
+        start_at=origin,
+        origin=origin,
     )
     adapter.put(task_id, hourly, {"task_id": task_id, "project_id": "P1"})
 
@@ -84,6 +97,28 @@ def test_the_ticker_fires_what_the_adapter_writes(stack: LocalStack) -> None:
     assert not [
         f for f in stack.ticker.tick(origin + timedelta(hours=3)) if f.name.endswith(task_id)
     ]
+    adapter.delete(task_id)
+
+
+def test_a_rate_set_now_first_fires_at_the_next_run_it_announced(stack: LocalStack) -> None:
+    """Not when it was set: the ticker, like EventBridge Scheduler, fires a rate first at its
+    StartDate, and the task announced a period later."""
+    probe = Probe()
+    adapter = _adapter(stack, deploy_probe(stack, probe))
+    task_id = f"T{uuid.uuid4().hex}"
+    set_at = datetime.now(UTC)
+    data = parse_schedule_input({"kind": "rate", "every": 1, "unit": "hours"})
+    assert isinstance(data, RateScheduleInput)
+    hourly = build_schedule(data, default_timezone="UTC", now=set_at)
+    announced = next_run(hourly, set_at)
+    assert announced == set_at.replace(microsecond=0) + timedelta(hours=1)
+    adapter.put(task_id, hourly, {"task_id": task_id, "project_id": "P1"})
+
+    ticked = stack.ticker.tick(announced - timedelta(seconds=1))
+    assert not [f for f in ticked if f.name.endswith(task_id)]
+    fired = [f for f in stack.ticker.tick(announced) if f.name.endswith(task_id)]
+    assert [f.scheduled_time for f in fired] == [announced]
+    assert probe.wait_for(1)[0]["scheduled_time"] == announced.strftime("%Y-%m-%dT%H:%M:%SZ")
     adapter.delete(task_id)
 
 

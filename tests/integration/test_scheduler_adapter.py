@@ -14,9 +14,13 @@ from moto import mock_aws
 
 from chalicelib.adapters.aws.scheduler import EventBridgeScheduler, schedule_name
 from chalicelib.domain.schedules import (
+    RateScheduleInput,
     RateUnit,
     Schedule,
     ScheduleKind,
+    build_schedule,
+    next_run,
+    parse_schedule_input,
 )
 from tests.integration.conftest import REGION
 
@@ -35,6 +39,7 @@ HOURLY = Schedule(
     timezone="Europe/Berlin",
     every=1,
     unit=RateUnit.HOURS,
+    start_at=NOW + timedelta(hours=6),
     origin=NOW + timedelta(hours=6),
     end_at=NOW + timedelta(days=30),
 )
@@ -134,6 +139,63 @@ def test_a_rate_counted_from_the_past_starts_at_its_next_firing(client: Any) -> 
     params = adapter.request(TASK_ID, replace(HOURLY, origin=origin, end_at=None), PAYLOAD)
     assert params["StartDate"] == datetime(2026, 1, 10, 9, 0, tzinfo=UTC)  # same phase
     assert "DeadLetterConfig" not in params["Target"]
+
+
+def at_clock(client: Any, now: datetime) -> EventBridgeScheduler:
+    return EventBridgeScheduler(client, GROUP, FIRE_ARN, ROLE_ARN, now=lambda: now)
+
+
+def every_minute(now: datetime, **fields: Any) -> Schedule:
+    """A rate of one minute as a task stores it when set at `now`."""
+    data = parse_schedule_input({"kind": "rate", "every": 1, "unit": "minutes", **fields})
+    assert isinstance(data, RateScheduleInput)
+    return build_schedule(data, default_timezone="UTC", now=now)
+
+
+def test_a_rate_first_fires_at_the_next_run_it_announced(client: Any) -> None:
+    """A rate schedule fires first at its StartDate: handed the moment the task was set (a
+    fraction of a second in), it fired then, and not at the `next_run_at` announced."""
+    set_at = NOW + timedelta(microseconds=456_789)
+    schedule = every_minute(set_at)
+    announced = next_run(schedule, set_at)
+    assert announced == NOW + timedelta(minutes=1)
+    # The stream consumer puts it a little later, or on a host whose clock is a little behind.
+    for clock in (set_at + timedelta(seconds=2), NOW - timedelta(milliseconds=5)):
+        at_clock(client, clock).put(TASK_ID, schedule, PAYLOAD)
+        assert stored(client)["StartDate"] == announced
+
+
+def test_a_rate_starts_again_at_its_next_run_after_a_pause(client: Any) -> None:
+    set_at = NOW - timedelta(hours=2)
+    at_clock(client, set_at).put(TASK_ID, every_minute(set_at, paused=True), PAYLOAD)
+    assert stored(client)["State"] == "DISABLED"
+    unpaused_at = NOW + timedelta(microseconds=250_000)
+    schedule = every_minute(unpaused_at)  # a new origin: when it was set again
+    at_clock(client, unpaused_at).put(TASK_ID, schedule, PAYLOAD)
+    got = stored(client)
+    assert (got["State"], got["StartDate"]) == ("ENABLED", NOW + timedelta(minutes=1))
+    assert got["StartDate"] == next_run(schedule, unpaused_at)
+
+
+@pytest.mark.parametrize(
+    ("start_at", "expected"),
+    [
+        (NOW + timedelta(minutes=10), NOW + timedelta(minutes=10)),  # its first firing
+        (NOW - timedelta(minutes=2, seconds=30), NOW + timedelta(seconds=30)),  # within 5 min
+        (NOW - timedelta(days=3, seconds=30), NOW + timedelta(seconds=30)),  # long past
+    ],
+)
+def test_a_rate_from_start_at_starts_at_its_next_firing_in_phase(
+    client: Any, start_at: datetime, expected: datetime
+) -> None:
+    """Also while paused and unpaused: a start_at keeps the phase, and the scheduler neither
+    fires a start already past nor refuses it."""
+    now = NOW + timedelta(microseconds=100)
+    schedule = every_minute(now, start_at=start_at.isoformat())
+    assert next_run(schedule, now) == expected
+    for paused in (True, False):
+        at_clock(client, now).put(TASK_ID, replace(schedule, paused=paused), PAYLOAD)
+        assert stored(client)["StartDate"] == expected
 
 
 def test_delete_removes_it_and_tolerates_a_missing_one(

@@ -96,6 +96,23 @@ class TestWrites:
         assert repo.advance_next_run(created.id, later, later) is False
         assert repo.advance_next_run(new_id() + env["project"], later, later) is False
 
+    def test_next_run_stored_with_a_fraction_of_a_second_moves_on(
+        self, env: dict[str, Any]
+    ) -> None:
+        """Stored before schedules were kept to whole seconds: the firing (on the whole second,
+        as the scheduler fires) still moves it on; a newer value from an edit stays."""
+        repo = env["repo"]
+        fired = NOW + timedelta(minutes=5)
+        created = repo.create(
+            task(env["project"], next_run_at=fired + timedelta(microseconds=345_678)), None
+        )
+        later = fired + timedelta(minutes=1)
+        assert repo.advance_next_run(created.id, fired, later) is True
+        assert repo.get(created.id).next_run_at == later
+        edited = repo.create(task(env["project"], next_run_at=fired + timedelta(seconds=1)), None)
+        assert repo.advance_next_run(edited.id, fired, later) is False
+        assert repo.get(edited.id).next_run_at == fired + timedelta(seconds=1)
+
     def test_a_task_needs_its_project(self, env: dict[str, Any]) -> None:
         with pytest.raises(NotFound):
             env["repo"].create(task("no-such-project"), None)

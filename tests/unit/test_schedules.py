@@ -290,6 +290,65 @@ def test_a_rate_counts_from_start_at_or_from_when_it_was_set():
     assert next_run(anchored, utc(2030, 1, 20, 11)) == utc(2030, 1, 20, 12, 15)
 
 
+def test_a_rate_set_at_a_fraction_of_a_second_fires_on_whole_seconds():
+    """The scheduler's firing times are whole seconds: counted from a fraction of one, the
+    rate's next run after a firing was that firing's own second plus the fraction (already
+    past), and `next_run_at` lagged a period behind for good."""
+    set_at = NOW + timedelta(microseconds=345_678)
+    schedule = build({"kind": "rate", "every": 1, "unit": "minutes"}, now=set_at)
+    assert schedule.origin == NOW
+    announced = next_run(schedule, set_at)
+    assert announced == NOW + timedelta(minutes=1)
+    assert next_run(schedule, announced) == NOW + timedelta(minutes=2)  # after that firing
+    assert preview(schedule, set_at, 2) == [announced, NOW + timedelta(minutes=2)]
+
+
+def test_start_and_end_with_a_fraction_of_a_second_are_kept_to_the_second():
+    schedule = build(
+        {
+            "kind": "rate",
+            "every": 1,
+            "unit": "hours",
+            "start_at": "2030-01-20T10:15:00.750Z",
+            "end_at": "2030-01-20T12:15:00.250Z",
+        }
+    )
+    assert schedule.origin == schedule.start_at == utc(2030, 1, 20, 10, 15)
+    assert schedule.end_at == utc(2030, 1, 20, 12, 15)
+    assert preview(schedule, NOW, 5) == [
+        utc(2030, 1, 20, 10, 15),
+        utc(2030, 1, 20, 11, 15),
+        utc(2030, 1, 20, 12, 15),
+    ]
+
+
+def test_a_rate_stored_with_a_fraction_of_a_second_still_moves_on_after_a_firing():
+    """Stored before schedules were kept to whole seconds: a firing (on the whole second, as
+    the scheduler fires) is followed by the next period, not by itself plus the fraction."""
+    stored = Schedule(
+        kind=ScheduleKind.RATE,
+        timezone="UTC",
+        every=1,
+        unit=RateUnit.MINUTES,
+        origin=NOW + timedelta(microseconds=345_678),
+        end_at=NOW + timedelta(minutes=3, microseconds=500_000),
+    )
+    assert next_run(stored, NOW + timedelta(minutes=1)) == NOW + timedelta(minutes=2)
+    assert preview(stored, NOW, 5) == [NOW + timedelta(minutes=n) for n in (1, 2, 3)]
+
+
+def test_a_rate_set_without_start_at_never_fires_at_the_moment_it_was_set():
+    """Asked from a clock a little behind the one that set it (another host), the first run
+    is still the one announced: a period after it was set."""
+    schedule = build({"kind": "rate", "every": 1, "unit": "minutes"})
+    assert next_run(schedule, NOW - timedelta(seconds=1)) == NOW + timedelta(minutes=1)
+    assert preview(schedule, NOW - timedelta(hours=1), 1) == [NOW + timedelta(minutes=1)]
+    anchored = build(
+        {"kind": "rate", "every": 1, "unit": "minutes", "start_at": "2030-01-15T12:00:00Z"}
+    )
+    assert next_run(anchored, NOW - timedelta(seconds=1)) == NOW  # start_at is a firing
+
+
 # --- expressions -----------------------------------------------------------------------------
 
 
@@ -521,6 +580,7 @@ def test_property_rate_previews_are_evenly_spaced(schedule: Schedule, after: dat
     # Every run is on the schedule's own grid, whatever `after` is.
     assert schedule.origin is not None
     assert all((run - schedule.origin) % period == timedelta(0) for run in runs)
+    assert all(run.microsecond == 0 for run in runs)  # as the scheduler's firing times
 
 
 @settings(max_examples=60, deadline=None)

@@ -129,20 +129,20 @@ class EventBridgeScheduler:
         return params
 
     def _start_date(self, schedule: Schedule) -> datetime | None:
-        """When the schedule starts. A rate counts from its origin: a past origin is moved on
-        to the next firing (same phase), as the scheduler refuses a StartDate in the past."""
+        """When the schedule starts. A rate fires first at its StartDate (and at once without
+        one), so it starts at the firing `next_run_at` announces: the next one after now, in
+        the phase of its origin (never the moment it was set, nor one in the past, which the
+        scheduler refuses beyond five minutes). A cron's wall-clock firings need a start only
+        while `start_at` still restricts them."""
         if schedule.kind is ScheduleKind.ONCE:
             return None
-        start = schedule.origin if schedule.kind is ScheduleKind.RATE else schedule.start_at
-        if start is None:
-            return None
         now = self._now()
-        if start >= now - _START_DATE_SLACK:
-            return start
-        if schedule.kind is ScheduleKind.CRON:
-            return None  # wall-clock firings: a start in the past no longer restricts them
-        following = next_run(replace(schedule, paused=False), now - timedelta(seconds=1))
-        return following or start
+        if schedule.kind is ScheduleKind.RATE:
+            following = next_run(replace(schedule, paused=False), now)
+            return following or schedule.origin  # none left (past its end): as it was
+        if schedule.start_at is None or schedule.start_at < now - _START_DATE_SLACK:
+            return None
+        return schedule.start_at
 
     def put(
         self,
