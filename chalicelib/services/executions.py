@@ -269,10 +269,18 @@ class ExecutionService:
             outcome = self._record_with_slot(key, execution, task.schedule.overlap, now)
         # On a repeated delivery too: the first may have failed after its write, before this
         # (the update is conditional on the stored value being at or before the firing).
-        # Before the attempt, which may take a minute.
-        if outcome.execution is not None and isinstance(task.schedule, Schedule):
-            following = schedules.next_run(task.schedule, utc(scheduled_time))
+        # Before the attempt, which may take a minute; a throttled one must not cost the
+        # attempt (held by this delivery, nobody else would make it before its lease ends), so
+        # it is tried again afterwards, and failing then, the delivery fails (and comes again).
+        if outcome.execution is None or not isinstance(task.schedule, Schedule):
+            return self._attempt(outcome, task)
+        following = schedules.next_run(task.schedule, utc(scheduled_time))
+        try:
             self._tasks.advance_next_run(task.id, utc(scheduled_time), following)
+        except Unavailable:
+            attempted = self._attempt(outcome, task)
+            self._tasks.advance_next_run(task.id, utc(scheduled_time), following)
+            return attempted
         return self._attempt(outcome, task)
 
     def _attempt(self, outcome: FireOutcome, task: Task) -> FireOutcome:

@@ -31,13 +31,14 @@ so a finished execution never changes again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, TypeVar
 
 from chalicelib import runs
 from chalicelib.domain.activity import EventType, HistoryEvent, Notification, NotificationType
@@ -80,6 +81,7 @@ EXECUTION_RUN: Final = "execution"  # a run that is one execution
 WORKFLOW_RUN: Final = "workflow_run"  # a run of a workflow's steps
 FAILED_STATUSES: Final = frozenset({ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT})
 _TASK_WRITE_TRIES: Final = 3
+_T = TypeVar("_T")
 # Pauses before writing an attempt's record again when DynamoDB throttles it: the request was
 # sent, and losing its answer would cost a second request after the lease. ~3 s in all, well
 # within the function's timeout after a 60 s webhook.
@@ -143,9 +145,7 @@ TAKEN_LOST_ATTEMPT: Final = "lost_attempt"  # its first attempt was lost and rec
 TAKEN_HANDED_OVER: Final = "handed_over"  # its lost hand-over was made again
 
 
-def retrying_unavailable(
-    write: Callable[[], Execution], sleep: Callable[[float], None]
-) -> Execution:
+def retrying_unavailable(write: Callable[[], _T], sleep: Callable[[float], None]) -> _T:
     """`write()`, again after each of `RECORD_RETRY_DELAYS` while DynamoDB is unavailable
     (throttled): safe, as every execution write is conditional on the version read."""
     for delay in RECORD_RETRY_DELAYS:
@@ -574,7 +574,13 @@ class RunService:
                 new_id(), task.id, EventType.TASK_UPDATED, SCHEDULER_ACTOR, now, changes
             )
             try:
-                self._tasks.update(task, after, None, [event])
+                if retry_write:  # the first attempt holds the execution: see `_send`
+                    retrying_unavailable(
+                        functools.partial(self._tasks.update, task, after, None, [event]),
+                        self._sleep,
+                    )
+                else:
+                    self._tasks.update(task, after, None, [event])
                 break
             except StaleVersion:
                 fresh = self._tasks.get(task.id)
