@@ -16,7 +16,7 @@ the local stack (`local/provision.py`), so both run the very same definition.
   function, outside any state machine) failed with retries left. That one is handed over with
   `delay_seconds`, its first retry's backoff: the run starts with a `Wait`, and `plan` answers
   the execution with its next attempt's number (`attempts + 1`). An execution that succeeds at
-  its first attempt never starts a state machine execution (docs/architecture.md).
+  its first attempt never starts a state machine execution (docs/firings.md).
 - `plan` (Lambda) says which steps are ready: for a single execution, the execution itself
   in round 0 and nothing afterwards; workflows plan their dependency graph the same way.
 - `run_step` (Lambda) makes one attempt of one step: it sends the webhook once (or applies a
