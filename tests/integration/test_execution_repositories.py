@@ -37,6 +37,7 @@ from local import moto_patches
 from tests.fakes import InMemoryExecutionRepository, InMemoryHistoryRepository
 
 AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 @dataclass
@@ -226,6 +227,39 @@ class TestUpdates:
     def test_unknown_ids_are_none(self, env: Env) -> None:
         assert env.repo.get(new_execution_id(env.project_id)) is None
         assert env.repo.get("") is None
+
+
+class TestLeases:
+    def test_expired_leases_are_found_and_nothing_else(self, env: Env) -> None:
+        task = env.task()
+        expired = [
+            env.repo.create(
+                env.execution(task, status=ExecutionStatus.RUNNING, lease_expires_at=AT - delay)
+            )
+            for delay in (timedelta(seconds=1), timedelta(hours=3))
+        ]
+        held = env.repo.create(
+            env.execution(task, status=ExecutionStatus.RUNNING, lease_expires_at=AT + DAY)
+        )
+        env.repo.create(env.execution(task, status=ExecutionStatus.RUNNING))  # the machine's
+        found = env.repo.find_expired_leases(AT, 100)
+        assert sorted(e.id for e in found) == sorted(e.id for e in expired)
+        assert {e.lease_expires_at for e in found} == {e.lease_expires_at for e in expired}
+        assert len(env.repo.find_expired_leases(AT, 1)) == 1
+        assert [e.id for e in env.repo.find_expired_leases(AT + 2 * DAY, 100) if e.id == held.id]
+
+    def test_a_write_that_ends_the_lease_takes_it_out_of_the_search(self, env: Env) -> None:
+        task = env.task()
+        leased = env.repo.create(
+            env.execution(task, status=ExecutionStatus.RUNNING, lease_expires_at=AT)
+        )
+        assert [e.id for e in env.repo.find_expired_leases(AT + DAY, 100)] == [leased.id]
+        done = env.repo.update(leased, leased.moved_to(ExecutionStatus.SUCCEEDED, AT, attempts=1))
+        assert done.lease_expires_at is None
+        assert env.repo.find_expired_leases(AT + DAY, 100) == []
+        stored = env.repo.get(leased.id)
+        assert stored is not None
+        assert stored.lease_expires_at is None
 
 
 class TestOverlapSlots:
