@@ -133,7 +133,7 @@ class StepOutcome:
 class TakeOver:
     """What `take_over` did with an unfinished execution, and the execution as it is now."""
 
-    action: str  # one of the TAKE_OVER_* values
+    action: str  # one of the TAKEN_* values
     execution: Execution | None
 
 
@@ -401,10 +401,9 @@ class RunService:
         task = task if task is not None and task.id == running.task_id else None
         task = task or self._tasks.get(running.task_id)
         if task is None:
-            self._end(running, ExecutionStatus.CANCELLED, error="the task was deleted")
-        else:
-            self.first_attempt(running, task)
-        return TakeOver(TAKEN_RAN, self._executions.get(running.id))
+            ended = self._finish(running, ExecutionStatus.CANCELLED, error="the task was deleted")
+            return TakeOver(TAKEN_RAN, ended)
+        return TakeOver(TAKEN_RAN, self.first_attempt(running, task))
 
     def _lost_first_attempt(
         self, execution: Execution, task: Task | None, now: datetime
