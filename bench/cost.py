@@ -2,15 +2,18 @@
 
 Pure arithmetic on measured samples (bench/mix.py measures them on moto, in process): for each
 kind of request in the mix, the Lambda invocations it causes (the API handler, the stream
-consumer for each streamed table it wrote, the scheduler's and the state machine's functions
-for a firing) with their durations, the DynamoDB request units of all of them, and Step
-Functions state transitions. Each invocation's billed duration is modelled as
+consumer for each streamed table it wrote, the scheduler's `fire` for a firing, and the state
+machine's functions for a firing whose first attempt failed) with their durations, the
+DynamoDB request units of all of them, and Step Functions state transitions (only a run
+handed to the state machine has any). Each invocation's billed duration is modelled as
 
     our code's time here x CPU_SCALE(memory) + DynamoDB calls x DYNAMODB_CALL_MS
+        + other AWS calls (StartExecution) x AWS_CALL_MS
 
 (Lambda gives a function CPU in proportion to its memory, one vCPU at 1,769 MB; moto's time is
-no model of DynamoDB's, so each call counts a typical in-region round trip instead), rounded
-up to the millisecond, at the memory `.chalice/config.json` gives the function.
+no model of DynamoDB's or Step Functions', so each call counts a typical in-region round trip
+instead), rounded up to the millisecond, at the memory `.chalice/config.json` gives the
+function.
 
 Prices and what is left out are in docs/benchmarks.md; tests/unit/test_bench.py checks the
 arithmetic on fixed inputs.
@@ -21,22 +24,26 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.report import Figure
+from bench.report import Figure, Target
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP = "cost per million requests of the mix (modelled)"
 
 PRICES_AS_OF = "2026-11-21"  # assumed unchanged since last published; see docs/benchmarks.md
 DYNAMODB_CALL_MS = 5.0  # one in-region DynamoDB round trip from Lambda (assumed)
+AWS_CALL_MS = 25.0  # one in-region Step Functions StartExecution from Lambda (assumed)
 FULL_VCPU_MB = 1769  # Lambda: one vCPU at 1,769 MB, in proportion below
-# States a one-step run enters on its success path (chalicelib/runs.py): Plan, DoneOrRun,
-# RunSteps, Attempt, AgainOrDone, StepDone, Plan, DoneOrRun, Finished. Used only when the
-# firings suite, which counts them from a real execution's history, did not run.
-STATIC_TRANSITIONS_PER_RUN = 9
+# States the run of a firing whose webhook failed twice enters (chalicelib/runs.py), handed
+# over after the first attempt with its backoff: Start, Delay, Plan, DoneOrRun, RunSteps,
+# Attempt (2: retry), AgainOrDone, Backoff, NextAttempt, Attempt (3: succeeded), AgainOrDone,
+# StepDone, Plan, DoneOrRun, Finished. Used only when the firings suite, which counts them
+# from a real execution's history on the local stack, did not run. A firing whose first
+# attempt succeeds starts no state machine execution: no transitions at all.
+STATIC_TRANSITIONS_2_RETRIES = 15
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,9 @@ PRICES = Prices()
 @dataclass(frozen=True)
 class Invocation:
     function: str  # the Chalice function name: api_handler, on_change, fire, plan, run_step
-    code_ms: float  # measured: wall time minus time in DynamoDB calls
+    code_ms: float  # measured: wall time minus time in DynamoDB and other AWS calls
     dynamodb_calls: int
+    aws_calls: int = 0  # other AWS API calls: Step Functions StartExecution (a hand-over)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class Sample:
     write_units: float
     transitions: int = 0
     scheduler_invocations: int = 0
+    state_machine_executions: int = 0  # Step Functions executions started (hand-overs)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +91,7 @@ class Sample:
             "write_units": self.write_units,
             "transitions": self.transitions,
             "scheduler_invocations": self.scheduler_invocations,
+            "state_machine_executions": self.state_machine_executions,
         }
 
     @classmethod
@@ -93,12 +103,14 @@ class Sample:
             write_units=float(body["write_units"]),
             transitions=int(body.get("transitions", 0)),
             scheduler_invocations=int(body.get("scheduler_invocations", 0)),
+            state_machine_executions=int(body.get("state_machine_executions", 0)),
         )
 
 
 # The mix: what a million requests are made of (shares add up to 1). A "scheduled firing" is
-# one firing of a scheduled task (a reminder: webhook runs add the webhook's response time to
-# run_step's duration), counted as one request of the mix.
+# one firing of a scheduled task whose webhook succeeds at the first attempt (`fire` alone, on
+# the fast path; a slower webhook adds its response time to fire's duration), counted as one
+# request of the mix.
 MIX: dict[str, float] = {
     "list tasks (filtered, sorted)": 0.30,
     "get task": 0.15,
@@ -113,6 +125,11 @@ MIX: dict[str, float] = {
     "log in": 0.01,
     "scheduled firing": 0.05,
 }
+# Measured and reported beside the mix, not part of its shares: a firing whose webhook fails
+# twice before it succeeds (its retries run on the state machine).
+SEPARATE: tuple[str, ...] = ("scheduled firing, 2 retries",)
+# Targets of a kind's cost per million (USD): the fast path's (docs/benchmarks.md).
+KIND_TARGETS: dict[str, Target] = {"scheduled firing": Target("<=", 10)}
 
 
 def memory_mb(config_path: Path = ROOT / ".chalice" / "config.json") -> dict[str, int]:
@@ -131,6 +148,7 @@ def cpu_scale(memory: int) -> float:
 def billed_ms(invocation: Invocation, memory: int) -> int:
     modelled = invocation.code_ms * cpu_scale(memory)
     modelled += invocation.dynamodb_calls * DYNAMODB_CALL_MS
+    modelled += invocation.aws_calls * AWS_CALL_MS
     return max(1, math.ceil(modelled))
 
 
@@ -245,16 +263,19 @@ def figures(
         )
 
     memory = memory_mb()
+    shares: dict[str, str] = {name: f"{share:.0%} of the mix" for name, share in mix.items()}
+    shares |= {name: "not in the mix" for name in samples if name not in mix}
     kinds = [
         Figure(
-            "cost.kind." + "".join(c if c.isalnum() else "_" for c in name).strip("_"),
-            f"  a million of: {name} ({share:.0%} of the mix)",
+            kind_key(name),
+            f"  a million of: {name} ({what})",
             mean_cost(samples[name], memory, PRICES).total * 1e6,
             "USD",
-            None,
+            KIND_TARGETS.get(name),
             GROUP,
         )
-        for name, share in mix.items()
+        for name, what in shares.items()
+        if samples.get(name)
     ]
     return [
         usd("total_usd", "total per million requests", total.total),
@@ -268,7 +289,7 @@ def figures(
         usd("dynamodb_usd", "  DynamoDB on-demand request units", total.dynamodb),
         usd(
             "step_functions_usd",
-            "  Step Functions transitions (firings)",
+            "  Step Functions transitions (retried firings only)",
             total.step_functions,
             transitions_note,
         ),
@@ -301,21 +322,23 @@ def figures(
     ]
 
 
+def kind_key(name: str) -> str:
+    """`cost.kind.<name>`: "scheduled firing, 2 retries" -> cost.kind.scheduled_firing_2_retries."""
+    words = "".join(c if c.isalnum() else " " for c in name).split()
+    return "cost.kind." + "_".join(words)
+
+
 def with_transitions(
     samples: Mapping[str, Sequence[Sample]], transitions: int
 ) -> dict[str, list[Sample]]:
-    """The samples, with the state transitions of a firing's run (measured on the local stack,
-    bench/firings.py) set on the firings."""
+    """The samples, with the state transitions of a state machine execution (a firing's run
+    with 2 retries, measured on the local stack by bench/firings.py) set on each sample that
+    started one; a firing whose first attempt succeeded started none and gets none."""
     return {
         name: [
-            Sample(
-                s.http,
-                s.invocations,
-                s.read_units,
-                s.write_units,
-                transitions if s.scheduler_invocations else s.transitions,
-                s.scheduler_invocations,
-            )
+            replace(s, transitions=s.state_machine_executions * transitions)
+            if s.state_machine_executions
+            else s
             for s in kind
         ]
         for name, kind in samples.items()

@@ -5,12 +5,19 @@ A request goes through Chalice's test client to the app (the `api_handler` funct
 streams of the tables it wrote are read (moto's DynamoDB Streams) and handed to the stream
 consumer, one `on_change` invocation per table with records, as the event source mappings would
 (and again for what the consumer wrote, until nothing is left). A scheduled firing is the `fire`
-function with EventBridge Scheduler's event, then the state machine's functions as a one-step
-run calls them (`plan`, `run_step`, `plan`), each followed by its stream consumers.
+function with EventBridge Scheduler's event, and its stream consumers: `fire` makes the first
+attempt itself, a webhook call to a loopback server that answers 204 at once (bench/hooks.py),
+and no state machine execution is started. Beside the mix, "scheduled firing, 2 retries": a
+webhook that answers 500 twice, then 204: `fire` (attempt 1 fails, the run is handed to the
+state machine), then the state machine's functions as it runs them: `plan` (round 0: attempt
+2), `run_step` (attempt 2 fails: retry), `run_step` (attempt 3 succeeds), `plan` (done), each
+followed by its stream consumers. Its state transitions are set afterwards from the firings
+suite's measurement on the local stack (bench/cost.py: `with_transitions`).
 
-For each invocation: our code's time (wall time minus time in DynamoDB calls) and its DynamoDB
-calls; for the whole request, the request units (bench/units.py). Each kind is run once to warm
-up and then `REPEAT` times; the cost model averages them.
+For each invocation: our code's time (wall time minus time in DynamoDB calls and in Step
+Functions' StartExecution) and its DynamoDB and StartExecution calls; for the whole request,
+the request units (bench/units.py). Each kind is run once to warm up and then `REPEAT` times;
+the cost model averages them.
 """
 
 from __future__ import annotations
@@ -18,16 +25,56 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.cost import Invocation, Sample
+from bench.hooks import Webhook
 from bench.inmemory import LambdaContext
 from bench.units import Meter
 
 REPEAT = 5
 STREAM_ROUNDS = 3
+FIRING = "scheduled firing"
+RETRIED_FIRING = "scheduled firing, 2 retries"
+# The retried firing's task: 3 attempts, 1 s apart (the state machine's Waits; not run here).
+RETRY_POLICY = {"max_attempts": 3, "backoff_seconds": 1, "backoff_rate": 1}
+
+
+class StartedRuns:
+    """The state machine executions the app starts (`StepFunctionsRunner.start`, a hand-over
+    to the state machine): how many, the time spent starting them, and their names."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self.names: list[str] = []
+
+    @contextmanager
+    def watching(self) -> Iterator[StartedRuns]:
+        from chalicelib.adapters.aws.stepfunctions import StepFunctionsRunner
+        from chalicelib.domain.executions import Execution
+
+        original = StepFunctionsRunner.start
+
+        def start(
+            runner: StepFunctionsRunner, execution: Execution, delay_seconds: int = 0
+        ) -> None:
+            began = time.perf_counter()
+            try:
+                original(runner, execution, delay_seconds)
+            finally:
+                self.seconds += time.perf_counter() - began
+                self.count += 1
+                self.names.append(execution.run_name)
+
+        StepFunctionsRunner.start = start  # type: ignore[method-assign, assignment]
+        try:
+            yield self
+        finally:
+            StepFunctionsRunner.start = original  # type: ignore[method-assign]
 
 
 class StreamTap:
@@ -71,20 +118,37 @@ class StreamTap:
 
 
 class Sampler:
-    def __init__(self, meter: Meter, tap: StreamTap) -> None:
+    def __init__(
+        self,
+        meter: Meter,
+        tap: StreamTap,
+        runs: StartedRuns | None = None,
+        machine: Callable[[], list[str]] | None = None,
+    ) -> None:
+        """`runs`: the state machine starts being watched; `machine`: the names of the state
+        machine's executions, as Step Functions lists them."""
         import app
 
         self._meter = meter
         self._tap = tap
         self._app = app
+        self._runs = runs or StartedRuns()
+        self._machine = machine or (lambda: [])
 
     def _invoke(self, function: str, work: Callable[[], Any]) -> tuple[Invocation, Any, Any]:
+        starts, start_seconds = self._runs.count, self._runs.seconds
         with self._meter.recording() as calls:
             started = time.perf_counter()
             result = work()
             wall = time.perf_counter() - started
         usage = self._meter.usage(calls)
-        invocation = Invocation(function, (wall - usage.seconds) * 1000, usage.calls)
+        other = self._runs.seconds - start_seconds
+        invocation = Invocation(
+            function,
+            (wall - usage.seconds - other) * 1000,
+            usage.calls,
+            self._runs.count - starts,
+        )
         return invocation, result, usage
 
     def _function(self, name: str, event: dict[str, Any]) -> tuple[Invocation, Any, Any]:
@@ -113,11 +177,15 @@ class Sampler:
         consumers, rru, wru = self._consumers()
         return Sample(True, (invocation, *consumers), usage.rru + rru, usage.wru + wru)
 
-    def firing(self, task: dict[str, Any], at: datetime) -> Sample:
-        """One scheduled firing: `fire`, then the one-step run's `plan`, `run_step`, `plan`."""
+    def firing(self, task: dict[str, Any], at: datetime, retried: bool = False) -> Sample:
+        """One scheduled firing of a webhook task: `fire`, which makes the first attempt
+        itself. `retried`: the webhook fails attempts 1 and 2, so `fire` hands the run over
+        and the state machine's functions follow (`plan`, `run_step` x 2, `plan`)."""
         self._tap.drain()
         invocations: list[Invocation] = []
         rru = wru = 0.0
+        machine_before = set(self._machine())
+        starts = self._runs.count
 
         def step(name: str, event: dict[str, Any]) -> Any:
             nonlocal rru, wru
@@ -137,25 +205,42 @@ class Sampler:
                 "execution_id": str(uuid.uuid4()),
             },
         )
-        if not fired["created"] or fired["status"] != "queued":
+        expected = "running" if retried else "succeeded"  # handed over, or done
+        if not fired["created"] or fired["status"] != expected:
             raise AssertionError(f"fire: {fired}")
-        run = {"kind": "execution", "id": fired["execution_id"]}
-        planned = step("plan", {"run": run, "round": 0})
-        for ready in planned["steps"]:
-            outcome = step("run_step", {**ready, "attempt": 1})
-            if outcome["outcome"] != "succeeded":
-                raise AssertionError(f"run_step: {outcome}")
-        done = step("plan", {"run": run, "round": planned["round"] + 1})
+        if retried:
+            self._retries(step, fired["execution_id"])
+        started = set(self._machine()) - machine_before
+        wanted = {fired["execution_id"]} if retried else set()
+        if started != wanted or self._runs.count - starts != len(wanted):
+            raise AssertionError(f"state machine executions started: {sorted(started)}")
+        # Transitions are set from the local stack's measurement (bench/firings.py).
+        return Sample(False, tuple(invocations), rru, wru, 0, 1, len(started))
+
+    @staticmethod
+    def _retries(step: Callable[[str, dict[str, Any]], Any], run: str) -> None:
+        """What the state machine runs for an execution handed over after attempt 1."""
+        planned = step("plan", {"run": {"kind": "execution", "id": run}, "round": 0})
+        if planned["done"] or [s["attempt"] for s in planned["steps"]] != [2]:
+            raise AssertionError(f"plan: {planned}")
+        ready = planned["steps"][0]
+        outcome = step("run_step", ready)
+        if outcome["outcome"] != "retry" or outcome["attempt"] != 3:
+            raise AssertionError(f"run_step 2: {outcome}")
+        outcome = step("run_step", {**ready, "attempt": 3})
+        if outcome["outcome"] != "succeeded":
+            raise AssertionError(f"run_step 3: {outcome}")
+        done = step("plan", {"run": {"kind": "execution", "id": run}, "round": planned["round"]})
         if not done["done"]:
             raise AssertionError(f"plan: {done}")
-        # Transitions are set from the local stack's measurement (bench/firings.py).
-        return Sample(False, tuple(invocations), rru, wru, 0, 1)
 
 
 def measure_mix(
     call: Callable[..., Any], admin: dict[str, Any], repeat: int = REPEAT
 ) -> dict[str, list[Sample]]:
-    """Every kind of the mix (bench/cost.py: MIX), `repeat` times after one warm-up."""
+    """Every kind of the mix (bench/cost.py: MIX) and the kinds reported beside it (SEPARATE),
+    `repeat` times after one warm-up. The app's settings must name a state machine (the
+    firings check that they start none, or one) and allow loopback webhooks."""
     import boto3
 
     from chalicelib import bootstrap
@@ -172,7 +257,18 @@ def measure_mix(
     )
     tap = StreamTap(lookup, streams, [model.Meta.table_name for model in ALL_MODELS])
     meter = Meter(connection.root().client, lookup)
-    sampler = Sampler(meter, tap)
+    machine_arn = settings.state_machine_arn
+    if not machine_arn or not settings.allow_private_webhooks:
+        raise RuntimeError("the mix needs a state machine and loopback webhooks allowed")
+    stepfunctions = boto3.client("stepfunctions", region_name=settings.aws_region)
+
+    def machine() -> list[str]:
+        pages = stepfunctions.get_paginator("list_executions").paginate(stateMachineArn=machine_arn)
+        return [e["name"] for page in pages for e in page["executions"]]
+
+    runs = StartedRuns()
+    sampler = Sampler(meter, tap, runs, machine)
+    webhook = Webhook()
     token = admin["access_token"]
     password = "p" * 12
 
@@ -240,21 +336,33 @@ def measure_mix(
         for name, send in kinds.items():
             sampler.request(send)  # warm-up
             samples[name] = [sampler.request(send) for _ in range(repeat)]
-        scheduled = body(
-            call(
-                "POST",
-                "/tasks",
-                {
-                    "title": "Reminder",
-                    "project_id": project,
-                    "schedule": {"kind": "rate", "every": 1, "unit": "hours"},
-                },
-                token,
-            )
-        )
         first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        firings = [sampler.firing(scheduled, first + timedelta(hours=n)) for n in range(repeat + 1)]
-        samples["scheduled firing"] = firings[1:]
+        webhook.fail_attempts("/retried", 3)  # attempts 1 and 2 answer 500
+        for name, path, retry in (
+            (FIRING, "/ok", None),
+            (RETRIED_FIRING, "/retried", RETRY_POLICY),
+        ):
+            scheduled = body(
+                call(
+                    "POST",
+                    "/tasks",
+                    {
+                        "title": name,
+                        "project_id": project,
+                        "schedule": {"kind": "rate", "every": 1, "unit": "hours"},
+                        "action": {"type": "webhook", "url": webhook.url + path},
+                        **({"retry": retry} if retry else {}),
+                    },
+                    token,
+                )
+            )
+            with runs.watching():
+                firings = [
+                    sampler.firing(scheduled, first + timedelta(hours=n), retried=retry is not None)
+                    for n in range(repeat + 1)
+                ]
+            samples[name] = firings[1:]
     finally:
         meter.close()
+        webhook.close()
     return samples

@@ -58,7 +58,11 @@ def aws() -> Iterator[None]:
     from chalicelib.settings import Settings
 
     with mock_aws():
-        settings = Settings()
+        # The run state machine, created (moto does not run it here: the mix's firings count
+        # the executions started); webhooks on loopback (the mix's firings call one).
+        settings = Settings().model_copy(
+            update={"state_machine_arn": run_state_machine(), "allow_private_webhooks": True}
+        )
         tables.bind(settings.table_prefix, settings.aws_region)
         tables.create_all(boto3.client("dynamodb"), settings.table_prefix)
         boto3.client("secretsmanager").create_secret(Name="bench/jwt", SecretString="k" * 64)
@@ -70,6 +74,22 @@ def aws() -> Iterator[None]:
             yield
         finally:
             bootstrap.override(None)
+
+
+def run_state_machine() -> str:
+    """The run state machine (chalicelib/runs.py's definition) in moto; its ARN."""
+    import boto3
+
+    from chalicelib import runs
+
+    role = boto3.client("iam").create_role(RoleName="runs", AssumeRolePolicyDocument="{}")
+    functions = "arn:aws:lambda:us-east-1:123456789012:function:"
+    created = boto3.client("stepfunctions").create_state_machine(
+        name="runs",
+        definition=runs.definition_json(functions + "plan", functions + "run_step"),
+        roleArn=role["Role"]["Arn"],
+    )
+    return str(created["stateMachineArn"])
 
 
 def dynamodb_calls_per_route() -> tuple[

@@ -8,15 +8,19 @@ rules (docs/benchmarks.md):
 - reads: 4 KB units, per item for GetItem/BatchGetItem (a missing item still costs one), summed
   over the items evaluated for Query/Scan; eventually consistent reads are half, transactional
   ones double;
-- writes: 1 KB units of the item (the item after the write for UpdateItem, read back here),
-  plus one write per global secondary index the written item appears in (its key attributes
-  present) with the projected size; transactional writes double, and a ConditionCheck is
-  charged like a write of the item it checks.
+- writes: 1 KB units of the larger of the item before and after the write (PutItem, UpdateItem;
+  the deleted item for DeleteItem; the before-image is read just before the call, the
+  after-image just after it), plus, per global secondary index: one write of the projected
+  size where the item enters the index or its projected attributes change, one where it
+  leaves the index (a sparse index's attribute removed, or the item deleted), two where an
+  index key changes (a delete and a put), none where the index's keys and projected
+  attributes are unchanged; transactional writes double, and a ConditionCheck is charged like
+  a write of the item it checks. A write whose condition failed is charged the table units
+  only.
 
 moto's own `ConsumedCapacity` is a constant, so sizes are computed here from the items (the
-DynamoDB item size: attribute names plus values). Not modelled: an update that changes an
-index key costs that index a delete and a put (counted once), and deletes are counted as one
-unit without index writes.
+DynamoDB item size: attribute names plus values). Indexes are read from the table's
+description (created from the PynamoDB models).
 """
 
 from __future__ import annotations
@@ -75,6 +79,63 @@ class Call:
     params: dict[str, Any]
     parsed: dict[str, Any] | None = None
     seconds: float = 0.0
+    # The items a write replaces, changes or deletes, read just before the call, one per
+    # entry of `written(call)`; None when not read (each write then counts as on a new item).
+    before: list[dict[str, Any] | None] | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """One item a write call touches: its table, its key (None for a Put: taken from the
+    item), what is done to it, and the item written (Put)."""
+
+    table: str
+    action: str  # put | update | delete | check
+    key: dict[str, Any] | None = None
+    item: dict[str, Any] | None = None
+
+
+WRITE_OPERATIONS = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+)
+
+
+def written(call: Call) -> list[Written]:
+    """The items a write call touches, in a fixed order (empty for a read)."""
+    params, operation = call.params, call.operation
+    if operation == "PutItem":
+        return [Written(params["TableName"], "put", item=params["Item"])]
+    if operation == "UpdateItem":
+        return [Written(params["TableName"], "update", key=params["Key"])]
+    if operation == "DeleteItem":
+        return [Written(params["TableName"], "delete", key=params["Key"])]
+    if operation == "BatchWriteItem":
+        found = []
+        for table, requests in params.get("RequestItems", {}).items():
+            for request in requests:
+                if "PutRequest" in request:
+                    found.append(Written(table, "put", item=request["PutRequest"]["Item"]))
+                else:
+                    found.append(Written(table, "delete", key=request["DeleteRequest"]["Key"]))
+        return found
+    if operation == "TransactWriteItems":
+        found = []
+        for entry in params.get("TransactItems", []):
+            for name, action in (
+                ("Put", "put"),
+                ("Update", "update"),
+                ("Delete", "delete"),
+                ("ConditionCheck", "check"),
+            ):
+                if name in entry:
+                    request = entry[name]
+                    found.append(
+                        Written(
+                            request["TableName"], action, request.get("Key"), request.get("Item")
+                        )
+                    )
+        return found
+    return []
 
 
 @dataclass(frozen=True)
@@ -96,11 +157,14 @@ class Usage:
 class Meter:
     """Records the DynamoDB calls made while `recording()` is open (this thread only)."""
 
-    def __init__(self, client: Any, lookup: Any) -> None:
-        """`client`: the botocore client to watch; `lookup`: another client on the same
-        endpoint (unwatched) to read item sizes and table descriptions with."""
+    def __init__(self, client: Any, lookup: Any, *, before_images: bool = True) -> None:
+        """`client`: the botocore client to watch; `lookup`: a client on the same endpoint to
+        read item sizes and table descriptions with (calls it makes are not recorded).
+        `before_images`: read each written item just before the write (what updates, puts
+        over an item and deletes are charged on); its time counts as time in DynamoDB."""
         self._client = client
         self._lookup = lookup
+        self._before_images = before_images
         self._local = threading.local()
         self._indexes: dict[str, list[Index]] = {}
         self._table_keys: dict[str, list[str]] = {}
@@ -114,13 +178,19 @@ class Meter:
         events.unregister("after-call.dynamodb", self._after)
 
     def _calls(self) -> list[Call] | None:
+        if getattr(self._local, "looking_up", False):
+            return None  # the meter's own reads (when `lookup` is the watched client)
         calls: list[Call] | None = getattr(self._local, "calls", None)
         return calls
 
     def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         calls = self._calls()
-        if calls is not None:
-            calls.append(Call(model.name, dict(params), seconds=-time.perf_counter()))
+        if calls is None:
+            return
+        call = Call(model.name, dict(params), seconds=-time.perf_counter())
+        calls.append(call)
+        if self._before_images and call.operation in WRITE_OPERATIONS:
+            call.before = [self._stored(entry) for entry in written(call)]
 
     def _after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         calls = self._calls()
@@ -176,63 +246,88 @@ class Meter:
         if operation == "TransactGetItems":
             responses = parsed.get("Responses", [])
             return sum(2 * units(item_size(r.get("Item")), READ_UNIT) for r in responses), 0.0
-        if operation == "PutItem":
-            return 0.0, self._write(params["TableName"], params["Item"])
-        if operation == "UpdateItem":
-            return 0.0, self._write(params["TableName"], self._current(params))
-        if operation == "DeleteItem":
-            return 0.0, 1.0
-        if operation == "BatchWriteItem":
-            wru = 0.0
-            for table, requests in params.get("RequestItems", {}).items():
-                for request in requests:
-                    if "PutRequest" in request:
-                        wru += self._write(table, request["PutRequest"]["Item"])
-                    else:
-                        wru += 1.0
-            return 0.0, wru
-        if operation == "TransactWriteItems":
-            wru = 0.0
-            for entry in params.get("TransactItems", []):
-                if "Put" in entry:
-                    wru += 2 * self._write(entry["Put"]["TableName"], entry["Put"]["Item"])
-                elif "Update" in entry:
-                    wru += 2 * self._write(
-                        entry["Update"]["TableName"], self._current(entry["Update"])
-                    )
-                elif "ConditionCheck" in entry:
-                    checked = item_size(self._current(entry["ConditionCheck"]))
-                    wru += 2 * units(checked, WRITE_UNIT)
-                else:
-                    wru += 2.0
-            return 0.0, wru
-        return 0.0, 0.0  # DescribeTable and the like: not billed as request units
+        entries = written(call)
+        if not entries:
+            return 0.0, 0.0  # DescribeTable and the like: not billed as request units
+        befores = call.before if call.before is not None else [None] * len(entries)
+        failed = "Error" in parsed  # a condition failed (or the transaction was cancelled)
+        factor = 2.0 if operation == "TransactWriteItems" else 1.0
+        wru = 0.0
+        for entry, before in zip(entries, befores, strict=True):
+            if entry.action == "check":
+                checked = before if call.before is not None else self._current(entry)
+                wru += factor * units(item_size(checked), WRITE_UNIT)
+                continue
+            if entry.action == "put":
+                after = entry.item
+            elif entry.action == "update":
+                after = before if failed else self._current(entry)
+            else:
+                after = None
+            wru += factor * self._write(entry.table, after, before, failed=failed)
+        return 0.0, wru
 
-    def _current(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        found = self._lookup.get_item(
-            TableName=request["TableName"], Key=request["Key"], ConsistentRead=True
-        )
+    def _stored(self, entry: Written) -> dict[str, Any] | None:
+        """The item as stored now (before the write)."""
+        if entry.key is None and entry.item is not None:
+            self._table_indexes(entry.table)  # reads the key schema
+            names = self._table_keys[entry.table]
+            entry = Written(entry.table, entry.action, {k: entry.item[k] for k in names})
+        return self._current(entry)
+
+    def _current(self, entry: Written) -> dict[str, Any] | None:
+        self._local.looking_up = True
+        try:
+            found = self._lookup.get_item(TableName=entry.table, Key=entry.key, ConsistentRead=True)
+        finally:
+            self._local.looking_up = False
         item: dict[str, Any] | None = found.get("Item")
         return item
 
-    def _write(self, table: str, item: dict[str, Any] | None) -> float:
-        size = item_size(item)
-        total = float(units(size, WRITE_UNIT))
-        if not item:
+    def _write(
+        self,
+        table: str,
+        after: dict[str, Any] | None,
+        before: dict[str, Any] | None = None,
+        *,
+        failed: bool = False,
+    ) -> float:
+        """Write units of one item's write: the table's (the larger of the item before and
+        after), and each index's (see the module's docstring)."""
+        total = float(units(max(item_size(after), item_size(before)), WRITE_UNIT))
+        if failed:
             return total
         for index in self._table_indexes(table):
-            if all(key in item for key in index.keys):
-                if index.projection == "ALL":
-                    projected = size
-                else:
-                    kept = {*index.keys, *self._table_keys[table], *index.included}
-                    projected = item_size({k: v for k, v in item.items() if k in kept})
-                total += units(projected, WRITE_UNIT)
+            old = self._projected(table, index, before)
+            new = self._projected(table, index, after)
+            if old is None and new is None:
+                continue
+            if new is None or old is None:  # leaves the index, or enters it
+                total += units(item_size(old if new is None else new), WRITE_UNIT)
+            elif any(old[key] != new[key] for key in index.keys):  # moved: delete and put
+                total += units(item_size(old), WRITE_UNIT) + units(item_size(new), WRITE_UNIT)
+            elif old != new:
+                total += units(item_size(new), WRITE_UNIT)
         return total
+
+    def _projected(
+        self, table: str, index: Index, item: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The item's entry in the index, or None if it is not in it (sparse)."""
+        if not item or not all(key in item for key in index.keys):
+            return None
+        if index.projection == "ALL":
+            return item
+        kept = {*index.keys, *self._table_keys[table], *index.included}
+        return {k: v for k, v in item.items() if k in kept}
 
     def _table_indexes(self, table: str) -> list[Index]:
         if table not in self._indexes:
-            description = self._lookup.describe_table(TableName=table)["Table"]
+            self._local.looking_up = True
+            try:
+                description = self._lookup.describe_table(TableName=table)["Table"]
+            finally:
+                self._local.looking_up = False
             self._table_keys[table] = [k["AttributeName"] for k in description["KeySchema"]]
             self._indexes[table] = [
                 Index(
