@@ -504,7 +504,9 @@ class TestReport:
         assert body["firings.executions"]["value"] == body["firings.delivered"]["target"]["value"]
         assert body["firings.webhook_requests"]["pass"]
         # The retried firing is reported beside the mix, with the transitions it was given.
-        assert body["firings.transitions_with_2_retries"]["value"] == 15
+        assert (
+            body["firings.transitions_with_2_retries"]["value"] == cost.STATIC_TRANSITIONS_2_RETRIES
+        )
         assert "target" not in body["cost.kind.scheduled_firing_2_retries"]
         assert body["cost.step_functions_usd"]["value"] == 0
         assert (
