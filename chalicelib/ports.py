@@ -510,14 +510,16 @@ class ExecutionRepository(Protocol):
         execution: Execution,
         records: Sequence[Record] = (),
         slot: Slot | None = None,
+        *,
+        waiting_first: bool = True,
     ) -> tuple[Execution, bool]:
         """Claim the firing (and `slot` of the task, if given) and write `execution` in one
         transaction: `(execution, True)`.
 
         If the firing is claimed already, nothing is written and the answer is the execution
         the claim names: `(existing, False)`. If only the slot is held (or, for the active
-        slot, an execution waits in the buffered one), nothing is written and `SlotTaken` is
-        raised.
+        slot with `waiting_first`, an execution waits in the buffered one), nothing is written
+        and `SlotTaken` is raised.
         """
         ...
 

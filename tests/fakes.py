@@ -716,13 +716,19 @@ class InMemoryExecutionRepository:
         execution: Execution,
         records: Sequence[Record] = (),
         slot: Slot | None = None,
+        *,
+        waiting_first: bool = True,
     ) -> tuple[Execution, bool]:
         with self._lock:
             claimed = self.firings.get(firing_key)
             if claimed is not None:
                 return self.executions[claimed], False
             if slot is not None:
-                waiting = slot is Slot.ACTIVE and (execution.task_id, Slot.BUFFERED) in self.slots
+                waiting = (
+                    slot is Slot.ACTIVE
+                    and waiting_first
+                    and (execution.task_id, Slot.BUFFERED) in self.slots
+                )
                 if (execution.task_id, slot) in self.slots or waiting:
                     raise SlotTaken(slot)
                 self.slots[(execution.task_id, slot)] = execution.id

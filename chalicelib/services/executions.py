@@ -156,17 +156,15 @@ class OverlapSlots:
 
     def release(self, execution: Execution, schedule: object = None) -> None:
         """After a scheduled execution finished: free its task's active slot if it held it,
-        and start the buffered execution, if one waits. With the task's `schedule` at hand,
-        a policy that takes no slot (`allow`) writes nothing, and one that buffers nothing
-        (`skip`) looks for no waiting execution (one left from a policy since changed is
-        promoted by the next firing, see `clear_stale`)."""
+        and start the buffered execution, if one waits (under `skip` too: one left from a
+        policy since changed). With the task's `schedule` at hand, a policy that takes no slot
+        (`allow`) writes nothing."""
         if execution.trigger is not Trigger.SCHEDULE:
             return
         overlap = schedule.overlap if isinstance(schedule, Schedule) else None
         if overlap is Overlap.ALLOW:
             return
-        released = self._executions.release_slot(execution.task_id, execution.id)
-        if released and overlap is not Overlap.SKIP:
+        if self._executions.release_slot(execution.task_id, execution.id):
             self._promote(execution.task_id)
 
     def clear_stale(self, task_id: str) -> bool:
@@ -296,14 +294,24 @@ class ExecutionService:
         taken = self._attempts.take_over(stored, task)
         return replace(outcome, execution=taken.execution or stored, taken=taken.action)
 
-    def _record(self, key: str, execution: Execution, slot: Slot | None = None) -> FireOutcome:
-        """Claim the firing and write its execution (a buffered one waits `queued`)."""
+    def _record(
+        self,
+        key: str,
+        execution: Execution,
+        slot: Slot | None = None,
+        overlap: Overlap | None = None,
+    ) -> FireOutcome:
+        """Claim the firing and write its execution (a buffered one waits `queued`). Only
+        `buffer_one` makes a firing wait behind a buffered one: under `skip` the claim does not
+        check for one (a transaction's check is a write's price)."""
         if slot is Slot.BUFFERED:
             execution = replace(
                 execution, status=ExecutionStatus.QUEUED, started_at=None, lease_expires_at=None
             )
         records = [_history(execution, SCHEDULER_ACTOR, execution.created_at)]
-        stored, created = self._executions.create_for_firing(key, execution, records, slot)
+        stored, created = self._executions.create_for_firing(
+            key, execution, records, slot, waiting_first=overlap is not Overlap.SKIP
+        )
         skipped = stored.status is ExecutionStatus.SKIPPED
         return FireOutcome(stored, created, (stored.error or "") if skipped else "")
 
@@ -323,12 +331,12 @@ class ExecutionService:
         """Overlap `skip` and `buffer_one`: the firing runs if it gets the task's active slot;
         with `buffer_one` it may wait in the buffered slot instead; otherwise it is skipped."""
         try:
-            return self._record(key, execution, Slot.ACTIVE)
+            return self._record(key, execution, Slot.ACTIVE, overlap)
         except SlotTaken:
             pass
         if self._slots.clear_stale(execution.task_id):
             try:
-                return self._record(key, execution, Slot.ACTIVE)
+                return self._record(key, execution, Slot.ACTIVE, overlap)
             except SlotTaken:
                 pass
         if overlap is Overlap.BUFFER_ONE:

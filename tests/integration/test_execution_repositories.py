@@ -322,6 +322,23 @@ class TestOverlapSlots:
         assert env.repo.get(late.id) is None
         assert env.repo.promote_buffered(task_id) == waiting.id
 
+    def test_without_waiting_first_a_buffered_execution_is_not_checked(self, env: Env) -> None:
+        """Overlap `skip` buffers nothing: its claim does not pay for the check."""
+        task_id = env.task()
+        running = self.firing(env, task_id, 0, Slot.ACTIVE)
+        self.firing(env, task_id, 5, Slot.BUFFERED)  # left by a policy since changed
+        assert env.repo.release_slot(task_id, running.id)
+        late = env.execution(task_id)
+        stored, created = env.repo.create_for_firing(
+            firing_key(task_id, AT + timedelta(minutes=10)),
+            late,
+            [],
+            Slot.ACTIVE,
+            waiting_first=False,
+        )
+        assert (stored.id, created) == (late.id, True)
+        assert env.repo.slot_owner(task_id, Slot.ACTIVE) == late.id
+
     def test_slots_are_per_task(self, env: Env) -> None:
         one, two = env.task(), env.task()
         first = self.firing(env, one, 0, Slot.ACTIVE)

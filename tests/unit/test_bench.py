@@ -344,6 +344,15 @@ class TestRequestUnits:
         )
         assert usage.wru == 2 + 2
 
+    def test_a_transaction_doubles_the_table_units_not_the_index_writes(self) -> None:
+        # The item enters the ALL index (project_id) and the KEYS_ONLY one (assignee_id).
+        item = {"id": text(10), "project_id": text(10), "assignee_id": text(10)}
+        put = {"Put": {"TableName": "t", "Item": item}}
+        single = meter().usage([Call("PutItem", {"TableName": "t", "Item": item})])
+        transacted = meter().usage([Call("TransactWriteItems", {"TransactItems": [put]})])
+        assert single.wru == 1 + 2
+        assert transacted.wru == 2 + 2
+
 
 class TestFiringsBench:
     def test_percentiles(self) -> None:

@@ -290,6 +290,32 @@ class TestBufferOne:
         assert world.started == [first.id, second.id]
 
 
+class TestPolicyChanges:
+    def test_a_firing_left_waiting_by_buffer_one_runs_after_the_next_skip_run(
+        self, world: World
+    ) -> None:
+        task = world.task(Overlap.BUFFER_ONE)
+        first = world.fired(task, AT)
+        waiting = world.fired(task, minutes(5))
+        assert waiting.status is ExecutionStatus.QUEUED
+        # The policy becomes skip while one waits; the running one ends without promoting it
+        # (it died after releasing its slot).
+        world.tasks.tasks[task.id] = replace(
+            world.tasks.tasks[task.id], schedule=every_five_minutes(overlap=Overlap.SKIP)
+        )
+        world.executions.executions[first.id] = replace(
+            first, status=ExecutionStatus.SUCCEEDED, finished_at=AT
+        )
+        assert world.executions.release_slot(task.id, first.id)
+
+        third = world.fired(task, minutes(10))  # skip does not wait behind a buffered one
+
+        assert third.status is ExecutionStatus.RUNNING
+        world.finish(third)  # ... and its end lets the one left waiting go
+        assert world.started[-1] == waiting.id
+        assert world.slot(task, Slot.ACTIVE) == waiting.id
+
+
 class TestStaleSlots:
     def stale(self, world: World, task: Task, status: ExecutionStatus) -> Execution:
         """A scheduled execution that finished but died before releasing its slot."""

@@ -170,6 +170,8 @@ class DynamoExecutionRepository:
         execution: Execution,
         records: Sequence[Record] = (),
         slot: Slot | None = None,
+        *,
+        waiting_first: bool = True,
     ) -> tuple[Execution, bool]:
         claim = firing_claim_item(firing_key, execution.id, execution.created_at)
         try:
@@ -178,7 +180,7 @@ class DynamoExecutionRepository:
                 if slot is not None:
                     held = slot_item(execution.task_id, slot, execution.id, execution.created_at)
                     tx.save("slot", held, ClaimModel.key.does_not_exist())
-                    if slot is Slot.ACTIVE:  # a waiting execution goes first
+                    if slot is Slot.ACTIVE and waiting_first:  # a waiting one goes first
                         tx.check(
                             "slot",
                             ClaimModel,
