@@ -309,14 +309,6 @@ class TaskRepository(Protocol):
 
     def find(self, query: TaskQuery) -> Page[Task]: ...
 
-    def advance_next_run(
-        self, task_id: str, fired_at: datetime, next_run_at: datetime | None
-    ) -> bool:
-        """After a firing at `fired_at`: set the task's `next_run_at` if it is still at or
-        before `fired_at` (an edit meanwhile computed a newer one). A derived field: no new
-        version. True if it was written."""
-        ...
-
 
 class CalendarRepository(Protocol):
     """Calendar tokens' lookup items and the tasks a calendar feed shows (docs/data-model.md,
@@ -370,8 +362,8 @@ class WorkflowRepository(Protocol):
         self, workflow_id: str, fired_at: datetime, next_run_at: datetime | None
     ) -> bool:
         """After a firing at `fired_at`: set the workflow's `next_run_at` if it is still at or
-        before `fired_at` (an edit meanwhile computed a newer one). A derived field: no new
-        version. True if it was written."""
+        before `fired_at`, to the second (an edit meanwhile computed a newer one). A derived
+        field: no new version. True if it was written."""
         ...
 
 

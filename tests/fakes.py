@@ -448,16 +448,6 @@ class InMemoryTaskRepository:
             }
             self._write_graph(graph, {t: d for t, d in edges.items() if d})
 
-    def advance_next_run(
-        self, task_id: str, fired_at: datetime, next_run_at: datetime | None
-    ) -> bool:
-        with self._lock:
-            task = self.tasks.get(task_id)
-            if task is None or not _at_or_before_second(task.next_run_at, fired_at):
-                return False
-            self.tasks[task_id] = replace(task, next_run_at=next_run_at)
-            return True
-
     def find(self, query: TaskQuery) -> Page[Task]:
         def matches(task: Task) -> bool:
             if task.project_id not in query.project_ids:

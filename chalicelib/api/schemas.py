@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -113,7 +113,9 @@ class TaskOut(Out):
     version: int
 
     @classmethod
-    def of(cls, task: Task) -> TaskOut:
+    def of(cls, task: Task, now: datetime | None = None) -> TaskOut:
+        """The task as the API shows it, at `now` (the time of the answer by default: its
+        `next_run_at` is the next firing still to come then)."""
         return cls(
             id=task.id,
             project_id=task.project_id,
@@ -129,7 +131,9 @@ class TaskOut(Out):
             schedule=schedules.to_public(task.schedule) if task.schedule else None,
             action=task.action.model_dump(mode="json") if task.action else None,
             retry=task.retry.model_dump(mode="json") if task.retry else None,
-            next_run_at=task.next_run_at,
+            next_run_at=schedules.upcoming(
+                task.schedule, task.next_run_at, now or datetime.now(UTC)
+            ),
             created_by=task.created_by,
             created_at=task.created_at,
             updated_at=task.updated_at,
@@ -163,7 +167,7 @@ class WorkflowOut(Out):
     version: int
 
     @classmethod
-    def of(cls, workflow: Workflow) -> WorkflowOut:
+    def of(cls, workflow: Workflow, now: datetime | None = None) -> WorkflowOut:
         return cls(
             id=workflow.id,
             project_id=workflow.project_id,
@@ -172,7 +176,9 @@ class WorkflowOut(Out):
             max_concurrency=workflow.max_concurrency,
             on_failure=workflow.on_failure,
             schedule=schedules.to_public(workflow.schedule) if workflow.schedule else None,
-            next_run_at=workflow.next_run_at,
+            next_run_at=schedules.upcoming(
+                workflow.schedule, workflow.next_run_at, now or datetime.now(UTC)
+            ),
             created_by=workflow.created_by,
             created_at=workflow.created_at,
             updated_at=workflow.updated_at,

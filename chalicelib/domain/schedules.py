@@ -66,6 +66,7 @@ __all__ = [
     "parse_schedule_input",
     "preview",
     "to_expression",
+    "upcoming",
 ]
 
 PREVIEW_MAX: Final = 50
@@ -343,6 +344,19 @@ def next_run(schedule: Schedule, after: datetime) -> datetime | None:
     expression, timezone = to_expression(schedule)
     after, start, end = _window(schedule, after)
     return expressions.next_firing(expression, timezone, after, start, end)
+
+
+def upcoming(schedule: Schedule | None, stored: datetime | None, now: datetime) -> datetime | None:
+    """The `next_run_at` a task (or workflow) shows: the stored one while it lies ahead; once
+    it has passed, the schedule's next firing after `now`. A task's firings do not write it
+    (that write cost more than the rest of a firing, every task index holding the task), so
+    it is worked out here, always the next firing still to come. Stored None (paused, ended,
+    a one-time schedule done) stays None."""
+    if schedule is None or stored is None:
+        return None
+    if stored > utc(now):
+        return stored
+    return next_run(schedule, now)
 
 
 def preview(schedule: Schedule, after: datetime, count: int) -> list[datetime]:

@@ -24,8 +24,9 @@ The running and the waiting execution each hold a slot of the task (a conditiona
 an asynchronous invocation of `fire` (`AttemptDispatcher`), so the 202 does not wait for the
 webhook; if the dispatch is lost, the sweep dispatches it again once the lease expired.
 
-After a firing, the task's `next_run_at` moves on to the schedule's following firing (again on
-a repeated delivery, since the first may have failed between its write and that update).
+A firing does not write the task: its `next_run_at` is shown as the next firing still to come
+(`schedules.upcoming`), since moving it on would cost more than the rest of the firing (the
+task's every index holds it).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from chalicelib.domain import schedules
 from chalicelib.domain.activity import EventType, HistoryEvent
 from chalicelib.domain.errors import NotFound, StaleVersion, Unavailable
 from chalicelib.domain.executions import (
@@ -265,20 +265,6 @@ class ExecutionService:
             outcome = self._record(key, execution)
         else:
             outcome = self._record_with_slot(key, execution, task.schedule.overlap, now)
-        # On a repeated delivery too: the first may have failed after its write, before this
-        # (the update is conditional on the stored value being at or before the firing).
-        # Before the attempt, which may take a minute; a throttled one must not cost the
-        # attempt (held by this delivery, nobody else would make it before its lease ends), so
-        # it is tried again afterwards, and failing then, the delivery fails (and comes again).
-        if outcome.execution is None or not isinstance(task.schedule, Schedule):
-            return self._attempt(outcome, task)
-        following = schedules.next_run(task.schedule, utc(scheduled_time))
-        try:
-            self._tasks.advance_next_run(task.id, utc(scheduled_time), following)
-        except Unavailable:
-            attempted = self._attempt(outcome, task)
-            self._tasks.advance_next_run(task.id, utc(scheduled_time), following)
-            return attempted
         return self._attempt(outcome, task)
 
     def _attempt(self, outcome: FireOutcome, task: Task) -> FireOutcome:

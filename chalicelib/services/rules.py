@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.activity import Notification, NotificationType, Record
@@ -136,11 +135,6 @@ class RuleMarkedTasks:
 
     def find(self, query: TaskQuery) -> Page[Task]:
         return self._inner.find(query)
-
-    def advance_next_run(
-        self, task_id: str, fired_at: datetime, next_run_at: datetime | None
-    ) -> bool:
-        return self._inner.advance_next_run(task_id, fired_at, next_run_at)
 
 
 @dataclass(frozen=True)

@@ -80,39 +80,6 @@ class TestWrites:
         with pytest.raises(StaleVersion):
             repo.update(created, created.with_changes(title="Stale"), None)
 
-    def test_next_run_moves_on_only_from_the_firing_it_follows(self, env: dict[str, Any]) -> None:
-        repo = env["repo"]
-        fired = NOW + timedelta(minutes=5)
-        created = repo.create(task(env["project"], next_run_at=fired), None)
-        later = fired + timedelta(minutes=5)
-        assert repo.advance_next_run(created.id, fired, later) is True
-        stored = repo.get(created.id)
-        assert (stored.next_run_at, stored.version) == (later, created.version)  # no new version
-        # A late or repeated firing never moves it back; nor does one of a task without runs.
-        assert repo.advance_next_run(created.id, fired, fired + timedelta(minutes=1)) is False
-        assert repo.get(created.id).next_run_at == later
-        assert repo.advance_next_run(created.id, later, None) is True
-        assert repo.get(created.id).next_run_at is None
-        assert repo.advance_next_run(created.id, later, later) is False
-        assert repo.advance_next_run(new_id() + env["project"], later, later) is False
-
-    def test_next_run_stored_with_a_fraction_of_a_second_moves_on(
-        self, env: dict[str, Any]
-    ) -> None:
-        """Stored before schedules were kept to whole seconds: the firing (on the whole second,
-        as the scheduler fires) still moves it on; a newer value from an edit stays."""
-        repo = env["repo"]
-        fired = NOW + timedelta(minutes=5)
-        created = repo.create(
-            task(env["project"], next_run_at=fired + timedelta(microseconds=345_678)), None
-        )
-        later = fired + timedelta(minutes=1)
-        assert repo.advance_next_run(created.id, fired, later) is True
-        assert repo.get(created.id).next_run_at == later
-        edited = repo.create(task(env["project"], next_run_at=fired + timedelta(seconds=1)), None)
-        assert repo.advance_next_run(edited.id, fired, later) is False
-        assert repo.get(edited.id).next_run_at == fired + timedelta(seconds=1)
-
     def test_a_task_needs_its_project(self, env: dict[str, Any]) -> None:
         with pytest.raises(NotFound):
             env["repo"].create(task("no-such-project"), None)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from chalicelib.adapters.dynamodb.models import TaskModel
 from chalicelib.settings import Settings
 from tests.integration.conftest import REGION, Http
 from tests.integration.test_tasks_api import error_code
@@ -95,3 +98,25 @@ def test_the_webhook_secret_is_for_admins_and_differs_per_project(http: Http) ->
     )
     stranger = http.register("eve@example.com")["access_token"]
     assert http("GET", f"/projects/{project}/webhook-secret", token=stranger).status_code == 404
+
+
+def test_next_run_at_is_the_next_firing_still_to_come_once_the_stored_one_passed(
+    http: Http,
+) -> None:
+    """Firings do not write the task: once the stored `next_run_at` has passed, the task shows
+    the schedule's next firing after now (the list, the read and the version agree)."""
+    token = http.register("ada@example.com")["access_token"]
+    schedule = {"kind": "rate", "every": 5, "unit": "minutes", "timezone": "UTC"}
+    task = http("POST", "/tasks", {"title": "Poll", "schedule": schedule}, token).json
+    announced = datetime.fromisoformat(task["next_run_at"].replace("Z", "+00:00"))
+    # As it is stored after two firings: the first announced firing, now 7 minutes ago.
+    TaskModel(id=task["id"]).update(
+        actions=[TaskModel.next_run_at.set(announced - timedelta(minutes=12))]
+    )
+    shown = http("GET", f"/tasks/{task['id']}", token=token).json
+    listed = http("GET", "/tasks", token=token).json["items"][0]
+    shown_at = datetime.fromisoformat(shown["next_run_at"].replace("Z", "+00:00"))
+    assert shown_at > datetime.now(UTC)
+    assert shown_at - announced in (timedelta(0), timedelta(minutes=5))  # in the rate's phase
+    assert listed["next_run_at"] == shown["next_run_at"]
+    assert shown["version"] == task["version"]

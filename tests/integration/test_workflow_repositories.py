@@ -143,6 +143,22 @@ class TestNextRun:
         assert repo.advance_next_run(new_workflow_id(env["project"]), later, later) is False
         assert repo.get(created.id) == stored.with_changes(next_run_at=None)
 
+    def test_a_value_stored_with_a_fraction_of_a_second_moves_on(self, env: dict[str, Any]) -> None:
+        """Stored before schedules were kept to whole seconds: the firing (on the whole second,
+        as the scheduler fires) still moves it on; a newer value from an edit stays."""
+        repo = env["repo"]
+        fired = NOW + timedelta(minutes=5)
+        fraction = fired + timedelta(microseconds=345_678)
+        created = repo.create(workflow(env["project"], schedule=scheduled(), next_run_at=fraction))
+        later = fired + timedelta(minutes=1)
+        assert repo.advance_next_run(created.id, fired, later) is True
+        assert repo.get(created.id).next_run_at == later
+        edited = repo.create(
+            workflow(env["project"], schedule=scheduled(), next_run_at=fired + timedelta(seconds=1))
+        )
+        assert repo.advance_next_run(edited.id, fired, later) is False
+        assert repo.get(edited.id).next_run_at == fired + timedelta(seconds=1)
+
 
 class TestFind:
     def test_newest_first_in_pages_of_one_project(self, env: dict[str, Any]) -> None:

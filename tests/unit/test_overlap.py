@@ -16,7 +16,7 @@ import pytest
 from chalicelib.domain.executions import Execution, ExecutionStatus, Slot, Trigger
 from chalicelib.domain.model import new_id
 from chalicelib.domain.projects import Membership, Project, ProjectRole
-from chalicelib.domain.schedules import Overlap, RateUnit, Schedule, ScheduleKind
+from chalicelib.domain.schedules import Overlap, RateUnit, Schedule, ScheduleKind, upcoming
 from chalicelib.domain.tasks import Task, new_task_id
 from chalicelib.domain.webhooks import RetryPolicy, WebhookAction, WebhookRequest, WebhookResult
 from chalicelib.services.auth import Principal
@@ -443,46 +443,32 @@ class TestManualRuns:
 
 
 class TestNextRunAt:
-    def test_a_firing_moves_next_run_at_to_the_following_one(self, world: World) -> None:
+    """A firing does not write its task; `next_run_at` is shown as the next firing still to
+    come (`schedules.upcoming`)."""
+
+    def test_a_firing_writes_nothing_to_its_task(self, world: World) -> None:
         task = world.task(next_run_at=AT)
         world.fire(task, AT)
-        stored = world.tasks.get(task.id)
-        assert stored is not None
-        assert stored.next_run_at == minutes(5)
+        world.fire(task, minutes(5))
+        assert world.tasks.get(task.id) == task
 
-    def test_a_skipped_firing_moves_it_too(self, world: World) -> None:
-        task = world.task(next_run_at=AT)
-        world.fire(task, AT)
-        skipped = world.fire(task, minutes(5))
-        assert skipped.execution is not None
-        assert skipped.execution.status is ExecutionStatus.SKIPPED
-        stored = world.tasks.get(task.id)
-        assert stored is not None
-        assert stored.next_run_at == minutes(10)
+    def test_the_stored_value_is_shown_while_it_lies_ahead(self) -> None:
+        schedule = every_five_minutes(origin=AT)
+        assert upcoming(schedule, minutes(5), AT) == minutes(5)
 
-    def test_it_never_moves_backwards(self, world: World) -> None:
-        later = minutes(20)
-        task = world.task(next_run_at=later)
-        world.fire(task, AT)  # a late delivery of an old firing
-        stored = world.tasks.get(task.id)
-        assert stored is not None
-        assert stored.next_run_at == later
+    def test_once_passed_the_next_firing_after_now_is_shown(self) -> None:
+        schedule = every_five_minutes(origin=AT)
+        assert upcoming(schedule, AT, AT) == minutes(5)  # the firing at AT is the past
+        late = minutes(12) + timedelta(seconds=30)
+        assert upcoming(schedule, AT, late) == minutes(15)
+        assert upcoming(schedule, minutes(5), late) == minutes(15)
 
-    def test_a_repeated_delivery_moves_it_if_the_first_did_not(self, world: World) -> None:
-        # The first delivery wrote its execution, then failed before moving next_run_at on
-        # (throttled): the scheduler delivers again, and that delivery moves it.
-        task = world.task(next_run_at=AT)
-        world.fire(task, AT)
-        world.tasks.tasks[task.id] = replace(world.tasks.tasks[task.id], next_run_at=AT)
-        again = world.fire(task, AT, attempt=2)
-        assert not again.created
-        stored = world.tasks.get(task.id)
-        assert stored is not None
-        assert stored.next_run_at == minutes(5)
+    def test_none_stays_none(self) -> None:
+        schedule = every_five_minutes(origin=AT)
+        assert upcoming(schedule, None, AT) is None  # paused, or ended
+        assert upcoming(None, AT, AT) is None
 
-    def test_a_paused_schedule_has_no_next_run(self, world: World) -> None:
-        task = world.task(schedule=every_five_minutes(paused=True), next_run_at=AT)
-        world.fire(task, AT)
-        stored = world.tasks.get(task.id)
-        assert stored is not None
-        assert stored.next_run_at is None
+    def test_a_one_time_schedule_done_shows_none(self) -> None:
+        once = Schedule(kind=ScheduleKind.ONCE, timezone="UTC", at=AT.replace(tzinfo=None))
+        assert upcoming(once, AT, AT - timedelta(seconds=1)) == AT
+        assert upcoming(once, AT, AT) is None

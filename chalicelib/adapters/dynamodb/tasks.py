@@ -17,7 +17,6 @@ from chalicelib.adapters.dynamodb.models import (
     TaskGraphModel,
     TaskModel,
 )
-from chalicelib.adapters.dynamodb.next_runs import advance_next_run
 from chalicelib.adapters.dynamodb.pagination import query_one_page
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.dynamodb.records import write_records
@@ -322,11 +321,6 @@ class DynamoTaskRepository:
             _raise_for(exc, tx)
 
     @translate_aws_failures
-    def advance_next_run(
-        self, task_id: str, fired_at: datetime, next_run_at: datetime | None
-    ) -> bool:
-        return advance_next_run(TaskModel, task_id, fired_at, next_run_at)
-
     @translate_aws_failures
     def find(self, query: TaskQuery) -> Page[Task]:
         plan = _plan(query)
