@@ -498,25 +498,30 @@ class ExecutionRepository(Protocol):
 
     def create_for_firing(
         self,
-        firing_key: str,
         execution: Execution,
         records: Sequence[Record] = (),
         slot: Slot | None = None,
         *,
         waiting_first: bool = True,
     ) -> tuple[Execution, bool]:
-        """Claim the firing (and `slot` of the task, if given) and write `execution` in one
-        transaction: `(execution, True)`.
+        """Claim the firing `execution.id` names (`firing_execution_id`) by writing it, after
+        taking `slot` of the task if given: `(execution, True)`.
 
-        If the firing is claimed already, nothing is written and the answer is the execution
-        the claim names: `(existing, False)`. If only the slot is held (or, for the active
-        slot with `waiting_first`, an execution waits in the buffered one), nothing is written
-        and `SlotTaken` is raised.
+        If the execution exists already (a repeated delivery), nothing new is written and the
+        answer is the stored one: `(existing, False)`. If the slot is held by another execution
+        (or, for the active slot with `waiting_first`, an execution waits in the buffered one),
+        nothing is written and `SlotTaken` is raised. A slot taken without its execution (the
+        writer died between the two) is the execution's still: a repeated delivery finds it
+        its own; the others see a holder that does not exist (`OverlapSlots.clear_stale`).
         """
         ...
 
     def slot_owner(self, task_id: str, slot: Slot) -> str | None:
         """The id of the execution holding the task's `slot`, or None (a consistent read)."""
+        ...
+
+    def slot_holder(self, task_id: str, slot: Slot) -> tuple[str, datetime] | None:
+        """The execution holding the task's `slot` and when it took it, or None."""
         ...
 
     def release_slot(self, task_id: str, execution_id: str) -> bool:

@@ -689,6 +689,7 @@ class InMemoryExecutionRepository:
         self.executions: dict[str, Execution] = {}
         self.firings: dict[str, str] = {}  # firing key -> execution id
         self.slots: dict[tuple[str, Slot], str] = {}  # (task id, slot) -> execution id
+        self.slot_times: dict[tuple[str, Slot], datetime] = {}  # when each slot was taken
         self.records: list[Record] = records if records is not None else []
         self._lock = threading.Lock()
 
@@ -702,7 +703,6 @@ class InMemoryExecutionRepository:
 
     def create_for_firing(
         self,
-        firing_key: str,
         execution: Execution,
         records: Sequence[Record] = (),
         slot: Slot | None = None,
@@ -710,22 +710,33 @@ class InMemoryExecutionRepository:
         waiting_first: bool = True,
     ) -> tuple[Execution, bool]:
         with self._lock:
-            claimed = self.firings.get(firing_key)
-            if claimed is not None:
-                return self.executions[claimed], False
+            took = False
             if slot is not None:
+                held = self.slots.get((execution.task_id, slot))
                 waiting = (
                     slot is Slot.ACTIVE
                     and waiting_first
                     and (execution.task_id, Slot.BUFFERED) in self.slots
                 )
-                if (execution.task_id, slot) in self.slots or waiting:
+                if (held is not None and held != execution.id) or waiting:
                     raise SlotTaken(slot)
                 self.slots[(execution.task_id, slot)] = execution.id
-            self.firings[firing_key] = execution.id
+                self.slot_times[(execution.task_id, slot)] = execution.created_at
+                took = True
+            existing = self.executions.get(execution.id)
+            if existing is not None:  # the firing is claimed: its execution id is taken
+                if took and slot is not None and existing.status.finished:
+                    del self.slots[(execution.task_id, slot)]
+                return existing, False
             self.executions[execution.id] = execution
             self.records += records
             return execution, True
+
+    def slot_holder(self, task_id: str, slot: Slot) -> tuple[str, datetime] | None:
+        holder = self.slots.get((task_id, slot))
+        if holder is None:
+            return None
+        return holder, self.slot_times.get((task_id, slot), datetime.min.replace(tzinfo=UTC))
 
     def slot_owner(self, task_id: str, slot: Slot) -> str | None:
         return self.slots.get((task_id, slot))

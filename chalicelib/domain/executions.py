@@ -4,26 +4,28 @@ Ids: an execution id is its own ULID followed by its project's ULID, like a task
 (`chalicelib.domain.tasks.new_task_id`), so `GET /executions/{id}` reads the execution, its
 project and the caller's membership with the session.
 
-One firing yields one execution: the firing `(task, scheduled time)` is claimed by a conditional
-put in the transaction that creates the execution (`firing_key`); a second delivery fails the
-condition and gets the execution the claim names. Execution ids stay random (not derived from
-the firing): the claim already makes the firing unique, and random ids keep the newest-first
-order of a task's executions (the ULID) and the project suffix without a second scheme. Step
-Functions execution names are the execution id (`run_name`), so a runner started twice for one
-firing starts one state machine execution.
+One firing yields one execution: the execution of the firing `(task, scheduled time)` has an id
+derived from it (`firing_execution_id`: a ULID whose time is the scheduled time and whose random
+part hashes the firing key, then the project's ULID), so writing it on condition that the id is
+new claims the firing; a second delivery fails the condition and reads the execution. A separate
+claim item would cost a transaction at every firing. Manual runs and workflow steps get random
+ULIDs; a task's executions sort by when they were due or made. Step Functions execution names
+are the execution id (`run_name`), so a runner started twice for one firing starts one state
+machine execution.
 
 Leases: whoever makes an execution's first attempt outside the state machine (the `fire`
 function, for a firing, a manual run or a promoted buffered firing) holds the execution until
 `lease_expires_at`. Nobody else starts an attempt of a leased execution before then, so a
 repeated delivery never sends a second request while the first may still answer. The lease
 outlives the `fire` function's timeout (`ATTEMPT_LEASE`), so once it has expired its holder is
-surely gone and the execution may be taken over (`RunService.recover`). An execution without a
+surely gone and the execution may be taken over (`RunService.take_over`). An execution without a
 lease that is still running belongs to the state machine.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -168,6 +170,19 @@ class SlotTaken(Exception):
 
 def new_execution_id(project_id: str) -> str:
     return new_id() + project_id
+
+
+def firing_execution_id(project_id: str, task_id: str, scheduled_time: datetime) -> str:
+    """The id of the execution of the firing `(task, scheduled time)`, the same at every
+    delivery: a ULID whose time is the scheduled time (a task's executions sort by when they
+    were due) and whose random part is a hash of the firing key, then the project's ULID. Its
+    conditional put is the firing's claim (no claim item of its own)."""
+    from ulid import ULID  # as new_id: on first use
+
+    moment = utc(scheduled_time).replace(microsecond=0)
+    millis = int(moment.timestamp()) * 1000
+    digest = hashlib.sha256(firing_key(task_id, moment).encode()).digest()
+    return str(ULID.from_bytes(millis.to_bytes(6, "big") + digest[:10])) + project_id
 
 
 def project_of_execution(execution_id: str) -> str | None:

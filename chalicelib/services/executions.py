@@ -1,8 +1,9 @@
 """Executions: the scheduler's firings (`fire`), manual runs, and reading them back.
 
 `fire` is the entry of every EventBridge Scheduler delivery. Delivery is at least once, so a
-firing `(task, scheduled time)` is claimed in the transaction that creates its execution: a
-second delivery writes nothing and gets the execution of the first. The execution is written
+firing `(task, scheduled time)` is claimed by writing its execution, whose id the firing
+determines (`firing_execution_id`): a second delivery writes nothing and gets the execution of
+the first. The execution is written
 `running` and leased to this delivery, which then makes the first attempt itself
 (`RunService.first_attempt`): the common case ends there, with no state machine. A repeated
 delivery leaves a leased execution alone (its request may still be in flight) and finishes one
@@ -46,7 +47,7 @@ from chalicelib.domain.executions import (
     Slot,
     SlotTaken,
     Trigger,
-    firing_key,
+    firing_execution_id,
     new_execution_id,
     project_of_execution,
 )
@@ -169,12 +170,18 @@ class OverlapSlots:
 
     def clear_stale(self, task_id: str) -> bool:
         """Free the active slot if its holder finished without releasing it (it died between
-        its last write and the release): True if the slot was freed."""
-        holder_id = self._executions.slot_owner(task_id, Slot.ACTIVE)
-        if holder_id is None:  # released meanwhile; a waiting execution still goes first
+        its last write and the release), or never came to be (its delivery died between the
+        slot and the execution): True if the slot was freed."""
+        held = self._executions.slot_holder(task_id, Slot.ACTIVE)
+        if held is None:  # released meanwhile; a waiting execution still goes first
             return self._promote(task_id) is None
+        holder_id, taken_at = held
         holder = self._executions.get(holder_id)
         if holder is not None and not holder.status.finished:
+            return False
+        if holder is None and taken_at > self._clock.now() - ATTEMPT_LEASE:
+            # Its delivery may be writing the execution now (the slot is put first); one
+            # that died is gone once a lease has passed.
             return False
         if not self._executions.release_slot(task_id, holder_id):
             return False
@@ -247,7 +254,7 @@ class ExecutionService:
         now = self._clock.now()
         # Written running and leased to this delivery, which makes the first attempt itself.
         execution = Execution(
-            id=new_execution_id(task.project_id),
+            id=firing_execution_id(task.project_id, task.id, scheduled_time),
             task_id=task.id,
             project_id=task.project_id,
             trigger=Trigger.SCHEDULE,
@@ -257,14 +264,13 @@ class ExecutionService:
             started_at=now,
             lease_expires_at=now + ATTEMPT_LEASE,
         )
-        key = firing_key(task.id, scheduled_time)
         reason = skip_reason(task.schedule)
         if reason:
-            outcome = self._record(key, _skipped(execution, reason, now))
+            outcome = self._record(_skipped(execution, reason, now))
         elif not isinstance(task.schedule, Schedule) or task.schedule.overlap is Overlap.ALLOW:
-            outcome = self._record(key, execution)
+            outcome = self._record(execution)
         else:
-            outcome = self._record_with_slot(key, execution, task.schedule.overlap, now)
+            outcome = self._record_with_slot(execution, task.schedule.overlap, now)
         return self._attempt(outcome, task)
 
     def _attempt(self, outcome: FireOutcome, task: Task) -> FireOutcome:
@@ -282,21 +288,24 @@ class ExecutionService:
 
     def _record(
         self,
-        key: str,
         execution: Execution,
         slot: Slot | None = None,
         overlap: Overlap | None = None,
     ) -> FireOutcome:
-        """Claim the firing and write its execution (a buffered one waits `queued`). Only
+        """Claim the firing by writing its execution (a buffered one waits `queued`). Only
         `buffer_one` makes a firing wait behind a buffered one: under `skip` the claim does not
-        check for one (a transaction's check is a write's price)."""
+        check for one (a transaction's check is a write's price). A skipped firing is recorded
+        with its `execution.finished` history event; one that runs gets it when it ends (no
+        `execution.queued` event: it would cost a transaction at every firing)."""
         if slot is Slot.BUFFERED:
             execution = replace(
                 execution, status=ExecutionStatus.QUEUED, started_at=None, lease_expires_at=None
             )
-        records = [_history(execution, SCHEDULER_ACTOR, execution.created_at)]
+        records = []
+        if execution.status.finished:
+            records.append(_history(execution, SCHEDULER_ACTOR, execution.created_at))
         stored, created = self._executions.create_for_firing(
-            key, execution, records, slot, waiting_first=overlap is not Overlap.SKIP
+            execution, records, slot, waiting_first=overlap is not Overlap.SKIP
         )
         skipped = stored.status is ExecutionStatus.SKIPPED
         return FireOutcome(stored, created, (stored.error or "") if skipped else "")
@@ -312,27 +321,27 @@ class ExecutionService:
         return FireOutcome(taken.execution or execution, False, taken=taken.action)
 
     def _record_with_slot(
-        self, key: str, execution: Execution, overlap: Overlap, now: datetime
+        self, execution: Execution, overlap: Overlap, now: datetime
     ) -> FireOutcome:
         """Overlap `skip` and `buffer_one`: the firing runs if it gets the task's active slot;
         with `buffer_one` it may wait in the buffered slot instead; otherwise it is skipped."""
         try:
-            return self._record(key, execution, Slot.ACTIVE, overlap)
+            return self._record(execution, Slot.ACTIVE, overlap)
         except SlotTaken:
             pass
         if self._slots.clear_stale(execution.task_id):
             try:
-                return self._record(key, execution, Slot.ACTIVE, overlap)
+                return self._record(execution, Slot.ACTIVE, overlap)
             except SlotTaken:
                 pass
         if overlap is Overlap.BUFFER_ONE:
             try:
-                return self._record(key, execution, Slot.BUFFERED)
+                return self._record(execution, Slot.BUFFERED)
             except SlotTaken:
                 reason = "a run is running and another one waits already"
         else:
             reason = "the previous run is still running"
-        return self._record(key, _skipped(execution, reason, now))
+        return self._record(_skipped(execution, reason, now))
 
     # ---- HTTP -----------------------------------------------------------------------------------
 

@@ -252,8 +252,8 @@ def test_a_firing_delivered_twice_or_many_times_at_once_runs_once(
     assert started(machine) == [run]
     # One history event per execution; the tasks were not written (their next_run_at is
     # shown from the schedule); the workflow's next_run_at moved on past its firing once.
-    queued = [e for e in owner.history(overlapping["id"]) if e["type"] == "execution.queued"]
-    assert sorted(e["changes"]["execution_id"][1] for e in queued) == sorted(both)
+    finished = [e for e in owner.history(overlapping["id"]) if e["type"] == "execution.finished"]
+    assert sorted(e["changes"]["execution_id"][1] for e in finished) == sorted(both)
     for task in (overlapping, exclusive):
         assert owner("GET", f"/tasks/{task['id']}")["version"] == task["version"]
     assert owner("GET", f"/workflows/{workflow['id']}")["next_run_at"] == rfc3339(second)
@@ -341,8 +341,8 @@ def test_deliveries_throttled_at_any_call_are_redelivered_into_exactly_one_run(
         for execution in executions:  # each ran once, to its end, by its own delivery
             assert (execution["status"], execution["attempts"]) == ("succeeded", 1), execution
             assert webhook.requests_of(execution["id"]) == [1], execution["id"]
-        queued = [e for e in owner.history(task["id"]) if e["type"] == "execution.queued"]
-        assert sorted(e["changes"]["execution_id"][1] for e in queued) == sorted(mine.values())
+        finished = [e for e in owner.history(task["id"]) if e["type"] == "execution.finished"]
+        assert sorted(e["changes"]["execution_id"][1] for e in finished) == sorted(mine.values())
         assert owner("GET", f"/tasks/{task['id']}")["version"] == task["version"]
     for key, repeat in repeats.items():
         assert (repeat["execution_id"], repeat["created"]) == (answers[key]["execution_id"], False)

@@ -28,6 +28,7 @@ from chalicelib.domain.executions import (
     Slot,
     SlotTaken,
     Trigger,
+    firing_execution_id,
     firing_key,
     new_execution_id,
 )
@@ -56,6 +57,14 @@ class Env:
             project_id=self.project_id,
             created_at=AT,
             **fields,
+        )
+
+    def firing_execution(self, task_id: str, at: datetime, **fields: Any) -> Execution:
+        """The execution of the firing (task, at): its id names the firing."""
+        fields.setdefault("status", ExecutionStatus.RUNNING)
+        return replace(
+            self.execution(task_id, scheduled_for=at, **fields),
+            id=firing_execution_id(self.project_id, task_id, at),
         )
 
     def event(self, execution: Execution) -> HistoryEvent:
@@ -102,11 +111,10 @@ def ids(page: Any) -> list[str]:
 class TestFirings:
     def test_three_deliveries_of_one_firing_make_one_execution(self, env: Env) -> None:
         task_id = env.task()
-        key = firing_key(task_id, AT)
         answers = []
         for _ in range(3):
-            execution = env.execution(task_id, scheduled_for=AT)
-            answers.append(env.repo.create_for_firing(key, execution, [env.event(execution)]))
+            execution = env.firing_execution(task_id, AT)
+            answers.append(env.repo.create_for_firing(execution, [env.event(execution)]))
         first = answers[0][0]
         assert [created for _, created in answers] == [True, False, False]
         assert all(existing == first for existing, _ in answers)
@@ -116,9 +124,9 @@ class TestFirings:
 
     def test_another_scheduled_time_is_another_firing(self, env: Env) -> None:
         task_id = env.task()
-        one, _ = env.repo.create_for_firing(firing_key(task_id, AT), env.execution(task_id))
-        later = firing_key(task_id, AT + timedelta(minutes=1))
-        two, created = env.repo.create_for_firing(later, env.execution(task_id))
+        one, _ = env.repo.create_for_firing(env.firing_execution(task_id, AT))
+        later = env.firing_execution(task_id, AT + timedelta(minutes=1))
+        two, created = env.repo.create_for_firing(later)
         assert created
         assert one.id != two.id
 
@@ -129,10 +137,8 @@ class TestFirings:
 
         def deliver(n: int) -> tuple[Execution, bool]:
             at = times[n % 10]
-            execution = env.execution(task_id, scheduled_for=at)
-            return env.repo.create_for_firing(
-                firing_key(task_id, at), execution, [env.event(execution)]
-            )
+            execution = env.firing_execution(task_id, at)
+            return env.repo.create_for_firing(execution, [env.event(execution)])
 
         with ThreadPoolExecutor(max_workers=50) as pool:
             answers = list(pool.map(deliver, range(50)))
@@ -264,9 +270,8 @@ class TestLeases:
 
 class TestOverlapSlots:
     def firing(self, env: Env, task_id: str, minute: int, slot: Slot | None) -> Execution:
-        execution = env.execution(task_id)
-        key = firing_key(task_id, AT + timedelta(minutes=minute))
-        stored, created = env.repo.create_for_firing(key, execution, [], slot)
+        execution = env.firing_execution(task_id, AT + timedelta(minutes=minute))
+        stored, created = env.repo.create_for_firing(execution, [], slot)
         assert created
         return stored
 
@@ -274,25 +279,40 @@ class TestOverlapSlots:
         task_id = env.task()
         first = self.firing(env, task_id, 0, Slot.ACTIVE)
         assert env.repo.slot_owner(task_id, Slot.ACTIVE) == first.id
-        refused = env.execution(task_id)
-        key = firing_key(task_id, AT + timedelta(minutes=5))
+        refused = env.firing_execution(task_id, AT + timedelta(minutes=5))
         with pytest.raises(SlotTaken) as taken:
-            env.repo.create_for_firing(key, refused, [env.event(refused)], Slot.ACTIVE)
+            env.repo.create_for_firing(refused, [env.event(refused)], Slot.ACTIVE)
         assert taken.value.slot is Slot.ACTIVE
         assert env.repo.get(refused.id) is None
         assert env.events(task_id) == []
         # The firing is not claimed: it can still be recorded (e.g. as skipped).
         skipped = replace(refused, status=ExecutionStatus.SKIPPED)
-        assert env.repo.create_for_firing(key, skipped) == (skipped, True)
+        assert env.repo.create_for_firing(skipped) == (skipped, True)
 
     def test_a_repeated_delivery_is_a_duplicate_even_when_the_slot_is_held(self, env: Env) -> None:
         task_id = env.task()
         first = self.firing(env, task_id, 0, Slot.ACTIVE)
-        again = env.execution(task_id)
-        stored, created = env.repo.create_for_firing(
-            firing_key(task_id, AT), again, [], Slot.ACTIVE
-        )
+        again = env.firing_execution(task_id, AT)  # the same firing: its slot is its own
+        stored, created = env.repo.create_for_firing(again, [], Slot.ACTIVE)
         assert (stored.id, created) == (first.id, False)
+        assert env.repo.slot_owner(task_id, Slot.ACTIVE) == first.id
+
+    def test_a_delivery_after_the_end_takes_no_slot_for_good(self, env: Env) -> None:
+        task_id = env.task()
+        first = self.firing(env, task_id, 0, Slot.ACTIVE)
+        env.repo.update(first, first.moved_to(ExecutionStatus.SUCCEEDED, AT, attempts=1))
+        assert env.repo.release_slot(task_id, first.id)
+        stored, created = env.repo.create_for_firing(
+            env.firing_execution(task_id, AT), [], Slot.ACTIVE
+        )
+        assert (stored.id, stored.status, created) == (first.id, ExecutionStatus.SUCCEEDED, False)
+        assert env.repo.slot_owner(task_id, Slot.ACTIVE) is None
+
+    def test_a_slot_is_held_with_when_it_was_taken(self, env: Env) -> None:
+        task_id = env.task()
+        first = self.firing(env, task_id, 0, Slot.ACTIVE)
+        assert env.repo.slot_holder(task_id, Slot.ACTIVE) == (first.id, first.created_at)
+        assert env.repo.slot_holder(task_id, Slot.BUFFERED) is None
 
     def test_only_the_holder_releases_and_the_buffered_one_moves_up(self, env: Env) -> None:
         task_id = env.task()
@@ -314,11 +334,9 @@ class TestOverlapSlots:
         waiting = self.firing(env, task_id, 5, Slot.BUFFERED)
         # The runner died after releasing its slot, before the waiting one moved up.
         assert env.repo.release_slot(task_id, running.id)
-        late = env.execution(task_id)
+        late = env.firing_execution(task_id, AT + timedelta(minutes=10))
         with pytest.raises(SlotTaken):
-            env.repo.create_for_firing(
-                firing_key(task_id, AT + timedelta(minutes=10)), late, [], Slot.ACTIVE
-            )
+            env.repo.create_for_firing(late, [], Slot.ACTIVE)
         assert env.repo.get(late.id) is None
         assert env.repo.promote_buffered(task_id) == waiting.id
 
@@ -328,14 +346,8 @@ class TestOverlapSlots:
         running = self.firing(env, task_id, 0, Slot.ACTIVE)
         self.firing(env, task_id, 5, Slot.BUFFERED)  # left by a policy since changed
         assert env.repo.release_slot(task_id, running.id)
-        late = env.execution(task_id)
-        stored, created = env.repo.create_for_firing(
-            firing_key(task_id, AT + timedelta(minutes=10)),
-            late,
-            [],
-            Slot.ACTIVE,
-            waiting_first=False,
-        )
+        late = env.firing_execution(task_id, AT + timedelta(minutes=10))
+        stored, created = env.repo.create_for_firing(late, [], Slot.ACTIVE, waiting_first=False)
         assert (stored.id, created) == (late.id, True)
         assert env.repo.slot_owner(task_id, Slot.ACTIVE) == late.id
 
@@ -359,22 +371,22 @@ def test_the_janitor_purges_a_deleted_tasks_executions(moto_aws: None) -> None:
     assert repo.get(kept.id) == kept
     assert DynamoJanitor().purge_task(task_id) == 0
     # The task's overlap slots go with it.
-    waiting = env.execution(task_id)
-    repo.create_for_firing(firing_key(task_id, AT), waiting, [], Slot.BUFFERED)
+    waiting = env.firing_execution(task_id, AT, status=ExecutionStatus.QUEUED)
+    repo.create_for_firing(waiting, [], Slot.BUFFERED)
     DynamoJanitor().purge_task(task_id)
     assert repo.slot_owner(task_id, Slot.BUFFERED) is None
 
 
-def test_a_firing_claim_expires_long_after_any_redelivery(moto_aws: None) -> None:
+def test_a_tasks_firing_writes_no_claim_of_its_own(moto_aws: None) -> None:
+    """The execution is the claim; the overlap slot lasts as long as its run (no TTL)."""
     from chalicelib.adapters.dynamodb.executions import firing_claim
     from chalicelib.adapters.dynamodb.models import ClaimModel
 
     repo = DynamoExecutionRepository()
     env = Env("dynamodb", repo, DynamoHistoryRepository(), new_id())
     task_id = env.task()
-    execution = env.execution(task_id)
-    repo.create_for_firing(firing_key(task_id, AT), execution, [], Slot.ACTIVE)
-    claim = ClaimModel.get(firing_claim(firing_key(task_id, AT)))
-    assert claim.expires_at == AT + timedelta(days=30)
+    repo.create_for_firing(env.firing_execution(task_id, AT), [], Slot.ACTIVE)
+    with pytest.raises(ClaimModel.DoesNotExist):
+        ClaimModel.get(firing_claim(firing_key(task_id, AT)))
     slot = ClaimModel.get(f"active#{task_id}")
-    assert slot.expires_at is None  # a slot lasts as long as its run
+    assert slot.expires_at is None

@@ -17,6 +17,7 @@ from chalicelib.domain.executions import (
     ExecutionStatus,
     Trigger,
     can_move,
+    firing_execution_id,
     firing_key,
     project_of_execution,
 )
@@ -150,8 +151,9 @@ class TestFire:
         assert execution.lease_expires_at == world.clock.now() + ATTEMPT_LEASE
         assert project_of_execution(execution.id) == task.project_id
         assert world.runner.started == []  # no state machine
-        events = [r for r in world.tasks.records if isinstance(r, HistoryEvent)]
-        assert [(e.type, e.task_id) for e in events] == [(EventType.EXECUTION_QUEUED, task.id)]
+        # Its id names the firing (the claim), and the history hears of it when it ends.
+        assert execution.id == firing_execution_id(task.project_id, task.id, AT)
+        assert [r for r in world.tasks.records if isinstance(r, HistoryEvent)] == []
 
     def test_each_scheduled_time_is_its_own_firing(self, world: World) -> None:
         task = world.task()

@@ -110,7 +110,7 @@ class TestTheFastPath:
         assert world.runner.started == []
         assert world.runner.dispatched == []
         kinds = [event.type for event in world.history()]
-        assert kinds == [EventType.EXECUTION_QUEUED, EventType.EXECUTION_FINISHED]
+        assert kinds == [EventType.EXECUTION_FINISHED]
 
     def test_a_failure_with_no_retry_left_ends_there(self, world: World) -> None:
         task = scheduled(world, retry=RetryPolicy(max_attempts=1))

@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.executions import Execution, ExecutionStatus, Slot, Trigger
+from chalicelib.domain.executions import (
+    ATTEMPT_LEASE,
+    Execution,
+    ExecutionStatus,
+    Slot,
+    Trigger,
+)
 from chalicelib.domain.model import new_id
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.schedules import Overlap, RateUnit, Schedule, ScheduleKind, upcoming
@@ -364,9 +370,22 @@ class TestStaleSlots:
     def test_a_slot_held_by_a_missing_execution_is_cleared(self, world: World) -> None:
         task = world.task()
         world.executions.slots[(task.id, Slot.ACTIVE)] = new_id() + world.project.id
+        world.executions.slot_times[(task.id, Slot.ACTIVE)] = world.clock.now() - ATTEMPT_LEASE
         outcome = world.fire(task, AT)
         assert outcome.execution is not None
         assert world.started == [outcome.execution.id]
+
+    def test_a_slot_taken_a_moment_ago_waits_for_its_execution(self, world: World) -> None:
+        """The slot is put before the execution: another firing meanwhile sees a holder that
+        does not exist yet, and must not take its place (until a lease has passed)."""
+        task = world.task()
+        coming = new_id() + world.project.id
+        world.executions.slots[(task.id, Slot.ACTIVE)] = coming
+        world.executions.slot_times[(task.id, Slot.ACTIVE)] = world.clock.now()
+        outcome = world.fire(task, AT)
+        assert outcome.execution is not None
+        assert outcome.execution.status is ExecutionStatus.SKIPPED
+        assert world.slot(task, Slot.ACTIVE) == coming
 
     def test_a_slot_held_by_an_unfinished_execution_is_not_stale(self, world: World) -> None:
         task = world.task()

@@ -1,10 +1,14 @@
 """DynamoDB repository of executions.
 
-A scheduled firing is one transaction: the firing's claim in `claims` (`firing#<task>#<time>`,
-condition: new; owner = the execution id), the execution (condition: new) and its history
-event. A second delivery of the firing fails the claim's condition, writes nothing, and reads
-the execution the claim names. Status changes are conditional on the version and status read,
-so a finished execution is never overwritten.
+A task's scheduled firing is claimed by its execution itself: the execution id is derived from
+the firing (`firing_execution_id`), so its put, conditional on the id being new, is the claim.
+A second delivery fails that condition and reads the execution. No transaction is needed for
+it: with an overlap slot, the slot is put first, owned by the execution id (a repeated delivery
+owns it already; one left by a delivery that died before its execution is cleared as stale), and
+only a skipped firing writes a record with its execution (one transaction). Workflow runs still
+claim their firings in `claims` (`firing#<workflow>#<time>`, see workflow_runs.py). Status
+changes are conditional on the version and status read, so a finished execution is never
+overwritten.
 
 A leased execution (an attempt outside the state machine holds it) is in the sparse index
 `by_lease` until the lease ends; the sweep queries it for leases that expired (their holder
@@ -13,6 +17,7 @@ died) in `LEASE_SHARDS` partitions, so no single partition takes every firing's 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from collections.abc import Sequence
@@ -51,6 +56,10 @@ LEASE_SHARDS = 4
 
 def lease_shard(execution_id: str) -> str:
     return str(zlib.crc32(execution_id.encode()) % LEASE_SHARDS)
+
+
+class _Exists(Exception):
+    """The execution's id is taken: the firing it names was claimed already."""
 
 
 def firing_claim(firing_key: str) -> str:
@@ -166,46 +175,92 @@ class DynamoExecutionRepository:
     @translate_aws_failures
     def create_for_firing(
         self,
-        firing_key: str,
         execution: Execution,
         records: Sequence[Record] = (),
         slot: Slot | None = None,
         *,
         waiting_first: bool = True,
     ) -> tuple[Execution, bool]:
-        claim = firing_claim_item(firing_key, execution.id, execution.created_at)
+        took_slot = slot is not None and self._take_slot(execution, slot, waiting_first)
         try:
-            with Transaction() as tx:
-                tx.save("claim", claim, ClaimModel.key.does_not_exist())
-                if slot is not None:
-                    held = slot_item(execution.task_id, slot, execution.id, execution.created_at)
-                    tx.save("slot", held, ClaimModel.key.does_not_exist())
-                    if slot is Slot.ACTIVE and waiting_first:  # a waiting one goes first
-                        tx.check(
-                            "slot",
-                            ClaimModel,
-                            slot_claim(execution.task_id, Slot.BUFFERED),
-                            ClaimModel.key.does_not_exist(),
-                        )
-                tx.save(
-                    "execution", execution_to_model(execution), ExecutionModel.id.does_not_exist()
-                )
-                write_records(tx, records)
+            self._put_new(execution, records)
+        except _Exists:
+            existing = self.get(execution.id)
+            if existing is None:  # deleted since (its task was purged): nothing to answer
+                raise StaleVersion(execution.id) from None
+            if took_slot and existing.status.finished:  # the slot went, then came back to us
+                self._release_own(execution, slot)
+            return existing, False
+        return execution, True
+
+    def _take_slot(self, execution: Execution, slot: Slot, waiting_first: bool) -> bool:
+        """Put the task's `slot`, owned by the execution (a repeated delivery owns it already:
+        the execution id names the firing). `SlotTaken` if another holds it, or, for the active
+        slot with `waiting_first`, if an execution waits in the buffered one."""
+        held = slot_item(execution.task_id, slot, execution.id, execution.created_at)
+        free_or_ours = ClaimModel.key.does_not_exist() | (ClaimModel.owner_id == execution.id)
+        try:
+            if slot is Slot.ACTIVE and waiting_first:  # a waiting one goes first
+                with Transaction() as tx:
+                    tx.save("slot", held, free_or_ours)
+                    tx.check(
+                        "slot",
+                        ClaimModel,
+                        slot_claim(execution.task_id, Slot.BUFFERED),
+                        ClaimModel.key.does_not_exist(),
+                    )
+            else:
+                held.save(condition=free_or_ours)
         except TransactWriteError as exc:
-            failed = tx.failed(exc)
-            if "claim" in failed:
-                existing = self._claimed(firing_key)
-                if existing is None:  # the claim names an execution that is gone: not ours
-                    raise
-                return existing, False
-            if "slot" in failed and slot is not None:
+            if "slot" in tx.failed(exc):
                 raise SlotTaken(slot) from None
             raise
-        return execution, True
+        except PutError as exc:
+            if condition_failed(exc):
+                raise SlotTaken(slot) from None
+            raise
+        return True
+
+    def _put_new(self, execution: Execution, records: Sequence[Record]) -> None:
+        """The firing's claim: the execution, on condition that its id is new (with its
+        records, in one transaction, when there are any)."""
+        new = ExecutionModel.id.does_not_exist()
+        try:
+            if records:
+                with Transaction() as tx:
+                    tx.save("execution", execution_to_model(execution), new)
+                    write_records(tx, records)
+            else:
+                execution_to_model(execution).save(condition=new)
+        except TransactWriteError as exc:
+            if "execution" in tx.failed(exc):
+                raise _Exists from None
+            raise
+        except PutError as exc:
+            if condition_failed(exc):
+                raise _Exists from None
+            raise
+
+    def _release_own(self, execution: Execution, slot: Slot | None) -> None:
+        if slot is Slot.ACTIVE:
+            release_active_slot(execution.task_id, execution.id)
+        elif slot is Slot.BUFFERED:
+            with contextlib.suppress(DeleteError):
+                ClaimModel(key=slot_claim(execution.task_id, slot)).delete(
+                    condition=ClaimModel.owner_id == execution.id
+                )
 
     @translate_aws_failures
     def slot_owner(self, task_id: str, slot: Slot) -> str | None:
         return claim_owner(slot_claim(task_id, slot))
+
+    @translate_aws_failures
+    def slot_holder(self, task_id: str, slot: Slot) -> tuple[str, datetime] | None:
+        try:
+            claim = ClaimModel.get(slot_claim(task_id, slot), consistent_read=True)
+        except ClaimModel.DoesNotExist:
+            return None
+        return str(claim.owner_id), claim.created_at
 
     @translate_aws_failures
     def release_slot(self, task_id: str, execution_id: str) -> bool:
@@ -234,10 +289,6 @@ class DynamoExecutionRepository:
                 return None
             raise
         return waiting
-
-    def _claimed(self, firing_key: str) -> Execution | None:
-        owner = claim_owner(firing_claim(firing_key))
-        return self.get(owner) if owner else None
 
     @translate_aws_failures
     def get(self, execution_id: str) -> Execution | None:
