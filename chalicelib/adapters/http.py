@@ -137,11 +137,13 @@ def _error_name(exc: BaseException) -> str:
 
 
 def _set_timeout(sock: socket.socket | None, deadline: float) -> None:
-    """Every blocking step gets only what is left of the request's timeout."""
+    """Every blocking step gets only what is left of the request's timeout. A socket closed
+    already (Python 3.13's `http.client` closes it once a `Connection: close` answer is read
+    to its end) has nothing left to wait for: setting its timeout would fail (EBADF)."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError("timed out")
-    if sock is not None:
+    if sock is not None and sock.fileno() != -1:
         sock.settimeout(remaining)
 
 
@@ -211,6 +213,8 @@ class UrllibWebhookClient:
                 while (
                     len(excerpt) == EXCERPT_MAX_BYTES and size < EXCERPT_MAX_BYTES + DRAIN_MAX_BYTES
                 ):
+                    if response.isclosed():  # read to its end
+                        break
                     _set_timeout(sock, deadline)
                     chunk = response.read1(_CHUNK)
                     if not chunk:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from chalicelib.adapters.http import UrllibWebhookClient, check_url_target
+from chalicelib.adapters.http import UrllibWebhookClient, _set_timeout, check_url_target
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.webhooks import WebhookRequest, signature_header
 
@@ -319,3 +319,14 @@ def test_check_url_target_refuses_unresolvable_hosts() -> None:
         check_url_target("https://nowhere.test/", allow_private=False, resolve=resolve)
     assert caught.value.details[0]["loc"] == ["body", "action", "url"]
     assert "resolve" in caught.value.message
+
+
+def test_a_socket_closed_by_http_client_needs_no_timeout() -> None:
+    """Python 3.13's `http.client` closes the socket once a `Connection: close` answer is read
+    to its end; the next step's timeout must not be set on it (EBADF, which counted a 200 with
+    a body of 1 KiB or more as failed, and retried it: issue 16). Fails on any version."""
+    closed = socket.socket()
+    closed.close()
+    _set_timeout(closed, time.monotonic() + 5)  # no OSError
+    with pytest.raises(TimeoutError):
+        _set_timeout(closed, time.monotonic() - 1)
