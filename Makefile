@@ -1,9 +1,14 @@
 # Taskbeat: `make run` starts the local stack, `make test` runs every check CI runs.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The Lambda runtime's Python (3.13) when this machine has it (pyenv's, or python3.13 on the
+# PATH): the tests then run on the version that runs in production. Else python3 (3.11+).
+RUNTIME_PYTHON := $(shell for p in $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 2>/dev/null | sort -V | tail -1) python3.13; do "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
+PYTHON ?= $(or $(RUNTIME_PYTHON),python3)
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV ?= .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# Made again when the requirements or the Python version change.
+INSTALLED := $(VENV)/.installed-py$(PYTHON_VERSION)-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 SWAGGER_UI := chalicelib/api/static/swagger-ui
 # The web dashboard (web/): installed when its lock file changes, built when a source does.
 WEB_INSTALLED := web/node_modules/.installed-$(shell cksum < web/package-lock.json | cut -d' ' -f1)
@@ -28,6 +33,9 @@ help:
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	@echo "Python $(PYTHON_VERSION) ($(PYTHON))$(if $(filter 3.13,$(PYTHON_VERSION)),: the Lambda runtime's version,: not the Lambda runtime's (3.13, not found here))"
+	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYTHON_VERSION)" ]; then \
+		echo "$(VENV) is another Python's: made again"; rm -rf $(VENV); fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==26.2.1  # chalice 1.34 needs pip<26.3
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -106,6 +114,7 @@ infra: install web
 	$(BIN)/pytest tests/infra
 
 test: lint typecheck web-test pytest browser
+	@echo "make test passed on Python $$($(BIN)/python -c 'import sys; print(sys.version.split()[0])')"
 
 # Offline, without the CDK CLI: the context is cdk.json's (what the CLI would pass) plus the stage.
 synth: install web
