@@ -25,7 +25,7 @@ from chalicelib.domain.errors import (
     NotFound,
     StaleVersion,
 )
-from chalicelib.domain.executions import Execution, ExecutionStatus, Slot, SlotTaken
+from chalicelib.domain.executions import Execution, Slot, SlotTaken
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.realtime import Connection, Subscriber
@@ -793,18 +793,9 @@ class InMemoryExecutionRepository:
 
 class InProcessRunner:
     """The runner port (the state machine) and the dispatcher port in process: records what it
-    was asked to start (once per execution, with the delay) and to dispatch; with `finish`, a
-    started or dispatched execution runs to that status at once (through the repository)."""
+    was asked to start (once per execution, with the delay) and to dispatch."""
 
-    def __init__(
-        self,
-        executions: InMemoryExecutionRepository | None = None,
-        clock: FakeClock | None = None,
-        finish: ExecutionStatus | None = None,
-    ) -> None:
-        self.executions = executions
-        self.clock = clock or FakeClock()
-        self.finish = finish
+    def __init__(self) -> None:
         self.started: list[str] = []
         self.delays: dict[str, int] = {}  # run name -> the delay it was handed over with
         self.dispatched: list[str] = []
@@ -823,22 +814,9 @@ class InProcessRunner:
             return
         self.started.append(execution.run_name)
         self.delays[execution.run_name] = delay_seconds
-        self._run(execution)
 
     def dispatch(self, execution: Execution) -> None:
         self.dispatched.append(execution.id)
-        self._run(execution)
-
-    def _run(self, execution: Execution) -> None:
-        if self.executions is None or self.finish is None:
-            return
-        now = self.clock.now()
-        current = self.executions.executions[execution.id]
-        running = self.executions.update(
-            current,
-            current.moved_to(ExecutionStatus.RUNNING, now, attempts=current.attempts + 1),
-        )
-        self.executions.update(running, running.moved_to(self.finish, now))
 
 
 class InMemoryWorkflowRepository:

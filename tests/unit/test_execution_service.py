@@ -82,15 +82,13 @@ class World:
         return self.service.fire(task.id, at, Delivery(**delivery))
 
 
-def make_world(runner_finish: ExecutionStatus | None = None, with_runner: bool = True) -> World:
+def make_world() -> World:
     clock = FakeClock()
     projects = InMemoryProjectRepository()
     tasks = InMemoryTaskRepository(projects)
     executions = InMemoryExecutionRepository(tasks.records)
-    runner = InProcessRunner(executions, clock, runner_finish)
-    service = ExecutionService(
-        executions, tasks, projects, NoPrefetch(), clock, runner if with_runner else None
-    )
+    runner = InProcessRunner()
+    service = ExecutionService(executions, tasks, projects, NoPrefetch(), clock, runner)
     now = clock.now()
     people = {name: Principal(new_id(), new_id()) for name in (*ROLES, "stranger")}
     project = Project(new_id(), "Team", "", people["owner"].user_id, now, now)

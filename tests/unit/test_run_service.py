@@ -189,7 +189,7 @@ def make_world() -> World:
     projects = InMemoryProjectRepository()
     tasks = InMemoryTaskRepository(projects)
     executions = InMemoryExecutionRepository(tasks.records)
-    runner = InProcessRunner(executions, clock)  # notes hand-overs and dispatches
+    runner = InProcessRunner()  # notes hand-overs and dispatches
     webhooks = ScriptedWebhooks(clock)
     asked: list[str] = []
 

@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
 
@@ -56,10 +57,6 @@ LEASE_SHARDS = 4
 
 def lease_shard(execution_id: str) -> str:
     return str(zlib.crc32(execution_id.encode()) % LEASE_SHARDS)
-
-
-class _Exists(Exception):
-    """The execution's id is taken: the firing it names was claimed already."""
 
 
 def firing_claim(firing_key: str) -> str:
@@ -182,9 +179,8 @@ class DynamoExecutionRepository:
         waiting_first: bool = True,
     ) -> tuple[Execution, bool]:
         took_slot = slot is not None and self._take_slot(execution, slot, waiting_first)
-        try:
-            self._put_new(execution, records)
-        except _Exists:
+        # The firing's claim: the execution, on condition that its id is new.
+        if not _save_if(execution_to_model(execution), ExecutionModel.id.does_not_exist(), records):
             existing = self.get(execution.id)
             if existing is None:  # deleted since (its task was purged): nothing to answer
                 raise StaleVersion(execution.id) from None
@@ -220,26 +216,6 @@ class DynamoExecutionRepository:
                 raise SlotTaken(slot) from None
             raise
         return True
-
-    def _put_new(self, execution: Execution, records: Sequence[Record]) -> None:
-        """The firing's claim: the execution, on condition that its id is new (with its
-        records, in one transaction, when there are any)."""
-        new = ExecutionModel.id.does_not_exist()
-        try:
-            if records:
-                with Transaction() as tx:
-                    tx.save("execution", execution_to_model(execution), new)
-                    write_records(tx, records)
-            else:
-                execution_to_model(execution).save(condition=new)
-        except TransactWriteError as exc:
-            if "execution" in tx.failed(exc):
-                raise _Exists from None
-            raise
-        except PutError as exc:
-            if condition_failed(exc):
-                raise _Exists from None
-            raise
 
     def _release_own(self, execution: Execution, slot: Slot | None) -> None:
         if slot is Slot.ACTIVE:
@@ -351,22 +327,30 @@ class DynamoExecutionRepository:
         condition = (ExecutionModel.version == before.version) & (
             ExecutionModel.status == before.status.value
         )
-        try:
-            if records:
-                with Transaction() as tx:
-                    tx.save("execution", execution_to_model(saved), condition)
-                    write_records(tx, records)
-            else:
-                execution_to_model(saved).save(condition=condition)
-        except TransactWriteError as exc:
-            if "execution" in tx.failed(exc):
-                raise StaleVersion(before.id) from exc
-            raise
-        except PutError as exc:
-            if condition_failed(exc):
-                raise StaleVersion(before.id) from exc
-            raise
+        if not _save_if(execution_to_model(saved), condition, records):
+            raise StaleVersion(before.id)
         return saved
+
+
+def _save_if(item: ExecutionModel, condition: Any, records: Sequence[Record]) -> bool:
+    """Save an execution on `condition`, with its `records` in one transaction when there are
+    any; False if the condition failed (nothing written)."""
+    try:
+        if records:
+            with Transaction() as tx:
+                tx.save("execution", item, condition)
+                write_records(tx, records)
+        else:
+            item.save(condition=condition)
+    except TransactWriteError as exc:
+        if "execution" in tx.failed(exc):
+            return False
+        raise
+    except PutError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
 
 
 def purge_task_executions(task_id: str) -> int:
