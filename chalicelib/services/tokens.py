@@ -9,9 +9,11 @@ A token without `kid`, or naming a key that is gone, is refused like a forged on
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.model import new_id
@@ -83,34 +85,11 @@ class TokenCodec:
             raise Unauthorized("missing token")
         import jwt  # on first use, see issue()
 
+        # One parse: PyJWT reads the header, payload and signature once, and asks `_key_for`
+        # for the key of the header's kid before it checks the signature (_decoder()).
         try:
-            header = jwt.get_unverified_header(token)
-        except (jwt.PyJWTError, TypeError, ValueError):
-            raise Unauthorized("token is not valid") from None
-        kid = header.get("kid")
-        # A token of another algorithm (`none`, RS256, ...) or without a sensible kid is refused
-        # before any key is looked up; PyJWT checks `alg` again below with the signature.
-        if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not 0 < len(kid) <= 128:
-            raise Unauthorized("token is not valid")
-        # Looking the key up may read Secrets Manager (an unknown kid: at most one refresh,
-        # rate-limited); its failures stay 503s, never a 401.
-        key = self._keys.find(kid)
-        if key is None:
-            raise Unauthorized("token is not valid")
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.secret,
-                algorithms=[ALGORITHM],
-                audience=self._audience,
-                issuer=self._issuer,
-                # Expiry is checked below against our Clock, so tests can move time.
-                options={
-                    "require": ["exp", "iat", "iss", "aud", "sub", "jti", "sid", "typ"],
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                },
+            claims: dict[str, Any] = _decoder().decode(
+                token, self._key_for, self._audience, self._issuer
             )
             expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
         except (jwt.PyJWTError, TypeError, ValueError, OverflowError):
@@ -126,3 +105,86 @@ class TokenCodec:
             expires_at=expires_at,
             personal_project_id=str(claims.get("ppid") or ""),
         )
+
+    def _key_for(self, header: dict[str, Any]) -> str:
+        """The secret of the key the (parsed, not yet verified) header names."""
+        import jwt
+
+        kid = header.get("kid")
+        # A token of another algorithm (`none`, RS256, ...) or without a sensible kid is refused
+        # before any key is looked up; PyJWT checks `alg` again with the signature.
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not 0 < len(kid) <= 128:
+            raise jwt.InvalidTokenError("no usable alg or kid")
+        # Looking the key up may read Secrets Manager (an unknown kid: at most one refresh,
+        # rate-limited); its failures stay 503s, never a 401 (PyJWT lets them through).
+        key = self._keys.find(kid)
+        if key is None:
+            raise jwt.InvalidTokenError("unknown kid")
+        return key.secret
+
+
+KeyForHeader = Callable[[dict[str, Any]], str]
+
+
+class _Decoder(Protocol):
+    def decode(
+        self, token: str, key_for: KeyForHeader, audience: str, issuer: str
+    ) -> dict[str, Any]: ...
+
+
+@functools.cache
+def _decoder() -> _Decoder:
+    """PyJWT's decoder, verifying with the key the token's own header names, in one parse.
+
+    `jwt.get_unverified_header()` then `jwt.decode()` would parse the token twice (base64 and
+    JSON of every segment, each time). PyJWT offers no key resolver, so its JWS layer is
+    extended at the one point where the parsed header meets the key: the key it is handed is
+    `key_for`, called with that header. The rest (signature, `alg` pinned to HS256, required
+    claims, `aud` and `iss`) is PyJWT's own checking. Built on the first token: PyJWT is not
+    loaded before (see issue()).
+    """
+    import jwt
+    from jwt.api_jws import PyJWS
+
+    class KeyByKidJWS(PyJWS):
+        def _verify_signature(
+            self,
+            signing_input: bytes,
+            header: dict[str, Any],
+            signature: bytes,
+            key: Any = "",
+            *args: Any,
+            **kwargs: Any,
+        ) -> None:
+            if not callable(key):
+                raise jwt.InvalidKeyError("a key_for(header) function is needed")
+            super()._verify_signature(
+                signing_input, header, signature, key(header), *args, **kwargs
+            )
+
+    class Decoder(jwt.PyJWT):
+        def __init__(self) -> None:
+            super().__init__(
+                options={
+                    "require": ["exp", "iat", "iss", "aud", "sub", "jti", "sid", "typ"],
+                    # Expiry is checked in TokenCodec.decode against our Clock, so tests can
+                    # move time.
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                }
+            )
+            self._jws = KeyByKidJWS(algorithms=[ALGORITHM], options=self._jws.options)
+
+        def decode(  # type: ignore[override]
+            self, token: str, key_for: KeyForHeader, audience: str, issuer: str
+        ) -> dict[str, Any]:
+            return super().decode(
+                token,
+                key_for,  # type: ignore[arg-type]  # called by KeyByKidJWS with the header
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=issuer,
+            )
+
+    return Decoder()

@@ -178,3 +178,24 @@ def test_keys_are_read_when_used_not_when_built(clock: FakeClock) -> None:
     TokenCodec(
         Exploding(), clock, "taskbeat", "taskbeat-api", timedelta(minutes=15), timedelta(days=30)
     )
+
+
+def test_a_token_is_parsed_once(
+    codec: TokenCodec, keys: FakeSigningKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of the three segments goes through PyJWT's base64url decoding once: reading the
+    header for its kid does not parse the token a second time (issue 16's warm path)."""
+    import jwt.api_jws
+
+    token = codec.issue("access", "u1", "s1")
+    real = jwt.api_jws.base64url_decode
+    decoded: list[bytes] = []
+
+    def spy(data: str | bytes) -> bytes:
+        decoded.append(data if isinstance(data, bytes) else data.encode())
+        return real(data)
+
+    monkeypatch.setattr(jwt.api_jws, "base64url_decode", spy)
+    assert codec.decode(token, "access").user_id == "u1"
+    assert sorted(decoded) == sorted(segment.encode() for segment in token.split("."))
+    assert keys.lookups == ["v1"]
