@@ -14,35 +14,33 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import cursors
-from chalicelib.domain.realtime import StreamChange
-from chalicelib.domain.rules import RuleEvent
-from chalicelib.domain.tasks import Task
-from chalicelib.domain.workflows import Workflow
-from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher, Scheduler
-from chalicelib.services.access import ProjectAccess
-from chalicelib.services.auth import AuthService, LoginPolicy
-from chalicelib.services.calendars import CalendarKeys, CalendarService
-from chalicelib.services.comments import CommentService, HistoryService
-from chalicelib.services.executions import ExecutionService, OverlapSlots
-from chalicelib.services.notifications import NotificationService
-from chalicelib.services.projects import ProjectService
-from chalicelib.services.realtime import RealtimeService
-from chalicelib.services.rules import RuleEngine, RuleMarkedTasks, RuleService, RuleTools
-from chalicelib.services.runs import RunService
-from chalicelib.services.schedules import ScheduleSync
-from chalicelib.services.search import SearchIndexer, SearchService
-from chalicelib.services.sweep import DueSweepService
-from chalicelib.services.tasks import TaskService
-from chalicelib.services.templates import TemplateService
-from chalicelib.services.tokens import TokenCodec
-from chalicelib.services.users import UserService
-from chalicelib.services.webhook_secrets import WebhookSecrets
-from chalicelib.services.workflow_runs import WorkflowRunService
-from chalicelib.services.workflows import WorkflowService
-
+# Services are imported by `build`, not here: a function imports this module to reach the
+# container, and only the first build pays for the services (bench/coldstart.py).
 if TYPE_CHECKING:
     from chalicelib.adapters.aws.key_rotation import SigningKeyRotation
+    from chalicelib.domain.realtime import StreamChange
+    from chalicelib.domain.rules import RuleEvent
+    from chalicelib.domain.tasks import Task
+    from chalicelib.domain.workflows import Workflow
+    from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher, Scheduler
+    from chalicelib.services.auth import AuthService
+    from chalicelib.services.calendars import CalendarService
+    from chalicelib.services.comments import CommentService, HistoryService
+    from chalicelib.services.executions import ExecutionService
+    from chalicelib.services.notifications import NotificationService
+    from chalicelib.services.projects import ProjectService
+    from chalicelib.services.realtime import RealtimeService
+    from chalicelib.services.rules import RuleEngine, RuleService, RuleTools
+    from chalicelib.services.runs import RunService
+    from chalicelib.services.schedules import ScheduleSync
+    from chalicelib.services.search import SearchIndexer, SearchService
+    from chalicelib.services.sweep import DueSweepService
+    from chalicelib.services.tasks import TaskService
+    from chalicelib.services.templates import TemplateService
+    from chalicelib.services.users import UserService
+    from chalicelib.services.webhook_secrets import WebhookSecrets
+    from chalicelib.services.workflow_runs import WorkflowRunService
+    from chalicelib.services.workflows import WorkflowService
     from chalicelib.settings import Settings
 
 VERSION = "0.1.0"
@@ -114,6 +112,8 @@ def override(replacement: Container | None) -> None:
     with _lock:
         _container = replacement
         if replacement is None:
+            from chalicelib.domain import cursors
+
             cursors.use_signing_key(None)  # the next build installs its own
 
 
@@ -188,6 +188,27 @@ def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Contai
     from chalicelib.adapters.http import UrllibWebhookClient, check_url_target
     from chalicelib.adapters.passwords import Argon2PasswordHasher
     from chalicelib.adapters.system import DynamoHealthProbe, SystemClock
+    from chalicelib.domain import cursors
+    from chalicelib.services.access import ProjectAccess
+    from chalicelib.services.auth import AuthService, LoginPolicy
+    from chalicelib.services.calendars import CalendarKeys, CalendarService
+    from chalicelib.services.comments import CommentService, HistoryService
+    from chalicelib.services.executions import ExecutionService, OverlapSlots
+    from chalicelib.services.notifications import NotificationService
+    from chalicelib.services.projects import ProjectService
+    from chalicelib.services.realtime import RealtimeService
+    from chalicelib.services.rules import RuleEngine, RuleMarkedTasks, RuleService, RuleTools
+    from chalicelib.services.runs import RunService
+    from chalicelib.services.schedules import ScheduleSync
+    from chalicelib.services.search import SearchIndexer, SearchService
+    from chalicelib.services.sweep import DueSweepService
+    from chalicelib.services.tasks import TaskService
+    from chalicelib.services.templates import TemplateService
+    from chalicelib.services.tokens import TokenCodec
+    from chalicelib.services.users import UserService
+    from chalicelib.services.webhook_secrets import WebhookSecrets
+    from chalicelib.services.workflow_runs import WorkflowRunService
+    from chalicelib.services.workflows import WorkflowService
 
     tables.bind(settings.table_prefix, settings.aws_region)
     clock = SystemClock()

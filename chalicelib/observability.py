@@ -58,3 +58,15 @@ def tracer() -> Tracer:
     from aws_lambda_powertools import Tracer
 
     return Tracer(service="taskbeat")
+
+
+def flush_metrics() -> None:
+    """Publish the invocation's metrics, if it recorded any (an empty flush only warns)."""
+    if metrics.cache_info().currsize == 0:
+        return  # no recorder was made: nothing was recorded (and Powertools stays unloaded)
+    recorder = metrics()
+    if recorder.metric_set:
+        recorder.flush_metrics()
+        # With POWERTOOLS_METRICS_DISABLED a flush publishes nothing and keeps the buffer,
+        # which would then spill out once it reaches 100 values.
+        recorder.clear_metrics()

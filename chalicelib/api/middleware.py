@@ -11,14 +11,14 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any
 
 from chalice.app import Chalice, Request, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.errors import error_body
-from chalicelib.api.routing import API_PREFIX, request_id_of
-from chalicelib.observability import logger, metrics, tracer
+from chalicelib.api.request_ids import request_id_of
+from chalicelib.api.route_table import API_PREFIX
+from chalicelib.observability import flush_metrics, logger, metrics, tracer
 
 # On every response (API Gateway's own gateway responses too, see
 # infrastructure/components/api.py); a response that sets one itself keeps its value (the
@@ -144,29 +144,8 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
     recorder.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
     if response.status_code >= 500:
         recorder.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
-    _flush_if_recorded()
+    flush_metrics()
     return response
-
-
-def _flush_if_recorded() -> None:
-    recorder = metrics()
-    if recorder.metric_set:  # an empty flush only warns
-        recorder.flush_metrics()
-        # With POWERTOOLS_METRICS_DISABLED a flush publishes nothing and keeps the buffer,
-        # which would then spill out once it reaches 100 values.
-        recorder.clear_metrics()
-
-
-def event_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
-    """Non-HTTP entry points: a correlation id per invocation and metrics flushed after it."""
-    context = getattr(event, "context", None)
-    request_id = getattr(context, "aws_request_id", None)
-    if request_id:
-        logger().set_correlation_id(request_id)
-    try:
-        return get_response(event)
-    finally:
-        _flush_if_recorded()
 
 
 def register_preflight_routes(app: Chalice) -> None:
@@ -192,5 +171,3 @@ def register_preflight_routes(app: Chalice) -> None:
 def register_middleware(app: Chalice) -> None:
     register_preflight_routes(app)
     app.register_middleware(http_middleware, "http")
-    app.register_middleware(event_middleware, "websocket")
-    app.register_middleware(event_middleware, "pure_lambda")

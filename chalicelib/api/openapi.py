@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
 from pydantic_core import core_schema
 
-from chalicelib.api.routing import ROUTES, RouteSpec
+from chalicelib.api import all_routes
+from chalicelib.api.routing import RouteSpec
 from chalicelib.api.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
@@ -201,8 +202,9 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
 
 @functools.cache
 def document(version: str) -> dict[str, Any]:
+    routes = all_routes()
     models: list[tuple[type[BaseModel], Mode]] = [(ErrorResponse, "serialization")]
-    for spec in ROUTES:
+    for spec in routes:
         if spec.body is not None:
             models.append((spec.body, "validation"))
         if spec.response is not None:
@@ -211,7 +213,7 @@ def document(version: str) -> dict[str, Any]:
         list(dict.fromkeys(models)), ref_template=REF, schema_generator=_Generator
     )
     paths: dict[str, dict[str, Any]] = {}
-    for spec in ROUTES:
+    for spec in routes:
         for method in spec.methods:
             paths.setdefault(spec.path, {})[method.lower()] = _operation(spec, method, refs)
     return {

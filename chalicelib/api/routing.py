@@ -18,14 +18,14 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import bootstrap
 from chalicelib.api import errors as api_errors
+from chalicelib.api.request_ids import request_id_of
+from chalicelib.api.route_table import API_PREFIX
 from chalicelib.domain.errors import BadRequest, DomainError, PayloadTooLarge, ValidationFailed
-from chalicelib.domain.model import new_id
 from chalicelib.observability import logger
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
 MAX_BODY_BYTES = 256 * 1024
-API_PREFIX = "/v1"
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ class RouteSpec:
 
 # Filled as blueprints are imported; the OpenAPI document is built from it.
 ROUTES: list[RouteSpec] = []
+# The same, by Chalice path and method: what `chalicelib.api.register_api` dispatches to.
+VIEWS: dict[tuple[str, str], tuple[RouteSpec, Callable[[Call], Any]]] = {}
 
 
 @dataclass(frozen=True)
@@ -99,15 +101,6 @@ def parse_if_match(value: str | None) -> int | None:
     if not match:
         raise BadRequest('If-Match must be a version such as "3"')
     return int(match.group(1))
-
-
-def request_id_of(request: Request) -> str:
-    """API Gateway's request id; one is made (and kept on the request) where there is none."""
-    context = request.context if isinstance(request.context, dict) else {}
-    if not context.get("requestId"):
-        context["requestId"] = new_id()
-        request.context = context
-    return str(context["requestId"])
 
 
 def bearer_token(request: Request) -> str | None:
@@ -282,6 +275,7 @@ def route(
 
     def decorator(view: Callable[[Call], Any]) -> Callable[[Call], Any]:
         ROUTES.append(spec)
+        VIEWS.update({(API_PREFIX + path, method): (spec, view) for method in spec.methods})
 
         @functools.wraps(view)
         def chalice_view(**params: str) -> Response:

@@ -18,6 +18,22 @@ from chalicelib.api.middleware import SECURITY_HEADERS
 from infrastructure.components.roles import LOGICAL_IDS, FunctionRoles, PolicyTarget
 from infrastructure.packaging import LAMBDA_RUNTIME, LambdaProject
 
+# Chalice's logical id of each function but the REST API's -> its entry point in
+# `chalicelib.functions`, the handler it runs deployed: that module imports neither Chalice nor
+# the routes, which `app.<name>` (Chalice's handler) would load for a function serving no HTTP.
+ENTRY_POINTS = {
+    "WebsocketConnect": "ws_connect",
+    "WebsocketMessage": "ws_message",
+    "WebsocketDisconnect": "ws_disconnect",
+    "FanOut": "fan_out",
+    "OnChange": "on_change",
+    "Fire": "fire",
+    "Plan": "plan",
+    "RunStep": "run_step",
+    "Sweep": "sweep",
+    "RotateJwtKey": "rotate_jwt_key",
+}
+
 # Errors API Gateway answers itself, before the app runs, in the contract's error body.
 # (status, code, message) by gateway response type. An unknown route is "missing
 # authentication token" to API Gateway; to callers it is a 404.
@@ -126,6 +142,10 @@ class Api(Construct):
             )
             function.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
 
+        for logical_id, entry_point in ENTRY_POINTS.items():
+            self.chalice.get_resource(logical_id).add_property_override(
+                "Handler", f"chalicelib.functions.{entry_point}"
+            )
         for name, logical_id in LOGICAL_IDS.items():
             self.chalice.get_resource(logical_id).add_property_override(
                 "Role", roles.roles[name].role_arn

@@ -13,10 +13,12 @@ from pydantic import BaseModel, ValidationError
 
 import app  # noqa: F401  (registers every route)
 from chalicelib import bootstrap
-from chalicelib.api import openapi
-from chalicelib.api.routing import ROUTES, parse_if_match
+from chalicelib.api import all_routes, openapi
+from chalicelib.api.routing import parse_if_match
 from chalicelib.domain.errors import BadRequest
 from chalicelib.services.tasks import SORTS
+
+ROUTES = all_routes()  # every route module imported
 
 DOCUMENT = openapi.document(bootstrap.VERSION)
 BODIES = sorted({spec.body for spec in ROUTES if spec.body is not None}, key=lambda m: m.__name__)

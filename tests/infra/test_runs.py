@@ -115,8 +115,11 @@ def test_the_plan_and_run_step_ids_are_the_chalice_functions(
     cloud_assembly: CloudAssembly,
 ) -> None:
     functions = cloud_assembly.functions()
-    assert functions[PLAN]["Properties"]["Handler"] == f"app.{runs.PLAN_FUNCTION}"
-    assert functions[RUN_STEP]["Properties"]["Handler"] == f"app.{runs.RUN_STEP_FUNCTION}"
+    assert functions[PLAN]["Properties"]["Handler"] == f"chalicelib.functions.{runs.PLAN_FUNCTION}"
+    assert (
+        functions[RUN_STEP]["Properties"]["Handler"]
+        == f"chalicelib.functions.{runs.RUN_STEP_FUNCTION}"
+    )
 
 
 def test_the_definition_is_the_one_chalicelib_builds(cloud_assembly: CloudAssembly) -> None:

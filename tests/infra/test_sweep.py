@@ -26,7 +26,7 @@ def _sweep_rules(cloud_assembly: CloudAssembly) -> list[dict[str, Any]]:
 
 def test_the_sweep_is_a_function_of_the_app(cloud_assembly: CloudAssembly) -> None:
     function = cloud_assembly.functions()[SWEEP]["Properties"]
-    assert function["Handler"] == "app.sweep"
+    assert function["Handler"] == "chalicelib.functions.sweep"
     # No event source of Chalice's own: the rule below is the only trigger.
     assert not function.get("Events")
 

@@ -11,6 +11,7 @@ import pytest
 from chalicelib.adapters.dynamodb import tables
 from chalicelib.settings import Settings
 from infrastructure.access import ROTATION_ACTIONS
+from infrastructure.components.api import ENTRY_POINTS
 from infrastructure.packaging import LAMBDA_RUNTIME
 from tests.infra.conftest import (
     FIGURES,
@@ -136,16 +137,26 @@ def test_jwt_signing_key_is_generated_at_deploy_time(cloud_assembly: CloudAssemb
 
 
 def test_every_function_runs_the_target_runtime(cloud_assembly: CloudAssembly) -> None:
-    import app as chalice_app
-
     functions = cloud_assembly.functions()
     FIGURES["functions"] = str(len(functions))
     assert {f["Properties"]["Runtime"] for f in functions.values()} == {LAMBDA_RUNTIME}
-    handlers = {f["Properties"]["Handler"] for f in functions.values()}
-    chalice = chalice_app.app
-    expected = {"app.app"} | {h.handler_string for h in chalice.websocket_handlers.values()}
-    expected |= {f.handler_string for f in chalice.pure_lambda_functions}
-    assert expected <= handlers
+
+
+def test_only_the_rest_api_runs_the_chalice_app(cloud_assembly: CloudAssembly) -> None:
+    """The other functions each run their own entry point in chalicelib.functions."""
+    from chalicelib import functions as entry_points
+
+    handlers = {
+        logical_id: f["Properties"]["Handler"]
+        for logical_id, f in cloud_assembly.functions().items()
+    }
+    assert handlers.pop("APIHandler") == "app.app"
+    assert handlers == {
+        logical_id: f"chalicelib.functions.{name}" for logical_id, name in ENTRY_POINTS.items()
+    }
+    assert set(ENTRY_POINTS.values()) == set(entry_points.HANDLED_BY)
+    for logical_id, name in ENTRY_POINTS.items():  # Chalice's id of the function of that name
+        assert logical_id.lower() == name.replace("ws_", "websocket_").replace("_", "")
 
 
 def test_functions_are_traced_and_sized(cloud_assembly: CloudAssembly) -> None:
@@ -355,9 +366,9 @@ def test_websocket_api_routes_to_its_three_handlers(cloud_assembly: CloudAssembl
             "Properties"
         ]["Handler"]
     assert handlers == {
-        "$connect": "app.ws_connect",
-        "$default": "app.ws_message",
-        "$disconnect": "app.ws_disconnect",
+        "$connect": "chalicelib.functions.ws_connect",
+        "$default": "chalicelib.functions.ws_message",
+        "$disconnect": "chalicelib.functions.ws_disconnect",
     }
 
 

@@ -1,0 +1,189 @@
+"""Each Lambda function imports what it uses, and the route table says where every route is.
+
+The import sets are checked in fresh interpreters (this process has imported everything):
+- the API function (`app`) imports Chalice, the route table and the middleware, no route
+  module, no model, no service, no AWS SDK; its first `GET /v1/tasks/{id}` imports the tasks
+  routes and no other route module, nor the OpenAPI generator;
+- every other function (`chalicelib.functions.<name>`, what CDK names as its handler) imports
+  neither Chalice nor any of the HTTP API's routes, request models or OpenAPI generator, also
+  once its handler module and the container's services are loaded.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import json
+import pkgutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import chalicelib.api
+from chalicelib import functions
+from chalicelib.api import load_routes, routing
+from chalicelib.api.route_table import API_PREFIX, ROUTE_MODULES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# What importing the API function's module may load of ours.
+API_IMPORT = {
+    "app",
+    "chalicelib",
+    "chalicelib.api",
+    "chalicelib.api.errors",
+    "chalicelib.api.middleware",
+    "chalicelib.api.request_ids",
+    "chalicelib.api.route_table",
+    "chalicelib.bootstrap",
+    "chalicelib.domain",
+    "chalicelib.domain.errors",
+    "chalicelib.functions",
+    "chalicelib.observability",
+}
+# Third-party packages that no function's module import may load (each is loaded on use).
+HEAVY = {"pydantic", "boto3", "botocore", "pynamodb", "jwt", "aws_lambda_powertools", "argon2"}
+# The HTTP API's own modules: routes, request models, the OpenAPI generator.
+HTTP_ONLY = {
+    *ROUTE_MODULES,
+    "chalicelib.api.routing",
+    "chalicelib.api.openapi",
+    "chalicelib.api.queries",
+    "chalicelib.api.middleware",
+    "chalice",
+}
+# The WebSocket events carry resources as the HTTP API returns them (API.md): the functions
+# that build them (the stream consumer; the fan-out sends what it is given) need the response
+# schemas and the events module, nothing else of the API.
+EVENT_BUILDERS = {"on_change"}
+EVENT_MODULES = {
+    "chalicelib.api",
+    "chalicelib.api.route_table",  # a table the package's __init__ reads: data, no code
+    "chalicelib.api.events",
+    "chalicelib.api.schemas",
+}
+
+
+def _run(code: str) -> dict[str, list[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, list[str]] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def _ours(modules: list[str]) -> set[str]:
+    return {m for m in modules if m == "app" or m.split(".")[0] == "chalicelib"}
+
+
+def _third_party(modules: list[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_the_route_table_lists_what_the_modules_declare() -> None:
+    # Every module of chalicelib.api, so a route declared in a module the table misses counts.
+    for info in pkgutil.iter_modules(chalicelib.api.__path__, "chalicelib.api."):
+        importlib.import_module(info.name)
+    load_routes()
+    declared: dict[str, dict[str, set[str]]] = collections.defaultdict(
+        lambda: collections.defaultdict(set)
+    )
+    for (path, method), (_, view) in routing.VIEWS.items():
+        declared[view.__module__][path.removeprefix(API_PREFIX)].add(method)
+    tabled = {
+        module: {path: set(methods) for path, methods in paths.items()}
+        for module, paths in ROUTE_MODULES.items()
+    }
+    expected = "\n".join(
+        f"{module!r}: {{{', '.join(f'{p!r}: {tuple(sorted(m))!r}' for p, m in paths.items())}}},"
+        for module, paths in sorted(declared.items())
+    )
+    assert tabled == {m: dict(p) for m, p in declared.items()}, (
+        "chalicelib/api/route_table.py is out of date; the modules declare:\n" + expected
+    )
+
+
+def test_every_function_of_the_app_has_an_entry_point_and_no_other() -> None:
+    import app
+
+    declared = {f.name for f in app.app.pure_lambda_functions} | {
+        "ws_connect",
+        "ws_message",
+        "ws_disconnect",
+    }
+    assert set(functions.HANDLED_BY) == declared
+
+
+def test_importing_the_api_function_loads_no_route_model_service_or_sdk() -> None:
+    loaded = _run(
+        """
+        import json, sys
+        import app
+        print(json.dumps({"modules": sorted(sys.modules)}))
+        """
+    )["modules"]
+    assert _ours(loaded) <= API_IMPORT, sorted(_ours(loaded) - API_IMPORT)
+    assert not _third_party(loaded) & HEAVY, sorted(_third_party(loaded) & HEAVY)
+
+
+def test_the_first_request_loads_its_route_module_and_no_other() -> None:
+    loaded = _run(
+        """
+        import json, sys
+        import app
+        from chalicelib import bootstrap
+        from bench.inmemory import LambdaContext, in_memory_container, quiet_observability
+        from bench.inmemory import rest_event
+
+        world = in_memory_container()
+        bootstrap.override(world.container)
+        before = set(sys.modules)
+        event = rest_event(
+            "GET", "/v1/tasks/{task_id}", {"task_id": world.task_id}, token=world.token
+        )
+        with quiet_observability(build_now=False):
+            response = app.app(event, LambdaContext())
+        assert response["statusCode"] == 200, response
+        print(json.dumps({"before": sorted(before), "after": sorted(sys.modules)}))
+        """
+    )
+    routes_before = set(loaded["before"]) & set(ROUTE_MODULES)
+    routes_after = set(loaded["after"]) & set(ROUTE_MODULES)
+    assert routes_before == set(), "setting up the in-memory world imported routes"
+    assert routes_after == {"chalicelib.api.tasks"}
+    assert "chalicelib.api.openapi" not in loaded["after"]
+
+
+@pytest.mark.parametrize("name", sorted(functions.HANDLED_BY))
+def test_a_function_that_serves_no_http_imports_no_part_of_the_http_api(name: str) -> None:
+    loaded = _run(
+        f"""
+        import json, sys
+        import chalicelib.functions
+        on_import = sorted(sys.modules)
+        # What its first event loads: its handler module and the container's services.
+        import importlib
+        importlib.import_module(chalicelib.functions.HANDLED_BY[{name!r}][0])
+        from chalicelib import bootstrap
+        from chalicelib.settings import Settings
+        bootstrap.build(Settings())
+        print(json.dumps({{"on_import": on_import, "in_use": sorted(sys.modules)}}))
+        """
+    )
+    assert _ours(loaded["on_import"]) == {"chalicelib", "chalicelib.functions"}
+    assert not _third_party(loaded["on_import"]) & (HEAVY | {"chalice"})
+    in_use = set(loaded["in_use"])
+    allowed_api = EVENT_MODULES if name in EVENT_BUILDERS else set()
+    api_modules = {m for m in in_use if m.startswith("chalicelib.api")} - allowed_api
+    assert api_modules == set(), sorted(api_modules)
+    assert not in_use & HTTP_ONLY, sorted(in_use & HTTP_ONLY)
