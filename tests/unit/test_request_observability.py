@@ -1,0 +1,207 @@
+"""What one HTTP request leaves behind, as Lambda would see it: one access log line and one EMF
+metrics line on stdout, the headers of the answer, and an X-Ray subsegment when tracing is on.
+
+The warm path (issue 16) makes these cheaper; these tests hold their content to what it was.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import app as taskbeat
+from bench.inmemory import LambdaContext, World, in_memory_container, rest_event
+from chalicelib import bootstrap, observability
+from chalicelib.api import middleware
+
+TASK_ROUTE = "/v1/tasks/{task_id}"
+
+
+@dataclass
+class Observed:
+    world: World
+    log: io.StringIO
+    capsys: pytest.CaptureFixture[str]
+
+    def get(self, task_id: str | None = None, token: str | None = None) -> dict[str, Any]:
+        event = rest_event(
+            "GET",
+            TASK_ROUTE,
+            {"task_id": task_id or self.world.task_id},
+            token=token or self.world.token,
+        )
+        response: dict[str, Any] = taskbeat.app(event, LambdaContext())
+        return response
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = self.log.getvalue().splitlines()
+        self.log.seek(0)
+        self.log.truncate()
+        return [json.loads(line) for line in lines]
+
+    def metric_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.capsys.readouterr().out.splitlines()]
+
+
+@pytest.fixture
+def observed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Observed]:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    observability.metrics().clear_metrics()
+    log = observability.logger()
+    handler = log.registered_handler
+    stream = io.StringIO()
+    # Swapped without setStream(): it would flush the stream of whichever test made the
+    # handler first, which may be closed by now.
+    previous_stream, handler.stream = handler.stream, stream
+    previous_level = log.log_level
+    log.setLevel("INFO")
+    world = in_memory_container()
+    bootstrap.override(world.container)
+    try:
+        capsys.readouterr()
+        yield Observed(world, stream, capsys)
+    finally:
+        bootstrap.override(None)
+        log.setLevel(previous_level)
+        handler.stream = previous_stream
+        observability.metrics().clear_metrics()
+
+
+def test_a_request_writes_one_access_log_line(observed: Observed) -> None:
+    response = observed.get()
+    assert response["statusCode"] == 200
+    (line,) = observed.log_lines()
+    assert list(line) == [
+        "level",
+        "location",
+        "message",
+        "timestamp",
+        "service",
+        "correlation_id",
+        "method",
+        "route",
+        "status",
+        "ms",
+    ]
+    assert line["level"] == "INFO"
+    assert line["location"].startswith("http_middleware:")
+    assert line["message"] == "request"
+    assert line["service"] == "taskbeat"
+    assert line["correlation_id"] == response["headers"]["X-Request-Id"]
+    assert (line["method"], line["route"], line["status"]) == ("GET", TASK_ROUTE, 200)
+    assert isinstance(line["ms"], float)
+    assert line["ms"] >= 0
+
+
+def test_the_access_log_line_carries_the_trace_id_on_lambda(
+    observed: Observed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f;Sampled=1"
+    )
+    observed.get()
+    (line,) = observed.log_lines()
+    assert list(line)[-1] == "xray_trace_id"
+    assert line["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+
+
+def test_a_request_publishes_one_metrics_line(observed: Observed) -> None:
+    observed.get()
+    observed.get(task_id="0" * 52)  # a 404: a request all the same
+    first, second = observed.metric_lines()
+    for line in (first, second):
+        assert list(line) == ["_aws", "stage", "service", "Requests", "Latency"]
+        assert line["_aws"]["CloudWatchMetrics"] == [
+            {
+                "Namespace": "Taskbeat",
+                "Dimensions": [["stage", "service"]],
+                "Metrics": [
+                    {"Name": "Requests", "Unit": "Count"},
+                    {"Name": "Latency", "Unit": "Milliseconds"},
+                ],
+            }
+        ]
+        assert isinstance(line["_aws"]["Timestamp"], int)
+        assert (line["stage"], line["service"], line["Requests"]) == ("local", "taskbeat", [1.0])
+        (latency,) = line["Latency"]
+        assert isinstance(latency, float)
+        assert latency >= 0
+
+
+def test_with_metrics_disabled_nothing_is_published_or_kept(
+    observed: Observed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    for _ in range(3):
+        observed.get()
+    assert observed.metric_lines() == []
+    assert observed.log_lines() != []
+    assert observability.metrics().metric_set == {}
+
+
+def test_the_answer_carries_the_contract_headers(observed: Observed) -> None:
+    response = observed.get()
+    headers = response["headers"]
+    assert headers == {
+        "ETag": '"1"',
+        "Content-Type": "application/json",
+        "X-Request-Id": headers["X-Request-Id"],
+        "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    }
+    assert response["multiValueHeaders"] == {}
+    body = json.loads(response["body"])
+    assert body["id"] == observed.world.task_id
+    assert body["version"] == 1
+
+
+class _Subsegment:
+    def __init__(self, name: str, opened: list[tuple[str, dict[str, str]]]) -> None:
+        self.annotations: dict[str, str] = {}
+        opened.append((name, self.annotations))
+
+    def __enter__(self) -> _Subsegment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def put_annotation(self, key: str, value: str) -> None:
+        self.annotations[key] = value
+
+
+class _Provider:
+    def __init__(self) -> None:
+        self.opened: list[tuple[str, dict[str, str]]] = []
+
+    def in_subsegment(self, name: str) -> _Subsegment:
+        return _Subsegment(name, self.opened)
+
+
+@dataclass
+class _Tracer:
+    disabled: bool
+    provider: _Provider
+
+
+@pytest.mark.parametrize("disabled", [False, True])
+def test_a_subsegment_per_request_when_tracing_is_on(
+    observed: Observed, monkeypatch: pytest.MonkeyPatch, disabled: bool
+) -> None:
+    tracer = _Tracer(disabled, _Provider())
+    monkeypatch.setattr(middleware, "tracer", lambda: tracer)
+    assert observed.get()["statusCode"] == 200
+    expected = [] if disabled else [(f"## GET {TASK_ROUTE}", {"route": TASK_ROUTE})]
+    assert tracer.provider.opened == expected
