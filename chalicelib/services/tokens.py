@@ -144,7 +144,26 @@ def _decoder() -> _Decoder:
     loaded before (see issue()).
     """
     import jwt
+    from jwt.algorithms import HMACAlgorithm
     from jwt.api_jws import PyJWS
+
+    class CheckedOnceHMAC(HMACAlgorithm):
+        """PyJWT's HS256, whose checks of a secret (not empty, not a PEM, SSH, DER or JWK
+        key: ~7 µs, run on every verification) run once per secret. Only secrets that passed
+        are kept, and a key source has two at a time (the current and the previous)."""
+
+        def __init__(self) -> None:
+            super().__init__(HMACAlgorithm.SHA256)
+            self._checked: dict[str | bytes, bytes] = {}
+
+        def prepare_key(self, key: str | bytes) -> bytes:
+            prepared = self._checked.get(key)
+            if prepared is None:
+                prepared = super().prepare_key(key)  # raises for a key it refuses
+                if len(self._checked) >= 8:
+                    self._checked.clear()
+                self._checked[key] = prepared
+            return prepared
 
     class KeyByKidJWS(PyJWS):
         def _verify_signature(
@@ -175,6 +194,8 @@ def _decoder() -> _Decoder:
                 }
             )
             self._jws = KeyByKidJWS(algorithms=[ALGORITHM], options=self._jws.options)
+            self._jws.unregister_algorithm(ALGORITHM)
+            self._jws.register_algorithm(ALGORITHM, CheckedOnceHMAC())
 
         def decode(  # type: ignore[override]
             self, token: str, key_for: KeyForHeader, audience: str, issuer: str

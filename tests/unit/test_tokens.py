@@ -199,3 +199,42 @@ def test_a_token_is_parsed_once(
     assert codec.decode(token, "access").user_id == "u1"
     assert sorted(decoded) == sorted(segment.encode() for segment in token.split("."))
     assert keys.lookups == ["v1"]
+
+
+def test_a_secret_is_checked_once_not_at_every_verification(
+    codec: TokenCodec, keys: FakeSigningKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jwt.algorithms import HMACAlgorithm
+
+    tokens = [codec.issue("access", f"u{n}", "s1") for n in range(3)]
+    keys.rotate()
+    tokens.append(codec.issue("access", "u3", "s1"))  # signed with the new key
+    real = HMACAlgorithm.prepare_key
+    checked: list[str | bytes] = []
+
+    def spy(self: HMACAlgorithm, key: str | bytes) -> bytes:
+        checked.append(key)
+        return real(self, key)
+
+    monkeypatch.setattr(HMACAlgorithm, "prepare_key", spy)
+    for _ in range(2):
+        assert [codec.decode(t, "access").user_id for t in tokens] == ["u0", "u1", "u2", "u3"]
+    # Each secret at most once (the first may have been checked by an earlier test).
+    assert len(checked) == len(set(checked)) <= 2
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0\n-----END PUBLIC KEY-----",
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC",
+        '{"kty": "oct", "k": "c2VjcmV0"}',
+    ],
+)
+def test_a_secret_pyjwt_refuses_is_refused_every_time(clock: FakeClock, secret: str) -> None:
+    codec = make_tokens(clock, FakeSigningKeys(secret))
+    claims = _claims(make_tokens(clock).issue("access", "u1", "s1"))
+    token = _hand_signed({"alg": "HS256", "typ": "JWT", "kid": "v1"}, claims, secret.encode())
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            codec.decode(token, "access")
