@@ -5,22 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain.activity import HistoryEvent, Notification, Record
-from chalicelib.domain.comments import Comment
-from chalicelib.domain.executions import Execution, Slot
-from chalicelib.domain.model import Page, PageRequest
-from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
-from chalicelib.domain.realtime import Connection, Subscriber
-from chalicelib.domain.rules import Rule, RuleExecution, TriggerEvent
-from chalicelib.domain.schedules import Schedule, ScheduleTarget
-from chalicelib.domain.tasks import Priority, Status, Task
-from chalicelib.domain.templates import Template
-from chalicelib.domain.users import Session, User
-from chalicelib.domain.webhooks import WebhookRequest, WebhookResult
-from chalicelib.domain.workflow_runs import WorkflowRun
-from chalicelib.domain.workflows import Workflow
+# The domain's types are for annotations only: importing them all here would load every
+# domain module (and define its pydantic models) wherever one port is needed.
+if TYPE_CHECKING:
+    from chalicelib.domain.activity import HistoryEvent, Notification, Record
+    from chalicelib.domain.comments import Comment
+    from chalicelib.domain.executions import Execution, Slot
+    from chalicelib.domain.model import Page, PageRequest
+    from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
+    from chalicelib.domain.realtime import Connection, Subscriber
+    from chalicelib.domain.rules import Rule, RuleExecution, TriggerEvent
+    from chalicelib.domain.schedules import Schedule, ScheduleTarget
+    from chalicelib.domain.tasks import Priority, Status, Task
+    from chalicelib.domain.templates import Template
+    from chalicelib.domain.users import Session, User
+    from chalicelib.domain.webhooks import WebhookRequest, WebhookResult
+    from chalicelib.domain.workflow_runs import WorkflowRun
+    from chalicelib.domain.workflows import Workflow
 
 
 class Clock(Protocol):
@@ -592,14 +595,14 @@ class Scheduler(Protocol):
         schedule: Schedule,
         payload: dict[str, Any],
         *,
-        kind: ScheduleTarget = ScheduleTarget.TASK,
+        kind: ScheduleTarget = ...,  # the implementations default to ScheduleTarget.TASK
     ) -> None:
         """Create the task's (or workflow's) schedule, or update it if it exists (idempotent).
         `payload` is what each firing hands the target, beside the scheduler's context
         attributes."""
         ...
 
-    def delete(self, target_id: str, *, kind: ScheduleTarget = ScheduleTarget.TASK) -> None:
+    def delete(self, target_id: str, *, kind: ScheduleTarget = ...) -> None:
         """Remove the task's (or workflow's) schedule; one that is gone already is fine."""
         ...
 

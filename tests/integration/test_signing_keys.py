@@ -79,7 +79,10 @@ class TestAdapter:
         assert (current.kid, current.secret) == (value["VersionId"], value["SecretString"])
         assert current.secret not in repr(current)
         assert keys.find(current.kid) == current
-        assert counting.reads == ["AWSCURRENT", "AWSPREVIOUS"]  # one read, none per use
+        assert counting.reads == ["AWSCURRENT"]  # one read, none per use, no AWSPREVIOUS yet
+        assert keys.find("made-up") is None  # a kid AWSCURRENT did not sign: AWSPREVIOUS
+        assert keys.find("made-up-too") is None
+        assert counting.reads == ["AWSCURRENT", "AWSPREVIOUS"]  # read once per AWSCURRENT
 
     def test_a_rotation_is_picked_up_after_the_ttl(
         self,
@@ -95,7 +98,8 @@ class TestAdapter:
         ticks.now += 1
         assert keys.current().kid == new_kid
         assert keys.find(old.kid) == old  # AWSPREVIOUS
-        assert counting.reads == ["AWSCURRENT", "AWSPREVIOUS", "AWSCURRENT", "AWSPREVIOUS"]
+        assert keys.find(old.kid) == old
+        assert counting.reads == ["AWSCURRENT", "AWSCURRENT", "AWSPREVIOUS"]
 
     def test_an_unknown_kid_refreshes_at_once_but_at_most_every_interval(
         self,
@@ -111,8 +115,11 @@ class TestAdapter:
         assert keys.current().kid == new_kid
         reads = len(counting.reads)
         assert keys.find("made-up") is None
-        assert len(counting.reads) == reads  # just refreshed: no read for a made-up kid
+        assert keys.find("made-up") is None
+        # Just refreshed: AWSCURRENT is not read again, AWSPREVIOUS once under the new one.
+        assert counting.reads[reads:] == ["AWSPREVIOUS"]
         ticks.now += 10
+        reads = len(counting.reads)
         assert keys.find("made-up") is None
         assert counting.reads[reads:] == ["AWSCURRENT"]  # current unchanged: previous kept
 

@@ -42,9 +42,12 @@ class SecretsManagerSecrets:
 class SecretsManagerSigningKeys:
     """The JWT signing key's AWSCURRENT and AWSPREVIOUS versions, named by their version ids.
 
-    Read on first use and again after `ttl` seconds, so a rotation is picked up without a
-    redeploy; an unknown kid re-reads them at once, at most every `unknown_kid_refresh`
-    seconds. Every other version (older, or AWSPENDING during a rotation) verifies nothing.
+    AWSCURRENT is read on first use and again after `ttl` seconds, so a rotation is picked up
+    without a redeploy. AWSPREVIOUS is read only for a token AWSCURRENT did not sign (after a
+    rotation, until the tokens of the previous key expire), and again only once AWSCURRENT has
+    moved: a cold start reads one version, not two. An unknown kid re-reads AWSCURRENT at once,
+    at most every `unknown_kid_refresh` seconds. Every other version (older, or AWSPENDING
+    during a rotation) verifies nothing.
     """
 
     def __init__(
@@ -64,38 +67,47 @@ class SecretsManagerSigningKeys:
         self._lock = threading.Lock()
         self._current: SigningKey | None = None
         self._previous: SigningKey | None = None
+        self._previous_of: str | None = None  # the AWSCURRENT kid AWSPREVIOUS was read under
         self._read_at = 0.0
 
     def current(self) -> SigningKey:
         with self._lock:
-            return self._fresh()[0]
+            return self._fresh()
 
     def find(self, kid: str) -> SigningKey | None:
         with self._lock:
-            key = self._known(kid, self._fresh())
+            key = self._match(kid)
             if key is None and self._monotonic() - self._read_at >= self._unknown_kid_refresh:
-                key = self._known(kid, self._read())
+                self._read()
+                key = self._match(kid)
             return key
 
-    @staticmethod
-    def _known(kid: str, keys: tuple[SigningKey, SigningKey | None]) -> SigningKey | None:
-        return next((key for key in keys if key is not None and key.kid == kid), None)
+    def _match(self, kid: str) -> SigningKey | None:
+        current = self._fresh()
+        if current.kid == kid:
+            return current
+        if self._previous_of != current.kid:  # AWSPREVIOUS moves only when AWSCURRENT does
+            self._previous = self._read_previous()
+            self._previous_of = current.kid
+        previous = self._previous
+        return previous if previous is not None and previous.kid == kid else None
 
-    def _fresh(self) -> tuple[SigningKey, SigningKey | None]:
+    def _fresh(self) -> SigningKey:
         if self._current is None or self._monotonic() - self._read_at >= self._ttl:
             return self._read()
-        return self._current, self._previous
+        return self._current
 
     @translate_aws_failures
-    def _read(self) -> tuple[SigningKey, SigningKey | None]:
+    def _read(self) -> SigningKey:
         current = self._version(CURRENT)
         if current is None:
             raise LookupError(f"secret {self._secret_id} has no {CURRENT} version")
-        # AWSPREVIOUS moves only when AWSCURRENT does: read it again only then.
-        if self._current is None or current.kid != self._current.kid:
-            self._previous = self._version(PREVIOUS)
         self._current, self._read_at = current, self._monotonic()
-        return self._current, self._previous
+        return current
+
+    @translate_aws_failures
+    def _read_previous(self) -> SigningKey | None:
+        return self._version(PREVIOUS)  # None before the first rotation
 
     def _version(self, stage: str) -> SigningKey | None:
         try:

@@ -37,6 +37,17 @@ def root() -> Connection:
     return _root
 
 
+def botocore_session() -> Any:
+    """The botocore session the shared client came from, for the container's other AWS
+    clients: a session loads the endpoint rules and each service's model once, and a second
+    session would load them again (~70 ms of a cold first request, bench/coldstart.py)."""
+    if _root is None:
+        from botocore.session import get_session
+
+        return get_session()
+    return _root.session
+
+
 def share_client(table_connection: Any) -> None:
     """Point a PynamoDB TableConnection at the shared client (PynamoDB 6 keeps it in `_client`)."""
     inner = table_connection.connection
