@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -205,3 +208,72 @@ def test_a_subsegment_per_request_when_tracing_is_on(
     assert observed.get()["statusCode"] == 200
     expected = [] if disabled else [(f"## GET {TASK_ROUTE}", {"route": TASK_ROUTE})]
     assert tracer.provider.opened == expected
+
+
+# ---- the access log's formatter: Powertools' lines, made cheaper ------------------------------
+
+
+def _record(message: Any, *args: Any, exc: bool = False, **extra: Any) -> logging.LogRecord:
+    exc_info = None
+    if exc:
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            exc_info = sys.exc_info()
+    return logging.getLogger("taskbeat").makeRecord(
+        "taskbeat", logging.INFO, __file__, 42, message, args, exc_info, "a_view", extra
+    )
+
+
+RECORDS = {
+    "access log": lambda: _record("request", method="GET", route=TASK_ROUTE, status=200, ms=0.6),
+    "with args": lambda: _record("%s of %d", "one", 2),
+    "dict message": lambda: _record({"event": "fired", "count": 3}),
+    "exception": lambda: _record("unhandled error", exc=True, route="/v1/x"),
+    "odd extras": lambda: _record(
+        "ünïcode ✓", when=datetime(2026, 1, 2, tzinfo=UTC), obj=object, none=None, nested={"a": [1]}
+    ),
+    **{
+        f"message {text!r}": (lambda text=text: _record(text))
+        for text in (
+            "",
+            " ",
+            "request",
+            '{"a": 1}',
+            ' \n{"a": 1}',
+            "[1, 2]",
+            "12",
+            "-1.5",
+            "true",
+            "null",
+            "NaN",
+            "Infinity",
+            '"quoted"',
+            "{broken",
+            "nothing here",
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDS))
+@pytest.mark.parametrize("on_lambda", [False, True])
+def test_log_lines_are_those_of_powertools_own_formatter(
+    name: str, on_lambda: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    if on_lambda:
+        monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3f;Parent=5399;Sampled=1")
+    else:
+        monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    ours, theirs = observability._formatter(), LambdaPowertoolsFormatter()
+    for formatter in (ours, theirs):
+        formatter.append_keys(service="taskbeat", sampling_rate=None)
+        formatter.append_keys(correlation_id="req-1", cold_start=True)
+    record = RECORDS[name]()
+    assert ours.format(record) == theirs.format(record)
+
+
+def test_the_logger_writes_with_that_formatter() -> None:
+    assert type(observability.logger().registered_formatter).__module__ == observability.__name__
