@@ -126,16 +126,15 @@ def deployment_package() -> Iterator[tuple[Package, Path]]:
     with (
         packaging.lambda_project() as project,
         tempfile.TemporaryDirectory(prefix="bench-package-") as out,
-        open(os.devnull, "w") as devnull,
-        redirect_stdout(devnull),
     ):
-        api.package_app(
-            project_dir=str(project.source_dir),
-            output_dir=str(Path(out) / "package"),
-            stage="dev",
-            # The functions' role comes from CDK; any ARN will do for packaging.
-            chalice_config={"iam_role_arn": "arn:aws:iam::123456789012:role/bench"},
-        )
+        with open(os.devnull, "w") as devnull, redirect_stdout(devnull):
+            api.package_app(
+                project_dir=str(project.source_dir),
+                output_dir=str(Path(out) / "package"),
+                stage="dev",
+                # The functions' role comes from CDK; any ARN will do for packaging.
+                chalice_config={"iam_role_arn": "arn:aws:iam::123456789012:role/bench"},
+            )
         path = Path(out) / "package" / "deployment.zip"
         unzipped = Path(out) / "task"
         with zipfile.ZipFile(path) as package:
@@ -200,6 +199,7 @@ def moto_world(scratch: Path) -> Iterator[World]:
         "TASKBEAT_TABLE_PREFIX": "coldstart-",
         "POWERTOOLS_METRICS_DISABLED": "false",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as every deployed function has it
         "WORKSHOP_TABLE": WORKSHOP_TABLE,
         "WORKSHOP_SECRET": WORKSHOP_SECRET,
     }
@@ -291,7 +291,7 @@ def _child(
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-        "_X_AMZN_TRACE_ID": "Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sampled=1",
+        "_X_AMZN_TRACE_ID": f"Root=1-67891233-{'a' * 24};Parent=53995c3f42cd8ad8;Sampled=1",
     }
     if layout.cache is not None:
         env["PYTHONPYCACHEPREFIX"] = str(layout.cache)

@@ -1,21 +1,31 @@
-"""Every environment variable Taskbeat reads, in one pydantic-settings model.
+"""Every environment variable Taskbeat reads, in one pydantic model.
 
-Settings are read when `Settings()` is built (in `bootstrap`), never at import time.
+`Settings()` reads each field from `TASKBEAT_<FIELD>` (any case; `aws_region` from Lambda's
+`AWS_REGION`), and a value given to it wins over the environment. It is built in `bootstrap`,
+never at import time.
+
+A pydantic model validated from the environment rather than pydantic-settings: its sources
+(dotenv files, a CLI parser, cloud vaults, asyncio) cost ~30 ms of every function's cold start
+(bench/coldstart.py), and these settings need none of them: flat values under one prefix, which
+pydantic's lax mode turns into ints and booleans as pydantic-settings did.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+ENV_PREFIX = "TASKBEAT_"
 _ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|\*")
+# Fields read from a variable of their own rather than TASKBEAT_<FIELD>.
+_OWN_VARIABLES = {"aws_region": "AWS_REGION"}
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TASKBEAT_", extra="ignore", frozen=True)
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     stage: str = Field("local", description="Deployment stage name; 'local' for make run.")
     table_prefix: str = Field("taskbeat-local-", description="Prefix of every DynamoDB table name.")
@@ -68,13 +78,29 @@ class Settings(BaseSettings):
         description="The `fan_out` function that pushes one event to a share of a large "
         "fan-out's connections (without it, the stream consumer pushes to all of them itself).",
     )
-    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+    cors_origins: tuple[str, ...] = Field(
         (),
         description="Browser origins allowed to call the API (CORS), comma-separated, e.g. "
         "`https://app.example.com`; `*` allows any. Empty: no CORS headers at all.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
+    aws_region: str = Field(
+        "us-east-1", validation_alias=AliasChoices("aws_region", _OWN_VARIABLES["aws_region"])
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, given: Any) -> Any:
+        """The environment's value of each field not given."""
+        if not isinstance(given, dict):
+            return given
+        environment = {name.upper(): value for name, value in os.environ.items()}
+        found = {}
+        for field in cls.model_fields:
+            variable = environment_variable(field)
+            if variable in environment and field not in given and variable not in given:
+                found[field] = environment[variable]
+        return found | given
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -92,3 +118,8 @@ class Settings(BaseSettings):
 
     def table_name(self, base: str) -> str:
         return f"{self.table_prefix}{base}"
+
+
+def environment_variable(field: str) -> str:
+    """The environment variable a field of `Settings` is read from."""
+    return _OWN_VARIABLES.get(field, ENV_PREFIX + field.upper())

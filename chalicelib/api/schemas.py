@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain import schedules
-from chalicelib.domain.activity import Notification, NotificationType
-from chalicelib.domain.comments import Comment
-from chalicelib.domain.executions import Execution, ExecutionStatus, Trigger
-from chalicelib.domain.tasks import Priority, Status, Task
-from chalicelib.domain.users import Role, User
-from chalicelib.domain.workflow_runs import WorkflowRun
-from chalicelib.domain.workflows import OnFailure, Step, Workflow
-from chalicelib.services.workflow_runs import RunView
+from chalicelib.domain.activity import NotificationType
+from chalicelib.domain.executions import ExecutionStatus, Trigger
+from chalicelib.domain.tasks import Priority, Status
+from chalicelib.domain.users import Role
+from chalicelib.domain.workflows import OnFailure
+
+# What the `of` constructors take: for annotations only, so a route serving tasks does not
+# import the comments, executions or workflow runs (bench/coldstart.py). The fields' own types
+# are imported above: pydantic resolves them when a model is first used.
+if TYPE_CHECKING:
+    from chalicelib.domain.activity import Notification
+    from chalicelib.domain.comments import Comment
+    from chalicelib.domain.executions import Execution
+    from chalicelib.domain.tasks import Task
+    from chalicelib.domain.users import User
+    from chalicelib.domain.workflow_runs import WorkflowRun
+    from chalicelib.domain.workflows import Step, Workflow
+    from chalicelib.services.workflow_runs import RunView
 
 T = TypeVar("T")
 
@@ -344,4 +354,6 @@ class WorkflowRunOut(Out):
     @classmethod
     def brief(cls, run: WorkflowRun) -> WorkflowRunOut:
         """A run in a list: its steps without reading their executions."""
+        from chalicelib.services.workflow_runs import RunView
+
         return cls.of(RunView(run, {}), brief=True)

@@ -92,6 +92,10 @@ class Api(Construct):
                     "TASKBEAT_TABLE_PREFIX": table_prefix,
                     # Forced here whatever config.json says: deployed webhooks stay public.
                     "TASKBEAT_ALLOW_PRIVATE_WEBHOOKS": "false",
+                    # No pydantic plugins are used; looking for them scans every installed
+                    # distribution's entry points when the first validator is built (~10 ms of
+                    # a cold start, bench/coldstart.py).
+                    "PYDANTIC_DISABLE_PLUGINS": "__all__",
                 },
             },
         )

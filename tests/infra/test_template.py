@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamodb import tables
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, environment_variable
 from infrastructure.access import ROTATION_ACTIONS
 from infrastructure.components.api import ENTRY_POINTS
 from infrastructure.packaging import LAMBDA_RUNTIME
@@ -187,14 +187,7 @@ def _secret_id(cloud_assembly: CloudAssembly, construct_id: str) -> str:
 def test_functions_get_their_settings(cloud_assembly: CloudAssembly) -> None:
     secret_id = _secret_id(cloud_assembly, "JwtSigningKey")
     derivation_key_id = _secret_id(cloud_assembly, "DerivationKey")
-    settings_variables = {
-        (
-            field.validation_alias
-            if isinstance(field.validation_alias, str)
-            else f"TASKBEAT_{name}"
-        ).upper()
-        for name, field in Settings.model_fields.items()
-    }
+    settings_variables = {environment_variable(name) for name in Settings.model_fields}
     for logical_id, function in cloud_assembly.functions().items():
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["TASKBEAT_STAGE"] == STAGE
@@ -202,12 +195,13 @@ def test_functions_get_their_settings(cloud_assembly: CloudAssembly) -> None:
         assert variables["TASKBEAT_JWT_SECRET_ID"] == {"Ref": secret_id}
         assert variables["TASKBEAT_DERIVATION_SECRET_ID"] == {"Ref": derivation_key_id}
         assert variables["TASKBEAT_ALLOW_PRIVATE_WEBHOOKS"] == "false"
+        assert variables["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
         assert variables["POWERTOOLS_SERVICE_NAME"] == "taskbeat"
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Taskbeat"
         assert _rendered(variables["TASKBEAT_WS_MANAGEMENT_URL"]) == (
             "https://{WebsocketAPI}.execute-api.{AWS::Region}.{AWS::URLSuffix}/api"
         )
-        # A misspelt name would be silently ignored by pydantic-settings.
+        # A misspelt name would be silently ignored by Settings.
         unknown = {name for name in variables if name.startswith("TASKBEAT_")}
         assert unknown <= settings_variables, f"{logical_id}: {unknown - settings_variables}"
 
