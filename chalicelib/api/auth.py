@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from chalice.app import Blueprint
-
 from chalicelib import bootstrap
 from chalicelib.api.routing import Call, Reply, route
 from chalicelib.api.schemas import AuthOut, UserOut
 from chalicelib.domain.users import LoginInput, LogoutInput, RefreshInput, RegisterInput
 from chalicelib.services.auth import AuthResult
 
-auth_api = Blueprint(__name__)
 TAG = "auth"
 
 
@@ -24,7 +21,6 @@ def _out(result: AuthResult) -> AuthOut:
 
 
 @route(
-    auth_api,
     "/auth/register",
     "POST",
     tag=TAG,
@@ -41,7 +37,6 @@ def register(call: Call) -> Reply:
 
 
 @route(
-    auth_api,
     "/auth/login",
     "POST",
     tag=TAG,
@@ -56,7 +51,6 @@ def login(call: Call) -> AuthOut:
 
 
 @route(
-    auth_api,
     "/auth/refresh",
     "POST",
     tag=TAG,
@@ -71,7 +65,6 @@ def refresh(call: Call) -> AuthOut:
 
 
 @route(
-    auth_api,
     "/auth/logout",
     "POST",
     tag=TAG,

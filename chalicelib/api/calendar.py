@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-from chalice.app import Blueprint
 from pydantic import Field
 
 from chalicelib import bootstrap
@@ -28,7 +27,6 @@ from chalicelib.api.users import caller
 from chalicelib.domain.calendars import FEED_NOT_FOUND, Feed
 from chalicelib.domain.errors import NotFound
 
-calendar_api = Blueprint(__name__)
 TAG = "calendar"
 SUFFIX = ".ics"
 # Feeds may be kept by the client that fetched them (never by shared caches: the URL is a
@@ -91,7 +89,6 @@ def _feed_reply(call: Call, feed: Feed) -> Reply:
 
 
 @route(
-    calendar_api,
     "/calendar/{calendar}",
     "GET",
     tag=TAG,
@@ -113,7 +110,6 @@ def user_feed(call: Call) -> Reply:
 
 
 @route(
-    calendar_api,
     "/calendar/{calendar}/projects/{project}",
     "GET",
     tag=TAG,
@@ -140,7 +136,6 @@ def project_feed(call: Call) -> Reply:
 
 
 @route(
-    calendar_api,
     "/users/profile/calendar-token",
     "POST",
     tag=TAG,

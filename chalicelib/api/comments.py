@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalice.app import Blueprint
 from pydantic import Field
 
 from chalicelib import bootstrap
@@ -24,7 +23,6 @@ from chalicelib.domain.projects import plausible_id
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
-comments_api = Blueprint(__name__)
 TAG = "comments"
 
 
@@ -64,7 +62,6 @@ def the_task_and_comment(principal: Principal, params: dict[str, str]) -> list[P
 
 
 @route(
-    comments_api,
     "/tasks/{task_id}/comments",
     "GET",
     tag=TAG,
@@ -84,7 +81,6 @@ def list_comments(call: Call) -> PageOut[CommentOut]:
 
 
 @route(
-    comments_api,
     "/tasks/{task_id}/comments",
     "POST",
     tag=TAG,
@@ -102,7 +98,6 @@ def post_comment(call: Call) -> CommentOut:
 
 
 @route(
-    comments_api,
     "/tasks/{task_id}/comments/{comment_id}",
     "DELETE",
     tag=TAG,
@@ -118,7 +113,6 @@ def delete_comment(call: Call) -> None:
 
 
 @route(
-    comments_api,
     "/tasks/{task_id}/history",
     "GET",
     tag=TAG,

@@ -8,8 +8,6 @@ trip too.
 
 from __future__ import annotations
 
-from chalice.app import Blueprint
-
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
@@ -22,7 +20,6 @@ from chalicelib.domain.projects import plausible_id
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
-executions_api = Blueprint(__name__)
 TAG = "executions"
 
 
@@ -39,7 +36,6 @@ def the_execution(principal: Principal, params: dict[str, str]) -> list[Prefetch
 
 
 @route(
-    executions_api,
     "/tasks/{task_id}/run",
     "POST",
     tag=TAG,
@@ -55,7 +51,6 @@ def run_task(call: Call) -> ExecutionOut:
 
 
 @route(
-    executions_api,
     "/tasks/{task_id}/executions",
     "GET",
     tag=TAG,
@@ -75,7 +70,6 @@ def list_executions(call: Call) -> PageOut[ExecutionOut]:
 
 
 @route(
-    executions_api,
     "/executions/{execution_id}",
     "GET",
     tag=TAG,

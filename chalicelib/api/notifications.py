@@ -6,7 +6,6 @@ more and "read all" at most two calls more, whatever the number of notifications
 
 from __future__ import annotations
 
-from chalice.app import Blueprint
 from pydantic import Field
 
 from chalicelib import bootstrap
@@ -16,7 +15,6 @@ from chalicelib.api.schemas import NotificationOut, PageOut
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
-notifications_api = Blueprint(__name__)
 TAG = "notifications"
 
 
@@ -29,7 +27,6 @@ def read_mark(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]
 
 
 @route(
-    notifications_api,
     "/notifications",
     "GET",
     tag=TAG,
@@ -50,7 +47,6 @@ def list_notifications(call: Call) -> PageOut[NotificationOut]:
 
 
 @route(
-    notifications_api,
     "/notifications/read-all",
     "POST",
     tag=TAG,
@@ -63,7 +59,6 @@ def read_all_notifications(call: Call) -> None:
 
 
 @route(
-    notifications_api,
     "/notifications/{notification_id}/read",
     "POST",
     tag=TAG,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalice.app import Blueprint
 from pydantic import Field
 
 from chalicelib import bootstrap
@@ -29,7 +28,6 @@ from chalicelib.domain.projects import (
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
-projects_api = Blueprint(__name__)
 TAG = "projects"
 
 
@@ -121,7 +119,6 @@ def _page(page: Page[ProjectWithRole]) -> PageOut[ProjectOut]:
 
 
 @route(
-    projects_api,
     "/projects",
     "POST",
     tag=TAG,
@@ -136,7 +133,6 @@ def create_project(call: Call) -> ProjectOut:
 
 
 @route(
-    projects_api,
     "/projects",
     "GET",
     tag=TAG,
@@ -151,7 +147,6 @@ def list_projects(call: Call) -> PageOut[ProjectOut]:
 
 
 @route(
-    projects_api,
     "/projects/{project_id}",
     "GET",
     tag=TAG,
@@ -166,7 +161,6 @@ def get_project(call: Call) -> ProjectOut:
 
 
 @route(
-    projects_api,
     "/projects/{project_id}",
     ["PUT", "PATCH"],
     tag=TAG,
@@ -184,7 +178,6 @@ def update_project(call: Call) -> ProjectOut:
 
 
 @route(
-    projects_api,
     "/projects/{project_id}",
     "DELETE",
     tag=TAG,
@@ -202,7 +195,6 @@ def delete_project(call: Call) -> None:
 
 
 @route(
-    projects_api,
     "/projects/{project_id}/members",
     "GET",
     tag=TAG,
@@ -222,7 +214,6 @@ def list_members(call: Call) -> PageOut[MemberOut]:
 
 
 @route(
-    projects_api,
     "/projects/{project_id}/members",
     "POST",
     tag=TAG,
@@ -242,7 +233,6 @@ def add_member(call: Call) -> MemberOut:
 
 
 @route(
-    projects_api,
     "/projects/{project_id}/members/{user_id}",
     ["PUT", "PATCH"],
     tag=TAG,
@@ -260,7 +250,6 @@ def set_member_role(call: Call) -> MemberOut:
 
 
 @route(
-    projects_api,
     "/projects/{project_id}/members/{user_id}",
     "DELETE",
     tag=TAG,
@@ -282,7 +271,6 @@ class WebhookSecretOut(Out):
 
 
 @route(
-    projects_api,
     "/projects/{project_id}/webhook-secret",
     "GET",
     tag=TAG,

@@ -1,4 +1,6 @@
-"""Declaring a route once: Chalice registration, request parsing, auth, errors and OpenAPI.
+"""Declaring a route once: request parsing, auth, errors and OpenAPI. `route` records the view
+(`VIEWS`) and its declaration (`ROUTES`); Chalice knows the route from `route_table`, and
+`chalicelib.api.register_api` hands its requests to the view here.
 
 A view is a plain function of one `Call` (the parsed request). It returns a pydantic model
 (200/201 JSON, with `ETag` when the model has a `version`), a `Reply`, or None (204).
@@ -6,14 +8,13 @@ A view is a plain function of one `Call` (the parsed request). It returns a pyda
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice.app import Blueprint, Request, Response
+from chalice.app import Request, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import bootstrap
@@ -231,7 +232,6 @@ def handle(
 
 
 def route(
-    bp: Blueprint,
     path: str,
     methods: list[str] | str = "GET",
     *,
@@ -276,18 +276,6 @@ def route(
     def decorator(view: Callable[[Call], Any]) -> Callable[[Call], Any]:
         ROUTES.append(spec)
         VIEWS.update({(API_PREFIX + path, method): (spec, view) for method in spec.methods})
-
-        @functools.wraps(view)
-        def chalice_view(**params: str) -> Response:
-            return handle(spec, view, bp.current_request, params)
-
-        # Chalice refuses other content types with 415 before our code runs; accept the usual
-        # ones for bodies so the JSON check above gives the contract's 400 instead.
-        bp.route(
-            API_PREFIX + path,
-            methods=list(spec.methods),
-            content_types=["application/json", "text/plain", "application/octet-stream"],
-        )(chalice_view)
         return view
 
     return decorator

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalice.app import Blueprint
-
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
@@ -30,7 +28,6 @@ from chalicelib.domain.rules import (
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
-rules_api = Blueprint(__name__)
 TAG = "automation"
 
 
@@ -110,7 +107,6 @@ def the_rule(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
 
 
 @route(
-    rules_api,
     "/projects/{project_id}/rules",
     "POST",
     tag=TAG,
@@ -128,7 +124,6 @@ def create_rule(call: Call) -> RuleOut:
 
 
 @route(
-    rules_api,
     "/projects/{project_id}/rules",
     "GET",
     tag=TAG,
@@ -146,7 +141,6 @@ def list_rules(call: Call) -> PageOut[RuleOut]:
 
 
 @route(
-    rules_api,
     "/rules/{rule_id}",
     "GET",
     tag=TAG,
@@ -160,7 +154,6 @@ def get_rule(call: Call) -> RuleOut:
 
 
 @route(
-    rules_api,
     "/rules/{rule_id}",
     ["PUT", "PATCH"],
     tag=TAG,
@@ -179,7 +172,6 @@ def update_rule(call: Call) -> RuleOut:
 
 
 @route(
-    rules_api,
     "/rules/{rule_id}",
     "DELETE",
     tag=TAG,
@@ -193,7 +185,6 @@ def delete_rule(call: Call) -> None:
 
 
 @route(
-    rules_api,
     "/rules/{rule_id}/executions",
     "GET",
     tag=TAG,

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalice.app import Blueprint
-
 from chalicelib import bootstrap
 from chalicelib.api import openapi
 from chalicelib.api.routing import Call, Reply, route
 from chalicelib.api.schemas import HealthOut
 from chalicelib.domain.errors import NotFound
 
-service_api = Blueprint(__name__)
 TAG = "service"
 
 # Copied here from the pinned swagger-ui-py wheel by `make assets` (not committed).
@@ -41,7 +38,6 @@ DOCS_PAGE = """<!doctype html>
 
 
 @route(
-    service_api,
     "/health",
     "GET",
     tag=TAG,
@@ -58,13 +54,12 @@ def health(call: Call) -> Reply:
     return Reply(body, 200 if healthy else 503, {"Retry-After": "5"} if not healthy else {})
 
 
-@route(service_api, "/openapi.json", "GET", tag=TAG, auth=False, summary="This document")
+@route("/openapi.json", "GET", tag=TAG, auth=False, summary="This document")
 def openapi_document(call: Call) -> Reply:
     return Reply(openapi.document(bootstrap.VERSION))
 
 
 @route(
-    service_api,
     "/docs",
     "GET",
     tag=TAG,
@@ -77,7 +72,6 @@ def docs(call: Call) -> Reply:
 
 
 @route(
-    service_api,
     "/docs/{asset}",
     "GET",
     tag=TAG,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from chalice.app import Blueprint
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chalicelib import bootstrap
@@ -27,7 +26,6 @@ from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 from chalicelib.services.tasks import SORTS, DueFilter, TaskFilters
 
-tasks_api = Blueprint(__name__)
 TAG = "tasks"
 
 
@@ -112,7 +110,6 @@ def the_task_and_graph(principal: Principal, params: dict[str, str]) -> list[Pre
 
 
 @route(
-    tasks_api,
     "/tasks",
     "POST",
     tag=TAG,
@@ -128,7 +125,6 @@ def create_task(call: Call) -> TaskOut:
 
 
 @route(
-    tasks_api,
     "/tasks",
     "GET",
     tag=TAG,
@@ -157,7 +153,6 @@ def search_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchK
 
 
 @route(
-    tasks_api,
     "/tasks/search",
     "GET",
     tag=TAG,
@@ -176,7 +171,6 @@ def search_tasks(call: Call) -> PageOut[TaskOut]:
 
 
 @route(
-    tasks_api,
     "/tasks/{task_id}",
     "GET",
     tag=TAG,
@@ -190,7 +184,6 @@ def get_task(call: Call) -> TaskOut:
 
 
 @route(
-    tasks_api,
     "/tasks/{task_id}",
     ["PUT", "PATCH"],
     tag=TAG,
@@ -208,7 +201,6 @@ def update_task(call: Call) -> TaskOut:
 
 
 @route(
-    tasks_api,
     "/tasks/{task_id}",
     "DELETE",
     tag=TAG,
@@ -222,7 +214,6 @@ def delete_task(call: Call) -> None:
 
 
 @route(
-    tasks_api,
     "/tasks/{task_id}/assign",
     "POST",
     tag=TAG,
@@ -240,7 +231,6 @@ def assign_task(call: Call) -> TaskOut:
 
 
 @route(
-    tasks_api,
     "/tasks/{task_id}/complete",
     "POST",
     tag=TAG,
@@ -257,7 +247,6 @@ def complete_task(call: Call) -> TaskOut:
 
 
 @route(
-    tasks_api,
     "/tasks/{task_id}/subtasks",
     "GET",
     tag=TAG,
@@ -285,7 +274,6 @@ class PreviewOut(Out):
 
 
 @route(
-    tasks_api,
     "/tasks/{task_id}/schedule/preview",
     "GET",
     tag=TAG,

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalice.app import Blueprint
-
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
@@ -28,7 +26,6 @@ from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 from chalicelib.services.templates import Instantiated
 
-templates_api = Blueprint(__name__)
 TAG = "automation"
 
 
@@ -121,7 +118,6 @@ def template_of_body(principal: Principal, body: FromTemplate) -> list[PrefetchK
 
 
 @route(
-    templates_api,
     "/projects/{project_id}/templates",
     "POST",
     tag=TAG,
@@ -140,7 +136,6 @@ def create_template(call: Call) -> TemplateOut:
 
 
 @route(
-    templates_api,
     "/projects/{project_id}/templates",
     "GET",
     tag=TAG,
@@ -160,7 +155,6 @@ def list_templates(call: Call) -> PageOut[TemplateOut]:
 
 
 @route(
-    templates_api,
     "/templates/{template_id}",
     "GET",
     tag=TAG,
@@ -176,7 +170,6 @@ def get_template(call: Call) -> TemplateOut:
 
 
 @route(
-    templates_api,
     "/templates/{template_id}",
     ["PUT", "PATCH"],
     tag=TAG,
@@ -195,7 +188,6 @@ def update_template(call: Call) -> TemplateOut:
 
 
 @route(
-    templates_api,
     "/templates/{template_id}",
     "DELETE",
     tag=TAG,
@@ -211,7 +203,6 @@ def delete_template(call: Call) -> None:
 
 
 @route(
-    templates_api,
     "/tasks/from-template",
     "POST",
     tag=TAG,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from chalice.app import Blueprint
 from pydantic import Field
 
 from chalicelib import bootstrap
@@ -13,7 +12,6 @@ from chalicelib.domain.users import ProfileUpdate, RoleUpdate, User
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
-users_api = Blueprint(__name__)
 TAG = "users"
 
 
@@ -48,7 +46,6 @@ class UserListQuery(PageQuery):
 
 
 @route(
-    users_api,
     "/users/profile",
     "GET",
     tag=TAG,
@@ -61,7 +58,6 @@ def get_profile(call: Call) -> ProfileOut:
 
 
 @route(
-    users_api,
     "/users/profile",
     ["PUT", "PATCH"],
     tag=TAG,
@@ -77,7 +73,6 @@ def update_profile(call: Call) -> ProfileOut:
 
 
 @route(
-    users_api,
     "/users",
     "GET",
     tag=TAG,
@@ -93,7 +88,6 @@ def list_users(call: Call) -> PageOut[UserOut]:
 
 
 @route(
-    users_api,
     "/users/{user_id}/role",
     "PUT",
     tag=TAG,

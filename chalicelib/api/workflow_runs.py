@@ -7,8 +7,6 @@ so run routes read the run, its project and the membership in that round trip to
 
 from __future__ import annotations
 
-from chalice.app import Blueprint
-
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
@@ -19,7 +17,6 @@ from chalicelib.domain.workflow_runs import project_of_run
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
-workflow_runs_api = Blueprint(__name__)
 TAG = "workflow runs"
 
 
@@ -32,7 +29,6 @@ def the_run(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
 
 
 @route(
-    workflow_runs_api,
     "/workflows/{workflow_id}/run",
     "POST",
     tag=TAG,
@@ -48,7 +44,6 @@ def run_workflow(call: Call) -> WorkflowRunOut:
 
 
 @route(
-    workflow_runs_api,
     "/workflows/{workflow_id}/runs",
     "GET",
     tag=TAG,
@@ -68,7 +63,6 @@ def list_workflow_runs(call: Call) -> PageOut[WorkflowRunOut]:
 
 
 @route(
-    workflow_runs_api,
     "/workflow-runs/{run_id}",
     "GET",
     tag=TAG,
@@ -84,7 +78,6 @@ def get_workflow_run(call: Call) -> WorkflowRunOut:
 
 
 @route(
-    workflow_runs_api,
     "/workflow-runs/{run_id}/cancel",
     "POST",
     tag=TAG,

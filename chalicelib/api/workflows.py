@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint
 from pydantic import Field
 
 from chalicelib import bootstrap
@@ -27,7 +26,6 @@ from chalicelib.domain.workflows import (
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.auth import Principal
 
-workflows_api = Blueprint(__name__)
 TAG = "workflows"
 # A BatchGetItem takes 100 keys: the session and the route's own keys fit beside this many
 # tasks of a body; the service reads any others (at most 10, see STEPS_MAX) in one more batch.
@@ -90,7 +88,6 @@ def changed_workflow_scope(principal: Principal, body: WorkflowUpdate) -> list[P
 
 
 @route(
-    workflows_api,
     "/workflows",
     "POST",
     tag=TAG,
@@ -106,7 +103,6 @@ def create_workflow(call: Call) -> WorkflowOut:
 
 
 @route(
-    workflows_api,
     "/workflows",
     "GET",
     tag=TAG,
@@ -125,7 +121,6 @@ def list_workflows(call: Call) -> PageOut[WorkflowOut]:
 
 
 @route(
-    workflows_api,
     "/workflows/{workflow_id}",
     "GET",
     tag=TAG,
@@ -141,7 +136,6 @@ def get_workflow(call: Call) -> WorkflowOut:
 
 
 @route(
-    workflows_api,
     "/workflows/{workflow_id}",
     ["PUT", "PATCH"],
     tag=TAG,
@@ -161,7 +155,6 @@ def update_workflow(call: Call) -> WorkflowOut:
 
 
 @route(
-    workflows_api,
     "/workflows/{workflow_id}",
     "DELETE",
     tag=TAG,
