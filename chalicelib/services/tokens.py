@@ -5,11 +5,15 @@ of the key, never the key itself). Tokens are signed with the current key and ve
 key their `kid` names, as long as the key source still has it (the current or the previous
 version, see `docs/keys.md`): a rotation leaves tokens already issued valid until they expire.
 A token without `kid`, or naming a key that is gone, is refused like a forged one.
+
+Access tokens that verified are remembered (`TokenCodec`), so that a client's every request
+does not pay PyJWT's parsing and HMAC again; see the class for why that is safe.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,11 +21,15 @@ from typing import Any, Literal, Protocol
 
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.model import new_id
-from chalicelib.ports import Clock, SigningKeys
+from chalicelib.ports import Clock, SigningKey, SigningKeys
 
 ALGORITHM = "HS256"
 LEEWAY = timedelta(seconds=5)
 TokenType = Literal["access", "refresh"]
+# Access tokens remembered per codec (one per container): ~1 KB each with the token string,
+# 1 MB at most. Beyond this the oldest remembered goes first (the first to expire too: every
+# access token lives as long).
+VERIFIED_TOKENS_MAX = 1024
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,41 @@ class TokenClaims:
     personal_project_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """What verifying an access token produced: its claims, its type, and the key that
+    verified its signature."""
+
+    claims: TokenClaims
+    typ: str
+    key: SigningKey
+
+
 class TokenCodec:
+    """Issues and verifies the API's tokens.
+
+    Verified access tokens are remembered (at most VERIFIED_TOKENS_MAX; the oldest goes
+    first), keyed by the exact token string, so a client's later requests skip PyJWT (parsing,
+    HMAC-SHA256, claim checks: ~50 µs of every authenticated request). This is safe because
+    what a verification finds depends on the string, the key and the time alone:
+
+    - the same string has the same header, claims and signature: only a string that verified
+      is found, and any other string (another signature, however alike its claims) is
+      verified in full. Only successful verifications are remembered; a failure never is, so
+      no token can be made to pass by being presented first;
+    - audience and issuer are the codec's own, and the claims are kept as they were checked;
+    - what can change is checked again on every use, as a verification would: the expiry
+      against the codec's clock with the same leeway, the token type the caller asks for, and
+      that the key that verified the signature is still the one the key source has under the
+      token's kid (`SigningKeys.find`, the key source's own cache: no read beyond what a
+      verification would make). A key that has left the key set stops verifying its tokens,
+      remembered or not; a token that fails these checks is forgotten.
+
+    Refresh tokens are never remembered: each is presented once per rotation. Revocation
+    (logout, a deactivated user, a replayed refresh token) is a session's, checked against
+    the session store on every request (AuthService.authenticate), never by the token.
+    """
+
     def __init__(
         self,
         keys: SigningKeys,
@@ -49,6 +91,9 @@ class TokenCodec:
         self._audience = audience
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
+        # Read without the lock (one dict lookup); changed under it.
+        self._verified: dict[str, _Verified] = {}
+        self._verified_lock = threading.Lock()
 
     def issue(
         self,
@@ -83,14 +128,23 @@ class TokenCodec:
     def decode(self, token: str | None, kind: TokenType) -> TokenClaims:
         if not token:
             raise Unauthorized("missing token")
+        if kind == "access":
+            remembered = self._verified.get(token)
+            if remembered is not None:
+                return self._still_valid(token, remembered, kind)
         import jwt  # on first use, see issue()
 
-        # One parse: PyJWT reads the header, payload and signature once, and asks `_key_for`
+        used: list[SigningKey] = []
+
+        def key_for(header: dict[str, Any]) -> str:
+            key = self._key_for(header)
+            used.append(key)
+            return key.secret
+
+        # One parse: PyJWT reads the header, payload and signature once, and asks `key_for`
         # for the key of the header's kid before it checks the signature (_decoder()).
         try:
-            claims: dict[str, Any] = _decoder().decode(
-                token, self._key_for, self._audience, self._issuer
-            )
+            claims: dict[str, Any] = _decoder().decode(token, key_for, self._audience, self._issuer)
             expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
         except (jwt.PyJWTError, TypeError, ValueError, OverflowError):
             raise Unauthorized("token is not valid") from None
@@ -98,16 +152,43 @@ class TokenCodec:
             raise Unauthorized("token is not valid")
         if expires_at <= self._clock.now() - LEEWAY:
             raise Unauthorized("token expired")
-        return TokenClaims(
+        verified = TokenClaims(
             user_id=str(claims["sub"]),
             session_id=str(claims["sid"]),
             jti=str(claims["jti"]),
             expires_at=expires_at,
             personal_project_id=str(claims.get("ppid") or ""),
         )
+        if kind == "access":  # refresh tokens are used once: remembering them buys nothing
+            self._remember(token, _Verified(verified, kind, used[-1]))
+        return verified
 
-    def _key_for(self, header: dict[str, Any]) -> str:
-        """The secret of the key the (parsed, not yet verified) header names."""
+    def _still_valid(self, token: str, verified: _Verified, kind: TokenType) -> TokenClaims:
+        """A remembered token's claims, after the checks whose outcome can have changed since
+        it verified (in a verification's order: key, type, expiry)."""
+        key = self._keys.find(verified.key.kid)  # the key source's cache, as a verification
+        if key is None or key.secret != verified.key.secret:
+            self._forget(token)
+            raise Unauthorized("token is not valid")
+        if verified.typ != kind:
+            raise Unauthorized("token is not valid")
+        if verified.claims.expires_at <= self._clock.now() - LEEWAY:
+            self._forget(token)
+            raise Unauthorized("token expired")
+        return verified.claims
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        with self._verified_lock:
+            if token not in self._verified and len(self._verified) >= VERIFIED_TOKENS_MAX:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = verified
+
+    def _forget(self, token: str) -> None:
+        with self._verified_lock:
+            self._verified.pop(token, None)
+
+    def _key_for(self, header: dict[str, Any]) -> SigningKey:
+        """The key the (parsed, not yet verified) header names."""
         import jwt
 
         kid = header.get("kid")
@@ -120,7 +201,7 @@ class TokenCodec:
         key = self._keys.find(kid)
         if key is None:
             raise jwt.InvalidTokenError("unknown kid")
-        return key.secret
+        return key
 
 
 KeyForHeader = Callable[[dict[str, Any]], str]
