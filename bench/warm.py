@@ -10,7 +10,8 @@ API Gateway REST proxy event (bench/inmemory.py), in this process, after a warm-
 - bench/bare_app.py, `GET /v1/hello` returning a constant.
 
 Per-request medians, alternating blocks of requests so the machine's load hits both alike;
-the ratio app / bare is printed. No DynamoDB time is in these (see bench/cost.py for that).
+the ratio app / bare is printed (target for the GET: at most 5x). No DynamoDB time is in these
+(see bench/cost.py for that).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.report import Figure, SuiteResult, main_for_suite
+from bench.report import Figure, SuiteResult, Target, main_for_suite
 
 ROUNDS, BLOCK, WARMUP = 40, 50, 200
 GROUP = "warm overhead (in-memory adapters)"
+GET_RATIO_BUDGET = 5.0  # the GET of one task against the bare route (issue 16)
 
 
 def _timed(handler: Any, make_event: Callable[[], dict[str, Any]], count: int) -> list[float]:
@@ -90,7 +92,7 @@ def measure(rounds: int = ROUNDS, block: int = BLOCK) -> SuiteResult:
             "app GET /tasks/{id} / bare route",
             median["get"] / median["bare"],
             "x",
-            None,
+            Target("<=", GET_RATIO_BUDGET),
             GROUP,
         ),
         Figure(

@@ -116,7 +116,12 @@ test("changes made in another session arrive live, without a reload", async () =
   const bobsRole = mine.getByLabel("Role of Bob Baker");
   await bobsRole.waitFor();
   assert.equal(await bobsRole.inputValue(), "viewer");
+  // The change is saved by a request of its own: read it back once that has been answered.
+  const roleSaved = mine.waitForResponse(
+    (response) => response.url().includes(`/members/${bob.user.id}`) && response.request().method() !== "GET",
+  );
   await bobsRole.selectOption("member");
+  assert.equal((await roleSaved).status(), 200);
   await mine.getByRole("row", { name: /Bob Baker/ }).waitFor();
   const members = await api(alice.token, "GET", `/projects/${project.id}/members`);
   assert.equal(members.items.find((m) => m.user_id === bob.user.id)?.role, "member");
