@@ -4,11 +4,12 @@ first request, beside two baselines; and the deployment package's size.
 `python -m bench.coldstart` builds the deployment package the way `cdk synth` does
 (infrastructure/packaging.py stages the project, `chalice package` zips it), unzips it, starts a
 DynamoDB and Secrets Manager (moto's server, on loopback) holding one user, project and task, and
-measures in a fresh interpreter per sample, 5 samples each, interleaved, the median taken:
+measures in a fresh interpreter per sample, 7 samples each, interleaved, the median taken:
 
 - the baselines: `bench/bare_app.py` (Chalice, one constant route) and `bench/workshop_app.py`
   (shaped like the Chalice workshop's todo app: Chalice, boto3 and PyJWT at module level, the
-  table resource made on first use, one authenticated route doing a GetItem);
+  JWT key from SSM Parameter Store and the table resource made on first use, one authenticated
+  route doing a GetItem);
 - the API function: `import app`, then its first request, `GET /v1/tasks/{id}` with a bearer
   token, on the real adapters: what it reads (the JWT signing key, the session, the task and
   the membership) comes from the moto server over HTTP, as the workshop app's item does;
@@ -28,6 +29,7 @@ Not included: the interpreter's start and the Lambda runtime's own init, the sam
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -46,7 +48,7 @@ from typing import Any
 from bench.report import Figure, SuiteResult, Target, main_for_suite
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = 5
+RUNS = 7
 PACKAGE_BUDGET_MB = 10.0
 IMPORT_RATIO_BUDGET = 1.0  # import app / import of the workshop app
 COLD_RATIO_BUDGET = 1.5  # import + first request, app / workshop app
@@ -168,7 +170,8 @@ class World:
 
 
 WORKSHOP_TABLE = "workshop-todos"
-WORKSHOP_SECRET = "workshop-secret-" + "s" * 32
+WORKSHOP_AUTH_KEY_PARAMETER = "/workshop/auth-key"
+WORKSHOP_AUTH_KEY = b"workshop-auth-key-" + b"k" * 32
 
 
 @contextmanager
@@ -201,7 +204,7 @@ def moto_world(scratch: Path) -> Iterator[World]:
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as every deployed function has it
         "WORKSHOP_TABLE": WORKSHOP_TABLE,
-        "WORKSHOP_SECRET": WORKSHOP_SECRET,
+        "WORKSHOP_AUTH_KEY_PARAMETER": WORKSHOP_AUTH_KEY_PARAMETER,
     }
     saved = dict(os.environ)
     os.environ.update(env)
@@ -224,6 +227,11 @@ def moto_world(scratch: Path) -> Iterator[World]:
             BillingMode="PAY_PER_REQUEST",
         )
         workshop.put_item(Item={"username": "ada", "uid": "todo-1", "description": "write"})
+        boto3.client("ssm").put_parameter(
+            Name=WORKSHOP_AUTH_KEY_PARAMETER,
+            Value=base64.b64encode(WORKSHOP_AUTH_KEY).decode(),
+            Type="SecureString",
+        )
         bootstrap.override(bootstrap.build(settings))
         with Client(app) as client:
 
@@ -245,7 +253,7 @@ def moto_world(scratch: Path) -> Iterator[World]:
                 "GET",
                 "/v1/todos/{uid}",
                 {"uid": "todo-1"},
-                token=jwt.encode({"sub": "ada"}, WORKSHOP_SECRET, algorithm="HS256"),
+                token=jwt.encode({"sub": "ada"}, WORKSHOP_AUTH_KEY, algorithm="HS256"),
             ),
             "bare_app": rest_event("GET", "/v1/hello"),
             "chalicelib.functions": {},  # the sweep's scheduled event: nothing it reads
