@@ -18,7 +18,7 @@ from chalicelib import bootstrap
 from chalicelib.api.errors import error_body
 from chalicelib.api.request_ids import request_id_of
 from chalicelib.api.route_table import API_PREFIX
-from chalicelib.observability import flush_metrics, logger, metrics, tracer
+from chalicelib.observability import logger, publish_request_metrics, tracer
 
 # On every response (API Gateway's own gateway responses too, see
 # infrastructure/components/api.py); a response that sets one itself keeps its value (the
@@ -141,14 +141,7 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
             "ms": round(elapsed_ms, 1),
         },
     )
-    from aws_lambda_powertools.metrics import MetricUnit  # loaded with metrics() above
-
-    recorder = metrics()
-    recorder.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    recorder.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
-    if response.status_code >= 500:
-        recorder.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
-    flush_metrics()
+    publish_request_metrics(elapsed_ms, server_error=response.status_code >= 500)
     return response
 
 

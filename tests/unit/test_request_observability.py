@@ -6,6 +6,7 @@ The warm path (issue 16) makes these cheaper; these tests hold their content to 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -137,6 +138,77 @@ def test_a_request_publishes_one_metrics_line(observed: Observed) -> None:
         (latency,) = line["Latency"]
         assert isinstance(latency, float)
         assert latency >= 0
+
+
+@pytest.fixture
+def emf(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The shared metrics recorder, empty, publishing, its timestamp fixed (so two lines of the
+    same metrics are the same text)."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+    recorder = observability.metrics()
+    recorder.clear_metrics()
+    recorder.set_timestamp(datetime.now(UTC))
+    try:
+        yield recorder
+    finally:
+        recorder.provider.timestamp = None
+        recorder.clear_metrics()
+
+
+def _powertools_line(recorder: Any, latency_ms: float, server_error: bool) -> str:
+    """What add_metric() for each and Powertools' flush_metrics() write."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    recorder.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    recorder.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
+    if server_error:
+        recorder.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        recorder.flush_metrics()
+    return out.getvalue()
+
+
+def _our_line(latency_ms: float, server_error: bool) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        observability.publish_request_metrics(latency_ms, server_error)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("server_error", [False, True])
+@pytest.mark.parametrize("latency_ms", [0.0, 0.51, 12.345678901234, 30_000])
+def test_the_request_metrics_line_is_powertools_own(
+    emf: Any, latency_ms: float, server_error: bool
+) -> None:
+    for _ in range(2):  # serializing adds `service` to the dimensions: with it and without
+        ours = _our_line(latency_ms, server_error)
+        assert (emf.metric_set, emf.metadata_set) == ({}, {})  # nothing kept
+        assert emf.dimension_set == {"stage": "local", "service": "taskbeat"}
+        assert _our_line(latency_ms, server_error) == ours
+        assert ours == _powertools_line(emf, latency_ms, server_error)
+        assert ours.count("\n") == 1
+
+
+def test_metrics_recorded_during_a_request_go_out_in_its_line(emf: Any) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    def record() -> None:
+        emf.add_metric(name="Other", unit=MetricUnit.Count, value=2)
+        emf.add_dimension(name="kind", value="x")
+        emf.add_metadata(key="note", value="n")
+
+    record()
+    ours = _our_line(1.5, True)
+    record()
+    assert ours == _powertools_line(emf, 1.5, True)
+    (line,) = [json.loads(text) for text in ours.splitlines()]
+    assert (line["kind"], line["note"], line["Other"], line["Latency"]) == ("x", "n", [2.0], [1.5])
+    assert list(line)[-4:] == ["Other", "Requests", "Latency", "ServerErrors"]
+    # The request's dimension and metadata went with its line; the next one has neither.
+    (line,) = [json.loads(text) for text in _our_line(0.5, False).splitlines()]
+    assert list(line) == ["_aws", "stage", "service", "Requests", "Latency"]
 
 
 def test_with_metrics_disabled_nothing_is_published_or_kept(
