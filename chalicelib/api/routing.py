@@ -192,7 +192,7 @@ def _to_response(result: Any, spec: RouteSpec, request: Request) -> Response:
             headers.setdefault("ETag", f'"{version}"')
             if reply.status == 200 and _not_modified(request, version):
                 return Response(body="", status_code=304, headers={"ETag": headers["ETag"]})
-        body = json.dumps(body.model_dump(mode="json"))
+        body = body.model_dump_json()  # pydantic-core writes the JSON itself
     elif isinstance(body, dict | list):
         body = json.dumps(body)
     headers.setdefault("Content-Type", spec.content_type)
