@@ -272,14 +272,34 @@ class _Tracer:
 
 
 @pytest.mark.parametrize("disabled", [False, True])
-def test_a_subsegment_per_request_when_tracing_is_on(
+def test_a_subsegment_per_sampled_request_when_tracing_is_on(
     observed: Observed, monkeypatch: pytest.MonkeyPatch, disabled: bool
 ) -> None:
     tracer = _Tracer(disabled, _Provider())
     monkeypatch.setattr(middleware, "tracer", lambda: tracer)
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3f;Parent=5399;Sampled=1")
     assert observed.get()["statusCode"] == 200
     expected = [] if disabled else [(f"## GET {TASK_ROUTE}", {"route": TASK_ROUTE})]
     assert tracer.provider.opened == expected
+
+
+@pytest.mark.parametrize("header", [None, "Root=1-5759e988-bd862e3f;Parent=5399;Sampled=0"])
+def test_an_unsampled_request_makes_no_tracer(
+    observed: Observed, monkeypatch: pytest.MonkeyPatch, header: str | None
+) -> None:
+    made: list[_Tracer] = []
+
+    def tracer() -> _Tracer:
+        made.append(_Tracer(False, _Provider()))
+        return made[-1]
+
+    monkeypatch.setattr(middleware, "tracer", tracer)
+    if header is None:
+        monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    else:
+        monkeypatch.setenv("_X_AMZN_TRACE_ID", header)
+    assert observed.get()["statusCode"] == 200
+    assert made == []  # so the X-Ray SDK is not even imported
 
 
 # ---- the access log's formatter: Powertools' lines, made cheaper ------------------------------
