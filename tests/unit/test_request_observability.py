@@ -58,6 +58,7 @@ def observed(
 ) -> Iterator[Observed]:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    monkeypatch.delenv("TASKBEAT_STAGE", raising=False)
     # A recorder made earlier in this worker keeps the stage of its day (a test client of
     # Chalice sets `.chalice/config.json`'s TASKBEAT_STAGE while it runs): start from a new one.
     observability.metrics.cache_clear()
@@ -149,6 +150,8 @@ def emf(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     same metrics are the same text)."""
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+    monkeypatch.delenv("TASKBEAT_STAGE", raising=False)
+    observability.metrics.cache_clear()  # a new recorder, of this test's stage (see above)
     recorder = observability.metrics()
     recorder.clear_metrics()
     recorder.set_timestamp(datetime.now(UTC))
@@ -157,6 +160,7 @@ def emf(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     finally:
         recorder.provider.timestamp = None
         recorder.clear_metrics()
+        observability.metrics.cache_clear()
 
 
 def _powertools_line(recorder: Any, latency_ms: float, server_error: bool) -> str:
