@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 CONTENT_TYPES = ["application/json", "text/plain", "application/octet-stream"]
 
 _loading = threading.Lock()
+# Route modules imported whole. A view is only handed requests once its module is in here:
+# its entry in routing.VIEWS exists as soon as its decorator has run, while the rest of the
+# module (what the view calls) may still be executing in the thread importing it.
+_loaded: set[str] = set()
 
 
 def load_routes(modules: tuple[str, ...] = tuple(ROUTE_MODULES)) -> None:
@@ -32,6 +36,7 @@ def load_routes(modules: tuple[str, ...] = tuple(ROUTE_MODULES)) -> None:
     with _loading:  # one thread imports a module; the others wait for it whole
         for module in modules:
             importlib.import_module(module)
+            _loaded.add(module)
 
 
 def all_routes() -> list[RouteSpec]:
@@ -60,11 +65,9 @@ def _view(app: Chalice, module: str, path: str) -> Any:
 
         request = app.current_request
         assert request is not None, "Chalice sets the request before calling a view"
-        found = VIEWS.get((path, request.method))
-        if found is None:
+        if module not in _loaded:
             load_routes((module,))
-            found = VIEWS[(path, request.method)]
-        spec, function = found
+        spec, function = VIEWS[(path, request.method)]
         return handle(spec, function, request, params)
 
     # Chalice names a route by its view (handler_map, the local stack's function list).

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,3 +188,77 @@ def test_a_function_that_serves_no_http_imports_no_part_of_the_http_api(name: st
     api_modules = {m for m in in_use if m.startswith("chalicelib.api")} - allowed_api
     assert api_modules == set(), sorted(api_modules)
     assert not in_use & HTTP_ONLY, sorted(in_use & HTTP_ONLY)
+
+
+SLOW_ROUTE_MODULE = """
+import threading
+from chalicelib.api.routing import Reply, route
+
+registered = threading.Event()
+release = threading.Event()
+
+
+@route("/slow-route-module-test", "GET", summary="test", tag="test", auth=False)
+def view(call):
+    return Reply({"answer": answer()})
+
+
+registered.set()  # the view is in routing.VIEWS; the rest of the module is not run yet
+release.wait(10)
+
+
+def answer():
+    return 42
+"""
+
+
+def test_a_route_is_served_once_its_module_is_imported_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that arrives while another thread imports the route's module waits for the
+    whole module, not only for its view's decorator (the view calls what comes after it)."""
+    import threading
+    from types import SimpleNamespace
+
+    from chalicelib import api
+
+    name = "slow_route_module_for_test"
+    (tmp_path / f"{name}.py").write_text(SLOW_ROUTE_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = API_PREFIX + "/slow-route-module-test"
+    request = SimpleNamespace(
+        method="GET", headers={}, context={"requestId": "r"}, raw_body=b"", query_params=None
+    )
+    view = api._view(SimpleNamespace(current_request=request), name, path)
+    importer = threading.Thread(target=api.load_routes, args=((name,),))
+    importer.start()
+    try:
+        module = _wait_for_module(name)
+        assert module.registered.wait(10)
+        answers: list[object] = []
+        caller = threading.Thread(target=lambda: answers.append(view()))
+        caller.start()
+        caller.join(0.2)
+        assert caller.is_alive(), "the view was called before its module was imported whole"
+        module.release.set()
+        caller.join(10)
+        assert json.loads(answers[0].body) == {"answer": 42}  # type: ignore[attr-defined]
+    finally:
+        if name in sys.modules:
+            sys.modules[name].release.set()
+        importer.join(10)
+        for key in [k for k in routing.VIEWS if k[0] == path]:
+            del routing.VIEWS[key]
+        routing.ROUTES[:] = [spec for spec in routing.ROUTES if spec.path != path[3:]]
+        sys.modules.pop(name, None)
+        api._loaded.discard(name)
+
+
+def _wait_for_module(name: str) -> Any:
+    import time
+
+    deadline = time.monotonic() + 10
+    while name not in sys.modules:
+        assert time.monotonic() < deadline, f"{name} was never imported"
+        time.sleep(0.01)
+    return sys.modules[name]
