@@ -126,13 +126,13 @@ def key_rotation() -> SigningKeyRotation:
     from chalicelib.settings import Settings
 
     settings = Settings()
-    return SigningKeyRotation(_boto3_client("secretsmanager", settings), settings.jwt_secret_id)
+    return SigningKeyRotation(_aws_client("secretsmanager", settings), settings.jwt_secret_id)
 
 
 class _LazyClient:
-    """A boto3 client made on its first use. The container holds a client for every service
-    it may call, and making one loads that service's model (tens of ms, and boto3 itself for
-    the first); a request or an event uses one or two of them, often none."""
+    """An AWS client made on its first use. The container holds a client for every service
+    it may call, and making one loads that service's model (tens of ms, and botocore's
+    endpoint rules for the first); a request or an event uses one or two of them, often none."""
 
     def __init__(self, make: Callable[[], Any]) -> None:
         self._make = make
@@ -149,7 +149,7 @@ class _LazyClient:
         return getattr(client, name)
 
 
-def _boto3_client(
+def _aws_client(
     service: str, settings: Settings, *, max_pool_connections: int = 10, **kwargs: Any
 ) -> Any:
     def make() -> Any:
@@ -221,7 +221,7 @@ class _Wiring:
 
     @cached_property
     def _secretsmanager(self) -> Any:
-        return _boto3_client("secretsmanager", self.settings)
+        return _aws_client("secretsmanager", self.settings)
 
     @cached_property
     def _secrets(self) -> Any:
@@ -360,14 +360,14 @@ class _Wiring:
         if not settings.state_machine_arn:
             return None  # workflow runs stay queued, retries are not made: nothing runs them
         return StepFunctionsRunner(
-            _boto3_client("stepfunctions", settings), settings.state_machine_arn
+            _aws_client("stepfunctions", settings), settings.state_machine_arn
         )
 
     @cached_property
     def _lambda_client(self) -> Any:
         settings = self.settings
         if settings.fire_function_arn or settings.fan_out_function_arn:
-            return _boto3_client("lambda", settings)
+            return _aws_client("lambda", settings)
         return None
 
     @cached_property
@@ -442,7 +442,7 @@ class _Wiring:
         from chalicelib.adapters.aws.websocket import PUSH_WORKERS, ApiGatewayPusher
 
         return ApiGatewayPusher(
-            _boto3_client(
+            _aws_client(
                 "apigatewaymanagementapi",
                 self.settings,
                 endpoint_url=self.settings.ws_management_url,
@@ -528,7 +528,7 @@ class _Wiring:
         if not (settings.fire_function_arn and settings.scheduler_role_arn):
             return UnconfiguredScheduler()
         return EventBridgeScheduler(
-            _boto3_client("scheduler", settings),
+            _aws_client("scheduler", settings),
             settings.schedule_group,
             settings.fire_function_arn,
             settings.scheduler_role_arn,
