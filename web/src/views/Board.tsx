@@ -23,9 +23,15 @@ export function BoardView({ project, members }: { project: Project; members: Mem
   const context: BoardContext = { projectId: project.id, filters, me: me.id, addNew: !activeSearch };
   const contextRef = useRef(context);
   contextRef.current = context;
+  // Events (a task created here, a change pushed live) that arrive while the list is loading are
+  // applied once it has loaded: it may have been read before them, and would not show them.
+  const loaded = useRef(false);
+  const early = useRef<LiveEvent[]>([]);
 
   useEffect(() => {
     let current = true;
+    loaded.current = false;
+    early.current = [];
     setError(null);
     const load = activeSearch
       ? api
@@ -33,7 +39,13 @@ export function BoardView({ project, members }: { project: Project; members: Mem
           .then((page) => page.items)
       : api.all<Task>("/tasks", taskQuery(project.id, filters));
     load
-      .then((items) => current && setTasks(items))
+      .then((items) => {
+        if (!current) return;
+        const events = early.current;
+        early.current = [];
+        loaded.current = true;
+        setTasks(events.reduce((shown, event) => applyEvent(shown, event, contextRef.current), items));
+      })
       .catch((caught) => current && setError(caught));
     return () => {
       current = false;
@@ -41,6 +53,10 @@ export function BoardView({ project, members }: { project: Project; members: Mem
   }, [api, project.id, filters, activeSearch]);
 
   const onEvent = useCallback((event: LiveEvent) => {
+    if (!loaded.current) {
+      early.current.push(event);
+      return;
+    }
     setTasks((shown) => (shown ? applyEvent(shown, event, contextRef.current) : shown));
   }, []);
   useLive(project.id, onEvent);
