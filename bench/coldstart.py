@@ -380,12 +380,12 @@ def measure(runs: int = RUNS) -> SuiteResult:
             Target("<=", 250.0),  # Lambda's limit for a zip package
             GROUP,
         ),
-        Figure("package.files", "files in the package", package.files, "", None, GROUP),
+        Figure("package.files", "files in the package", package.files, "files", None, GROUP),
         Figure(
             "package.bytecode_files",
             "of which .pyc (compiled for the runtime)",
             package.bytecode_files,
-            "",
+            "files",
             None,
             GROUP,
         ),
