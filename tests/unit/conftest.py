@@ -42,6 +42,22 @@ def make_tokens(clock: FakeClock, keys: FakeSigningKeys | None = None) -> TokenC
     )
 
 
+# The token codec's, for tests/unit/test_tokens.py and test_verified_tokens.py.
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def keys() -> FakeSigningKeys:
+    return FakeSigningKeys()
+
+
+@pytest.fixture
+def codec(clock: FakeClock, keys: FakeSigningKeys) -> TokenCodec:
+    return make_tokens(clock, keys)
+
+
 @pytest.fixture
 def world() -> World:
     clock = FakeClock()

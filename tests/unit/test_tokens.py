@@ -20,21 +20,6 @@ from tests.fakes import FakeClock, FakeSigningKeys
 from tests.unit.conftest import make_tokens
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def keys() -> FakeSigningKeys:
-    return FakeSigningKeys()
-
-
-@pytest.fixture
-def codec(clock: FakeClock, keys: FakeSigningKeys) -> TokenCodec:
-    return make_tokens(clock, keys)
-
-
 def _claims(token: str) -> dict[str, Any]:
     return jwt.decode(token, options={"verify_signature": False})  # type: ignore[no-any-return]
 

@@ -20,21 +20,6 @@ from tests.unit.conftest import World, make_tokens
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def keys() -> FakeSigningKeys:
-    return FakeSigningKeys()
-
-
-@pytest.fixture
-def codec(clock: FakeClock, keys: FakeSigningKeys) -> TokenCodec:
-    return make_tokens(clock, keys)
-
-
-@pytest.fixture
 def verified(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The tokens PyJWT verifies (in full: parse, signature, claims), in order."""
     real = tokens_module._decoder()
