@@ -19,7 +19,7 @@ from chalicelib import bootstrap
 from chalicelib.api.errors import error_body
 from chalicelib.api.request_ids import request_id_of
 from chalicelib.api.route_table import API_PREFIX
-from chalicelib.observability import logger, publish_request_metrics, tracer
+from chalicelib.observability import log_request, logger, tracer
 
 # On every response (API Gateway's own gateway responses too, see
 # infrastructure/components/api.py); a response that sets one itself keeps its value (the
@@ -141,16 +141,16 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
     response.headers["X-Request-Id"] = request_id
     _protect(event, response, route)
     # Never log headers or bodies: they carry tokens and passwords.
-    log.info(
-        "request",
-        extra={
+    log_request(
+        {
             "method": event.method,
             "route": route,
             "status": response.status_code,
             "ms": round(elapsed_ms, 1),
         },
+        elapsed_ms,
+        server_error=response.status_code >= 500,
     )
-    publish_request_metrics(elapsed_ms, server_error=response.status_code >= 500)
     return response
 
 

@@ -1,5 +1,6 @@
-"""What one HTTP request leaves behind, as Lambda would see it: one access log line and one EMF
-metrics line on stdout, the headers of the answer, and an X-Ray subsegment when tracing is on.
+"""What one HTTP request leaves behind, as Lambda would see it: one line on stdout, the access log
+line carrying the request's EMF metrics, the headers of the answer, and an X-Ray subsegment when
+tracing is on.
 
 The warm path (issue 16) makes these cheaper; these tests hold their content to what it was.
 """
@@ -48,7 +49,8 @@ class Observed:
         self.log.truncate()
         return [json.loads(line) for line in lines]
 
-    def metric_lines(self) -> list[dict[str, Any]]:
+    def other_lines(self) -> list[dict[str, Any]]:
+        """What was printed outside the logger (an EMF line of its own)."""
         return [json.loads(line) for line in self.capsys.readouterr().out.splitlines()]
 
 
@@ -83,22 +85,17 @@ def observed(
         observability.metrics.cache_clear()
 
 
-def test_a_request_writes_one_access_log_line(observed: Observed) -> None:
+ACCESS_FIELDS = ["method", "route", "status", "ms"]
+POWERTOOLS_FIELDS = ["level", "location", "message", "timestamp", "service", "correlation_id"]
+EMF_MEMBERS = ["_aws", "stage", "Requests", "Latency"]  # `service` is a dimension too
+
+
+def test_a_request_writes_one_line_the_access_log_with_its_metrics(observed: Observed) -> None:
     response = observed.get()
     assert response["statusCode"] == 200
     (line,) = observed.log_lines()
-    assert list(line) == [
-        "level",
-        "location",
-        "message",
-        "timestamp",
-        "service",
-        "correlation_id",
-        "method",
-        "route",
-        "status",
-        "ms",
-    ]
+    assert observed.other_lines() == []
+    assert list(line) == POWERTOOLS_FIELDS + ACCESS_FIELDS + EMF_MEMBERS
     assert line["level"] == "INFO"
     assert line["location"].startswith("http_middleware:")
     assert line["message"] == "request"
@@ -121,27 +118,43 @@ def test_the_access_log_line_carries_the_trace_id_on_lambda(
     assert line["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
 
 
-def test_a_request_publishes_one_metrics_line(observed: Observed) -> None:
+def _assert_request_metrics(line: dict[str, Any], *, server_error: bool = False) -> None:
+    names = ["Requests", "Latency"] + (["ServerErrors"] if server_error else [])
+    assert line["_aws"]["CloudWatchMetrics"] == [
+        {
+            "Namespace": "Taskbeat",
+            "Dimensions": [["stage", "service"]],
+            "Metrics": [
+                {"Name": name, "Unit": "Milliseconds" if name == "Latency" else "Count"}
+                for name in names
+            ],
+        }
+    ]
+    assert isinstance(line["_aws"]["Timestamp"], int)
+    assert (line["stage"], line["service"], line["Requests"]) == ("local", "taskbeat", [1.0])
+    (latency,) = line["Latency"]
+    assert isinstance(latency, float)
+    assert latency >= 0
+
+
+def test_each_request_line_carries_its_metrics(observed: Observed) -> None:
     observed.get()
     observed.get(task_id="0" * 52)  # a 404: a request all the same
-    first, second = observed.metric_lines()
+    first, second = observed.log_lines()
+    assert (first["status"], second["status"]) == (200, 404)
     for line in (first, second):
-        assert list(line) == ["_aws", "stage", "service", "Requests", "Latency"]
-        assert line["_aws"]["CloudWatchMetrics"] == [
-            {
-                "Namespace": "Taskbeat",
-                "Dimensions": [["stage", "service"]],
-                "Metrics": [
-                    {"Name": "Requests", "Unit": "Count"},
-                    {"Name": "Latency", "Unit": "Milliseconds"},
-                ],
-            }
-        ]
-        assert isinstance(line["_aws"]["Timestamp"], int)
-        assert (line["stage"], line["service"], line["Requests"]) == ("local", "taskbeat", [1.0])
-        (latency,) = line["Latency"]
-        assert isinstance(latency, float)
-        assert latency >= 0
+        _assert_request_metrics(line)
+        assert "ServerErrors" not in line
+        assert line["Latency"][0] >= line["ms"] - 0.05  # `ms` is the same time, rounded
+
+
+def test_above_info_the_metrics_go_out_alone(observed: Observed) -> None:
+    observability.logger().setLevel("WARNING")
+    observed.get()
+    assert observed.log_lines() == []
+    (line,) = observed.other_lines()
+    assert list(line) == ["_aws", "stage", "service", "Requests", "Latency"]
+    _assert_request_metrics(line)
 
 
 @pytest.fixture
@@ -152,6 +165,7 @@ def emf(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
     monkeypatch.delenv("TASKBEAT_STAGE", raising=False)
     observability.metrics.cache_clear()  # a new recorder, of this test's stage (see above)
+    observability._emf_heads.clear()  # and its EMF heads made from it
     recorder = observability.metrics()
     recorder.clear_metrics()
     recorder.set_timestamp(datetime.now(UTC))
@@ -178,10 +192,14 @@ def _powertools_line(recorder: Any, latency_ms: float, server_error: bool) -> st
 
 
 def _our_line(latency_ms: float, server_error: bool) -> str:
+    """The request's metrics as the line of their own Powertools would write."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        observability.publish_request_metrics(latency_ms, server_error)
-    return out.getvalue()
+        emf = observability.request_metrics(latency_ms, server_error)
+    if emf is None:  # they went out with metrics recorded during the request
+        return out.getvalue()
+    assert out.getvalue() == ""
+    return json.dumps(emf, separators=(",", ":")) + "\n"
 
 
 @pytest.mark.parametrize("server_error", [False, True])
@@ -189,10 +207,12 @@ def _our_line(latency_ms: float, server_error: bool) -> str:
 def test_the_request_metrics_line_is_powertools_own(
     emf: Any, latency_ms: float, server_error: bool
 ) -> None:
-    for _ in range(2):  # serializing adds `service` to the dimensions: with it and without
+    # Powertools adds `service` to the recorder's dimensions when it first serializes and a
+    # flush takes it away again: with it and without.
+    for _ in range(2):
         ours = _our_line(latency_ms, server_error)
         assert (emf.metric_set, emf.metadata_set) == ({}, {})  # nothing kept
-        assert emf.dimension_set == {"stage": "local", "service": "taskbeat"}
+        assert emf.dimension_set.items() <= {"stage": "local", "service": "taskbeat"}.items()
         assert _our_line(latency_ms, server_error) == ours
         assert ours == _powertools_line(emf, latency_ms, server_error)
         assert ours.count("\n") == 1
@@ -224,8 +244,9 @@ def test_with_metrics_disabled_nothing_is_published_or_kept(
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     for _ in range(3):
         observed.get()
-    assert observed.metric_lines() == []
-    assert observed.log_lines() != []
+    assert observed.other_lines() == []
+    lines = observed.log_lines()
+    assert [list(line) for line in lines] == [POWERTOOLS_FIELDS + ACCESS_FIELDS] * 3
     assert observability.metrics().metric_set == {}
 
 
