@@ -19,9 +19,9 @@ from chalicelib.api.schemas import CommentOut, Out, PageOut
 from chalicelib.api.tasks import the_task, the_task_and_caller
 from chalicelib.domain.activity import EventType, HistoryEvent
 from chalicelib.domain.comments import CommentCreate, mentioned_emails
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import plausible_id
 from chalicelib.ports import PrefetchKey
-from chalicelib.services.auth import Principal
 
 TAG = "comments"
 

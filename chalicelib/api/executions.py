@@ -16,9 +16,9 @@ from chalicelib.api.tasks import the_task
 from chalicelib.domain.executions import (
     project_of_execution,
 )
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import plausible_id
 from chalicelib.ports import PrefetchKey
-from chalicelib.services.auth import Principal
 
 TAG = "executions"
 

@@ -12,8 +12,8 @@ from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import NotificationOut, PageOut
+from chalicelib.domain.principals import Principal
 from chalicelib.ports import PrefetchKey
-from chalicelib.services.auth import Principal
 
 TAG = "notifications"
 

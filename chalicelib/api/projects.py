@@ -15,6 +15,7 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import Out, PageOut
 from chalicelib.domain.model import Page
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import (
     MemberAdd,
     MemberRoleUpdate,
@@ -26,7 +27,6 @@ from chalicelib.domain.projects import (
     plausible_id,
 )
 from chalicelib.ports import PrefetchKey
-from chalicelib.services.auth import Principal
 
 TAG = "projects"
 

@@ -22,9 +22,9 @@ from chalicelib.api import errors as api_errors
 from chalicelib.api.request_ids import request_id_of
 from chalicelib.api.route_table import API_PREFIX
 from chalicelib.domain.errors import BadRequest, DomainError, PayloadTooLarge, ValidationFailed
+from chalicelib.domain.principals import Principal
 from chalicelib.observability import logger
 from chalicelib.ports import PrefetchKey
-from chalicelib.services.auth import Principal
 
 MAX_BODY_BYTES = 256 * 1024
 

@@ -14,6 +14,7 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import Out, PageOut
 from chalicelib.api.templates import project_and_me
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.rules import (
     Rule,
@@ -26,7 +27,6 @@ from chalicelib.domain.rules import (
     public_action,
 )
 from chalicelib.ports import PrefetchKey
-from chalicelib.services.auth import Principal
 
 TAG = "automation"
 

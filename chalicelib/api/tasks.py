@@ -12,6 +12,7 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import Out, PageOut, TaskOut
 from chalicelib.domain.model import Page
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.search import query_words
 from chalicelib.domain.tasks import (
     AssignInput,
@@ -23,7 +24,6 @@ from chalicelib.domain.tasks import (
     project_of,
 )
 from chalicelib.ports import PrefetchKey
-from chalicelib.services.auth import Principal
 from chalicelib.services.tasks import SORTS, DueFilter, TaskFilters
 
 TAG = "tasks"

@@ -12,6 +12,7 @@ from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import Out, PageOut, TaskOut
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.tasks import Priority
 from chalicelib.domain.templates import (
@@ -23,7 +24,6 @@ from chalicelib.domain.templates import (
     project_of_template,
 )
 from chalicelib.ports import PrefetchKey
-from chalicelib.services.auth import Principal
 from chalicelib.services.templates import Instantiated
 
 TAG = "automation"

@@ -12,10 +12,10 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import PageOut, WorkflowRunOut
 from chalicelib.api.workflows import the_workflow
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.workflow_runs import project_of_run
 from chalicelib.ports import PrefetchKey
-from chalicelib.services.auth import Principal
 
 TAG = "workflow runs"
 

@@ -15,6 +15,7 @@ from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import PageOut, WorkflowOut
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.tasks import project_of
 from chalicelib.domain.workflows import (
@@ -24,7 +25,6 @@ from chalicelib.domain.workflows import (
     project_of_workflow,
 )
 from chalicelib.ports import PrefetchKey
-from chalicelib.services.auth import Principal
 
 TAG = "workflows"
 # A BatchGetItem takes 100 keys: the session and the route's own keys fit beside this many

@@ -23,7 +23,7 @@ import re
 import secrets
 import unicodedata
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -75,6 +75,25 @@ def same_token(expected: str, given: str) -> bool:
 def plausible_token(value: str) -> bool:
     """Whether `value` has the shape of a token at all (anything else costs no read)."""
     return _TOKEN_SHAPE.fullmatch(value) is not None
+
+
+class CalendarKeys:
+    """Derives tokens from a user's nonce with the calendar key (itself derived from the
+    deployment's derivation key, read on first use)."""
+
+    def __init__(self, key: Callable[[], bytes]) -> None:
+        self._key = key
+
+    def token(self, user_id: str, nonce: str) -> str:
+        return derive_token(self._key(), user_id, nonce)
+
+    def lookup(self, user_id: str, nonce: str) -> str:
+        return lookup_of(self.token(user_id, nonce))
+
+    def issue(self, user_id: str) -> tuple[str, str]:
+        """A new nonce for the user, and the lookup of the token it gives."""
+        nonce = new_nonce()
+        return nonce, self.lookup(user_id, nonce)
 
 
 # ---- feeds ------------------------------------------------------------------------------------

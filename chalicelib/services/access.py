@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import Forbidden, NotFound
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.tasks import Task
 from chalicelib.ports import Prefetcher, ProjectRepository, TaskRepository
-from chalicelib.services.auth import Principal
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from chalicelib.domain.errors import (
     Unauthorized,
 )
 from chalicelib.domain.model import new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import PERSONAL_PROJECT_NAME, Membership, Project, ProjectRole
 from chalicelib.domain.users import (
     LoginInput,
@@ -36,19 +37,10 @@ from chalicelib.ports import (
 from chalicelib.services.tokens import TokenCodec
 
 if TYPE_CHECKING:
-    from chalicelib.services.calendars import CalendarKeys
+    from chalicelib.domain.calendars import CalendarKeys
 
 DEFAULT_TIMEZONE = "UTC"
 BAD_CREDENTIALS = "email or password is wrong"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller of a request."""
-
-    user_id: str
-    session_id: str
-    personal_project_id: str = ""
 
 
 @dataclass(frozen=True)

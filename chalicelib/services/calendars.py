@@ -7,11 +7,11 @@ user, or a project that user is not a member of right now, is the same 404.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from chalicelib.domain import calendars
 from chalicelib.domain.calendars import FEED_MAX_EVENTS, FEED_NOT_FOUND, Feed
+from chalicelib.domain.calendars import CalendarKeys as CalendarKeys  # re-exported for bootstrap
 from chalicelib.domain.errors import Conflict, NotFound, StaleVersion
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import READ_ROLE, plausible_id
 from chalicelib.domain.users import User
 from chalicelib.ports import (
@@ -22,27 +22,7 @@ from chalicelib.ports import (
     UserRepository,
 )
 from chalicelib.services.access import ProjectAccess
-from chalicelib.services.auth import Principal
 from chalicelib.services.common import MAX_WRITE_ATTEMPTS, with_version_retries
-
-
-class CalendarKeys:
-    """Derives tokens from a user's nonce with the calendar key (itself derived from the
-    deployment's derivation key, read on first use)."""
-
-    def __init__(self, key: Callable[[], bytes]) -> None:
-        self._key = key
-
-    def token(self, user_id: str, nonce: str) -> str:
-        return calendars.derive_token(self._key(), user_id, nonce)
-
-    def lookup(self, user_id: str, nonce: str) -> str:
-        return calendars.lookup_of(self.token(user_id, nonce))
-
-    def issue(self, user_id: str) -> tuple[str, str]:
-        """A new nonce for the user, and the lookup of the token it gives."""
-        nonce = calendars.new_nonce()
-        return nonce, self.lookup(user_id, nonce)
 
 
 class CalendarService:

@@ -18,6 +18,7 @@ from chalicelib.domain.activity import (
 from chalicelib.domain.comments import Comment, CommentCreate, mentioned_emails
 from chalicelib.domain.errors import Forbidden, NotFound
 from chalicelib.domain.model import Page, PageRequest, new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import User
@@ -32,7 +33,6 @@ from chalicelib.ports import (
     UserRepository,
 )
 from chalicelib.services.access import TaskReach
-from chalicelib.services.auth import Principal
 
 COMMENT_ROLE = ProjectRole.MEMBER  # post a comment, or delete one's own
 MODERATE_ROLE = ProjectRole.ADMIN  # delete anyone's comment

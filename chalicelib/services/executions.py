@@ -52,6 +52,7 @@ from chalicelib.domain.executions import (
     project_of_execution,
 )
 from chalicelib.domain.model import Page, PageRequest, new_id, utc
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.schedules import Overlap, Schedule
 from chalicelib.domain.tasks import Task, project_of
@@ -64,7 +65,6 @@ from chalicelib.ports import (
     TaskRepository,
 )
 from chalicelib.services.access import ProjectAccess, TaskReach
-from chalicelib.services.auth import Principal
 
 RUN_ROLE = ProjectRole.MEMBER  # POST /tasks/{id}/run
 READ_ROLE = ProjectRole.VIEWER

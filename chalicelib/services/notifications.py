@@ -9,8 +9,8 @@ from __future__ import annotations
 from chalicelib.domain.activity import Notification
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.principals import Principal
 from chalicelib.ports import NotificationRepository
-from chalicelib.services.auth import Principal
 
 
 class NotificationService:

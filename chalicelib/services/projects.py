@@ -19,6 +19,7 @@ from chalicelib.domain.errors import (
     StaleVersion,
 )
 from chalicelib.domain.model import Page, PageRequest, new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import (
     DELETE_PROJECT_ROLE,
     EDIT_PROJECT_ROLE,
@@ -36,7 +37,6 @@ from chalicelib.domain.projects import (
 from chalicelib.domain.users import User
 from chalicelib.ports import Clock, ProjectRepository, UserRepository
 from chalicelib.services.access import ProjectAccess
-from chalicelib.services.auth import Principal
 from chalicelib.services.common import MAX_WRITE_ATTEMPTS, update_versioned
 
 OWNER_IS_FIXED = "a project keeps its owner: the owner's role cannot change and it cannot leave"

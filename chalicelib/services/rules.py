@@ -36,6 +36,7 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.model import Page, PageRequest, new_id, rfc3339
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.rules import (
     CONTEXT_VALUES,
@@ -82,7 +83,6 @@ from chalicelib.ports import (
     WorkflowRunRepository,
 )
 from chalicelib.services.access import ProjectAccess, ProjectContext
-from chalicelib.services.auth import Principal
 from chalicelib.services.common import require_version, with_version_retries
 from chalicelib.services.tasks import TaskService
 from chalicelib.services.templates import TemplateService

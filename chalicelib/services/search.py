@@ -6,12 +6,12 @@ from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.errors import validation_error as invalid
 from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.search import index_terms, matches, query_words, rank
 from chalicelib.domain.tasks import Task
 from chalicelib.ports import ProjectRepository, SearchIndex, TaskRepository
 from chalicelib.services.access import ProjectAccess
-from chalicelib.services.auth import Principal
 
 
 class SearchIndexer:

@@ -34,6 +34,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.errors import validation_error as invalid
 from chalicelib.domain.model import Page, PageRequest, new_id, rfc3339
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.schedules import (
     CronScheduleInput,
@@ -65,7 +66,6 @@ from chalicelib.ports import (
     UserRepository,
 )
 from chalicelib.services.access import ProjectAccess, TaskReach
-from chalicelib.services.auth import Principal
 
 DueFilter = Literal["overdue", "today", "future", "none"]
 SORTS = ("due_date", "-due_date", "priority", "-priority", "status", "created_at", "-created_at")

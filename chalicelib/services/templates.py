@@ -23,6 +23,7 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.templates import (
@@ -41,7 +42,6 @@ from chalicelib.ports import (
     TemplateRepository,
 )
 from chalicelib.services.access import ProjectAccess, ProjectContext
-from chalicelib.services.auth import Principal
 from chalicelib.services.common import require_version, with_version_retries
 from chalicelib.services.tasks import TaskService
 

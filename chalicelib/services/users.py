@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, Unauthorized
 from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.users import ProfileUpdate, Role, RoleUpdate, User, normalise_email
 from chalicelib.ports import Clock, PasswordHasher, SessionRepository, UserRepository
-from chalicelib.services.auth import Principal
 from chalicelib.services.common import update_versioned
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.ports import ProjectRepository
 from chalicelib.services.access import ProjectAccess
-from chalicelib.services.auth import Principal
 
 
 class WebhookSecrets:

@@ -44,6 +44,7 @@ from chalicelib.domain.executions import (
     firing_key,
 )
 from chalicelib.domain.model import Page, PageRequest, utc
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.schedules import Overlap
 from chalicelib.domain.workflow_runs import (
@@ -63,7 +64,6 @@ from chalicelib.ports import (
     WorkflowRunRepository,
 )
 from chalicelib.services.access import ProjectAccess
-from chalicelib.services.auth import Principal
 from chalicelib.services.executions import Delivery, skip_reason
 
 READ_ROLE = ProjectRole.VIEWER

@@ -25,6 +25,7 @@ from chalicelib.domain.errors import (
     NotFound,
 )
 from chalicelib.domain.model import Page, PageRequest
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.schedules import (
     CronScheduleInput,
@@ -53,7 +54,6 @@ from chalicelib.ports import (
     WorkflowRepository,
 )
 from chalicelib.services.access import ProjectAccess, ProjectContext
-from chalicelib.services.auth import Principal
 from chalicelib.services.common import require_version, with_version_retries
 
 READ_ROLE = ProjectRole.VIEWER

@@ -23,10 +23,10 @@ from chalicelib.domain.comments import (
 )
 from chalicelib.domain.errors import BadRequest, Forbidden, NotFound
 from chalicelib.domain.model import PageRequest, new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.tasks import AssignInput, Status, Task, TaskCreate, TaskUpdate
 from chalicelib.domain.users import RegisterInput
-from chalicelib.services.auth import Principal
 from chalicelib.services.comments import CommentService, HistoryService
 from chalicelib.services.notifications import NotificationService
 from chalicelib.services.tasks import TaskService

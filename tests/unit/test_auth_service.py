@@ -4,9 +4,10 @@ import jwt
 import pytest
 
 from chalicelib.domain.errors import Conflict, RateLimited, Unauthorized
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import PERSONAL_PROJECT_NAME, ProjectRole
 from chalicelib.domain.users import LoginInput, RefreshInput, RegisterInput, Role
-from chalicelib.services.auth import AuthResult, Principal
+from chalicelib.services.auth import AuthResult
 from tests.fakes import FakeSigningKeys
 from tests.unit.conftest import SIGNING_KEY, World, make_tokens
 

@@ -12,14 +12,15 @@ import pytest
 from chalicelib.api import ical
 from chalicelib.api.calendar import redact_path
 from chalicelib.domain import calendars
-from chalicelib.domain.calendars import FEED_MAX_EVENTS, FEED_NOT_FOUND, Feed
+from chalicelib.domain.calendars import FEED_MAX_EVENTS, FEED_NOT_FOUND, CalendarKeys, Feed
 from chalicelib.domain.errors import NotFound, StaleVersion
 from chalicelib.domain.model import new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.tasks import Priority, Status, Task
 from chalicelib.domain.users import RegisterInput, User
-from chalicelib.services.auth import AuthService, LoginPolicy, Principal
-from chalicelib.services.calendars import CalendarKeys, CalendarService
+from chalicelib.services.auth import AuthService, LoginPolicy
+from chalicelib.services.calendars import CalendarService
 from tests.fakes import (
     FakeClock,
     InMemoryCalendarRepository,

@@ -22,10 +22,10 @@ from chalicelib.domain.executions import (
     project_of_execution,
 )
 from chalicelib.domain.model import PageRequest, new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.schedules import RateUnit, Schedule, ScheduleKind
 from chalicelib.domain.tasks import Task, new_task_id
-from chalicelib.services.auth import Principal
 from chalicelib.services.executions import Delivery, ExecutionService
 from tests.fakes import (
     FakeClock,

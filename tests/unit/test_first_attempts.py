@@ -21,10 +21,10 @@ from chalicelib.domain.executions import (
     Trigger,
     backoff_seconds,
 )
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.schedules import RateUnit, Schedule, ScheduleKind
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.webhooks import RetryPolicy
-from chalicelib.services.auth import Principal
 from chalicelib.services.executions import Delivery, FireOutcome
 from chalicelib.services.runs import (
     EXECUTION_RUN,

@@ -21,11 +21,11 @@ from chalicelib.domain.executions import (
     Trigger,
 )
 from chalicelib.domain.model import new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.schedules import Overlap, RateUnit, Schedule, ScheduleKind, upcoming
 from chalicelib.domain.tasks import Task, new_task_id
 from chalicelib.domain.webhooks import RetryPolicy, WebhookAction, WebhookRequest, WebhookResult
-from chalicelib.services.auth import Principal
 from chalicelib.services.executions import Delivery, ExecutionService, FireOutcome
 from chalicelib.services.runs import TAKEN_RAN, RunService
 from tests.fakes import (

@@ -19,6 +19,7 @@ from chalicelib.domain.errors import (
     StaleVersion,
 )
 from chalicelib.domain.model import PageRequest
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import (
     MemberAdd,
     MemberRoleUpdate,
@@ -29,7 +30,6 @@ from chalicelib.domain.projects import (
 )
 from chalicelib.domain.users import RegisterInput
 from chalicelib.services.access import ProjectAccess
-from chalicelib.services.auth import Principal
 from chalicelib.services.projects import ProjectService
 from tests.fakes import InMemoryProjectRepository
 from tests.unit.conftest import World

@@ -8,9 +8,9 @@ import pytest
 
 from chalicelib.domain.activity import HistoryEvent
 from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.tasks import TaskCreate, TaskUpdate
 from chalicelib.domain.users import ProfileUpdate, RegisterInput
-from chalicelib.services.auth import Principal
 from chalicelib.services.tasks import TaskService
 from tests.fakes import InMemoryTaskRepository, NoPrefetch, refuse_internal_urls
 from tests.unit.conftest import World

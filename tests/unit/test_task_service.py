@@ -13,10 +13,10 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.model import PageRequest, new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.tasks import AssignInput, Priority, Status, TaskCreate, TaskUpdate
 from chalicelib.domain.users import ProfileUpdate, RegisterInput
-from chalicelib.services.auth import Principal
 from chalicelib.services.tasks import TaskFilters, TaskService
 from tests.fakes import InMemoryTaskRepository, NoPrefetch, refuse_internal_urls
 from tests.unit.conftest import World

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from chalicelib.domain.errors import Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from chalicelib.domain.model import PageRequest, new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.tasks import Priority
 from chalicelib.domain.templates import (
@@ -24,7 +25,6 @@ from chalicelib.domain.templates import (
     placeholders_in,
 )
 from chalicelib.domain.users import RegisterInput
-from chalicelib.services.auth import Principal
 from chalicelib.services.tasks import TaskService
 from chalicelib.services.templates import TemplateService
 from tests.fakes import (

@@ -5,6 +5,7 @@ from pydantic import ValidationError
 
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
 from chalicelib.domain.model import PageRequest
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.users import (
     LoginInput,
     ProfileUpdate,
@@ -13,7 +14,7 @@ from chalicelib.domain.users import (
     Role,
     RoleUpdate,
 )
-from chalicelib.services.auth import AuthResult, Principal
+from chalicelib.services.auth import AuthResult
 from tests.unit.conftest import World
 
 PASSWORD = "correct horse battery"

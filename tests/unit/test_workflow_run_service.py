@@ -14,11 +14,11 @@ from chalicelib.domain.activity import Notification, NotificationType
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.executions import ExecutionStatus, Trigger
 from chalicelib.domain.model import PageRequest, new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.tasks import Status, Task, new_task_id
 from chalicelib.domain.webhooks import WebhookAction, WebhookRequest, WebhookResult
 from chalicelib.domain.workflows import OnFailure, Step, Workflow, new_workflow_id
-from chalicelib.services.auth import Principal
 from chalicelib.services.executions import OverlapSlots
 from chalicelib.services.runs import WORKFLOW_RUN, RunService
 from chalicelib.services.workflow_runs import WorkflowRunService

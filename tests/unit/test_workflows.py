@@ -20,6 +20,7 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.model import PageRequest, new_id
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.tasks import Task, find_cycle, new_task_id
 from chalicelib.domain.users import ProfileUpdate, RegisterInput
@@ -33,7 +34,6 @@ from chalicelib.domain.workflows import (
     check_steps,
     project_of_workflow,
 )
-from chalicelib.services.auth import Principal
 from chalicelib.services.workflows import WorkflowService
 from tests.fakes import InMemoryTaskRepository, InMemoryWorkflowRepository, NoPrefetch
 from tests.unit.conftest import World
