@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -91,16 +90,6 @@ class _Clock:
         return datetime.now(UTC)
 
 
-class _Unused:
-    """A service no benchmarked route reaches; using it is a bug in the bench."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attribute: str) -> Any:
-        raise AssertionError(f"the bench's container has no {self._name}")
-
-
 @dataclass(frozen=True)
 class World:
     container: Any  # chalicelib.bootstrap.Container
@@ -137,47 +126,20 @@ def mint_access_token(secret: str, kid: str, claims: dict[str, Any]) -> str:
 
 
 def in_memory_container() -> World:
-    """The real auth and task services on the fakes of tests/fakes.py, with one user (and
-    their live session), their personal project and one task, written straight into the fakes:
-    no validator is built and no JWT or ULID library is loaded here, so a first request after
-    this pays for all it needs."""
-    from chalicelib.bootstrap import Container
+    """The deployed wiring (bootstrap.wire) on the in-memory adapters of tests/fakes.py, with
+    one user (and their live session), their personal project and one task, written straight
+    into the fakes: no validator is built and no JWT or ULID library is loaded here, so a first
+    request after this pays for all it needs."""
+    from chalicelib import bootstrap
     from chalicelib.domain.projects import Membership, Project, ProjectRole
     from chalicelib.domain.tasks import Task
     from chalicelib.domain.users import Role, Session, User
-    from chalicelib.services.auth import AuthService, LoginPolicy
-    from chalicelib.services.tasks import TaskService
-    from chalicelib.services.tokens import TokenCodec
-    from tests.fakes import (
-        FakeSigningKeys,
-        InMemoryLoginAttempts,
-        InMemorySessionRepository,
-        InMemoryTaskRepository,
-        InMemoryUserRepository,
-        NoPrefetch,
-        fast_hasher,
-        refuse_internal_urls,
-    )
+    from tests.fakes import InMemoryAdapters, in_memory_settings
 
     clock = _Clock()
     now = clock.now()
-    keys = FakeSigningKeys()
-    sessions = InMemorySessionRepository()
-    users = InMemoryUserRepository(sessions)
-    projects = users.project_repo
-    tokens = TokenCodec(
-        keys=keys,
-        clock=clock,
-        issuer="taskbeat",
-        audience="taskbeat-api",
-        access_ttl=timedelta(minutes=15),
-        refresh_ttl=timedelta(days=30),
-    )
-    auth = AuthService(
-        users, sessions, InMemoryLoginAttempts(users), fast_hasher(), tokens, clock, LoginPolicy()
-    )
-    task_repository = InMemoryTaskRepository(projects)
-    tasks = TaskService(task_repository, projects, users, NoPrefetch(), clock, refuse_internal_urls)
+    adapters = InMemoryAdapters(clock)
+    keys, users, task_repository = adapters.signing_keys, adapters.users, adapters.tasks
     user_id, project_id, session_id = _fake_ulid(1), _fake_ulid(2), _fake_ulid(3)
     user = User(
         id=user_id,
@@ -221,13 +183,8 @@ def in_memory_container() -> World:
             "exp": issued + 3600,
         },
     )
-    given: dict[str, Any] = {"clock": clock, "auth": auth, "tasks": tasks}
-    fields = {
-        f.name: given.get(f.name, _Unused(f.name))
-        for f in dataclasses.fields(Container)
-        if f.name in given or f.default is dataclasses.MISSING
-    }
-    return World(Container(**fields), token, task.id, project_id)
+    container = bootstrap.wire(in_memory_settings(), adapters)
+    return World(container, token, task.id, project_id)
 
 
 @contextlib.contextmanager

@@ -1,44 +1,82 @@
-"""The composition root: settings -> adapters -> services, built on first use and cached.
+"""The composition root: settings -> adapters -> services, each made on first use.
 
-Nothing here runs at import time. Tests build their own `Container` from fakes and install it
-with `override()`; the local stack and Lambda use `container()`.
+- `aws_adapters(settings)`: the deployed adapters (DynamoDB, AWS clients), as `Adapters`;
+- `wire(settings, adapters)`: the services on any `Adapters` (tests/fakes.py's in-memory set
+  too), as the `Container` the API and the functions use. It connects to nothing itself;
+- `build(settings)`: both, for Lambda and the local stack, through `container()`.
+
+Nothing here runs at import time. Tests install a container of their own with `override()`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-# Services are imported by `build`, not here: a function imports this module to reach the
-# container, and only the first build pays for the services (bench/coldstart.py).
+# Services and adapters are imported where they are made, not here: a function imports this
+# module to reach the container, and only what it uses is loaded (bench/coldstart.py).
 if TYPE_CHECKING:
     from chalicelib.adapters.aws.key_rotation import SigningKeyRotation
     from chalicelib.domain.realtime import StreamChange
     from chalicelib.domain.rules import RuleEvent
     from chalicelib.domain.tasks import Task
     from chalicelib.domain.workflows import Workflow
-    from chalicelib.ports import Clock, HealthProbe, Janitor, PasswordHasher, Pusher, Scheduler
+    from chalicelib.ports import (
+        AttemptDispatcher,
+        CalendarRepository,
+        Clock,
+        CommentRepository,
+        ConnectionRepository,
+        DueSweepRepository,
+        EmailDirectory,
+        ExecutionRepository,
+        ExecutionRunner,
+        FanOut,
+        HealthProbe,
+        HistoryRepository,
+        Janitor,
+        LoginAttempts,
+        NotificationRepository,
+        PasswordHasher,
+        Prefetcher,
+        ProjectRepository,
+        Pusher,
+        RuleExecutionRepository,
+        RuleRepository,
+        Scheduler,
+        SearchIndex,
+        Secrets,
+        SessionRepository,
+        SigningKeys,
+        TaskRepository,
+        TemplateRepository,
+        UserRepository,
+        WebhookClient,
+        WorkflowRepository,
+        WorkflowRunRepository,
+    )
     from chalicelib.services.auth import AuthService
-    from chalicelib.services.calendars import CalendarService
+    from chalicelib.services.calendars import CalendarKeys, CalendarService
     from chalicelib.services.comments import CommentService, HistoryService
-    from chalicelib.services.executions import ExecutionService
+    from chalicelib.services.derived_keys import DerivedKeys
+    from chalicelib.services.executions import ExecutionService, OverlapSlots
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.projects import ProjectService
     from chalicelib.services.realtime import RealtimeService
-    from chalicelib.services.rules import RuleEngine, RuleService
+    from chalicelib.services.rules import RuleEngine, RuleService, RuleTools
     from chalicelib.services.runs import RunService
     from chalicelib.services.schedules import ScheduleSync
     from chalicelib.services.search import SearchIndexer, SearchService
     from chalicelib.services.sweep import DueSweepService
     from chalicelib.services.tasks import TaskService
     from chalicelib.services.templates import TemplateService
+    from chalicelib.services.tokens import TokenCodec
     from chalicelib.services.users import UserService
     from chalicelib.services.webhook_secrets import WebhookSecrets
     from chalicelib.services.workflow_runs import WorkflowRunService
@@ -46,6 +84,9 @@ if TYPE_CHECKING:
     from chalicelib.settings import Settings
 
 VERSION = "0.1.0"
+
+# A DynamoDB stream batch (a Lambda event) decoded into what a handler acts on.
+StreamDecoder = Callable[[dict[str, Any]], list[Any]]
 
 
 @dataclass
@@ -123,76 +164,132 @@ def key_rotation() -> SigningKeyRotation:
     """The JWT signing key's rotation steps, for the `rotate_jwt_key` function: one Secrets
     Manager client, not the whole container (built per invocation: four per rotation)."""
     from chalicelib.adapters.aws.key_rotation import SigningKeyRotation
+    from chalicelib.adapters.deployed import aws_client
     from chalicelib.settings import Settings
 
     settings = Settings()
-    return SigningKeyRotation(_aws_client("secretsmanager", settings), settings.jwt_secret_id)
+    return SigningKeyRotation(aws_client("secretsmanager", settings), settings.jwt_secret_id)
 
 
-class _LazyClient:
-    """An AWS client made on its first use. The container holds a client for every service
-    it may call, and making one loads that service's model (tens of ms, and botocore's
-    endpoint rules for the first); a request or an event uses one or two of them, often none."""
+class Adapters(Protocol):
+    """Every adapter the services are wired on: `aws_adapters()` makes the deployed ones,
+    tests/fakes.py's `InMemoryAdapters` the in-memory ones."""
 
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._make = make
-        self._client: Any = None
-        self._lock = threading.Lock()
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def secrets(self) -> Secrets: ...  # the derivation secret's store (DerivedKeys)
+    @property
+    def signing_keys(self) -> SigningKeys: ...  # the JWT signing keys
+    @property
+    def hasher(self) -> PasswordHasher: ...
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def sessions(self) -> SessionRepository: ...
+    @property
+    def login_attempts(self) -> LoginAttempts: ...
+    @property
+    def projects(self) -> ProjectRepository: ...
+    @property
+    def tasks(self) -> TaskRepository: ...
+    @property
+    def search_index(self) -> SearchIndex: ...
+    @property
+    def comments(self) -> CommentRepository: ...
+    @property
+    def history(self) -> HistoryRepository: ...
+    @property
+    def email_directory(self) -> EmailDirectory: ...
+    @property
+    def notifications(self) -> NotificationRepository: ...
+    @property
+    def executions(self) -> ExecutionRepository: ...
+    @property
+    def workflows(self) -> WorkflowRepository: ...
+    @property
+    def workflow_runs(self) -> WorkflowRunRepository: ...
+    @property
+    def templates(self) -> TemplateRepository: ...
+    @property
+    def rules(self) -> RuleRepository: ...
+    @property
+    def rule_log(self) -> RuleExecutionRepository: ...
+    @property
+    def calendars(self) -> CalendarRepository: ...
+    @property
+    def connections(self) -> ConnectionRepository: ...
+    @property
+    def due_sweep(self) -> DueSweepRepository: ...
+    @property
+    def janitor(self) -> Janitor: ...
+    @property
+    def health(self) -> HealthProbe: ...
+    @property
+    def pusher(self) -> Pusher: ...
+    @property
+    def scheduler(self) -> Scheduler: ...
+    @property
+    def webhook_client(self) -> WebhookClient: ...
+    @property
+    def prefetcher(self) -> Prefetcher: ...
+    @property
+    def runner(self) -> ExecutionRunner | None: ...  # None: nothing runs retries or workflows
+    @property
+    def dispatcher(self) -> AttemptDispatcher | None: ...  # None: manual runs stay queued
+    @property
+    def fan_out(self) -> FanOut | None: ...  # None: pushes are sent from the caller itself
+    @property
+    def task_changes(self) -> StreamDecoder: ...
+    @property
+    def workflow_changes(self) -> StreamDecoder: ...
+    @property
+    def removed_projects(self) -> StreamDecoder: ...
+    @property
+    def realtime_changes(self) -> StreamDecoder: ...
+    @property
+    def rule_events(self) -> StreamDecoder: ...
 
-    def __getattr__(self, name: str) -> Any:  # only for what is not set above: the client's
-        client = self._client
-        if client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make()
-                client = self._client
-        return getattr(client, name)
+    def check_webhook_url(self, url: str) -> None:
+        """Refuse a webhook target the deployment must not call (raises a DomainError)."""
 
-
-def _aws_client(
-    service: str, settings: Settings, *, max_pool_connections: int = 10, **kwargs: Any
-) -> Any:
-    def make() -> Any:
-        from botocore.config import Config
-
-        from chalicelib.adapters.dynamodb.connection import botocore_session
-
-        config = Config(
-            connect_timeout=2,
-            read_timeout=10,
-            retries={"mode": "standard", "max_attempts": 3},
-            max_pool_connections=max_pool_connections,
-        )
-        # botocore's own client (what boto3.client returns) without importing boto3, from the
-        # session DynamoDB's client already loaded the endpoints with.
-        return botocore_session().create_client(
-            service, region_name=settings.aws_region, config=config, **kwargs
-        )
-
-    return _LazyClient(make)
+    def request_scope(self) -> AbstractContextManager[None]:
+        """What one request's reads share (prefetched items), for exactly that request."""
 
 
 def build(settings: Settings, *, hasher: PasswordHasher | None = None) -> Container:
-    """Wire the AWS adapters. `hasher` lets tests trade argon2's cost for speed.
+    """The deployed container: the AWS adapters wired into the services. `hasher` lets tests
+    trade argon2's cost for speed."""
+    return wire(settings, aws_adapters(settings, hasher=hasher))
 
-    Each service is made (and its modules imported) when the container first hands it out:
-    a request or an event uses a few of them, and importing them all is most of a cold start's
-    own code (bench/coldstart.py). The shared pieces are made once, by `_Wiring`."""
-    from chalicelib.adapters.dynamodb import prefetch, tables
-    from chalicelib.domain import cursors
+
+def aws_adapters(settings: Settings, *, hasher: PasswordHasher | None = None) -> Adapters:
+    """The deployed adapters, each made (and its modules imported) on first use."""
+    from chalicelib.adapters.deployed import AwsAdapters
+    from chalicelib.adapters.dynamodb import tables
 
     tables.bind(settings.table_prefix, settings.aws_region)
-    wiring = _Wiring(settings, hasher)
-    cursors.use_signing_key(lambda: wiring.derived_secret(b"cursors"))
-    return _LazyContainer(wiring, settings=settings, request_scope=prefetch.request_scope)
+    return AwsAdapters(settings, hasher)
+
+
+def wire(settings: Settings, adapters: Adapters) -> Container:
+    """The services on `adapters`, each made (and its modules imported) when the container
+    first hands it out: a request or an event uses a few of them, and importing them all is
+    most of a cold start's own code (bench/coldstart.py). Connects to nothing itself."""
+    from chalicelib.domain import cursors
+    from chalicelib.services.derived_keys import CURSORS
+
+    services = _Services(settings, adapters)
+    cursors.use_signing_key(lambda: services.keys.derive(CURSORS))
+    return _LazyContainer(services, settings=settings, request_scope=adapters.request_scope)
 
 
 class _LazyContainer(Container):
-    """A `Container` whose fields are taken from its wiring on first use, then kept."""
+    """A `Container` whose fields are taken from its services on first use, then kept."""
 
-    def __init__(self, wiring: _Wiring, **given: Any) -> None:  # not the dataclass's: no fields
+    def __init__(self, services: _Services, **given: Any) -> None:  # no dataclass fields
         self.__dict__.update(given)
-        self._wiring = wiring
+        self._services = services
         self._making = threading.RLock()  # a service's wiring may need another service
 
     def __getattr__(self, name: str) -> Any:  # only for fields not made yet
@@ -200,151 +297,44 @@ class _LazyContainer(Container):
             raise AttributeError(name)
         with self._making:
             if name not in self.__dict__:
-                self.__dict__[name] = getattr(self._wiring, name)
+                self.__dict__[name] = getattr(self._services, name)
         return self.__dict__[name]
 
 
-class _Wiring:
-    """The adapters and services of a deployed container, each made on first use."""
+class _Services:
+    """The container's services on `adapters`, each made on first use. Pure wiring: what
+    connects, reads or decides anything is in the adapters and the services."""
 
-    def __init__(self, settings: Settings, hasher: PasswordHasher | None) -> None:
+    def __init__(self, settings: Settings, adapters: Adapters) -> None:
         self.settings = settings
-        self._hasher = hasher
+        self.adapters = adapters
 
-    # -- shared pieces
+    # -- what several services share
 
-    @cached_property
+    @property
     def clock(self) -> Clock:
-        from chalicelib.adapters.system import SystemClock
-
-        return SystemClock()
+        return self.adapters.clock
 
     @cached_property
-    def _secretsmanager(self) -> Any:
-        return _aws_client("secretsmanager", self.settings)
+    def keys(self) -> DerivedKeys:
+        from chalicelib.services.derived_keys import DerivedKeys
+
+        return DerivedKeys(self.adapters.secrets, self.settings.derivation_secret_id)
 
     @cached_property
-    def _secrets(self) -> Any:
-        from chalicelib.adapters.aws.secrets import SecretsManagerSecrets
-
-        return SecretsManagerSecrets(self._secretsmanager)
-
-    def derived_secret(self, label: bytes) -> bytes:
-        """A key for one purpose, derived from the master secret (read on first use only):
-        every container agrees on it, and one leaked derived key reveals no other. The master
-        is the derivation key, never the JWT signing key: rotating that one must not change
-        webhook secrets or cursors (docs/keys.md)."""
-        master = self._secrets.get(self.settings.derivation_secret_id).encode()
-        return hmac.new(master, label, "sha256").digest()
-
-    def _webhook_secret(self, project_id: str) -> str:
-        return self.derived_secret(b"webhook:" + project_id.encode()).hex()
-
-    @cached_property
-    def _hasher_or_argon2(self) -> PasswordHasher:
-        from chalicelib.adapters.passwords import Argon2PasswordHasher
-
-        return self._hasher or Argon2PasswordHasher()
-
-    @cached_property
-    def _users(self) -> Any:
-        from chalicelib.adapters.dynamodb.identity import DynamoUserRepository
-
-        return DynamoUserRepository()
-
-    @cached_property
-    def _sessions(self) -> Any:
-        from chalicelib.adapters.dynamodb.identity import DynamoSessionRepository
-
-        return DynamoSessionRepository()
-
-    @cached_property
-    def _projects(self) -> Any:
-        from chalicelib.adapters.dynamodb.projects import DynamoProjectRepository
-
-        return DynamoProjectRepository()
-
-    @cached_property
-    def _task_repository(self) -> Any:
-        from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
-
-        return DynamoTaskRepository()
-
-    @cached_property
-    def _search_index(self) -> Any:
-        from chalicelib.adapters.dynamodb.search import DynamoSearchIndex
-
-        return DynamoSearchIndex()
-
-    @cached_property
-    def _execution_repository(self) -> Any:
-        from chalicelib.adapters.dynamodb.executions import DynamoExecutionRepository
-
-        return DynamoExecutionRepository()
-
-    @cached_property
-    def _workflow_run_repository(self) -> Any:
-        from chalicelib.adapters.dynamodb.workflow_runs import DynamoWorkflowRunRepository
-
-        return DynamoWorkflowRunRepository()
-
-    @cached_property
-    def _workflow_repository(self) -> Any:
-        from chalicelib.adapters.dynamodb.workflows import DynamoWorkflowRepository
-
-        return DynamoWorkflowRepository()
-
-    @cached_property
-    def _template_repository(self) -> Any:
-        from chalicelib.adapters.dynamodb.templates import DynamoTemplateRepository
-
-        return DynamoTemplateRepository()
-
-    @cached_property
-    def _rule_repository(self) -> Any:
-        from chalicelib.adapters.dynamodb.rules import DynamoRuleRepository
-
-        return DynamoRuleRepository()
-
-    @cached_property
-    def _rule_log(self) -> Any:
-        from chalicelib.adapters.dynamodb.rules import DynamoRuleExecutionRepository
-
-        return DynamoRuleExecutionRepository()
-
-    @cached_property
-    def _notification_repository(self) -> Any:
-        from chalicelib.adapters.dynamodb.notifications import DynamoNotificationRepository
-
-        return DynamoNotificationRepository()
-
-    def _prefetcher(self) -> Any:  # one per service: each keeps its own request's items
-        from chalicelib.adapters.dynamodb.warm import DynamoPrefetcher
-
-        return DynamoPrefetcher()
-
-    def _check_webhook_url(self, url: str) -> Any:
-        from chalicelib.adapters.http import check_url_target
-
-        return check_url_target(url, self.settings.allow_private_webhooks)
-
-    @cached_property
-    def _calendar_keys(self) -> Any:
+    def _calendar_keys(self) -> CalendarKeys:
         from chalicelib.services.calendars import CalendarKeys
+        from chalicelib.services.derived_keys import CALENDAR_TOKENS
 
-        # Calendar tokens derive from the user's nonce with this key (docs/security.md).
-        return CalendarKeys(lambda: self.derived_secret(b"calendar-tokens"))
+        return CalendarKeys(lambda: self.keys.derive(CALENDAR_TOKENS))
 
     @cached_property
-    def _tokens(self) -> Any:
-        from chalicelib.adapters.aws.secrets import SecretsManagerSigningKeys
+    def _tokens(self) -> TokenCodec:
         from chalicelib.services.tokens import TokenCodec
 
         settings = self.settings
         return TokenCodec(
-            keys=SecretsManagerSigningKeys(
-                self._secretsmanager, settings.jwt_secret_id, ttl=settings.jwt_keys_cache_seconds
-            ),
+            keys=self.adapters.signing_keys,
             clock=self.clock,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
@@ -353,78 +343,93 @@ class _Wiring:
         )
 
     @cached_property
-    def _runner(self) -> Any:
-        from chalicelib.adapters.aws.stepfunctions import StepFunctionsRunner
-
-        settings = self.settings
-        if not settings.state_machine_arn:
-            return None  # workflow runs stay queued, retries are not made: nothing runs them
-        return StepFunctionsRunner(
-            _aws_client("stepfunctions", settings), settings.state_machine_arn
-        )
-
-    @cached_property
-    def _lambda_client(self) -> Any:
-        settings = self.settings
-        if settings.fire_function_arn or settings.fan_out_function_arn:
-            return _aws_client("lambda", settings)
-        return None
-
-    @cached_property
-    def _dispatcher(self) -> Any:
-        from chalicelib.adapters.aws.dispatch import LambdaAttemptDispatcher
-
-        if self._lambda_client is None or not self.settings.fire_function_arn:
-            return None  # manual runs stay queued: nothing makes their attempts
-        return LambdaAttemptDispatcher(self._lambda_client, self.settings.fire_function_arn)
-
-    @cached_property
-    def _slots(self) -> Any:
+    def _slots(self) -> OverlapSlots:
         from chalicelib.services.executions import OverlapSlots
 
-        return OverlapSlots(self._execution_repository, self._dispatcher, self.clock)
+        adapters = self.adapters
+        return OverlapSlots(adapters.executions, adapters.dispatcher, self.clock)
 
-    def _task_service(self, tasks: Any) -> TaskService:
+    def _task_service(self, tasks: TaskRepository) -> TaskService:
         from chalicelib.services.tasks import TaskService
 
+        adapters = self.adapters
         return TaskService(
             tasks,
-            self._projects,
-            self._users,
-            self._prefetcher(),
+            adapters.projects,
+            adapters.users,
+            adapters.prefetcher,
             self.clock,
-            check_webhook_url=self._check_webhook_url,
+            check_webhook_url=adapters.check_webhook_url,
         )
 
     def _template_service(self, tasks: TaskService) -> TemplateService:
         from chalicelib.services.templates import TemplateService
 
+        adapters = self.adapters
         return TemplateService(
-            self._template_repository, tasks, self._projects, self._prefetcher(), self.clock
+            adapters.templates, tasks, adapters.projects, adapters.prefetcher, self.clock
         )
 
-    def _rule_tools(self, rule_id: str) -> Any:
+    def _rule_tools(self, rule_id: str) -> RuleTools:
+        """What a rule's actions act through: tasks it creates or changes are marked as its
+        own, so its own changes do not trigger it again."""
         from chalicelib.services.rules import RuleMarkedTasks, RuleTools
 
-        marked = self._task_service(RuleMarkedTasks(self._task_repository, rule_id))
+        marked = self._task_service(RuleMarkedTasks(self.adapters.tasks, rule_id))
         return RuleTools(marked, self._template_service(marked))
 
     # -- the container's fields
 
+    @property
+    def pusher(self) -> Pusher:
+        return self.adapters.pusher
+
+    @property
+    def health(self) -> HealthProbe:
+        return self.adapters.health
+
+    @property
+    def janitor(self) -> Janitor:
+        return self.adapters.janitor
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.adapters.scheduler
+
+    @property
+    def task_changes(self) -> StreamDecoder:
+        return self.adapters.task_changes
+
+    @property
+    def workflow_changes(self) -> StreamDecoder:
+        return self.adapters.workflow_changes
+
+    @property
+    def removed_projects(self) -> StreamDecoder:
+        return self.adapters.removed_projects
+
+    @property
+    def realtime_changes(self) -> StreamDecoder:
+        return self.adapters.realtime_changes
+
+    @property
+    def rule_events(self) -> StreamDecoder:
+        return self.adapters.rule_events
+
     @cached_property
     def auth(self) -> AuthService:
-        from chalicelib.adapters.dynamodb.identity import DynamoLoginAttempts
         from chalicelib.services.auth import AuthService, LoginPolicy
 
+        adapters, settings = self.adapters, self.settings
         policy = LoginPolicy(
-            max_failures=self.settings.login_max_failures,
-            window=timedelta(seconds=self.settings.login_failure_window_seconds),
+            max_failures=settings.login_max_failures,
+            window=timedelta(seconds=settings.login_failure_window_seconds),
         )
         return AuthService(
-            self._users,
-            self._sessions,
-            DynamoLoginAttempts(),
-            self._hasher_or_argon2,
+            adapters.users,
+            adapters.sessions,
+            adapters.login_attempts,
+            adapters.hasher,
             self._tokens,
             self.clock,
             policy,
@@ -435,201 +440,129 @@ class _Wiring:
     def users(self) -> UserService:
         from chalicelib.services.users import UserService
 
-        return UserService(self._users, self._sessions, self._hasher_or_argon2, self.clock)
-
-    @cached_property
-    def pusher(self) -> Pusher:
-        from chalicelib.adapters.aws.websocket import PUSH_WORKERS, ApiGatewayPusher
-
-        return ApiGatewayPusher(
-            _aws_client(
-                "apigatewaymanagementapi",
-                self.settings,
-                endpoint_url=self.settings.ws_management_url,
-                # One kept-alive connection per fan-out worker, none opened and dropped per push.
-                max_pool_connections=PUSH_WORKERS,
-            )
-        )
-
-    @cached_property
-    def health(self) -> HealthProbe:
-        from chalicelib.adapters.system import DynamoHealthProbe
-
-        return DynamoHealthProbe()
+        adapters = self.adapters
+        return UserService(adapters.users, adapters.sessions, adapters.hasher, self.clock)
 
     @cached_property
     def projects(self) -> ProjectService:
         from chalicelib.services.access import ProjectAccess
         from chalicelib.services.projects import ProjectService
 
+        adapters = self.adapters
         return ProjectService(
-            self._projects, self._users, ProjectAccess(self._projects), self.clock
+            adapters.projects, adapters.users, ProjectAccess(adapters.projects), self.clock
         )
 
     @cached_property
     def tasks(self) -> TaskService:
-        return self._task_service(self._task_repository)
+        return self._task_service(self.adapters.tasks)
 
     @cached_property
     def search(self) -> SearchService:
         from chalicelib.services.search import SearchService
 
-        return SearchService(self._search_index, self._task_repository, self._projects)
+        adapters = self.adapters
+        return SearchService(adapters.search_index, adapters.tasks, adapters.projects)
 
     @cached_property
     def search_indexer(self) -> SearchIndexer:
         from chalicelib.services.search import SearchIndexer
 
-        return SearchIndexer(self._search_index)
-
-    @cached_property
-    def task_changes(self) -> Callable[[dict[str, Any]], list[tuple[Task | None, Task | None]]]:
-        from chalicelib.adapters.dynamodb.streams import task_changes
-
-        return task_changes
-
-    @cached_property
-    def workflow_changes(
-        self,
-    ) -> Callable[[dict[str, Any]], list[tuple[Workflow | None, Workflow | None]]]:
-        from chalicelib.adapters.dynamodb.streams import workflow_changes
-
-        return workflow_changes
-
-    @cached_property
-    def removed_projects(self) -> Callable[[dict[str, Any]], list[str]]:
-        from chalicelib.adapters.dynamodb.streams import removed_projects
-
-        return removed_projects
-
-    @cached_property
-    def realtime_changes(self) -> Callable[[dict[str, Any]], list[StreamChange]]:
-        from chalicelib.adapters.dynamodb.streams import realtime_changes
-
-        return realtime_changes
-
-    @cached_property
-    def rule_events(self) -> Callable[[dict[str, Any]], list[RuleEvent]]:
-        from chalicelib.adapters.dynamodb.streams import rule_events
-
-        return rule_events
-
-    @cached_property
-    def janitor(self) -> Janitor:
-        from chalicelib.adapters.dynamodb.janitor import DynamoJanitor
-
-        return DynamoJanitor()
-
-    @cached_property
-    def scheduler(self) -> Scheduler:
-        from chalicelib.adapters.aws.scheduler import EventBridgeScheduler, UnconfiguredScheduler
-
-        settings = self.settings
-        if not (settings.fire_function_arn and settings.scheduler_role_arn):
-            return UnconfiguredScheduler()
-        return EventBridgeScheduler(
-            _aws_client("scheduler", settings),
-            settings.schedule_group,
-            settings.fire_function_arn,
-            settings.scheduler_role_arn,
-            settings.scheduler_dlq_arn,
-        )
+        return SearchIndexer(self.adapters.search_index)
 
     @cached_property
     def schedule_sync(self) -> ScheduleSync:
         from chalicelib.services.schedules import ScheduleSync
 
-        return ScheduleSync(self.scheduler)
+        return ScheduleSync(self.adapters.scheduler)
 
     @cached_property
     def comments(self) -> CommentService:
-        from chalicelib.adapters.dynamodb.comments import (
-            DynamoCommentRepository,
-            DynamoEmailDirectory,
-        )
         from chalicelib.services.comments import CommentService
 
+        adapters = self.adapters
         return CommentService(
-            DynamoCommentRepository(),
-            self._task_repository,
-            self._projects,
-            self._users,
-            DynamoEmailDirectory(),
-            self._prefetcher(),
+            adapters.comments,
+            adapters.tasks,
+            adapters.projects,
+            adapters.users,
+            adapters.email_directory,
+            adapters.prefetcher,
             self.clock,
         )
 
     @cached_property
     def history(self) -> HistoryService:
-        from chalicelib.adapters.dynamodb.comments import DynamoHistoryRepository
         from chalicelib.services.comments import HistoryService
 
+        adapters = self.adapters
         return HistoryService(
-            DynamoHistoryRepository(), self._task_repository, self._projects, self._prefetcher()
+            adapters.history, adapters.tasks, adapters.projects, adapters.prefetcher
         )
 
     @cached_property
     def notifications(self) -> NotificationService:
         from chalicelib.services.notifications import NotificationService
 
-        return NotificationService(self._notification_repository)
+        return NotificationService(self.adapters.notifications)
 
     @cached_property
     def executions(self) -> ExecutionService:
         from chalicelib.services.executions import ExecutionService
 
+        adapters = self.adapters
         return ExecutionService(
-            self._execution_repository,
-            self._task_repository,
-            self._projects,
-            self._prefetcher(),
+            adapters.executions,
+            adapters.tasks,
+            adapters.projects,
+            adapters.prefetcher,
             self.clock,
-            self._dispatcher,
+            adapters.dispatcher,
             attempts=self.runs,
             slots=self._slots,
         )
 
     @cached_property
     def runs(self) -> RunService:
-        from chalicelib.adapters.http import UrllibWebhookClient
         from chalicelib.services.runs import RunService
 
+        adapters = self.adapters
         return RunService(
-            self._execution_repository,
-            self._task_repository,
-            UrllibWebhookClient(self.settings.allow_private_webhooks),
+            adapters.executions,
+            adapters.tasks,
+            adapters.webhook_client,
             self.webhook_secrets.for_signing,
             self.clock,
             self._slots,
-            self._workflow_run_repository,
-            self._prefetcher(),
-            runner=self._runner,
-            dispatcher=self._dispatcher,
+            adapters.workflow_runs,
+            adapters.prefetcher,
+            runner=adapters.runner,
+            dispatcher=adapters.dispatcher,
         )
 
     @cached_property
     def due_sweep(self) -> DueSweepService:
-        from chalicelib.adapters.dynamodb.sweep import DynamoDueSweepRepository
         from chalicelib.services.sweep import DueSweepService
 
-        return DueSweepService(DynamoDueSweepRepository(), self.clock)
+        return DueSweepService(self.adapters.due_sweep, self.clock)
 
     @cached_property
     def webhook_secrets(self) -> WebhookSecrets:
         from chalicelib.services.webhook_secrets import WebhookSecrets
 
-        return WebhookSecrets(self._projects, self._webhook_secret)
+        return WebhookSecrets(self.adapters.projects, self.keys.webhook_secret)
 
     @cached_property
     def workflows(self) -> WorkflowService:
         from chalicelib.services.workflows import WorkflowService
 
+        adapters = self.adapters
         return WorkflowService(
-            self._workflow_repository,
-            self._task_repository,
-            self._projects,
-            self._users,
-            self._prefetcher(),
+            adapters.workflows,
+            adapters.tasks,
+            adapters.projects,
+            adapters.users,
+            adapters.prefetcher,
             self.clock,
         )
 
@@ -637,84 +570,79 @@ class _Wiring:
     def workflow_runs(self) -> WorkflowRunService:
         from chalicelib.services.workflow_runs import WorkflowRunService
 
+        adapters = self.adapters
         return WorkflowRunService(
-            self._workflow_run_repository,
-            self._workflow_repository,
-            self._execution_repository,
-            self._projects,
+            adapters.workflow_runs,
+            adapters.workflows,
+            adapters.executions,
+            adapters.projects,
             self.clock,
-            self._runner,
-            self._prefetcher(),
+            adapters.runner,
+            adapters.prefetcher,
         )
 
     @cached_property
     def realtime(self) -> RealtimeService:
-        from chalicelib.adapters.aws.fan_out import LambdaFanOut
-        from chalicelib.adapters.dynamodb.connections import DynamoConnectionRepository
         from chalicelib.services.realtime import RealtimeService
 
-        settings = self.settings
-        fan_out = (
-            LambdaFanOut(self._lambda_client, settings.fan_out_function_arn)
-            if self._lambda_client is not None and settings.fan_out_function_arn
-            else None
-        )
+        adapters = self.adapters
         return RealtimeService(
-            DynamoConnectionRepository(),
-            self.pusher,
+            adapters.connections,
+            adapters.pusher,
             self.auth,
-            self._projects,
-            self._prefetcher(),
+            adapters.projects,
+            adapters.prefetcher,
             self.clock,
-            fan_out,
+            adapters.fan_out,
         )
 
     @cached_property
     def templates(self) -> TemplateService:
-        return self._template_service(self._task_service(self._task_repository))
+        return self._template_service(self.tasks)
 
     @cached_property
     def rules(self) -> RuleService:
         from chalicelib.services.rules import RuleService
 
+        adapters = self.adapters
         return RuleService(
-            self._rule_repository,
-            self._rule_log,
-            self._template_repository,
-            self._workflow_repository,
-            self._projects,
-            self._prefetcher(),
+            adapters.rules,
+            adapters.rule_log,
+            adapters.templates,
+            adapters.workflows,
+            adapters.projects,
+            adapters.prefetcher,
             self.clock,
         )
 
     @cached_property
     def rule_engine(self) -> RuleEngine:
-        from chalicelib.adapters.dynamodb import prefetch
         from chalicelib.services.rules import RuleEngine
 
+        adapters = self.adapters
         return RuleEngine(
-            self._rule_repository,
-            self._rule_log,
-            self._task_repository,
-            self._workflow_run_repository,
-            self._projects,
-            self._notification_repository,
+            adapters.rules,
+            adapters.rule_log,
+            adapters.tasks,
+            adapters.workflow_runs,
+            adapters.projects,
+            adapters.notifications,
             self.workflow_runs,
             self._rule_tools,
             self.clock,
-            scope=prefetch.request_scope,
+            scope=adapters.request_scope,
         )
 
     @cached_property
     def calendars(self) -> CalendarService:
-        from chalicelib.adapters.dynamodb.calendars import DynamoCalendarRepository
         from chalicelib.services.calendars import CalendarService
 
+        adapters = self.adapters
         return CalendarService(
-            self._users,
-            DynamoCalendarRepository(),
-            self._projects,
-            self._prefetcher(),
+            adapters.users,
+            adapters.calendars,
+            adapters.projects,
+            adapters.prefetcher,
             self.clock,
             self._calendar_keys,
         )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.adapters.dynamodb.pagination import decode_cursor, encode_cursor
 from chalicelib.adapters.dynamodb.workflow_runs import check_advance
@@ -32,9 +33,11 @@ from chalicelib.domain.realtime import Connection, Subscriber
 from chalicelib.domain.schedules import Schedule, ScheduleTarget
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
+from chalicelib.domain.webhooks import WebhookRequest, WebhookResult
 from chalicelib.domain.workflow_runs import WorkflowRun
 from chalicelib.domain.workflows import Workflow
 from chalicelib.ports import (
+    Clock,
     DependencyGraph,
     DueTaskRef,
     LoginState,
@@ -42,6 +45,9 @@ from chalicelib.ports import (
     SigningKey,
     TaskQuery,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.settings import Settings
 
 
 class FakeClock:
@@ -1212,3 +1218,103 @@ class InMemoryCalendarRepository:
     def project_with_due_date(self, project_id: str, due_from: datetime, limit: int) -> list[Task]:
         self.reads.append("project")
         return self._dated(lambda t: t.project_id == project_id, due_from, limit)
+
+
+class InMemorySecrets:
+    """Secrets by id; an id nobody set reads as a value of its own (stable for the process)."""
+
+    def __init__(self, values: dict[str, str] | None = None) -> None:
+        self.values = dict(values or {})
+
+    def get(self, secret_id: str) -> str:
+        return self.values.setdefault(secret_id, f"in-memory secret {secret_id} " + "x" * 32)
+
+
+class RecordingJanitor:
+    def __init__(self) -> None:
+        self.purged: list[str] = []
+
+    def purge_project(self, project_id: str) -> int:
+        self.purged.append(project_id)
+        return 0
+
+    def purge_task(self, task_id: str) -> int:
+        self.purged.append(task_id)
+        return 0
+
+
+class HealthyProbe:
+    def check(self) -> dict[str, str]:
+        return {"dynamodb": "ok"}
+
+
+class RecordingWebhookClient:
+    """Answers every request with `status` and keeps the requests."""
+
+    def __init__(self, status: int = 204) -> None:
+        self.status = status
+        self.requests: list[WebhookRequest] = []
+
+    def deliver(self, request: WebhookRequest) -> WebhookResult:
+        self.requests.append(request)
+        return WebhookResult(status_code=self.status, duration_ms=1)
+
+
+def _no_stream(event: dict[str, Any]) -> list[Any]:
+    raise AssertionError("in-memory adapters have no DynamoDB stream: use the moto tier")
+
+
+class InMemoryAdapters:
+    """bootstrap.Adapters in memory: `bootstrap.wire(settings, InMemoryAdapters())` is the
+    deployed container's wiring on these fakes. One `records` list stands for the history and
+    notification tables (see above), shared by every fake that writes them."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or FakeClock()
+        self.secrets = InMemorySecrets()
+        self.signing_keys = FakeSigningKeys()
+        self.hasher = fast_hasher()
+        self.sessions = InMemorySessionRepository()
+        self.users = InMemoryUserRepository(self.sessions)
+        self.projects = self.users.project_repo
+        self.login_attempts = InMemoryLoginAttempts(self.users)
+        self.tasks = InMemoryTaskRepository(self.projects)
+        records = self.tasks.records
+        self.search_index = InMemorySearchIndex()
+        self.comments = InMemoryCommentRepository(self.tasks)
+        self.history = InMemoryHistoryRepository(records)
+        self.email_directory = InMemoryEmailDirectory(self.users)
+        self.notifications = InMemoryNotificationRepository(records)
+        self.executions = InMemoryExecutionRepository(records)
+        self.workflows = InMemoryWorkflowRepository(self.projects)
+        self.workflow_runs = InMemoryWorkflowRunRepository(self.executions)
+        self.templates = InMemoryTemplateRepository(self.projects)
+        self.rules = InMemoryRuleRepository(self.projects)
+        self.rule_log = InMemoryRuleExecutionRepository()
+        self.calendars = InMemoryCalendarRepository(self.users, self.tasks)
+        self.connections = InMemoryConnectionRepository()
+        self.due_sweep = InMemoryDueSweepRepository(self.tasks, records)
+        self.janitor = RecordingJanitor()
+        self.health = HealthyProbe()
+        self.pusher = RecordingPusher()
+        self.scheduler = FakeScheduler()
+        self.webhook_client = RecordingWebhookClient()
+        self.prefetcher = NoPrefetch()
+        self.runner: InProcessRunner | None = InProcessRunner()
+        self.dispatcher: InProcessRunner | None = self.runner
+        self.fan_out = None
+        self.task_changes = self.workflow_changes = self.removed_projects = _no_stream
+        self.realtime_changes = self.rule_events = _no_stream
+
+    def check_webhook_url(self, url: str) -> None:
+        refuse_internal_urls(url)
+
+    def request_scope(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+
+def in_memory_settings(**overrides: Any) -> Settings:
+    """Settings for a container on InMemoryAdapters (nothing in them reaches AWS)."""
+    from chalicelib.settings import Settings
+
+    return Settings(**({"table_prefix": "in-memory"} | overrides))
