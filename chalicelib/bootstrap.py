@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 # module to reach the container, and only what it uses is loaded (bench/coldstart.py).
 if TYPE_CHECKING:
     from chalicelib.adapters.aws.key_rotation import SigningKeyRotation
+    from chalicelib.domain.calendars import CalendarKeys
     from chalicelib.domain.realtime import StreamChange
     from chalicelib.domain.rules import RuleEvent
     from chalicelib.domain.tasks import Task
@@ -62,7 +63,7 @@ if TYPE_CHECKING:
         WorkflowRunRepository,
     )
     from chalicelib.services.auth import AuthService
-    from chalicelib.services.calendars import CalendarKeys, CalendarService
+    from chalicelib.services.calendars import CalendarService
     from chalicelib.services.comments import CommentService, HistoryService
     from chalicelib.services.derived_keys import DerivedKeys
     from chalicelib.services.executions import ExecutionService, OverlapSlots
@@ -323,7 +324,7 @@ class _Services:
 
     @cached_property
     def _calendar_keys(self) -> CalendarKeys:
-        from chalicelib.services.calendars import CalendarKeys
+        from chalicelib.domain.calendars import CalendarKeys
         from chalicelib.services.derived_keys import CALENDAR_TOKENS
 
         return CalendarKeys(lambda: self.keys.derive(CALENDAR_TOKENS))
