@@ -32,7 +32,8 @@ import functools
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -229,6 +230,16 @@ def install() -> None:
         if "asl.parse" not in _originals:
             _originals["asl.parse"] = AmazonStateLanguageParser.parse
             AmazonStateLanguageParser.parse = staticmethod(_parse_definition)  # type: ignore[method-assign]
+
+
+@contextmanager
+def installed() -> Iterator[None]:
+    """The patches in place for a block: tests compare moto with and without them."""
+    install()
+    try:
+        yield
+    finally:
+        uninstall()
 
 
 def uninstall() -> None:
