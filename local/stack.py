@@ -66,9 +66,9 @@ class _Environment:
 def _forget_cached_aws_clients() -> None:
     """Clients built before the stack started (by earlier tests in this process) point at
     another endpoint; the app rebuilds them lazily, now with the stack's."""
-    from chalicelib.adapters.dynamodb import connection
+    from chalicelib.adapters.dynamodb import tables
 
-    connection.reset()
+    tables.reset()
 
 
 class LocalStack:

@@ -21,14 +21,10 @@ def configure(region: str) -> None:
         )
 
 
-def reset() -> None:
-    """Forget the shared client and every model's connection (the local stack's stop, tests)."""
+def forget() -> None:
+    """Forget the shared client (`tables.reset()` also forgets each model's connection)."""
     global _root
     _root = None
-    from chalicelib.adapters.dynamodb.tables import ALL_MODELS
-
-    for model in ALL_MODELS:
-        model._connection = None
 
 
 def root() -> Connection:

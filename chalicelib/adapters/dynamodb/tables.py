@@ -49,6 +49,13 @@ def bind(table_prefix: str, region: str) -> None:
             model._connection = None  # rebuilt lazily with the new name and region
 
 
+def reset() -> None:
+    """Forget the shared client and every model's connection (the local stack's stop, tests)."""
+    connection.forget()
+    for model in ALL_MODELS:
+        model._connection = None
+
+
 @dataclass(frozen=True)
 class IndexSpec:
     name: str
