@@ -29,6 +29,7 @@ from chalicelib.adapters.dynamodb.comments import DynamoCommentRepository
 from chalicelib.adapters.dynamodb.identity import DynamoUserRepository
 from chalicelib.adapters.dynamodb.projects import DynamoProjectRepository
 from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
+from chalicelib.adapters.dynamodb.templates import DynamoTemplateRepository
 from chalicelib.domain.activity import EventType, HistoryEvent
 from chalicelib.domain.comments import Comment
 from chalicelib.domain.errors import (
@@ -44,6 +45,7 @@ from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.tasks import Status, Task
 from chalicelib.domain.users import Role, Session, User
 from local import moto_patches
+from tests.integration.test_templates_repositories import template
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 PASSED, FAILED = "None", "ConditionalCheckFailed"  # moto's codes of a transaction's items
@@ -138,7 +140,7 @@ def differential(moto_aws: None) -> Iterator[Differential]:
         def both(backend: Any, transact_items: list[dict[str, Any]]) -> None:
             oracle.transact_write_items(backend, transact_items)
 
-        DynamoDBBackend.transact_write_items = both  # type: ignore[method-assign]
+        DynamoDBBackend.transact_write_items = both  # type: ignore[assignment,method-assign]
         try:
             yield oracle
         finally:
@@ -369,6 +371,29 @@ def comment_on_deleted_task() -> None:
         DynamoCommentRepository().add(Comment(new_id(), new_id(), project_id, "u", "hi", NOW))
 
 
+def create_template() -> None:
+    DynamoTemplateRepository().create(template(account().project.id))
+
+
+def create_template_in_deleted_project() -> None:
+    with pytest.raises(NotFound):
+        DynamoTemplateRepository().create(template(new_id()))
+
+
+def update_template() -> None:
+    templates = DynamoTemplateRepository()
+    before = templates.create(template(account().project.id))
+    templates.update(before, before.with_changes(name="New"))
+
+
+def update_template_at_stale_version() -> None:
+    templates = DynamoTemplateRepository()
+    before = templates.create(template(account().project.id))
+    templates.update(before, before.with_changes(name="First"))
+    with pytest.raises(StaleVersion):
+        templates.update(before, before.with_changes(name="Second"))
+
+
 CASES: dict[str, tuple[Callable[[], None], list[str] | None]] = {
     # create_account: puts of the email claim, [the first-admin claim,] user, project,
     # membership, user index, session.
@@ -417,6 +442,12 @@ CASES: dict[str, tuple[Callable[[], None], list[str] | None]] = {
     # comment: checks of the project and the task; puts of the comment and history.
     "comment": (comment, None),
     "comment_on_deleted_task": (comment_on_deleted_task, [PASSED, FAILED, PASSED]),
+    # a project's item (templates, workflows, rules): the project's check; the item's put,
+    # new or at its version.
+    "create_template": (create_template, None),
+    "create_template_in_deleted_project": (create_template_in_deleted_project, [FAILED, PASSED]),
+    "update_template": (update_template, None),
+    "update_template_at_stale_version": (update_template_at_stale_version, [PASSED, FAILED]),
 }
 
 
