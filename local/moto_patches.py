@@ -1,27 +1,28 @@
-"""Fixes for moto's DynamoDB under concurrency, for the local stack only.
+"""Patches to moto for the local stack and the concurrency tests; what each is for:
 
-moto runs a transaction by deep-copying every table it touches, applying the writes, and on a
-failed condition restoring the copies: any write another thread made meanwhile is lost (seen as
-a registration that vanished when two people registered at once). DynamoDB itself never loses
-a write, so the local stack serializes moto's DynamoDB writes with one lock. Reads stay
-concurrent.
-
-Two more patches keep moto fast enough to stand in for a busy stack:
-- Transactions: moto deep-copies every table a transaction touches (once per item) to undo it
-  on a failed condition, so each transaction costs the size of the tables. Under the write
-  lock the conditions can be checked first and nothing written when one fails; only the
-  touched items are copied, to undo the writes if one of them raises.
-- Step Functions: moto's interpreter parses every JSONPath again each time a state reads one
-  (a parser generator per call) and parses the whole definition (ANTLR, in Python) for every
-  execution; the parsed paths and the definitions' syntax trees are kept (each execution still
-  gets its own evaluation components). Its Lambda tasks are routed in process by
-  `local.lambdas`.
-- The server: to route each request, moto lists its package directory and tries every
+- Write lock (thread safety). moto runs a transaction by deep-copying every table it touches,
+  applying the writes, and on a failed condition putting the copies back: any write another
+  thread made meanwhile is lost (seen as a registration that vanished when two people
+  registered at once). DynamoDB never loses a write, so moto's DynamoDB writes take one lock.
+  Reads stay concurrent.
+- TransactWriteItems (thread safety, and speed). moto writes each item as soon as its own
+  condition passes, so until a later item's condition fails and the copies go back, other
+  threads' reads see writes of a transaction that is cancelled; and it copies the whole table
+  once per item. Under the write lock the conditions are checked first and nothing is written
+  when one fails; only the touched items are copied, to undo the writes if one of them raises.
+  `tests/integration/test_moto_differential.py` holds its outcome (success and items, or the
+  cancellation reasons) equal to stock moto's for every transaction shape the adapters send.
+- DynamoDB answers (speed). moto encodes each item through botocore's generic shape walker,
+  member by member; that was the stack's largest CPU cost under load (a workflow run's poll
+  reads a hundred executions). Items are plain JSON already, so the item operations' answers
+  are dumped as they are (`tests/integration/test_moto_patches.py` holds them equal to moto's).
+- Step Functions (speed): moto's interpreter parses every JSONPath again each time a state
+  reads one (a parser generator per call) and parses the whole definition (ANTLR, in Python)
+  for every execution; the parsed paths and the definitions' syntax trees are kept (each
+  execution still gets its own evaluation components). Its Lambda tasks are routed in process
+  by `local.lambdas`.
+- The server (speed): to route each request, moto lists its package directory and tries every
   service's URL patterns, under one lock shared by all requests; the answer per host is kept.
-- DynamoDB answers: moto encodes each item through botocore's generic shape walker, member
-  by member; that was the stack's largest CPU cost under load (a workflow run's poll reads a
-  hundred executions). Items are plain JSON already, so the item operations' answers are
-  dumped as they are (`tests/integration/test_moto_patches.py` holds them equal to moto's).
 """
 
 from __future__ import annotations

@@ -52,11 +52,8 @@ def dynamodb() -> Iterator[Any]:
 
 def _both(call: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     moto_answer = call()
-    moto_patches.install()
-    try:
+    with moto_patches.installed():
         patched_answer = call()
-    finally:
-        moto_patches.uninstall()
     for answer in (moto_answer, patched_answer):
         answer.pop("ResponseMetadata", None)
     return moto_answer, patched_answer
@@ -120,14 +117,11 @@ def test_the_patch_is_in_place_while_installed(dynamodb: Any) -> None:
     from moto.dynamodb.responses import DynamoResult
 
     original = DynamoResult.execute_result
-    moto_patches.install()
-    try:
+    with moto_patches.installed():
         assert DynamoResult.execute_result is not original
         assert dynamodb.get_item(TableName=TABLE, Key=KEY)["Item"]["binary"] == {
             "B": b"\x00\x01\xff"
         }
-    finally:
-        moto_patches.uninstall()
     assert DynamoResult.execute_result is original
 
 
