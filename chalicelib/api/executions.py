@@ -13,23 +13,20 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import ExecutionOut, PageOut
 from chalicelib.api.tasks import the_task
-from chalicelib.domain.executions import (
-    project_of_execution,
-)
+from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
-from chalicelib.domain.projects import plausible_id
 from chalicelib.ports import PrefetchKey
 
 TAG = "executions"
 
 
 def the_execution(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    execution_id = params["execution_id"]
-    project_id = project_of_execution(execution_id)
-    if not plausible_id(execution_id) or project_id is None:
+    execution_id = ScopedId.parse(params["execution_id"])
+    if execution_id is None:
         return []
+    project_id = execution_id.project_id
     return [
-        ("execution", execution_id),
+        ("execution", str(execution_id)),
         ("project", project_id),
         ("member", project_id, principal.user_id),
     ]

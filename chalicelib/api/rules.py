@@ -14,8 +14,8 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import Out, PageOut
 from chalicelib.api.templates import project_and_me
+from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
-from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.rules import (
     Rule,
     RuleCreate,
@@ -23,7 +23,6 @@ from chalicelib.domain.rules import (
     RuleOutcome,
     RuleUpdate,
     TriggerEvent,
-    project_of_rule,
     public_action,
 )
 from chalicelib.ports import PrefetchKey
@@ -99,11 +98,15 @@ class RuleExecutionOut(Out):
 
 
 def the_rule(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    rule_id = params["rule_id"]
-    project_id = project_of_rule(rule_id)
-    if not plausible_id(rule_id) or project_id is None:
+    rule_id = ScopedId.parse(params["rule_id"])
+    if rule_id is None:
         return []
-    return [("rule", rule_id), ("project", project_id), ("member", project_id, principal.user_id)]
+    project_id = rule_id.project_id
+    return [
+        ("rule", str(rule_id)),
+        ("project", project_id),
+        ("member", project_id, principal.user_id),
+    ]
 
 
 @route(

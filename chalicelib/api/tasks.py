@@ -11,6 +11,7 @@ from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import Out, PageOut, TaskOut
+from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.model import Page
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.search import query_words
@@ -21,7 +22,6 @@ from chalicelib.domain.tasks import (
     Task,
     TaskCreate,
     TaskUpdate,
-    project_of,
 )
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.tasks import SORTS, DueFilter, TaskFilters
@@ -90,11 +90,15 @@ def list_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchKey
 
 
 def the_task(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    keys: list[PrefetchKey] = [("task", params["task_id"])]
-    project_id = project_of(params["task_id"])
-    if project_id:
-        keys += [("project", project_id), ("member", project_id, principal.user_id)]
-    return keys
+    task_id = ScopedId.parse(params["task_id"])
+    if task_id is None:
+        return []
+    project_id = task_id.project_id
+    return [
+        ("task", str(task_id)),
+        ("project", project_id),
+        ("member", project_id, principal.user_id),
+    ]
 
 
 def the_task_and_caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
@@ -102,8 +106,8 @@ def the_task_and_caller(principal: Principal, params: dict[str, str]) -> list[Pr
 
 
 def the_task_and_graph(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    project_id = project_of(params["task_id"])
-    return [*the_task(principal, params), *([("graph", project_id)] if project_id else [])]
+    task_id = ScopedId.parse(params["task_id"])
+    return [*the_task(principal, params), *([("graph", task_id.project_id)] if task_id else [])]
 
 
 # ---- routes ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import Out, PageOut, TaskOut
+from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.tasks import Priority
@@ -21,7 +22,6 @@ from chalicelib.domain.templates import (
     Template,
     TemplateCreate,
     TemplateUpdate,
-    project_of_template,
 )
 from chalicelib.ports import PrefetchKey
 from chalicelib.services.templates import Instantiated
@@ -99,12 +99,12 @@ def project_and_me(principal: Principal, params: dict[str, str]) -> list[Prefetc
 
 
 def the_template(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    template_id = params["template_id"]
-    project_id = project_of_template(template_id)
-    if not plausible_id(template_id) or project_id is None:
+    template_id = ScopedId.parse(params["template_id"])
+    if template_id is None:
         return []
+    project_id = template_id.project_id
     return [
-        ("template", template_id),
+        ("template", str(template_id)),
         ("project", project_id),
         ("member", project_id, principal.user_id),
     ]

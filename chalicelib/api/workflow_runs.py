@@ -12,20 +12,18 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import PageOut, WorkflowRunOut
 from chalicelib.api.workflows import the_workflow
+from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
-from chalicelib.domain.projects import plausible_id
-from chalicelib.domain.workflow_runs import project_of_run
 from chalicelib.ports import PrefetchKey
 
 TAG = "workflow runs"
 
 
 def the_run(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    run_id = params["run_id"]
-    project_id = project_of_run(run_id)
-    if not plausible_id(run_id) or project_id is None:
+    run_id = ScopedId.parse(params["run_id"])
+    if run_id is None:
         return []
-    return [("project", project_id), ("member", project_id, principal.user_id)]
+    return [("project", run_id.project_id), ("member", run_id.project_id, principal.user_id)]
 
 
 @route(

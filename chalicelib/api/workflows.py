@@ -15,14 +15,12 @@ from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.api.schemas import PageOut, WorkflowOut
+from chalicelib.domain.ids import ScopedId, project_of
 from chalicelib.domain.principals import Principal
-from chalicelib.domain.projects import plausible_id
-from chalicelib.domain.tasks import project_of
 from chalicelib.domain.workflows import (
     StepInput,
     WorkflowCreate,
     WorkflowUpdate,
-    project_of_workflow,
 )
 from chalicelib.ports import PrefetchKey
 
@@ -69,12 +67,12 @@ def new_workflow_scope(principal: Principal, body: WorkflowCreate) -> list[Prefe
 
 
 def the_workflow(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    workflow_id = params["workflow_id"]
-    project_id = project_of_workflow(workflow_id)
-    if not plausible_id(workflow_id) or project_id is None:
+    workflow_id = ScopedId.parse(params["workflow_id"])
+    if workflow_id is None:
         return []
+    project_id = workflow_id.project_id
     return [
-        ("workflow", workflow_id),
+        ("workflow", str(workflow_id)),
         ("project", project_id),
         ("member", project_id, principal.user_id),
     ]

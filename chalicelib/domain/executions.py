@@ -1,8 +1,8 @@
 """Executions: one run of a task's action (a firing of its schedule, a manual run, a workflow step).
 
-Ids: an execution id is its own ULID followed by its project's ULID, like a task id
-(`chalicelib.domain.tasks.new_task_id`), so `GET /executions/{id}` reads the execution, its
-project and the caller's membership with the session.
+Ids: an execution id is a scoped id (`chalicelib.domain.ids`: its own ULID followed by its
+project's), like a task id, so `GET /executions/{id}` reads the execution, its project and the
+caller's membership with the session.
 
 One firing yields one execution: the execution of the firing `(task, scheduled time)` has an id
 derived from it (`firing_execution_id`: a ULID whose time is the scheduled time and whose random
@@ -32,8 +32,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import Conflict
-from chalicelib.domain.model import new_id, utc
-from chalicelib.domain.tasks import project_of
+from chalicelib.domain.ids import ScopedId
+from chalicelib.domain.model import utc
 from chalicelib.domain.webhooks import MAX_TIMEOUT_SECONDS, RetryPolicy, WebhookResult
 
 BODY_EXCERPT_MAX = 1024
@@ -169,7 +169,7 @@ class SlotTaken(Exception):
 
 
 def new_execution_id(project_id: str) -> str:
-    return new_id() + project_id
+    return str(ScopedId.new(project_id))
 
 
 def firing_execution_id(project_id: str, task_id: str, scheduled_time: datetime) -> str:
@@ -182,12 +182,8 @@ def firing_execution_id(project_id: str, task_id: str, scheduled_time: datetime)
     moment = utc(scheduled_time).replace(microsecond=0)
     millis = int(moment.timestamp()) * 1000
     digest = hashlib.sha256(firing_key(task_id, moment).encode()).digest()
-    return str(ULID.from_bytes(millis.to_bytes(6, "big") + digest[:10])) + project_id
-
-
-def project_of_execution(execution_id: str) -> str | None:
-    """The project an execution id names, or None if it is not an execution id."""
-    return project_of(execution_id)
+    item = str(ULID.from_bytes(millis.to_bytes(6, "big") + digest[:10]))
+    return str(ScopedId(item, project_id))
 
 
 def firing_key(task_id: str, scheduled_time: datetime) -> str:

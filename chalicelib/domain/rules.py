@@ -44,8 +44,9 @@ from pydantic import (
 
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.executions import Execution
-from chalicelib.domain.model import Input, new_id
-from chalicelib.domain.tasks import Id, Priority, Status, Task, TaskUpdate, project_of
+from chalicelib.domain.ids import ScopedId
+from chalicelib.domain.model import Input
+from chalicelib.domain.tasks import Id, Priority, Status, Task, TaskUpdate
 from chalicelib.domain.templates import Values
 
 NAME_MAX = 200
@@ -246,11 +247,7 @@ class RuleEvent:
 
 
 def new_rule_id(project_id: str) -> str:
-    return new_id() + project_id
-
-
-def project_of_rule(rule_id: str) -> str | None:
-    return project_of(rule_id)
+    return str(ScopedId.new(project_id))
 
 
 # ---- rules ------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from pydantic import (
 
 from chalicelib.domain import graphs
 from chalicelib.domain.errors import Conflict, ValidationFailed
-from chalicelib.domain.model import Input, new_id
+from chalicelib.domain.ids import ScopedId
+from chalicelib.domain.model import Input
 from chalicelib.domain.schedules import Schedule, ScheduleInput
 from chalicelib.domain.webhooks import RetryPolicy, WebhookAction
 
@@ -97,23 +98,11 @@ class Task:
 
 
 # ---- ids --------------------------------------------------------------------------------------
-# A task id is its own ULID followed by its project's: still opaque and time-sortable, and a
-# request about a task can read the task, its project and the caller's membership in one round
-# trip (see docs/data-model.md). Tasks never move between projects.
-
-_ULID_LENGTH = 26
-_CROCKFORD = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+# A task id is a scoped id (chalicelib.domain.ids): its own ULID followed by its project's.
 
 
 def new_task_id(project_id: str) -> str:
-    return new_id() + project_id
-
-
-def project_of(task_id: str) -> str | None:
-    """The project a task id names, or None if it is not a task id."""
-    if len(task_id) != 2 * _ULID_LENGTH or not set(task_id) <= _CROCKFORD:
-        return None
-    return task_id[_ULID_LENGTH:]
+    return str(ScopedId.new(project_id))
 
 
 # ---- rules ------------------------------------------------------------------------------------

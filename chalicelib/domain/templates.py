@@ -30,8 +30,9 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, ValidationError, field_validator
 
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.model import Input, new_id
-from chalicelib.domain.tasks import Description, Id, Priority, Tags, TaskCreate, project_of
+from chalicelib.domain.ids import ScopedId
+from chalicelib.domain.model import Input
+from chalicelib.domain.tasks import Description, Id, Priority, Tags, TaskCreate
 
 NAME_MAX = 200
 SUBTASKS_MAX = 20
@@ -96,12 +97,7 @@ class Template:
 
 
 def new_template_id(project_id: str) -> str:
-    return new_id() + project_id
-
-
-def project_of_template(template_id: str) -> str | None:
-    """The project a template id names, or None if it is not a template id."""
-    return project_of(template_id)
+    return str(ScopedId.new(project_id))
 
 
 # ---- placeholders -----------------------------------------------------------------------------

@@ -27,8 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.executions import Execution, ExecutionStatus
-from chalicelib.domain.model import new_id
-from chalicelib.domain.tasks import project_of
+from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.workflows import OnFailure, Step, Workflow
 
 # A round starts at most this many steps: their executions and the run are one transaction
@@ -79,11 +78,7 @@ class WorkflowRun:
 
 
 def new_run_id(project_id: str) -> str:
-    return new_id() + project_id
-
-
-def project_of_run(run_id: str) -> str | None:
-    return project_of(run_id)
+    return str(ScopedId.new(project_id))
 
 
 def start_run(

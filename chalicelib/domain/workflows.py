@@ -33,9 +33,9 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
 from chalicelib.domain import graphs
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.model import Input, new_id
+from chalicelib.domain.ids import ScopedId
+from chalicelib.domain.model import Input
 from chalicelib.domain.schedules import Schedule, ScheduleInput
-from chalicelib.domain.tasks import project_of
 
 NAME_MAX = 200
 STEPS_MAX = 100
@@ -89,12 +89,7 @@ class Workflow:
 
 
 def new_workflow_id(project_id: str) -> str:
-    return new_id() + project_id
-
-
-def project_of_workflow(workflow_id: str) -> str | None:
-    """The project a workflow id names, or None if it is not a workflow id."""
-    return project_of(workflow_id)
+    return str(ScopedId.new(project_id))
 
 
 # ---- rules ------------------------------------------------------------------------------------

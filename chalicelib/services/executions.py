@@ -49,13 +49,13 @@ from chalicelib.domain.executions import (
     Trigger,
     firing_execution_id,
     new_execution_id,
-    project_of_execution,
 )
+from chalicelib.domain.ids import project_of
 from chalicelib.domain.model import Page, PageRequest, new_id, utc
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.schedules import Overlap, Schedule
-from chalicelib.domain.tasks import Task, project_of
+from chalicelib.domain.tasks import Task
 from chalicelib.ports import (
     AttemptDispatcher,
     Clock,
@@ -373,7 +373,7 @@ class ExecutionService:
         return self._executions.find_for_task(task_id, page)
 
     def get(self, principal: Principal, execution_id: str) -> Execution:
-        project_id = project_of_execution(execution_id)
+        project_id = project_of(execution_id)
         if project_id is None:
             raise NotFound("execution not found")
         execution = self._executions.get(execution_id)

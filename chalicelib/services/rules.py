@@ -35,6 +35,7 @@ from chalicelib.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from chalicelib.domain.ids import project_of
 from chalicelib.domain.model import Page, PageRequest, new_id, rfc3339
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
@@ -61,11 +62,10 @@ from chalicelib.domain.rules import (
     context_values,
     matches,
     new_rule_id,
-    project_of_rule,
     set_field_update,
     template_values,
 )
-from chalicelib.domain.tasks import Task, TaskUpdate, project_of
+from chalicelib.domain.tasks import Task, TaskUpdate
 from chalicelib.domain.templates import FromTemplate
 from chalicelib.ports import (
     Clock,
@@ -354,7 +354,7 @@ class RuleService:
         self, principal: Principal, rule_id: str, at_least: ProjectRole
     ) -> tuple[Rule, ProjectContext]:
         """The rule as this caller may reach it: 404 unless a member of its project."""
-        rule = self._rules.get(rule_id) if project_of_rule(rule_id) else None
+        rule = self._rules.get(rule_id) if project_of(rule_id) else None
         if rule is None:
             raise NotFound("rule not found")
         project_id = rule.project_id

@@ -22,6 +22,7 @@ from chalicelib.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from chalicelib.domain.ids import project_of
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
@@ -33,7 +34,6 @@ from chalicelib.domain.templates import (
     TemplateUpdate,
     instantiate,
     new_template_id,
-    project_of_template,
 )
 from chalicelib.ports import (
     Clock,
@@ -177,7 +177,7 @@ class TemplateService:
         self, principal: Principal, template_id: str, at_least: ProjectRole
     ) -> tuple[Template, ProjectContext]:
         """The template as this caller may reach it: 404 unless a member of its project."""
-        template = self._templates.get(template_id) if project_of_template(template_id) else None
+        template = self._templates.get(template_id) if project_of(template_id) else None
         if template is None:
             raise NotFound("template not found")
         project_id = template.project_id

@@ -43,6 +43,7 @@ from chalicelib.domain.executions import (
     Trigger,
     firing_key,
 )
+from chalicelib.domain.ids import project_of
 from chalicelib.domain.model import Page, PageRequest, utc
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
@@ -50,10 +51,9 @@ from chalicelib.domain.schedules import Overlap
 from chalicelib.domain.workflow_runs import (
     RunStep,
     WorkflowRun,
-    project_of_run,
     start_run,
 )
-from chalicelib.domain.workflows import Workflow, project_of_workflow
+from chalicelib.domain.workflows import Workflow
 from chalicelib.ports import (
     Clock,
     ExecutionRepository,
@@ -124,7 +124,7 @@ class WorkflowRunService:
 
     def fire(self, workflow_id: str, scheduled_time: datetime, delivery: Delivery) -> RunFiring:
         """One delivery of a firing of the workflow's schedule (see the module's docstring)."""
-        project_id = project_of_workflow(workflow_id)
+        project_id = project_of(workflow_id)
         if project_id is None or (delivery.project_id and delivery.project_id != project_id):
             return RunFiring(None, False, "the firing names no workflow of its project")
         if self._prefetch is not None:  # the workflow and its project in one round trip
@@ -254,7 +254,7 @@ class WorkflowRunService:
     # ---- helpers -------------------------------------------------------------------------------
 
     def _workflow(self, principal: Principal, workflow_id: str, role: ProjectRole) -> Workflow:
-        workflow = self._workflows.get(workflow_id) if project_of_workflow(workflow_id) else None
+        workflow = self._workflows.get(workflow_id) if project_of(workflow_id) else None
         if workflow is None:
             raise NotFound("workflow not found")
         try:
@@ -264,7 +264,7 @@ class WorkflowRunService:
         return workflow
 
     def _run(self, principal: Principal, run_id: str, role: ProjectRole) -> WorkflowRun:
-        project_id = project_of_run(run_id)
+        project_id = project_of(run_id)
         run = self._runs.get(run_id) if project_id else None
         if run is None or run.project_id != project_id:
             raise NotFound("workflow run not found")

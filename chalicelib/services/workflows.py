@@ -24,6 +24,7 @@ from chalicelib.domain.errors import (
     Forbidden,
     NotFound,
 )
+from chalicelib.domain.ids import project_of
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
@@ -33,7 +34,6 @@ from chalicelib.domain.schedules import (
     RateScheduleInput,
     Schedule,
 )
-from chalicelib.domain.tasks import project_of
 from chalicelib.domain.workflows import (
     Step,
     Workflow,
@@ -41,7 +41,6 @@ from chalicelib.domain.workflows import (
     WorkflowUpdate,
     check_steps,
     new_workflow_id,
-    project_of_workflow,
     wrong_task_error,
 )
 from chalicelib.ports import (
@@ -187,7 +186,7 @@ class WorkflowService:
     ) -> tuple[Workflow, ProjectContext]:
         """The workflow as this caller may reach it: 404 unless a member of its project."""
         # An id that names no project names no workflow: not worth a read.
-        workflow = self._workflows.get(workflow_id) if project_of_workflow(workflow_id) else None
+        workflow = self._workflows.get(workflow_id) if project_of(workflow_id) else None
         if workflow is None:
             raise NotFound("workflow not found")
         project_id = workflow.project_id

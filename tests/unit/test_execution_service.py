@@ -19,8 +19,8 @@ from chalicelib.domain.executions import (
     can_move,
     firing_execution_id,
     firing_key,
-    project_of_execution,
 )
+from chalicelib.domain.ids import project_of
 from chalicelib.domain.model import PageRequest, new_id
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
@@ -147,7 +147,7 @@ class TestFire:
             AT,
         )
         assert execution.lease_expires_at == world.clock.now() + ATTEMPT_LEASE
-        assert project_of_execution(execution.id) == task.project_id
+        assert project_of(execution.id) == task.project_id
         assert world.runner.started == []  # no state machine
         # Its id names the firing (the claim), and the history hears of it when it ends.
         assert execution.id == firing_execution_id(task.project_id, task.id, AT)

@@ -19,6 +19,7 @@ from chalicelib.domain.errors import (
     StaleVersion,
     ValidationFailed,
 )
+from chalicelib.domain.ids import project_of
 from chalicelib.domain.model import PageRequest, new_id
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
@@ -32,7 +33,6 @@ from chalicelib.domain.workflows import (
     WorkflowCreate,
     WorkflowUpdate,
     check_steps,
-    project_of_workflow,
 )
 from chalicelib.services.workflows import WorkflowService
 from tests.fakes import InMemoryTaskRepository, InMemoryWorkflowRepository, NoPrefetch
@@ -204,8 +204,8 @@ class TestBodies:
 
 def test_a_workflow_id_names_its_project() -> None:
     project_id = new_id()
-    assert project_of_workflow(new_id() + project_id) == project_id
-    assert project_of_workflow("not-an-id") is None
+    assert project_of(new_id() + project_id) == project_id
+    assert project_of("not-an-id") is None
 
 
 # ---- the service -------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ def patch(
 class TestCreate:
     def test_defaults_and_what_is_stored(self, team: Team) -> None:
         workflow = create(team)
-        assert project_of_workflow(workflow.id) == team.project.id
+        assert project_of(workflow.id) == team.project.id
         assert (workflow.project_id, workflow.created_by, workflow.version) == (
             team.project.id,
             team.member.user_id,

@@ -139,8 +139,8 @@ def rule_events(event: dict[str, Any]) -> list[Any]:
     from chalicelib.adapters.dynamodb import models
     from chalicelib.adapters.dynamodb.executions import execution_from_model as execution_of
     from chalicelib.domain.executions import ExecutionStatus
+    from chalicelib.domain.ids import project_of
     from chalicelib.domain.rules import RuleEvent, TriggerEvent
-    from chalicelib.domain.tasks import project_of
 
     failed = {ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT}
     tasks = str(models.TaskModel.Meta.table_name)
