@@ -21,12 +21,31 @@ from chalicelib import bootstrap
 from chalicelib.api import errors as api_errors
 from chalicelib.api.request_ids import request_id_of
 from chalicelib.api.route_table import API_PREFIX
-from chalicelib.domain.errors import BadRequest, DomainError, PayloadTooLarge, ValidationFailed
+from chalicelib.domain.errors import (
+    BadRequest,
+    DomainError,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
+from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
 from chalicelib.observability import logger
 from chalicelib.ports import PrefetchKey
 
 MAX_BODY_BYTES = 256 * 1024
+
+# Path parameters that hold a scoped id (chalicelib.domain.ids), with the item each names. A
+# malformed one names nothing: the route answers 404 as for a missing item, and reads nothing
+# for it (the caller is authenticated first all the same: 401 comes before 404).
+SCOPED_ID_PARAMS = {
+    "task_id": "task",
+    "execution_id": "execution",
+    "workflow_id": "workflow",
+    "run_id": "workflow run",
+    "template_id": "template",
+    "rule_id": "rule",
+}
 
 
 @dataclass(frozen=True)
@@ -147,6 +166,15 @@ def _parse_body_first(
         return None, exc
 
 
+def _malformed_id(params: dict[str, str]) -> NotFound | None:
+    """The 404 of the first path parameter that should hold a scoped id and does not."""
+    for name, value in params.items():
+        item = SCOPED_ID_PARAMS.get(name)
+        if item is not None and ScopedId.parse(value) is None:
+            return NotFound(f"{item} not found")
+    return None
+
+
 def _with_body_keys(
     spec: RouteSpec, body: Any, keys: Callable[[Principal], Sequence[PrefetchKey]] | None
 ) -> Callable[[Principal], Sequence[PrefetchKey]] | None:
@@ -207,20 +235,25 @@ def handle(
         container = bootstrap.container()
         with container.request_scope():
             body, body_error = _parse_body_first(request, spec.body)
+            id_error = _malformed_id(params)
             principal = None
             if spec.auth:
                 prefetch = spec.prefetch
                 # Prefetch sees path and query parameters (the path's win on a clash).
                 known = {**(request.query_params or {}), **params}
+                keys = _with_body_keys(
+                    spec, body, (lambda caller: prefetch(caller, known)) if prefetch else None
+                )
+                # Nothing is read beside the session for a request that will answer 404.
                 principal = container.auth.authenticate(
-                    bearer_token(request),
-                    _with_body_keys(
-                        spec, body, (lambda caller: prefetch(caller, known)) if prefetch else None
-                    ),
+                    bearer_token(request), keys if id_error is None else None
                 )
             if body_error is not None:
                 raise body_error
             query = _parse_query(request, spec.query)
+            # Where a missing item's 404 would come from: after the body's and query's errors.
+            if id_error is not None:
+                raise id_error
             call = Call(request, request_id, params, body, query, principal)
             return _to_response(view(call), spec, request)
     except DomainError as exc:
