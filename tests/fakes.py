@@ -13,11 +13,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.adapters.dynamodb.pagination import decode_cursor, encode_cursor
-from chalicelib.adapters.dynamodb.workflow_runs import check_advance
 from chalicelib.adapters.passwords import Argon2PasswordHasher
 from chalicelib.domain.activity import HistoryEvent, Notification, Record
 from chalicelib.domain.comments import Comment
+from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import (
     EmailTaken,
     FirstAdminTaken,
@@ -34,7 +33,7 @@ from chalicelib.domain.schedules import Schedule, ScheduleTarget
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
 from chalicelib.domain.webhooks import WebhookRequest, WebhookResult
-from chalicelib.domain.workflow_runs import WorkflowRun
+from chalicelib.domain.workflow_runs import WorkflowRun, check_advance
 from chalicelib.domain.workflows import Workflow
 from chalicelib.ports import (
     Clock,

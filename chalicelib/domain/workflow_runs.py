@@ -21,11 +21,12 @@ Failure semantics (API.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.activity import Record
 from chalicelib.domain.executions import Execution, ExecutionStatus
 from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.workflows import OnFailure, Step, Workflow
@@ -191,3 +192,25 @@ def _final_status(run: WorkflowRun, status: Mapping[str, ExecutionStatus]) -> Ex
     if any(value in FAILED for value in status.values()):
         return ExecutionStatus.FAILED
     return ExecutionStatus.SUCCEEDED
+
+
+# A round's writes (the run, its new executions, its records) are one transaction, and
+# DynamoDB takes at most this many items in one.
+MAX_ROUND_ITEMS = 100
+
+
+def check_advance(
+    before: WorkflowRun,
+    after: WorkflowRun,
+    executions: Sequence[Execution],
+    records: Sequence[Record],
+) -> None:
+    """What a repository's `advance` refuses before writing anything (a caller's bug, not a
+    race)."""
+    if after.id != before.id:
+        raise ValueError(f"advance of run {before.id} given run {after.id}")
+    items = 1 + len(executions) + len(records)
+    if items > MAX_ROUND_ITEMS:
+        raise ValueError(
+            f"a round writes {items} items; a transaction takes at most {MAX_ROUND_ITEMS}"
+        )

@@ -15,16 +15,13 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.dynamodb import prefetch
 from chalicelib.adapters.dynamodb.models import NotificationModel, NotificationStateModel
-from chalicelib.adapters.dynamodb.pagination import (
-    decode_cursor,
-    encode_cursor,
-    query_one_page,
-)
+from chalicelib.adapters.dynamodb.pagination import query_one_page
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.dynamodb.records import notification_to_model
 from chalicelib.adapters.dynamodb.transactions import condition_failed
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.activity import Notification, NotificationType
+from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import plausible_id
 

@@ -8,8 +8,6 @@ from typing import Any, TypeVar
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.model import Page, PageRequest
 
-__all__ = ["decode_cursor", "encode_cursor", "key_of", "paginate", "query_one_page"]
-
 T = TypeVar("T")
 M = TypeVar("M")
 

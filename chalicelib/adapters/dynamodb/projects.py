@@ -20,7 +20,7 @@ from chalicelib.adapters.dynamodb.identity import (
     project_to_model,
 )
 from chalicelib.adapters.dynamodb.models import MembershipModel, ProjectModel, UserProjectsModel
-from chalicelib.adapters.dynamodb.pagination import decode_cursor, encode_cursor, key_of, paginate
+from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.dynamodb.transactions import (
     MAX_TRANSACTION_ITEMS,
@@ -28,6 +28,7 @@ from chalicelib.adapters.dynamodb.transactions import (
     condition_failed,
 )
 from chalicelib.adapters.errors import translate_aws_failures
+from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MemberExists, NotAMember, NotFound, StaleVersion
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import (

@@ -35,18 +35,14 @@ from chalicelib.adapters.dynamodb.pagination import key_of, paginate
 from chalicelib.adapters.dynamodb.prefetch import ItemKey
 from chalicelib.adapters.dynamodb.records import write_records
 from chalicelib.adapters.dynamodb.tasks import BATCH_WRITE_SIZE
-from chalicelib.adapters.dynamodb.transactions import (
-    MAX_TRANSACTION_ITEMS,
-    Transaction,
-    condition_failed,
-)
+from chalicelib.adapters.dynamodb.transactions import Transaction, condition_failed
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.activity import Record
 from chalicelib.domain.errors import StaleVersion
 from chalicelib.domain.executions import Execution, ExecutionStatus, Slot, SlotTaken
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import plausible_id
-from chalicelib.domain.workflow_runs import RunStep, WorkflowRun
+from chalicelib.domain.workflow_runs import RunStep, WorkflowRun, check_advance
 from chalicelib.domain.workflows import OnFailure
 
 
@@ -113,20 +109,6 @@ def run_from_model(row: WorkflowRunModel) -> WorkflowRun:
         finished_at=row.finished_at,
         version=int(row.version),
     )
-
-
-def check_advance(
-    before: WorkflowRun,
-    after: WorkflowRun,
-    executions: Sequence[Execution],
-    records: Sequence[Record],
-) -> None:
-    """What `advance` refuses before writing anything (a caller's bug, not a race)."""
-    if after.id != before.id:
-        raise ValueError(f"advance of run {before.id} given run {after.id}")
-    items = 1 + len(executions) + len(records)
-    if items > MAX_TRANSACTION_ITEMS:
-        raise ValueError(f"a round writes {items} items; a transaction takes at most 100")
 
 
 class DynamoWorkflowRunRepository:
