@@ -8,8 +8,7 @@ user, or a project that user is not a member of right now, is the same 404.
 from __future__ import annotations
 
 from chalicelib.domain import calendars
-from chalicelib.domain.calendars import FEED_MAX_EVENTS, FEED_NOT_FOUND, Feed
-from chalicelib.domain.calendars import CalendarKeys as CalendarKeys  # re-exported for bootstrap
+from chalicelib.domain.calendars import FEED_MAX_EVENTS, FEED_NOT_FOUND, CalendarKeys, Feed
 from chalicelib.domain.errors import Conflict, NotFound, StaleVersion
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import READ_ROLE, plausible_id
