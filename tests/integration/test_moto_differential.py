@@ -7,7 +7,8 @@ on a copy of the tables, then the patched one on the tables themselves. Both mus
 success with the same items in every table the request names, or the same error with the same
 cancellation reasons (code, message, item) in order. Each case drives the real adapter methods,
 in the success case and in each of its failure cases, and names the reasons it expects, so it
-fails if it no longer reaches the shape it is about.
+fails if it no longer reaches the shape it is about. A condition only another writer can fail
+(between an adapter's read and its transaction) is reached by that write, made in between.
 
 No known difference: for every shape below stock moto already follows DynamoDB's documented
 semantics on one thread (conditions on the state before the transaction, all or nothing, one
@@ -24,13 +25,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pynamodb.exceptions import TransactWriteError
 
+from chalicelib.adapters.dynamodb.calendars import DynamoCalendarRepository
 from chalicelib.adapters.dynamodb.comments import DynamoCommentRepository
+from chalicelib.adapters.dynamodb.executions import (
+    DynamoExecutionRepository,
+    purge_task_executions,
+)
 from chalicelib.adapters.dynamodb.identity import DynamoUserRepository
 from chalicelib.adapters.dynamodb.projects import DynamoProjectRepository
+from chalicelib.adapters.dynamodb.sweep import DynamoDueSweepRepository
 from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
 from chalicelib.adapters.dynamodb.templates import DynamoTemplateRepository
-from chalicelib.domain.activity import EventType, HistoryEvent
+from chalicelib.adapters.dynamodb.workflow_runs import DynamoWorkflowRunRepository
+from chalicelib.adapters.dynamodb.workflows import DynamoWorkflowRepository
+from chalicelib.domain.activity import EventType, HistoryEvent, Notification, NotificationType
 from chalicelib.domain.comments import Comment
 from chalicelib.domain.errors import (
     EmailTaken,
@@ -40,12 +50,24 @@ from chalicelib.domain.errors import (
     NotFound,
     StaleVersion,
 )
+from chalicelib.domain.executions import (
+    Execution,
+    ExecutionStatus,
+    Slot,
+    SlotTaken,
+    Trigger,
+    firing_execution_id,
+    new_execution_id,
+)
+from chalicelib.domain.ids import project_of
 from chalicelib.domain.model import new_id
 from chalicelib.domain.projects import Membership, Project, ProjectRole
-from chalicelib.domain.tasks import Status, Task
+from chalicelib.domain.tasks import Status, Task, new_task_id
 from chalicelib.domain.users import Role, Session, User
+from chalicelib.domain.workflow_runs import WorkflowRun, new_run_id, start_run
 from local import moto_patches
 from tests.integration.test_templates_repositories import template
+from tests.integration.test_workflow_repositories import workflow
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 PASSED, FAILED = "None", "ConditionalCheckFailed"  # moto's codes of a transaction's items
@@ -198,6 +220,104 @@ def created(task_: Task) -> Task:
 
 def history(task_id: str) -> HistoryEvent:
     return HistoryEvent(new_id(), task_id, EventType.TASK_UPDATED, "u", NOW, {"title": ("a", "b")})
+
+
+def unsaved_task_id() -> str:
+    """A task's id (in a project of its own): executions and their slots need no stored task."""
+    return new_task_id(new_id())
+
+
+def firing(task_id: str, at: datetime = NOW, **fields: Any) -> Execution:
+    """The execution of the firing (task, at), running: its id names the firing."""
+    project_id = project_of(task_id)
+    assert project_id is not None
+    fields.setdefault("status", ExecutionStatus.RUNNING)
+    return Execution(
+        id=firing_execution_id(project_id, task_id, at),
+        task_id=task_id,
+        project_id=project_id,
+        trigger=Trigger.SCHEDULE,
+        created_at=NOW,
+        scheduled_for=at,
+        **fields,
+    )
+
+
+def skipped(execution: Execution) -> Execution:
+    return replace(execution, status=ExecutionStatus.SKIPPED, finished_at=NOW, error="skip")
+
+
+def finished_event(execution: Execution) -> HistoryEvent:
+    return HistoryEvent(
+        new_id(),
+        execution.task_id,
+        EventType.EXECUTION_FINISHED,
+        "scheduler",
+        NOW,
+        {"status": ("running", execution.status.value)},
+    )
+
+
+class RacedExecutions(DynamoExecutionRepository):
+    """Executions whose read of a slot's owner is followed by another writer's `race`, as when
+    another delivery gets in between the read and the transaction that relies on it."""
+
+    def __init__(self, race: Callable[[], object]) -> None:
+        self._race = race
+
+    def slot_owner(self, task_id: str, slot: Slot) -> str | None:
+        owner = super().slot_owner(task_id, slot)
+        self._race()
+        return owner
+
+
+def scheduled_run() -> WorkflowRun:
+    """A firing's run of a new workflow (runs need no stored project or workflow)."""
+    return start_run(
+        workflow(new_id()), trigger="schedule", created_by="scheduler", at=NOW, scheduled_for=NOW
+    )
+
+
+def stored_run() -> WorkflowRun:
+    return DynamoWorkflowRunRepository().create(scheduled_run())
+
+
+def step_started(run: WorkflowRun) -> tuple[WorkflowRun, Execution]:
+    """The run's next round: its first step started, with that step's execution."""
+    first = run.steps[0]
+    execution = Execution(
+        id=new_execution_id(run.project_id),
+        task_id=first.task_id,
+        project_id=run.project_id,
+        trigger=Trigger.WORKFLOW,
+        status=ExecutionStatus.QUEUED,
+        created_at=NOW,
+        workflow_run_id=run.id,
+    )
+    steps = (replace(first, execution_id=execution.id), *run.steps[1:])
+    return run.with_changes(status=ExecutionStatus.RUNNING, steps=steps), execution
+
+
+def stored_user(owner: Account) -> User:
+    user = DynamoUserRepository().get(owner.user.id)
+    assert user is not None
+    return user
+
+
+def due_task(project_id: str) -> Task:
+    return created(task(project_id, due_date=NOW + timedelta(hours=2)))
+
+
+def due_soon(owner: Account, task_: Task) -> Notification:
+    return Notification(
+        new_id(),
+        owner.user.id,
+        NotificationType.TASK_DUE_SOON,
+        "due",
+        NOW,
+        task_.id,
+        task_.project_id,
+    )
 
 
 # ---- the cases: (what the adapter call does, the codes of its last transaction) --------------
@@ -394,6 +514,272 @@ def update_template_at_stale_version() -> None:
         templates.update(before, before.with_changes(name="Second"))
 
 
+# executions: a firing's claim is its execution's put; with a record (a skipped firing) that put
+# is a transaction, and so is the active slot's put behind the buffered one's check.
+
+
+def record_skipped_firing() -> None:
+    execution = skipped(firing(unsaved_task_id()))
+    _, created_now = DynamoExecutionRepository().create_for_firing(
+        execution, [finished_event(execution)]
+    )
+    assert created_now
+
+
+def record_skipped_firing_again() -> None:
+    execution = skipped(firing(unsaved_task_id()))
+    executions = DynamoExecutionRepository()
+    executions.create_for_firing(execution, [finished_event(execution)])
+    stored, created_now = executions.create_for_firing(execution, [finished_event(execution)])
+    assert (stored.id, created_now) == (execution.id, False)
+
+
+def take_active_slot() -> None:
+    DynamoExecutionRepository().create_for_firing(firing(unsaved_task_id()), (), Slot.ACTIVE)
+
+
+def take_active_slot_again() -> None:
+    """A repeated delivery owns the slot already."""
+    execution, executions = firing(unsaved_task_id()), DynamoExecutionRepository()
+    executions.create_for_firing(execution, (), Slot.ACTIVE)
+    _, created_now = executions.create_for_firing(execution, (), Slot.ACTIVE)
+    assert not created_now
+
+
+def take_active_slot_held_by_another() -> None:
+    task_id, executions = unsaved_task_id(), DynamoExecutionRepository()
+    executions.create_for_firing(firing(task_id), (), Slot.ACTIVE)
+    with pytest.raises(SlotTaken):
+        executions.create_for_firing(firing(task_id, NOW + timedelta(hours=1)), (), Slot.ACTIVE)
+
+
+def take_active_slot_behind_a_waiting_one() -> None:
+    task_id, executions = unsaved_task_id(), DynamoExecutionRepository()
+    executions.create_for_firing(firing(task_id), (), Slot.BUFFERED)
+    with pytest.raises(SlotTaken):
+        executions.create_for_firing(firing(task_id, NOW + timedelta(hours=1)), (), Slot.ACTIVE)
+
+
+def take_active_slot_held_with_one_waiting() -> None:
+    task_id, executions = unsaved_task_id(), DynamoExecutionRepository()
+    executions.create_for_firing(firing(task_id), (), Slot.ACTIVE)
+    executions.create_for_firing(firing(task_id, NOW + timedelta(hours=1)), (), Slot.BUFFERED)
+    with pytest.raises(SlotTaken):
+        executions.create_for_firing(firing(task_id, NOW + timedelta(hours=2)), (), Slot.ACTIVE)
+
+
+def promote_buffered() -> None:
+    task_id, executions = unsaved_task_id(), DynamoExecutionRepository()
+    waiting = firing(task_id)
+    executions.create_for_firing(waiting, (), Slot.BUFFERED)
+    assert executions.promote_buffered(task_id) == waiting.id
+
+
+def promote_buffered_while_active_held() -> None:
+    task_id, executions = unsaved_task_id(), DynamoExecutionRepository()
+    executions.create_for_firing(firing(task_id), (), Slot.ACTIVE)
+    executions.create_for_firing(firing(task_id, NOW + timedelta(hours=1)), (), Slot.BUFFERED)
+    assert executions.promote_buffered(task_id) is None
+
+
+def promote_buffered_of_task_purged_meanwhile() -> None:
+    task_id = unsaved_task_id()
+    DynamoExecutionRepository().create_for_firing(firing(task_id), (), Slot.BUFFERED)
+    assert RacedExecutions(lambda: purge_task_executions(task_id)).promote_buffered(task_id) is None
+
+
+def promote_buffered_promoted_by_another_meanwhile() -> None:
+    task_id, executions = unsaved_task_id(), DynamoExecutionRepository()
+    executions.create_for_firing(firing(task_id), (), Slot.BUFFERED)
+    raced = RacedExecutions(lambda: executions.promote_buffered(task_id))
+    assert raced.promote_buffered(task_id) is None
+
+
+def create_execution_with_history() -> None:
+    execution = firing(unsaved_task_id())
+    DynamoExecutionRepository().create(execution, [finished_event(execution)])
+
+
+def create_execution_twice() -> None:
+    execution, executions = firing(unsaved_task_id()), DynamoExecutionRepository()
+    executions.create(execution)
+    with pytest.raises(TransactWriteError):
+        executions.create(execution)
+
+
+def finish_execution_with_history() -> None:
+    running, executions = firing(unsaved_task_id()), DynamoExecutionRepository()
+    executions.create_for_firing(running)
+    done = replace(running, status=ExecutionStatus.SUCCEEDED, finished_at=NOW)
+    executions.update(running, done, [finished_event(done)])
+
+
+def finish_execution_at_stale_version() -> None:
+    running, executions = firing(unsaved_task_id()), DynamoExecutionRepository()
+    executions.create_for_firing(running)
+    done = replace(running, status=ExecutionStatus.SUCCEEDED, finished_at=NOW)
+    executions.update(running, done, [finished_event(done)])
+    with pytest.raises(StaleVersion):
+        executions.update(running, done, [finished_event(done)])
+
+
+def finish_execution_read_in_another_status() -> None:
+    running, executions = firing(unsaved_task_id()), DynamoExecutionRepository()
+    executions.create_for_firing(running)
+    done = replace(running, status=ExecutionStatus.SUCCEEDED, finished_at=NOW)
+    with pytest.raises(StaleVersion):
+        executions.update(
+            replace(running, status=ExecutionStatus.QUEUED), done, [finished_event(done)]
+        )
+
+
+# workflow runs
+
+
+def fire_workflow() -> None:
+    _, created_now = DynamoWorkflowRunRepository().create_for_firing(new_id(), scheduled_run())
+    assert created_now
+
+
+def fire_workflow_holding_its_slot() -> None:
+    runs = DynamoWorkflowRunRepository()
+    _, created_now = runs.create_for_firing(new_id(), scheduled_run(), hold_slot=True)
+    assert created_now
+
+
+def fire_workflow_again() -> None:
+    """A repeated delivery: the claim, and the slot its first delivery took, are held."""
+    runs, key, first = DynamoWorkflowRunRepository(), new_id(), scheduled_run()
+    runs.create_for_firing(key, first, hold_slot=True)
+    again = replace(first, id=new_run_id(first.project_id))
+    stored, created_now = runs.create_for_firing(key, again, hold_slot=True)
+    assert (stored.id, created_now) == (first.id, False)
+
+
+def fire_workflow_while_its_slot_is_held() -> None:
+    runs, first = DynamoWorkflowRunRepository(), scheduled_run()
+    runs.create_for_firing(new_id(), first, hold_slot=True)
+    later = replace(first, id=new_run_id(first.project_id))
+    with pytest.raises(SlotTaken):
+        runs.create_for_firing(new_id(), later, hold_slot=True)
+
+
+def fire_workflow_into_an_existing_run() -> None:
+    runs, run = DynamoWorkflowRunRepository(), stored_run()
+    with pytest.raises(TransactWriteError):
+        runs.create_for_firing(new_id(), run)
+
+
+def advance_run() -> None:
+    before = stored_run()
+    after, execution = step_started(before)
+    DynamoWorkflowRunRepository().advance(before, after, [execution], [finished_event(execution)])
+
+
+def advance_run_at_stale_version() -> None:
+    runs, before = DynamoWorkflowRunRepository(), stored_run()
+    after, execution = step_started(before)
+    runs.advance(before, after)
+    with pytest.raises(StaleVersion):
+        runs.advance(before, after, [execution], [finished_event(execution)])
+
+
+def advance_run_starting_an_existing_execution() -> None:
+    before = stored_run()
+    after, execution = step_started(before)
+    DynamoExecutionRepository().create(execution)
+    with pytest.raises(StaleVersion):
+        DynamoWorkflowRunRepository().advance(
+            before, after, [execution], [finished_event(execution)]
+        )
+
+
+# calendar keys
+
+
+def set_calendar_key() -> None:
+    user = stored_user(account())
+    DynamoCalendarRepository().set_key(user, user.with_changes(calendar_nonce="n"), new_id(), None)
+
+
+def rotate_calendar_key() -> None:
+    calendars, user, lookup = DynamoCalendarRepository(), stored_user(account()), new_id()
+    keyed = calendars.set_key(user, user.with_changes(calendar_nonce="n"), lookup, None)
+    calendars.set_key(keyed, keyed.with_changes(calendar_nonce="m"), new_id(), lookup)
+
+
+def rotate_calendar_key_at_stale_version() -> None:
+    calendars, user, lookup = DynamoCalendarRepository(), stored_user(account()), new_id()
+    calendars.set_key(user, user.with_changes(calendar_nonce="n"), lookup, None)
+    with pytest.raises(StaleVersion):
+        calendars.set_key(user, user.with_changes(calendar_nonce="m"), new_id(), lookup)
+
+
+def set_calendar_key_to_a_taken_lookup() -> None:
+    calendars, lookup = DynamoCalendarRepository(), new_id()
+    first, second = stored_user(account()), stored_user(account())
+    calendars.set_key(first, first.with_changes(calendar_nonce="n"), lookup, None)
+    with pytest.raises(StaleVersion):
+        calendars.set_key(second, second.with_changes(calendar_nonce="m"), lookup, None)
+
+
+# the due-date sweep's notifications
+
+
+def notify_due() -> None:
+    owner = account()
+    due = due_task(owner.project.id)
+    assert DynamoDueSweepRepository().notify_once(new_id(), due, due_soon(owner, due), NOW)
+
+
+def notify_due_again() -> None:
+    owner, sweep, claim = account(), DynamoDueSweepRepository(), new_id()
+    due = due_task(owner.project.id)
+    sweep.notify_once(claim, due, due_soon(owner, due), NOW)
+    assert not sweep.notify_once(claim, due, due_soon(owner, due), NOW)
+
+
+def notify_due_of_task_completed_since() -> None:
+    owner, tasks = account(), DynamoTaskRepository()
+    due = due_task(owner.project.id)
+    tasks.update(due, due.with_changes(status=Status.COMPLETED), None)
+    assert not DynamoDueSweepRepository().notify_once(new_id(), due, due_soon(owner, due), NOW)
+
+
+def notify_due_in_deleted_project() -> None:
+    owner = account()
+    project = team_project(owner)
+    due = due_task(project.id)
+    DynamoProjectRepository().delete(project)
+    assert not DynamoDueSweepRepository().notify_once(new_id(), due, due_soon(owner, due), NOW)
+
+
+# a workflow's change: only its changed attributes, at its version
+
+
+def update_workflow() -> None:
+    workflows = DynamoWorkflowRepository()
+    before = workflows.create(workflow(account().project.id))
+    workflows.update(before, before.with_changes(name="New"))
+
+
+def update_workflow_at_stale_version() -> None:
+    workflows = DynamoWorkflowRepository()
+    before = workflows.create(workflow(account().project.id))
+    workflows.update(before, before.with_changes(name="First"))
+    with pytest.raises(StaleVersion):
+        workflows.update(before, before.with_changes(name="Second"))
+
+
+def update_workflow_in_deleted_project() -> None:
+    project = team_project(account())
+    workflows = DynamoWorkflowRepository()
+    before = workflows.create(workflow(project.id))
+    DynamoProjectRepository().delete(project)
+    with pytest.raises(NotFound):
+        workflows.update(before, before.with_changes(name="New"))
+
+
 CASES: dict[str, tuple[Callable[[], None], list[str] | None]] = {
     # create_account: puts of the email claim, [the first-admin claim,] user, project,
     # membership, user index, session.
@@ -448,6 +834,88 @@ CASES: dict[str, tuple[Callable[[], None], list[str] | None]] = {
     "create_template_in_deleted_project": (create_template_in_deleted_project, [FAILED, PASSED]),
     "update_template": (update_template, None),
     "update_template_at_stale_version": (update_template_at_stale_version, [PASSED, FAILED]),
+    # execution create: the execution's put (new), its records' puts.
+    "create_execution_with_history": (create_execution_with_history, None),
+    "create_execution_twice": (create_execution_twice, [FAILED]),
+    # a skipped firing's claim: the execution's put (new), its history event's put.
+    "record_skipped_firing": (record_skipped_firing, None),
+    "record_skipped_firing_again": (record_skipped_firing_again, [FAILED, PASSED]),
+    # the active slot of a task's firing: the buffered slot's check (free), the active slot's
+    # put (free or already the execution's).
+    "take_active_slot": (take_active_slot, None),
+    "take_active_slot_again": (take_active_slot_again, None),
+    "take_active_slot_held_by_another": (take_active_slot_held_by_another, [PASSED, FAILED]),
+    "take_active_slot_behind_a_waiting_one": (
+        take_active_slot_behind_a_waiting_one,
+        [FAILED, PASSED],
+    ),
+    "take_active_slot_held_with_one_waiting": (
+        take_active_slot_held_with_one_waiting,
+        [FAILED, FAILED],
+    ),
+    # promote_buffered: the buffered slot's delete (still the waiting one's), the active
+    # slot's put (free).
+    "promote_buffered": (promote_buffered, None),
+    "promote_buffered_while_active_held": (promote_buffered_while_active_held, [PASSED, FAILED]),
+    "promote_buffered_of_task_purged_meanwhile": (
+        promote_buffered_of_task_purged_meanwhile,
+        [FAILED, PASSED],
+    ),
+    "promote_buffered_promoted_by_another_meanwhile": (
+        promote_buffered_promoted_by_another_meanwhile,
+        [FAILED, FAILED],
+    ),
+    # execution update with records (_save_if): the execution's put at the version and status
+    # read, its records' puts.
+    "finish_execution_with_history": (finish_execution_with_history, None),
+    "finish_execution_at_stale_version": (finish_execution_at_stale_version, [FAILED, PASSED]),
+    "finish_execution_read_in_another_status": (
+        finish_execution_read_in_another_status,
+        [FAILED, PASSED],
+    ),
+    # a workflow's firing: puts of the firing's claim (new), [the active slot (free),] the run
+    # (new).
+    "fire_workflow": (fire_workflow, None),
+    "fire_workflow_holding_its_slot": (fire_workflow_holding_its_slot, None),
+    "fire_workflow_again": (fire_workflow_again, [FAILED, FAILED, PASSED]),
+    "fire_workflow_while_its_slot_is_held": (
+        fire_workflow_while_its_slot_is_held,
+        [PASSED, FAILED, PASSED],
+    ),
+    "fire_workflow_into_an_existing_run": (fire_workflow_into_an_existing_run, [PASSED, FAILED]),
+    # a run's round: puts of the run at its version, the started steps' executions (new),
+    # their records.
+    "advance_run": (advance_run, None),
+    "advance_run_at_stale_version": (advance_run_at_stale_version, [FAILED, PASSED, PASSED]),
+    "advance_run_starting_an_existing_execution": (
+        advance_run_starting_an_existing_execution,
+        [PASSED, FAILED, PASSED],
+    ),
+    # a calendar key: [the previous lookup's delete,] the new lookup's put (new), the user's
+    # update at its version.
+    "set_calendar_key": (set_calendar_key, None),
+    "rotate_calendar_key": (rotate_calendar_key, None),
+    "rotate_calendar_key_at_stale_version": (
+        rotate_calendar_key_at_stale_version,
+        [PASSED, PASSED, FAILED],
+    ),
+    "set_calendar_key_to_a_taken_lookup": (set_calendar_key_to_a_taken_lookup, [FAILED, PASSED]),
+    # a due-date notification: checks of the project and the task (open, same due date); puts
+    # of the claim (new) and the notification.
+    "notify_due": (notify_due, None),
+    "notify_due_again": (notify_due_again, [PASSED, PASSED, FAILED, PASSED]),
+    "notify_due_of_task_completed_since": (
+        notify_due_of_task_completed_since,
+        [PASSED, FAILED, PASSED, PASSED],
+    ),
+    "notify_due_in_deleted_project": (
+        notify_due_in_deleted_project,
+        [FAILED, PASSED, PASSED, PASSED],
+    ),
+    # a workflow's update: the project's check; the workflow's update at its version.
+    "update_workflow": (update_workflow, None),
+    "update_workflow_at_stale_version": (update_workflow_at_stale_version, [PASSED, FAILED]),
+    "update_workflow_in_deleted_project": (update_workflow_in_deleted_project, [FAILED, PASSED]),
 }
 
 
