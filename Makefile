@@ -16,6 +16,8 @@ WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.ht
 # Browser tests drive Debian's Chromium (installed by `make chromium` when missing).
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_WORKERS ?= 2
+# `make pytest`'s coverage figures (`$(BIN)/coverage report` details the last run's).
+COVERAGE_JSON := coverage.json
 # Deploying: the stage (stack taskbeat-<stage>) and the CDK CLI, pinned (fetched by npx).
 STAGE ?= dev
 CDK ?= npx --yes aws-cdk@2.1148.1
@@ -80,9 +82,11 @@ run: install web
 screenshots: install web chromium
 	TASKBEAT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q $(BROWSER_TESTS)
 
+# lint-imports: the layers of README.md's Layout (contracts in pyproject.toml's [tool.importlinter]).
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(INSTALLED)
 	$(BIN)/ruff format .
@@ -95,9 +99,13 @@ typecheck: $(INSTALLED)
 # CPU from the timing-sensitive e2e and contract tests on the other worker.
 BROWSER_TESTS := tests/browser/test_dashboard.py
 
-# The infra tests synthesize the CDK app, which deploys web/dist: built first.
+# The infra tests synthesize the CDK app, which deploys web/dist: built first. Coverage is
+# measured (pyproject.toml's [tool.coverage], local stack subprocesses included) and checked:
+# chalicelib/'s line coverage must be 95 % or more (.ci/coverage_check.py).
 pytest: install web
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --ignore=$(BROWSER_TESTS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --ignore=$(BROWSER_TESTS) \
+		--cov --cov-report=json:$(COVERAGE_JSON)
+	$(BIN)/python .ci/coverage_check.py $(COVERAGE_JSON)
 
 browser: install web chromium
 	$(BIN)/pytest $(BROWSER_TESTS)
@@ -133,4 +141,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(SWAGGER_UI) web/node_modules web/dist .mypy_cache .ruff_cache .pytest_cache infrastructure/cdk.out infrastructure/.build
+	rm -rf $(VENV) $(SWAGGER_UI) web/node_modules web/dist .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.* $(COVERAGE_JSON) htmlcov infrastructure/cdk.out infrastructure/.build
