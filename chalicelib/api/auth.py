@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from chalicelib import bootstrap
 from chalicelib.api.routing import Call, Reply, route
-from chalicelib.api.schemas import AuthOut, UserOut
 from chalicelib.domain.users import LoginInput, LogoutInput, RefreshInput, RegisterInput
+from chalicelib.representations.schemas import AuthOut, UserOut
 from chalicelib.services.auth import AuthResult
 
 TAG = "auth"

@@ -22,10 +22,10 @@ from pydantic import Field
 from chalicelib import bootstrap
 from chalicelib.api import ical
 from chalicelib.api.routing import Call, Reply, route
-from chalicelib.api.schemas import Out
 from chalicelib.api.users import caller
 from chalicelib.domain.calendars import FEED_NOT_FOUND, Feed
 from chalicelib.domain.errors import NotFound
+from chalicelib.representations.schemas import Out
 
 TAG = "calendar"
 SUFFIX = ".ics"

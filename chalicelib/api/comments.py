@@ -15,13 +15,13 @@ from pydantic import Field
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import CommentOut, Out, PageOut
 from chalicelib.api.tasks import the_task, the_task_and_caller
 from chalicelib.domain.activity import EventType, HistoryEvent
 from chalicelib.domain.comments import CommentCreate, mentioned_emails
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import plausible_id
 from chalicelib.ports import PrefetchKey
+from chalicelib.representations.schemas import CommentOut, Out, PageOut
 
 TAG = "comments"
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import ExecutionOut, PageOut
 from chalicelib.api.tasks import the_task
 from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
 from chalicelib.ports import PrefetchKey
+from chalicelib.representations.schemas import ExecutionOut, PageOut
 
 TAG = "executions"
 

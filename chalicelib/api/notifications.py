@@ -11,9 +11,9 @@ from pydantic import Field
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import NotificationOut, PageOut
 from chalicelib.domain.principals import Principal
 from chalicelib.ports import PrefetchKey
+from chalicelib.representations.schemas import NotificationOut, PageOut
 
 TAG = "notifications"
 

@@ -16,7 +16,7 @@ from pydantic_core import core_schema
 
 from chalicelib.api import all_routes
 from chalicelib.api.routing import RouteSpec
-from chalicelib.api.schemas import ErrorResponse
+from chalicelib.representations.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
 ERROR_TEXT = {

@@ -13,7 +13,6 @@ from pydantic import Field
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import Out, PageOut
 from chalicelib.domain.model import Page
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import (
@@ -27,6 +26,7 @@ from chalicelib.domain.projects import (
     plausible_id,
 )
 from chalicelib.ports import PrefetchKey
+from chalicelib.representations.schemas import Out, PageOut
 
 TAG = "projects"
 

@@ -12,7 +12,6 @@ from typing import Any
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import Out, PageOut
 from chalicelib.api.templates import project_and_me
 from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
@@ -26,6 +25,7 @@ from chalicelib.domain.rules import (
     public_action,
 )
 from chalicelib.ports import PrefetchKey
+from chalicelib.representations.schemas import Out, PageOut
 
 TAG = "automation"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from chalicelib import bootstrap
 from chalicelib.api import openapi
 from chalicelib.api.routing import Call, Reply, route
-from chalicelib.api.schemas import HealthOut
 from chalicelib.domain.errors import NotFound
+from chalicelib.representations.schemas import HealthOut
 
 TAG = "service"
 

@@ -10,7 +10,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import Out, PageOut, TaskOut
 from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.model import Page
 from chalicelib.domain.principals import Principal
@@ -24,6 +23,7 @@ from chalicelib.domain.tasks import (
     TaskUpdate,
 )
 from chalicelib.ports import PrefetchKey
+from chalicelib.representations.schemas import Out, PageOut, TaskOut
 from chalicelib.services.tasks import SORTS, DueFilter, TaskFilters
 
 TAG = "tasks"

@@ -11,7 +11,6 @@ from datetime import datetime
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import Out, PageOut, TaskOut
 from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import plausible_id
@@ -24,6 +23,7 @@ from chalicelib.domain.templates import (
     TemplateUpdate,
 )
 from chalicelib.ports import PrefetchKey
+from chalicelib.representations.schemas import Out, PageOut, TaskOut
 from chalicelib.services.templates import Instantiated
 
 TAG = "automation"

@@ -7,10 +7,10 @@ from pydantic import Field
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut, UserOut
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.users import ProfileUpdate, RoleUpdate, User
 from chalicelib.ports import PrefetchKey
+from chalicelib.representations.schemas import PageOut, UserOut
 
 TAG = "users"
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut, WorkflowRunOut
 from chalicelib.api.workflows import the_workflow
 from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
 from chalicelib.ports import PrefetchKey
+from chalicelib.representations.schemas import PageOut, WorkflowRunOut
 
 TAG = "workflow runs"
 

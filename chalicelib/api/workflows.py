@@ -14,7 +14,6 @@ from pydantic import Field
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
-from chalicelib.api.schemas import PageOut, WorkflowOut
 from chalicelib.domain.ids import ScopedId, project_of
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.workflows import (
@@ -23,6 +22,7 @@ from chalicelib.domain.workflows import (
     WorkflowUpdate,
 )
 from chalicelib.ports import PrefetchKey
+from chalicelib.representations.schemas import PageOut, WorkflowOut
 
 TAG = "workflows"
 # A BatchGetItem takes 100 keys: the session and the route's own keys fit beside this many

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import bootstrap
-from chalicelib.api.events import events_of
 from chalicelib.domain.schedules import ScheduleTarget
+from chalicelib.representations.events import events_of
 
 
 def on_change(event: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from tests.infra.test_template import _statements
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
-# The tables whose writes become WebSocket events (chalicelib/api/events.py).
+# The tables whose writes become WebSocket events (chalicelib/representations/events.py).
 EVENT_SOURCES = ("tasks", "comments", "executions", "workflow_runs", "notifications")
 
 

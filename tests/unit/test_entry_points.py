@@ -56,16 +56,6 @@ HTTP_ONLY = {
     "chalicelib.api.middleware",
     "chalice",
 }
-# The WebSocket events carry resources as the HTTP API returns them (API.md): the functions
-# that build them (the stream consumer; the fan-out sends what it is given) need the response
-# schemas and the events module, nothing else of the API.
-EVENT_BUILDERS = {"on_change"}
-EVENT_MODULES = {
-    "chalicelib.api",
-    "chalicelib.api.route_table",  # a table the package's __init__ reads: data, no code
-    "chalicelib.api.events",
-    "chalicelib.api.schemas",
-}
 
 
 def _run(code: str) -> dict[str, list[str]]:
@@ -184,8 +174,7 @@ def test_a_function_that_serves_no_http_imports_no_part_of_the_http_api(name: st
     assert _ours(loaded["on_import"]) == {"chalicelib", "chalicelib.functions"}
     assert not _third_party(loaded["on_import"]) & (HEAVY | {"chalice"})
     in_use = set(loaded["in_use"])
-    allowed_api = EVENT_MODULES if name in EVENT_BUILDERS else set()
-    api_modules = {m for m in in_use if m.startswith("chalicelib.api")} - allowed_api
+    api_modules = {m for m in in_use if m.startswith("chalicelib.api")}
     assert api_modules == set(), sorted(api_modules)
     assert not in_use & HTTP_ONLY, sorted(in_use & HTTP_ONLY)
 

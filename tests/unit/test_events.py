@@ -1,4 +1,4 @@
-"""Which stored changes become which WebSocket events (`api/events.py`)."""
+"""Which stored changes become which WebSocket events (`representations/events.py`)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.api.events import events_of
-from chalicelib.api.schemas import TaskOut, dump
 from chalicelib.domain.activity import Notification, NotificationType
 from chalicelib.domain.comments import Comment
 from chalicelib.domain.executions import Execution, ExecutionStatus, Trigger
 from chalicelib.domain.model import new_id
 from chalicelib.domain.realtime import EventType, StreamChange
 from chalicelib.domain.tasks import Task, new_task_id
+from chalicelib.representations.events import events_of
+from chalicelib.representations.schemas import TaskOut, dump
 
 AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 PROJECT = new_id()

@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from chalicelib.api.schemas import (
+from chalicelib.domain.activity import Notification
+from chalicelib.domain.comments import Comment
+from chalicelib.domain.executions import Execution
+from chalicelib.domain.realtime import Event, EventType, StreamChange
+from chalicelib.domain.tasks import Task
+from chalicelib.domain.workflow_runs import WorkflowRun
+from chalicelib.representations.schemas import (
     CommentOut,
     ExecutionOut,
     NotificationOut,
@@ -23,12 +29,6 @@ from chalicelib.api.schemas import (
     WorkflowRunOut,
     dump,
 )
-from chalicelib.domain.activity import Notification
-from chalicelib.domain.comments import Comment
-from chalicelib.domain.executions import Execution
-from chalicelib.domain.realtime import Event, EventType, StreamChange
-from chalicelib.domain.tasks import Task
-from chalicelib.domain.workflow_runs import WorkflowRun
 
 
 def events_of(changes: Iterable[StreamChange]) -> list[Event]:
