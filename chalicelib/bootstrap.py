@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         Secrets,
         SessionRepository,
         SigningKeys,
+        StreamDecoder,
         TaskRepository,
         TemplateRepository,
         UserRepository,
@@ -85,9 +86,6 @@ if TYPE_CHECKING:
     from chalicelib.settings import Settings
 
 VERSION = "0.1.0"
-
-# A DynamoDB stream batch (a Lambda event) decoded into what a handler acts on.
-StreamDecoder = Callable[[dict[str, Any]], list[Any]]
 
 
 @dataclass

@@ -10,7 +10,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chalicelib.bootstrap import StreamDecoder
     from chalicelib.ports import (
         AttemptDispatcher,
         CalendarRepository,
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
         Secrets,
         SessionRepository,
         SigningKeys,
+        StreamDecoder,
         TaskRepository,
         TemplateRepository,
         UserRepository,

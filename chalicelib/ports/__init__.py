@@ -34,6 +34,7 @@ from chalicelib.ports.system import (
     PrefetchKey,
     Scheduler,
     Secrets,
+    StreamDecoder,
 )
 from chalicelib.ports.tasks import (
     CalendarRepository,
@@ -80,6 +81,7 @@ __all__ = [
     "SessionRepository",
     "SigningKey",
     "SigningKeys",
+    "StreamDecoder",
     "TaskQuery",
     "TaskRepository",
     "TemplateRepository",

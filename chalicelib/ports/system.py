@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,6 +22,10 @@ class Secrets(Protocol):
 # An item a request will read first, named in domain terms: ("user", id), ("project", id),
 # ("member", project_id, user_id), ... Fetched together with the caller's session.
 PrefetchKey = tuple[str, ...]
+
+
+# A DynamoDB stream batch (a Lambda event) decoded into what a handler acts on.
+StreamDecoder = Callable[[dict[str, Any]], list[Any]]
 
 
 class HealthProbe(Protocol):
