@@ -20,7 +20,7 @@ from chalicelib.domain.activity import EventType, HistoryEvent
 from chalicelib.domain.comments import CommentCreate, mentioned_emails
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import plausible_id
-from chalicelib.ports import PrefetchKey
+from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import CommentOut, Out, PageOut
 
 TAG = "comments"
@@ -48,13 +48,13 @@ class HistoryEventOut(Out):
 
 
 def mentioned_claims(principal: Principal, body: CommentCreate) -> list[PrefetchKey]:
-    return [("user_email", email) for email in mentioned_emails(body.body)]
+    return [reads.user_email(email) for email in mentioned_emails(body.body)]
 
 
 def the_task_and_comment(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
     keys = the_task(principal, params)
     if plausible_id(params["task_id"]) and plausible_id(params["comment_id"]):
-        keys.append(("comment", params["task_id"], params["comment_id"]))
+        keys.append(reads.comment(params["task_id"], params["comment_id"]))
     return keys
 
 

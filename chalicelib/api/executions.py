@@ -14,7 +14,7 @@ from chalicelib.api.routing import Call, route
 from chalicelib.api.tasks import the_task
 from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
-from chalicelib.ports import PrefetchKey
+from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import ExecutionOut, PageOut
 
 TAG = "executions"
@@ -26,9 +26,9 @@ def the_execution(principal: Principal, params: dict[str, str]) -> list[Prefetch
         return []
     project_id = execution_id.project_id
     return [
-        ("execution", str(execution_id)),
-        ("project", project_id),
-        ("member", project_id, principal.user_id),
+        reads.execution(str(execution_id)),
+        reads.project(project_id),
+        reads.member(project_id, principal.user_id),
     ]
 
 

@@ -12,7 +12,7 @@ from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.domain.principals import Principal
-from chalicelib.ports import PrefetchKey
+from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import NotificationOut, PageOut
 
 TAG = "notifications"
@@ -23,7 +23,7 @@ class NotificationQuery(PageQuery):
 
 
 def read_mark(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [("notification_state", principal.user_id)]
+    return [reads.notification_state(principal.user_id)]
 
 
 @route(

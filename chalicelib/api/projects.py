@@ -25,7 +25,7 @@ from chalicelib.domain.projects import (
     ProjectWithRole,
     plausible_id,
 )
-from chalicelib.ports import PrefetchKey
+from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import Out, PageOut
 
 TAG = "projects"
@@ -82,31 +82,31 @@ def _ids(*ids: str) -> bool:
 
 
 def caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [("user", principal.user_id)]
+    return [reads.user(principal.user_id)]
 
 
 def caller_index(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [("user_projects", principal.user_id)]
+    return [reads.user_projects(principal.user_id)]
 
 
 def project_and_me(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
     project_id = params["project_id"]
     if not _ids(project_id):
         return []  # cannot exist: the service answers 404 without reading
-    return [("project", project_id), ("member", project_id, principal.user_id)]
+    return [reads.project(project_id), reads.member(project_id, principal.user_id)]
 
 
 def project_me_and_member(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
     keys = project_and_me(principal, params)
     if keys and _ids(params["user_id"]):
-        keys.append(("member", params["project_id"], params["user_id"]))
+        keys.append(reads.member(params["project_id"], params["user_id"]))
     return keys
 
 
 def user_to_add(principal: Principal, body: MemberAdd) -> list[PrefetchKey]:
     if body.user_id is not None:
-        return [("user", body.user_id)]
-    return [("user_email", body.email or "")]
+        return [reads.user(body.user_id)]
+    return [reads.user_email(body.email or "")]
 
 
 def _page(page: Page[ProjectWithRole]) -> PageOut[ProjectOut]:

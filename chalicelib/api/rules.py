@@ -24,7 +24,7 @@ from chalicelib.domain.rules import (
     TriggerEvent,
     public_action,
 )
-from chalicelib.ports import PrefetchKey
+from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import Out, PageOut
 
 TAG = "automation"
@@ -103,9 +103,9 @@ def the_rule(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
         return []
     project_id = rule_id.project_id
     return [
-        ("rule", str(rule_id)),
-        ("project", project_id),
-        ("member", project_id, principal.user_id),
+        reads.rule(str(rule_id)),
+        reads.project(project_id),
+        reads.member(project_id, principal.user_id),
     ]
 
 

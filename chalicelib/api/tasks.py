@@ -22,7 +22,7 @@ from chalicelib.domain.tasks import (
     TaskCreate,
     TaskUpdate,
 )
-from chalicelib.ports import PrefetchKey
+from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import Out, PageOut, TaskOut
 from chalicelib.services.tasks import SORTS, DueFilter, TaskFilters
 
@@ -78,15 +78,15 @@ def _page(page: Page[Task]) -> PageOut[TaskOut]:
 
 
 def caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [("user", principal.user_id)]
+    return [reads.user(principal.user_id)]
 
 
 def list_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    keys: list[PrefetchKey] = [("user", principal.user_id)]
+    keys: list[PrefetchKey] = [reads.user(principal.user_id)]
     if params.get("assignee_id") == "me" and not params.get("project_id"):
-        return [*keys, ("user_projects", principal.user_id)]
+        return [*keys, reads.user_projects(principal.user_id)]
     project_id = params.get("project_id") or principal.personal_project_id
-    return [*keys, ("project", project_id), ("member", project_id, principal.user_id)]
+    return [*keys, reads.project(project_id), reads.member(project_id, principal.user_id)]
 
 
 def the_task(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
@@ -95,19 +95,19 @@ def the_task(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
         return []
     project_id = task_id.project_id
     return [
-        ("task", str(task_id)),
-        ("project", project_id),
-        ("member", project_id, principal.user_id),
+        reads.task(str(task_id)),
+        reads.project(project_id),
+        reads.member(project_id, principal.user_id),
     ]
 
 
 def the_task_and_caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [*the_task(principal, params), ("user", principal.user_id)]
+    return [*the_task(principal, params), reads.user(principal.user_id)]
 
 
 def the_task_and_graph(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
     task_id = ScopedId.parse(params["task_id"])
-    return [*the_task(principal, params), *([("graph", task_id.project_id)] if task_id else [])]
+    return [*the_task(principal, params), *([reads.graph(task_id.project_id)] if task_id else [])]
 
 
 # ---- routes ------------------------------------------------------------------------------------
@@ -152,8 +152,11 @@ class SearchQuery(PageQuery):
 
 def search_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
     project_id = params.get("project_id") or principal.personal_project_id
-    keys: list[PrefetchKey] = [("project", project_id), ("member", project_id, principal.user_id)]
-    return keys + [("search_term", project_id, word) for word in query_words(params.get("q", ""))]
+    keys: list[PrefetchKey] = [
+        reads.project(project_id),
+        reads.member(project_id, principal.user_id),
+    ]
+    return keys + [reads.search_term(project_id, word) for word in query_words(params.get("q", ""))]
 
 
 @route(

@@ -22,7 +22,7 @@ from chalicelib.domain.templates import (
     TemplateCreate,
     TemplateUpdate,
 )
-from chalicelib.ports import PrefetchKey
+from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import Out, PageOut, TaskOut
 from chalicelib.services.templates import Instantiated
 
@@ -95,7 +95,7 @@ def project_and_me(principal: Principal, params: dict[str, str]) -> list[Prefetc
     project_id = params["project_id"]
     if not plausible_id(project_id):
         return []
-    return [("project", project_id), ("member", project_id, principal.user_id)]
+    return [reads.project(project_id), reads.member(project_id, principal.user_id)]
 
 
 def the_template(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
@@ -104,9 +104,9 @@ def the_template(principal: Principal, params: dict[str, str]) -> list[PrefetchK
         return []
     project_id = template_id.project_id
     return [
-        ("template", str(template_id)),
-        ("project", project_id),
-        ("member", project_id, principal.user_id),
+        reads.template(str(template_id)),
+        reads.project(project_id),
+        reads.member(project_id, principal.user_id),
     ]
 
 

@@ -9,18 +9,18 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, route
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.users import ProfileUpdate, RoleUpdate, User
-from chalicelib.ports import PrefetchKey
+from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import PageOut, UserOut
 
 TAG = "users"
 
 
 def caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [("user", principal.user_id)]
+    return [reads.user(principal.user_id)]
 
 
 def caller_and_target(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [("user", principal.user_id), ("user", params["user_id"])]
+    return [reads.user(principal.user_id), reads.user(params["user_id"])]
 
 
 class ProfileOut(UserOut):

@@ -13,7 +13,7 @@ from chalicelib.api.routing import Call, route
 from chalicelib.api.workflows import the_workflow
 from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
-from chalicelib.ports import PrefetchKey
+from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import PageOut, WorkflowRunOut
 
 TAG = "workflow runs"
@@ -23,7 +23,7 @@ def the_run(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
     run_id = ScopedId.parse(params["run_id"])
     if run_id is None:
         return []
-    return [("project", run_id.project_id), ("member", run_id.project_id, principal.user_id)]
+    return [reads.project(run_id.project_id), reads.member(run_id.project_id, principal.user_id)]
 
 
 @route(

@@ -21,7 +21,7 @@ from chalicelib.domain.workflows import (
     WorkflowCreate,
     WorkflowUpdate,
 )
-from chalicelib.ports import PrefetchKey
+from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import PageOut, WorkflowOut
 
 TAG = "workflows"
@@ -45,23 +45,23 @@ def _steps_and_schedule(
     """The steps' tasks (ids that can name a task at all), and the caller when the schedule
     takes the caller's time zone."""
     task_ids = dict.fromkeys(step.task_id for step in steps or () if project_of(step.task_id))
-    keys: list[PrefetchKey] = [("task", task_id) for task_id in task_ids]
+    keys: list[PrefetchKey] = [reads.task(task_id) for task_id in task_ids]
     keys = keys[:BODY_TASKS_PREFETCHED]
     if schedule is not None and schedule.timezone is None:
-        keys.append(("user", principal.user_id))
+        keys.append(reads.user(principal.user_id))
     return keys
 
 
 def list_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
     project_id = params.get("project_id") or principal.personal_project_id
-    return [("project", project_id), ("member", project_id, principal.user_id)]
+    return [reads.project(project_id), reads.member(project_id, principal.user_id)]
 
 
 def new_workflow_scope(principal: Principal, body: WorkflowCreate) -> list[PrefetchKey]:
     project_id = body.project_id or principal.personal_project_id
     return [
-        ("project", project_id),
-        ("member", project_id, principal.user_id),
+        reads.project(project_id),
+        reads.member(project_id, principal.user_id),
         *_steps_and_schedule(principal, body.steps, body.schedule),
     ]
 
@@ -72,9 +72,9 @@ def the_workflow(principal: Principal, params: dict[str, str]) -> list[PrefetchK
         return []
     project_id = workflow_id.project_id
     return [
-        ("workflow", str(workflow_id)),
-        ("project", project_id),
-        ("member", project_id, principal.user_id),
+        reads.workflow(str(workflow_id)),
+        reads.project(project_id),
+        reads.member(project_id, principal.user_id),
     ]
 
 

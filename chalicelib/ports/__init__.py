@@ -24,6 +24,7 @@ from chalicelib.ports.identity import (
     UserRepository,
 )
 from chalicelib.ports.projects import ProjectRepository
+from chalicelib.ports.reads import PrefetchKey
 from chalicelib.ports.realtime import ConnectionRepository, FanOut, Pusher
 from chalicelib.ports.rules import RuleExecutionRepository, RuleRepository
 from chalicelib.ports.system import (
@@ -31,7 +32,6 @@ from chalicelib.ports.system import (
     HealthProbe,
     Janitor,
     Prefetcher,
-    PrefetchKey,
     Scheduler,
     Secrets,
     StreamDecoder,

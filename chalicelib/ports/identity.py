@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from chalicelib.ports.system import PrefetchKey
+from chalicelib.ports.reads import PrefetchKey
 
 # The domain's types are for annotations only (see the package's docstring).
 if TYPE_CHECKING:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.ports.reads import PrefetchKey
+
 # The domain's types are for annotations only (see the package's docstring).
 if TYPE_CHECKING:
     from chalicelib.domain.schedules import Schedule, ScheduleTarget
@@ -17,11 +19,6 @@ class Clock(Protocol):
 
 class Secrets(Protocol):
     def get(self, secret_id: str) -> str: ...
-
-
-# An item a request will read first, named in domain terms: ("user", id), ("project", id),
-# ("member", project_id, user_id), ... Fetched together with the caller's session.
-PrefetchKey = tuple[str, ...]
 
 
 # A DynamoDB stream batch (a Lambda event) decoded into what a handler acts on.

@@ -12,7 +12,7 @@ from chalicelib.domain.errors import Forbidden, NotFound
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.tasks import Task
-from chalicelib.ports import Prefetcher, ProjectRepository, TaskRepository
+from chalicelib.ports import Prefetcher, ProjectRepository, TaskRepository, reads
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class TaskReach:
         if task is None:
             raise NotFound("task not found")
         self._prefetch.warm(
-            [("project", task.project_id), ("member", task.project_id, principal.user_id)]
+            [reads.project(task.project_id), reads.member(task.project_id, principal.user_id)]
         )
         try:
             return task, self._access.require(principal.user_id, task.project_id, at_least)

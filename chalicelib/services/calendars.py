@@ -19,6 +19,7 @@ from chalicelib.ports import (
     Prefetcher,
     ProjectRepository,
     UserRepository,
+    reads,
 )
 from chalicelib.services.access import ProjectAccess
 from chalicelib.services.common import MAX_WRITE_ATTEMPTS, with_version_retries
@@ -105,7 +106,7 @@ class CalendarService:
     def user_feed(self, token: str) -> Feed:
         """The tasks assigned to the token's user, in the projects the user is still in."""
         user_id = self._owner_id(token)
-        self._prefetch.warm([("user", user_id), ("user_projects", user_id)])
+        self._prefetch.warm([reads.user(user_id), reads.user_projects(user_id)])
         user = self._owner(user_id, token)
         projects = self._projects.roles_of(user.id)
         since = calendars.window_start(self._clock.now())
@@ -119,7 +120,7 @@ class CalendarService:
         if not plausible_id(project_id):
             raise NotFound(FEED_NOT_FOUND)
         self._prefetch.warm(
-            [("user", user_id), ("project", project_id), ("member", project_id, user_id)]
+            [reads.user(user_id), reads.project(project_id), reads.member(project_id, user_id)]
         )
         user = self._owner(user_id, token)
         try:

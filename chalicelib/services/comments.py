@@ -31,6 +31,7 @@ from chalicelib.ports import (
     ProjectRepository,
     TaskRepository,
     UserRepository,
+    reads,
 )
 from chalicelib.services.access import TaskReach
 
@@ -108,7 +109,7 @@ class CommentService:
         ]
         candidates = list(dict.fromkeys(candidates))
         # One round trip for every candidate's membership (none if nobody is mentioned).
-        self._prefetch.warm([("member", task.project_id, user_id) for user_id in candidates])
+        self._prefetch.warm([reads.member(task.project_id, user_id) for user_id in candidates])
         return [
             user_id
             for user_id in candidates

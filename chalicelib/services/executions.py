@@ -63,6 +63,7 @@ from chalicelib.ports import (
     Prefetcher,
     ProjectRepository,
     TaskRepository,
+    reads,
 )
 from chalicelib.services.access import ProjectAccess, TaskReach
 
@@ -247,7 +248,7 @@ class ExecutionService:
         if project_id is None or (delivery.project_id and delivery.project_id != project_id):
             return FireOutcome(None, False, "the firing names no task of its project")
         # The task and its project in one round trip.
-        self._prefetch.warm([("task", task_id), ("project", project_id)])
+        self._prefetch.warm([reads.task(task_id), reads.project(project_id)])
         task = self._tasks.get(task_id)
         if task is None or self._projects.get(project_id) is None:
             return FireOutcome(None, False, "the task is gone")
@@ -313,7 +314,7 @@ class ExecutionService:
     def start_dispatched(self, execution_id: str, task_id: str | None) -> FireOutcome:
         """The dispatch of a queued execution (`AttemptDispatcher`): its first attempt."""
         if task_id is not None and project_of(task_id) is not None:
-            self._prefetch.warm([("execution", execution_id), ("task", task_id)])
+            self._prefetch.warm([reads.execution(execution_id), reads.task(task_id)])
         execution = self._executions.get(execution_id)
         if execution is None or self._attempts is None:
             return FireOutcome(execution, False, "no such execution")

@@ -39,6 +39,7 @@ from chalicelib.ports import (
     Prefetcher,
     ProjectRepository,
     Pusher,
+    reads,
 )
 from chalicelib.services.access import ProjectAccess
 from chalicelib.services.auth import AuthService
@@ -169,5 +170,5 @@ class RealtimeService:
         if not user_ids:
             return set()
         users = sorted(user_ids)
-        self._prefetch.warm([("member", project_id, user) for user in users])
+        self._prefetch.warm([reads.member(project_id, user) for user in users])
         return {user for user in users if self._projects.membership(project_id, user) is not None}

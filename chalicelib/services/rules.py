@@ -81,6 +81,7 @@ from chalicelib.ports import (
     TemplateRepository,
     WorkflowRepository,
     WorkflowRunRepository,
+    reads,
 )
 from chalicelib.services.access import ProjectAccess, ProjectContext
 from chalicelib.services.common import require_version, with_version_retries
@@ -182,9 +183,9 @@ class _RuleChecks:
         ]
         templates = [a.template_id for a in actions if isinstance(a, CreateTask)]
         workflows = [a.workflow_id for a in actions if isinstance(a, RunWorkflow)]
-        keys: list[PrefetchKey] = [("member", project_id, u) for u in dict.fromkeys(users)]
-        keys += [("template", t) for t in dict.fromkeys(templates) if project_of(t)]
-        keys += [("workflow", w) for w in dict.fromkeys(workflows) if project_of(w)]
+        keys: list[PrefetchKey] = [reads.member(project_id, u) for u in dict.fromkeys(users)]
+        keys += [reads.template(t) for t in dict.fromkeys(templates) if project_of(t)]
+        keys += [reads.workflow(w) for w in dict.fromkeys(workflows) if project_of(w)]
         self._prefetch.warm(keys)
         members = {u: self._projects.membership(project_id, u) is not None for u in set(users)}
         found_templates = {
@@ -268,7 +269,9 @@ class RuleService:
         return self._require(principal, rule_id, READ_ROLE)[0]
 
     def find(self, principal: Principal, project_id: str, page: PageRequest) -> Page[Rule]:
-        self._prefetch.warm([("project", project_id), ("member", project_id, principal.user_id)])
+        self._prefetch.warm(
+            [reads.project(project_id), reads.member(project_id, principal.user_id)]
+        )
         self._access.require(principal.user_id, project_id, READ_ROLE)
         return self._rules.find(project_id, page)
 
@@ -279,7 +282,9 @@ class RuleService:
         return self._log.find(rule_id, page)
 
     def create(self, principal: Principal, project_id: str, command: RuleCreate) -> Rule:
-        self._prefetch.warm([("project", project_id), ("member", project_id, principal.user_id)])
+        self._prefetch.warm(
+            [reads.project(project_id), reads.member(project_id, principal.user_id)]
+        )
         self._access.require(principal.user_id, project_id, WRITE_ROLE)
         check_trigger(command.trigger)
         actions = tuple(command.actions)
@@ -358,7 +363,9 @@ class RuleService:
         if rule is None:
             raise NotFound("rule not found")
         project_id = rule.project_id
-        self._prefetch.warm([("project", project_id), ("member", project_id, principal.user_id)])
+        self._prefetch.warm(
+            [reads.project(project_id), reads.member(project_id, principal.user_id)]
+        )
         try:
             return rule, self._access.require(principal.user_id, project_id, at_least)
         except NotFound:

@@ -72,6 +72,7 @@ from chalicelib.ports import (
     TaskRepository,
     WebhookClient,
     WorkflowRunRepository,
+    reads,
 )
 from chalicelib.services.executions import SCHEDULER_ACTOR, OverlapSlots
 from chalicelib.services.tasks import recorded_changes
@@ -442,7 +443,7 @@ class RunService:
     def attempt(self, execution_id: str, attempt: int, task_id: str | None = None) -> StepOutcome:
         if task_id is not None and self._prefetch is not None:
             # The state machine names the step's task: both items in one round trip.
-            self._prefetch.warm([("execution", execution_id), ("task", task_id)])
+            self._prefetch.warm([reads.execution(execution_id), reads.task(task_id)])
         execution = self._executions.get(execution_id)
         if execution is None or execution.status.finished:
             return StepOutcome.final(execution)  # gone with its task, or done already

@@ -64,6 +64,7 @@ from chalicelib.ports import (
     TaskQuery,
     TaskRepository,
     UserRepository,
+    reads,
 )
 from chalicelib.services.access import ProjectAccess, TaskReach
 
@@ -199,9 +200,9 @@ class TaskService:
         window = ids[: page.limit] if cursor_ok else []
         self._prefetch.warm(
             [
-                ("project", task.project_id),
-                ("member", task.project_id, principal.user_id),
-                *(("task", sub) for sub in window),
+                reads.project(task.project_id),
+                reads.member(task.project_id, principal.user_id),
+                *(reads.task(sub) for sub in window),
             ]
         )
         try:
@@ -278,14 +279,14 @@ class TaskService:
         user = self._caller(principal)
         project_id = command.project_id or user.personal_project_id
         keys: list[PrefetchKey] = [
-            ("project", project_id),
-            ("member", project_id, principal.user_id),
+            reads.project(project_id),
+            reads.member(project_id, principal.user_id),
         ]
         keys += self._related_keys(
             project_id, command.assignee_id, command.parent_id, command.depends_on
         )
         if command.depends_on:
-            keys.append(("graph", project_id))
+            keys.append(reads.graph(project_id))
         self._prefetch.warm(keys)
         self._access.require(principal.user_id, project_id, ProjectRole.MEMBER)
         now = self._clock.now()
@@ -339,8 +340,8 @@ class TaskService:
                 raise NotFound("task not found")
             project_id = before.project_id
             keys: list[PrefetchKey] = [
-                ("project", project_id),
-                ("member", project_id, principal.user_id),
+                reads.project(project_id),
+                reads.member(project_id, principal.user_id),
             ]
             keys += self._related_keys(
                 project_id,
@@ -349,7 +350,7 @@ class TaskService:
                 self._dependencies_to_check(before, update),
             )
             if "depends_on" in fields:
-                keys.append(("graph", project_id))
+                keys.append(reads.graph(project_id))
             self._prefetch.warm(keys)
             try:
                 self._access.require(principal.user_id, project_id, ProjectRole.MEMBER)
@@ -404,9 +405,9 @@ class TaskService:
             raise NotFound("task not found")
         self._prefetch.warm(
             [
-                ("project", task.project_id),
-                ("member", task.project_id, principal.user_id),
-                ("graph", task.project_id),
+                reads.project(task.project_id),
+                reads.member(task.project_id, principal.user_id),
+                reads.graph(task.project_id),
             ]
         )
         try:
@@ -430,10 +431,10 @@ class TaskService:
     ) -> list[PrefetchKey]:
         keys: list[PrefetchKey] = []
         if assignee_id:
-            keys.append(("member", project_id, assignee_id))
+            keys.append(reads.member(project_id, assignee_id))
         if parent_id:
-            keys.append(("task", parent_id))
-        keys += [("task", dep) for dep in depends_on]
+            keys.append(reads.task(parent_id))
+        keys += [reads.task(dep) for dep in depends_on]
         return keys
 
     @staticmethod

@@ -40,6 +40,7 @@ from chalicelib.ports import (
     Prefetcher,
     ProjectRepository,
     TemplateRepository,
+    reads,
 )
 from chalicelib.services.access import ProjectAccess, ProjectContext
 from chalicelib.services.common import require_version, with_version_retries
@@ -78,14 +79,18 @@ class TemplateService:
         return self._require(principal, template_id, READ_ROLE)[0]
 
     def find(self, principal: Principal, project_id: str, page: PageRequest) -> Page[Template]:
-        self._prefetch.warm([("project", project_id), ("member", project_id, principal.user_id)])
+        self._prefetch.warm(
+            [reads.project(project_id), reads.member(project_id, principal.user_id)]
+        )
         self._access.require(principal.user_id, project_id, READ_ROLE)
         return self._templates.find(project_id, page)
 
     # ---- writing -------------------------------------------------------------------------------
 
     def create(self, principal: Principal, project_id: str, command: TemplateCreate) -> Template:
-        self._prefetch.warm([("project", project_id), ("member", project_id, principal.user_id)])
+        self._prefetch.warm(
+            [reads.project(project_id), reads.member(project_id, principal.user_id)]
+        )
         self._access.require(principal.user_id, project_id, WRITE_ROLE)
         now = self._clock.now()
         template = Template(
@@ -181,7 +186,9 @@ class TemplateService:
         if template is None:
             raise NotFound("template not found")
         project_id = template.project_id
-        self._prefetch.warm([("project", project_id), ("member", project_id, principal.user_id)])
+        self._prefetch.warm(
+            [reads.project(project_id), reads.member(project_id, principal.user_id)]
+        )
         try:
             return template, self._access.require(principal.user_id, project_id, at_least)
         except NotFound:
@@ -193,7 +200,7 @@ class TemplateService:
         new = [a for a in template.assignee_ids if a not in known]
         if not new:
             return
-        self._prefetch.warm([("member", template.project_id, a) for a in new])
+        self._prefetch.warm([reads.member(template.project_id, a) for a in new])
         wrong = {a for a in new if self._projects.membership(template.project_id, a) is None}
         if not wrong:
             return

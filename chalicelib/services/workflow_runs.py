@@ -62,6 +62,7 @@ from chalicelib.ports import (
     ProjectRepository,
     WorkflowRepository,
     WorkflowRunRepository,
+    reads,
 )
 from chalicelib.services.access import ProjectAccess
 from chalicelib.services.executions import Delivery, skip_reason
@@ -128,7 +129,7 @@ class WorkflowRunService:
         if project_id is None or (delivery.project_id and delivery.project_id != project_id):
             return RunFiring(None, False, "the firing names no workflow of its project")
         if self._prefetch is not None:  # the workflow and its project in one round trip
-            self._prefetch.warm([("workflow", workflow_id), ("project", project_id)])
+            self._prefetch.warm([reads.workflow(workflow_id), reads.project(project_id)])
         workflow = self._workflows.get(workflow_id)
         if workflow is None or self._projects.get(project_id) is None:
             return RunFiring(None, False, "the workflow is gone")

@@ -51,6 +51,7 @@ from chalicelib.ports import (
     TaskRepository,
     UserRepository,
     WorkflowRepository,
+    reads,
 )
 from chalicelib.services.access import ProjectAccess, ProjectContext
 from chalicelib.services.common import require_version, with_version_retries
@@ -63,7 +64,7 @@ DELETE_ANY_ROLE = ProjectRole.ADMIN  # members delete the workflows they created
 def task_keys(project_id: str | None, steps: Sequence[Step]) -> list[PrefetchKey]:
     """The steps' tasks worth reading: only ids that name the project can be its tasks."""
     ids = dict.fromkeys(step.task_id for step in steps)
-    return [("task", task_id) for task_id in ids if project_of(task_id) == project_id]
+    return [reads.task(task_id) for task_id in ids if project_of(task_id) == project_id]
 
 
 class WorkflowService:
@@ -94,7 +95,9 @@ class WorkflowService:
         """One page of a project's workflows (default: the caller's personal project), newest
         first."""
         project_id = project_id or self._personal_project(principal)
-        self._prefetch.warm([("project", project_id), ("member", project_id, principal.user_id)])
+        self._prefetch.warm(
+            [reads.project(project_id), reads.member(project_id, principal.user_id)]
+        )
         self._access.require(principal.user_id, project_id, READ_ROLE)
         return self._workflows.find(project_id, page)
 
@@ -105,8 +108,8 @@ class WorkflowService:
         steps = tuple(step.to_step() for step in command.steps)
         self._prefetch.warm(
             [
-                ("project", project_id),
-                ("member", project_id, principal.user_id),
+                reads.project(project_id),
+                reads.member(project_id, principal.user_id),
                 *task_keys(project_id, steps),
             ]
         )
@@ -192,8 +195,8 @@ class WorkflowService:
         project_id = workflow.project_id
         self._prefetch.warm(
             [
-                ("project", project_id),
-                ("member", project_id, principal.user_id),
+                reads.project(project_id),
+                reads.member(project_id, principal.user_id),
                 *(more_keys(project_id) if more_keys else ()),
             ]
         )
@@ -204,7 +207,7 @@ class WorkflowService:
 
     def _check_tasks(self, project_id: str, steps: Sequence[Step]) -> None:
         """422 naming the steps whose task is missing or of another project (one batch read)."""
-        wanted = [key[1] for key in task_keys(project_id, steps)]
+        wanted = [key.ids[0] for key in task_keys(project_id, steps)]
         found = self._tasks.get_many(wanted) if wanted else {}
         wrong = {
             step.task_id

@@ -31,6 +31,7 @@ from chalicelib.domain.model import PageRequest, new_id
 from chalicelib.domain.tasks import new_task_id
 from chalicelib.domain.workflow_runs import RunStep, WorkflowRun, new_run_id, start_run
 from chalicelib.domain.workflows import OnFailure, Step, Workflow, new_workflow_id
+from chalicelib.ports import reads
 from tests.fakes import (
     InMemoryExecutionRepository,
     InMemoryHistoryRepository,
@@ -322,7 +323,7 @@ class TestCreateForFiring:
 
 
 def test_a_route_can_prefetch_a_run() -> None:
-    key = item_key(("workflow_run", "R1"))
+    key = item_key(reads.workflow_run("R1"))
     assert (key.model, key.hash_key) == (WorkflowRunModel, "R1")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import assert_never
 
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import size
@@ -38,6 +39,7 @@ from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project
 from chalicelib.domain.users import Role, Session, User
 from chalicelib.ports import LoginState, PrefetchKey
+from chalicelib.ports.reads import ReadKind
 
 FIRST_ADMIN_CLAIM = "system#first-admin"
 # A login throttle keeps at most this many failures: enough for any sane policy, and an
@@ -56,38 +58,40 @@ def calendar_claim(lookup: str) -> str:
 
 def item_key(key: PrefetchKey) -> ItemKey:
     """Map a domain prefetch key to the DynamoDB item it names."""
-    kind, *ids = key
-    if kind == "user":
-        return ItemKey(UserModel, ids[0])
-    if kind == "project":
-        return ItemKey(ProjectModel, ids[0])
-    if kind == "member":
-        return ItemKey(MembershipModel, ids[0], ids[1])
-    if kind == "task":
-        return ItemKey(TaskModel, ids[0])
-    if kind == "graph":
-        return ItemKey(TaskGraphModel, ids[0])
-    if kind == "search_term":
-        return ItemKey(SearchTermModel, f"{ids[0]}#{ids[1]}")
-    if kind == "user_projects":
-        return ItemKey(UserProjectsModel, ids[0])
-    if kind == "user_email":  # the email's claim names its user
-        return ItemKey(ClaimModel, email_claim(ids[0]))
-    if kind == "comment":  # (task_id, comment_id)
-        return ItemKey(CommentModel, ids[0], ids[1])
-    if kind == "notification_state":
-        return ItemKey(NotificationStateModel, ids[0])
-    if kind == "execution":
-        return ItemKey(ExecutionModel, ids[0])
-    if kind == "workflow":
-        return ItemKey(WorkflowModel, ids[0])
-    if kind == "workflow_run":
-        return ItemKey(WorkflowRunModel, ids[0])
-    if kind == "template":
-        return ItemKey(TemplateModel, ids[0])
-    if kind == "rule":
-        return ItemKey(RuleModel, ids[0])
-    raise ValueError(f"unknown prefetch kind {kind!r}")
+    ids = key.ids
+    match key.kind:
+        case ReadKind.USER:
+            return ItemKey(UserModel, ids[0])
+        case ReadKind.PROJECT:
+            return ItemKey(ProjectModel, ids[0])
+        case ReadKind.MEMBER:
+            return ItemKey(MembershipModel, ids[0], ids[1])
+        case ReadKind.TASK:
+            return ItemKey(TaskModel, ids[0])
+        case ReadKind.GRAPH:
+            return ItemKey(TaskGraphModel, ids[0])
+        case ReadKind.SEARCH_TERM:
+            return ItemKey(SearchTermModel, f"{ids[0]}#{ids[1]}")
+        case ReadKind.USER_PROJECTS:
+            return ItemKey(UserProjectsModel, ids[0])
+        case ReadKind.USER_EMAIL:
+            return ItemKey(ClaimModel, email_claim(ids[0]))
+        case ReadKind.COMMENT:
+            return ItemKey(CommentModel, ids[0], ids[1])
+        case ReadKind.NOTIFICATION_STATE:
+            return ItemKey(NotificationStateModel, ids[0])
+        case ReadKind.EXECUTION:
+            return ItemKey(ExecutionModel, ids[0])
+        case ReadKind.WORKFLOW:
+            return ItemKey(WorkflowModel, ids[0])
+        case ReadKind.WORKFLOW_RUN:
+            return ItemKey(WorkflowRunModel, ids[0])
+        case ReadKind.TEMPLATE:
+            return ItemKey(TemplateModel, ids[0])
+        case ReadKind.RULE:
+            return ItemKey(RuleModel, ids[0])
+        case unmapped:  # mypy fails here when a kind has no item
+            assert_never(unmapped)
 
 
 def user_from_model(row: UserModel) -> User:
