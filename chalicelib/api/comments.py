@@ -1,8 +1,8 @@
 """/tasks/{task_id}/comments and /tasks/{task_id}/history.
 
-Every route reads the task, its project and the caller's membership with the session (see
-`chalicelib.api.tasks.the_task`); posting also reads the author and the claims of the mentioned
-addresses in that round trip.
+Every route reads the task, its project and the caller's membership with the session (what its
+use case declares, see `chalicelib.services.comments`); posting also reads the author and the
+claims of the mentioned addresses in that round trip.
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
-from chalicelib.api.routing import Call, route
-from chalicelib.api.tasks import the_task, the_task_and_caller
+from chalicelib.api.routing import Call, from_params, route
 from chalicelib.domain.activity import EventType, HistoryEvent
-from chalicelib.domain.comments import CommentCreate, mentioned_emails
-from chalicelib.domain.principals import Principal
-from chalicelib.domain.projects import plausible_id
-from chalicelib.ports import PrefetchKey, reads
+from chalicelib.domain.comments import CommentCreate
 from chalicelib.representations.schemas import CommentOut, Out, PageOut
+from chalicelib.services.comments import CommentService, HistoryService
 
 TAG = "comments"
 
@@ -44,20 +41,6 @@ class HistoryEventOut(Out):
         )
 
 
-# ---- what each route reads first, fetched with the session --------------------------------------
-
-
-def mentioned_claims(principal: Principal, body: CommentCreate) -> list[PrefetchKey]:
-    return [reads.user_email(email) for email in mentioned_emails(body.body)]
-
-
-def the_task_and_comment(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    keys = the_task(principal, params)
-    if plausible_id(params["task_id"]) and plausible_id(params["comment_id"]):
-        keys.append(reads.comment(params["task_id"], params["comment_id"]))
-    return keys
-
-
 # ---- routes ------------------------------------------------------------------------------------
 
 
@@ -69,7 +52,7 @@ def the_task_and_comment(principal: Principal, params: dict[str, str]) -> list[P
     query=PageQuery,
     response=PageOut[CommentOut],
     errors=(400, 404),
-    prefetch=the_task,
+    prefetch=from_params(CommentService.reads_for_find, "task_id"),
 )
 def list_comments(call: Call) -> PageOut[CommentOut]:
     page = bootstrap.container().comments.find(
@@ -89,8 +72,8 @@ def list_comments(call: Call) -> PageOut[CommentOut]:
     body=CommentCreate,
     response=CommentOut,
     errors=(403, 404, 422),
-    prefetch=the_task_and_caller,
-    prefetch_body=mentioned_claims,
+    prefetch=from_params(CommentService.reads_for_post, "task_id"),
+    prefetch_body=CommentService.reads_for_mentions,
 )
 def post_comment(call: Call) -> CommentOut:
     comment = bootstrap.container().comments.post(call.principal, call.params["task_id"], call.body)
@@ -104,7 +87,7 @@ def post_comment(call: Call) -> CommentOut:
     status=204,
     summary="Delete a comment (its author, or an admin of the project)",
     errors=(403, 404),
-    prefetch=the_task_and_comment,
+    prefetch=from_params(CommentService.reads_for_delete, "task_id", "comment_id"),
 )
 def delete_comment(call: Call) -> None:
     bootstrap.container().comments.delete(
@@ -120,7 +103,7 @@ def delete_comment(call: Call) -> None:
     query=PageQuery,
     response=PageOut[HistoryEventOut],
     errors=(400, 404),
-    prefetch=the_task,
+    prefetch=from_params(HistoryService.reads_for_find, "task_id"),
 )
 def task_history(call: Call) -> PageOut[HistoryEventOut]:
     page = bootstrap.container().history.find(

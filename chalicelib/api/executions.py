@@ -1,35 +1,20 @@
 """/tasks/{task_id}/run, /tasks/{task_id}/executions and /executions/{execution_id}.
 
-Task routes read the task, its project and the caller's membership with the session
-(`chalicelib.api.tasks.the_task`); an execution id names its project the way a task id does,
-so `GET /executions/{id}` reads the execution, its project and the membership in that round
-trip too.
+Every route reads what its use case declares (see `chalicelib.services.executions`) with the
+session: task routes the task, its project and the caller's membership; an execution id names its
+project the way a task id does, so `GET /executions/{id}` reads the execution, its project and
+the membership in that round trip too.
 """
 
 from __future__ import annotations
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
-from chalicelib.api.routing import Call, route
-from chalicelib.api.tasks import the_task
-from chalicelib.domain.ids import ScopedId
-from chalicelib.domain.principals import Principal
-from chalicelib.ports import PrefetchKey, reads
+from chalicelib.api.routing import Call, from_params, route
 from chalicelib.representations.schemas import ExecutionOut, PageOut
+from chalicelib.services.executions import ExecutionService
 
 TAG = "executions"
-
-
-def the_execution(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    execution_id = ScopedId.parse(params["execution_id"])
-    if execution_id is None:
-        return []
-    project_id = execution_id.project_id
-    return [
-        reads.execution(str(execution_id)),
-        reads.project(project_id),
-        reads.member(project_id, principal.user_id),
-    ]
 
 
 @route(
@@ -40,7 +25,7 @@ def the_execution(principal: Principal, params: dict[str, str]) -> list[Prefetch
     summary="Run the task's action now, outside its schedule (member+)",
     response=ExecutionOut,
     errors=(403, 404),
-    prefetch=the_task,
+    prefetch=from_params(ExecutionService.reads_for_task, "task_id"),
 )
 def run_task(call: Call) -> ExecutionOut:
     execution = bootstrap.container().executions.run_now(call.principal, call.params["task_id"])
@@ -55,7 +40,7 @@ def run_task(call: Call) -> ExecutionOut:
     query=PageQuery,
     response=PageOut[ExecutionOut],
     errors=(400, 404),
-    prefetch=the_task,
+    prefetch=from_params(ExecutionService.reads_for_task, "task_id"),
 )
 def list_executions(call: Call) -> PageOut[ExecutionOut]:
     page = bootstrap.container().executions.list_for_task(
@@ -73,7 +58,7 @@ def list_executions(call: Call) -> PageOut[ExecutionOut]:
     summary="An execution",
     response=ExecutionOut,
     errors=(404,),
-    prefetch=the_execution,
+    prefetch=from_params(ExecutionService.reads_for_get, "execution_id"),
 )
 def get_execution(call: Call) -> ExecutionOut:
     return ExecutionOut.of(

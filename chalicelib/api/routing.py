@@ -264,6 +264,14 @@ def handle(
         return api_errors.internal_error(request_id)
 
 
+def from_params(
+    declaration: Callable[..., Sequence[PrefetchKey]], *names: str
+) -> Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]]:
+    """A route's `prefetch`: the first reads its use case declares (next to it, in its service),
+    given the caller and these path or query parameters (None for an absent one)."""
+    return lambda principal, params: declaration(principal, *(params.get(n) for n in names))
+
+
 def route(
     path: str,
     methods: list[str] | str = "GET",

@@ -9,11 +9,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
-from chalicelib.api.routing import Call, route
-from chalicelib.domain.ids import ScopedId
+from chalicelib.api.routing import Call, from_params, route
 from chalicelib.domain.model import Page
-from chalicelib.domain.principals import Principal
-from chalicelib.domain.search import query_words
 from chalicelib.domain.tasks import (
     AssignInput,
     Priority,
@@ -22,9 +19,9 @@ from chalicelib.domain.tasks import (
     TaskCreate,
     TaskUpdate,
 )
-from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import Out, PageOut, TaskOut
-from chalicelib.services.tasks import SORTS, DueFilter, TaskFilters
+from chalicelib.services.search import SearchService
+from chalicelib.services.tasks import SORTS, DueFilter, TaskFilters, TaskService
 
 TAG = "tasks"
 
@@ -74,42 +71,6 @@ def _page(page: Page[Task]) -> PageOut[TaskOut]:
     return PageOut[TaskOut](items=[TaskOut.of(t) for t in page.items], next_cursor=page.next_cursor)
 
 
-# ---- what each route reads first, fetched with the session --------------------------------------
-
-
-def caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [reads.user(principal.user_id)]
-
-
-def list_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    keys: list[PrefetchKey] = [reads.user(principal.user_id)]
-    if params.get("assignee_id") == "me" and not params.get("project_id"):
-        return [*keys, reads.user_projects(principal.user_id)]
-    project_id = params.get("project_id") or principal.personal_project_id
-    return [*keys, reads.project(project_id), reads.member(project_id, principal.user_id)]
-
-
-def the_task(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    task_id = ScopedId.parse(params["task_id"])
-    if task_id is None:
-        return []
-    project_id = task_id.project_id
-    return [
-        reads.task(str(task_id)),
-        reads.project(project_id),
-        reads.member(project_id, principal.user_id),
-    ]
-
-
-def the_task_and_caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [*the_task(principal, params), reads.user(principal.user_id)]
-
-
-def the_task_and_graph(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    task_id = ScopedId.parse(params["task_id"])
-    return [*the_task(principal, params), *([reads.graph(task_id.project_id)] if task_id else [])]
-
-
 # ---- routes ------------------------------------------------------------------------------------
 
 
@@ -122,7 +83,7 @@ def the_task_and_graph(principal: Principal, params: dict[str, str]) -> list[Pre
     body=TaskCreate,
     response=TaskOut,
     errors=(404, 409, 422),
-    prefetch=caller,
+    prefetch=from_params(TaskService.reads_for_create),
 )
 def create_task(call: Call) -> TaskOut:
     return TaskOut.of(bootstrap.container().tasks.create(call.principal, call.body))
@@ -136,7 +97,7 @@ def create_task(call: Call) -> TaskOut:
     query=TaskListQuery,
     response=PageOut[TaskOut],
     errors=(400, 404, 422),
-    prefetch=list_scope,
+    prefetch=from_params(TaskService.reads_for_find, "project_id", "assignee_id"),
 )
 def list_tasks(call: Call) -> PageOut[TaskOut]:
     query: TaskListQuery = call.query
@@ -150,15 +111,6 @@ class SearchQuery(PageQuery):
     )
 
 
-def search_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    project_id = params.get("project_id") or principal.personal_project_id
-    keys: list[PrefetchKey] = [
-        reads.project(project_id),
-        reads.member(project_id, principal.user_id),
-    ]
-    return keys + [reads.search_term(project_id, word) for word in query_words(params.get("q", ""))]
-
-
 @route(
     "/tasks/search",
     "GET",
@@ -167,7 +119,7 @@ def search_scope(principal: Principal, params: dict[str, str]) -> list[PrefetchK
     query=SearchQuery,
     response=PageOut[TaskOut],
     errors=(400, 404, 422),
-    prefetch=search_scope,
+    prefetch=from_params(SearchService.reads_for_search, "project_id", "q"),
 )
 def search_tasks(call: Call) -> PageOut[TaskOut]:
     query: SearchQuery = call.query
@@ -184,7 +136,7 @@ def search_tasks(call: Call) -> PageOut[TaskOut]:
     summary="A task",
     response=TaskOut,
     errors=(404,),
-    prefetch=the_task,
+    prefetch=from_params(TaskService.reads_for_task, "task_id"),
 )
 def get_task(call: Call) -> TaskOut:
     return TaskOut.of(bootstrap.container().tasks.get(call.principal, call.params["task_id"]))
@@ -198,7 +150,7 @@ def get_task(call: Call) -> TaskOut:
     body=TaskUpdate,
     response=TaskOut,
     errors=(403, 404, 409, 412, 422),
-    prefetch=the_task_and_caller,
+    prefetch=from_params(TaskService.reads_for_change, "task_id"),
 )
 def update_task(call: Call) -> TaskOut:
     task = bootstrap.container().tasks.update(
@@ -214,7 +166,7 @@ def update_task(call: Call) -> TaskOut:
     status=204,
     summary="Delete a task, its subtasks, and its place in other tasks' depends_on",
     errors=(403, 404, 409, 412),
-    prefetch=the_task_and_graph,
+    prefetch=from_params(TaskService.reads_for_delete, "task_id"),
 )
 def delete_task(call: Call) -> None:
     bootstrap.container().tasks.delete(call.principal, call.params["task_id"], call.if_match)
@@ -228,7 +180,7 @@ def delete_task(call: Call) -> None:
     body=AssignInput,
     response=TaskOut,
     errors=(403, 404, 412, 422),
-    prefetch=the_task_and_caller,
+    prefetch=from_params(TaskService.reads_for_change, "task_id"),
 )
 def assign_task(call: Call) -> TaskOut:
     task = bootstrap.container().tasks.assign(
@@ -244,7 +196,7 @@ def assign_task(call: Call) -> TaskOut:
     summary="Complete a task (its dependencies and subtasks must be completed)",
     response=TaskOut,
     errors=(403, 404, 409, 412),
-    prefetch=the_task_and_caller,
+    prefetch=from_params(TaskService.reads_for_change, "task_id"),
 )
 def complete_task(call: Call) -> TaskOut:
     task = bootstrap.container().tasks.complete(
@@ -261,7 +213,7 @@ def complete_task(call: Call) -> TaskOut:
     query=PageQuery,
     response=PageOut[TaskOut],
     errors=(400, 404),
-    prefetch=the_task,
+    prefetch=from_params(TaskService.reads_for_task, "task_id"),
 )
 def list_subtasks(call: Call) -> PageOut[TaskOut]:
     page = bootstrap.container().tasks.subtasks(
@@ -288,7 +240,7 @@ class PreviewOut(Out):
     query=PreviewQuery,
     response=PreviewOut,
     errors=(400, 404, 422),
-    prefetch=the_task,
+    prefetch=from_params(TaskService.reads_for_task, "task_id"),
 )
 def preview_schedule(call: Call) -> PreviewOut:
     runs = bootstrap.container().tasks.preview(

@@ -6,13 +6,15 @@ never revealed); a member whose role is too low gets Forbidden.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import Forbidden, NotFound
+from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.principals import Principal
-from chalicelib.domain.projects import Membership, Project, ProjectRole
+from chalicelib.domain.projects import Membership, Project, ProjectRole, plausible_id
 from chalicelib.domain.tasks import Task
-from chalicelib.ports import Prefetcher, ProjectRepository, TaskRepository, reads
+from chalicelib.ports import Prefetcher, PrefetchKey, ProjectRepository, TaskRepository, reads
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,32 @@ class ProjectContext:
     @property
     def role(self) -> ProjectRole:
         return self.membership.role
+
+
+def project_reads(principal: Principal, project_id: str) -> list[PrefetchKey]:
+    """The first reads of a use case on a project (or its list of items): the project and the
+    caller's membership; none for an id that cannot name a project, which the use case answers
+    with its 404."""
+    if not plausible_id(project_id):
+        return []
+    return [reads.project(project_id), reads.member(project_id, principal.user_id)]
+
+
+def scoped_reads(
+    principal: Principal, scoped_id: str, item: Callable[[str], PrefetchKey]
+) -> list[PrefetchKey]:
+    """The first reads of reaching an item of a project (a task, workflow, rule, ...): the item,
+    its project and the caller's membership, all named by the item's scoped id; none for an id
+    that names no item, which the use case answers with its 404."""
+    scoped = ScopedId.parse(scoped_id)
+    if scoped is None:
+        return []
+    project_id = scoped.project_id
+    return [
+        item(str(scoped)),
+        reads.project(project_id),
+        reads.member(project_id, principal.user_id),
+    ]
 
 
 class ProjectAccess:
@@ -49,15 +77,18 @@ class TaskReach:
         self._access = ProjectAccess(projects)
         self._prefetch = prefetcher
 
+    @staticmethod
+    def reads(principal: Principal, task_id: str) -> list[PrefetchKey]:
+        """The first reads of reaching a task."""
+        return scoped_reads(principal, task_id, reads.task)
+
     def require(
         self, principal: Principal, task_id: str, at_least: ProjectRole
     ) -> tuple[Task, ProjectContext]:
+        self._prefetch.warm(self.reads(principal, task_id))
         task = self._tasks.get(task_id)
         if task is None:
             raise NotFound("task not found")
-        self._prefetch.warm(
-            [reads.project(task.project_id), reads.member(task.project_id, principal.user_id)]
-        )
         try:
             return task, self._access.require(principal.user_id, task.project_id, at_least)
         except NotFound:

@@ -19,7 +19,7 @@ from chalicelib.domain.comments import Comment, CommentCreate, mentioned_emails
 from chalicelib.domain.errors import Forbidden, NotFound
 from chalicelib.domain.model import Page, PageRequest, new_id
 from chalicelib.domain.principals import Principal
-from chalicelib.domain.projects import ProjectRole
+from chalicelib.domain.projects import ProjectRole, plausible_id
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import User
 from chalicelib.ports import (
@@ -28,6 +28,7 @@ from chalicelib.ports import (
     EmailDirectory,
     HistoryRepository,
     Prefetcher,
+    PrefetchKey,
     ProjectRepository,
     TaskRepository,
     UserRepository,
@@ -62,11 +63,42 @@ class CommentService:
         self._prefetch = prefetcher
         self._clock = clock
 
+    # ---- first reads: what each use case reads before anything else ------------------------------
+    # The route hands the same declaration to authentication, which fetches these items with the
+    # caller's session; the use case warms it again (TaskReach.require warms the task's): a no-op
+    # then, one round trip for any other caller.
+
+    reads_for_find = staticmethod(TaskReach.reads)
+
+    @staticmethod
+    def reads_for_post(principal: Principal, task_id: str) -> list[PrefetchKey]:
+        """Posting: the task's reads and the author."""
+        return [*TaskReach.reads(principal, task_id), reads.user(principal.user_id)]
+
+    @staticmethod
+    def reads_for_mentions(principal: Principal, command: CommentCreate) -> list[PrefetchKey]:
+        """Posting, from the body: the claims of the mentioned addresses (which name their
+        users)."""
+        return [reads.user_email(email) for email in mentioned_emails(command.body)]
+
+    @staticmethod
+    def reads_for_delete(principal: Principal, task_id: str, comment_id: str) -> list[PrefetchKey]:
+        """Deleting: the task's reads and the comment (an id that names none is not read)."""
+        comment = (
+            [reads.comment(task_id, comment_id)]
+            if plausible_id(task_id) and plausible_id(comment_id)
+            else []
+        )
+        return [*TaskReach.reads(principal, task_id), *comment]
+
     def find(self, principal: Principal, task_id: str, page: PageRequest) -> Page[Comment]:
         self._reach.require(principal, task_id, ProjectRole.VIEWER)
         return self._comments.find(task_id, page)
 
     def post(self, principal: Principal, task_id: str, command: CommentCreate) -> Comment:
+        self._prefetch.warm(
+            [*self.reads_for_post(principal, task_id), *self.reads_for_mentions(principal, command)]
+        )
         task, _ = self._reach.require(principal, task_id, COMMENT_ROLE)
         author = self._users.get(principal.user_id)
         if author is None:
@@ -117,6 +149,7 @@ class CommentService:
         ]
 
     def delete(self, principal: Principal, task_id: str, comment_id: str) -> None:
+        self._prefetch.warm(self.reads_for_delete(principal, task_id, comment_id))
         task, context = self._reach.require(principal, task_id, ProjectRole.VIEWER)
         comment = self._comments.get(task.id, comment_id)
         if comment is None:
@@ -138,6 +171,9 @@ class HistoryService:
     ) -> None:
         self._history = history
         self._reach = TaskReach(tasks, projects, prefetcher)
+
+    # First reads (see CommentService): the task's.
+    reads_for_find = staticmethod(TaskReach.reads)
 
     def find(self, principal: Principal, task_id: str, page: PageRequest) -> Page[HistoryEvent]:
         self._reach.require(principal, task_id, ProjectRole.VIEWER)

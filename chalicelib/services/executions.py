@@ -61,11 +61,12 @@ from chalicelib.ports import (
     Clock,
     ExecutionRepository,
     Prefetcher,
+    PrefetchKey,
     ProjectRepository,
     TaskRepository,
     reads,
 )
-from chalicelib.services.access import ProjectAccess, TaskReach
+from chalicelib.services.access import ProjectAccess, TaskReach, scoped_reads
 
 RUN_ROLE = ProjectRole.MEMBER  # POST /tasks/{id}/run
 READ_ROLE = ProjectRole.VIEWER
@@ -346,6 +347,19 @@ class ExecutionService:
 
     # ---- HTTP -----------------------------------------------------------------------------------
 
+    # ---- first reads: what each use case reads before anything else ------------------------------
+    # The route hands the same declaration to authentication, which fetches these items with the
+    # caller's session; the use case warms it again: a no-op then, one round trip for any other
+    # caller.
+
+    # Running a task now, listing its executions: the task's (TaskReach.require warms them).
+    reads_for_task = staticmethod(TaskReach.reads)
+
+    @staticmethod
+    def reads_for_get(principal: Principal, execution_id: str) -> list[PrefetchKey]:
+        """Reading an execution: it, its project and the caller's membership."""
+        return scoped_reads(principal, execution_id, reads.execution)
+
     def run_now(self, principal: Principal, task_id: str) -> Execution:
         """A manual run of the task's action, outside its schedule (member+)."""
         task, _ = self._reach.require(principal, task_id, RUN_ROLE)
@@ -377,6 +391,7 @@ class ExecutionService:
         project_id = project_of(execution_id)
         if project_id is None:
             raise NotFound("execution not found")
+        self._prefetch.warm(self.reads_for_get(principal, execution_id))
         execution = self._executions.get(execution_id)
         if execution is None or execution.project_id != project_id:
             raise NotFound("execution not found")

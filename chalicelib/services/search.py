@@ -10,7 +10,7 @@ from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.search import index_terms, matches, query_words, rank
 from chalicelib.domain.tasks import Task
-from chalicelib.ports import ProjectRepository, SearchIndex, TaskRepository
+from chalicelib.ports import PrefetchKey, ProjectRepository, SearchIndex, TaskRepository, reads
 from chalicelib.services.access import ProjectAccess
 
 
@@ -46,6 +46,19 @@ class SearchService:
         self._index = index
         self._tasks = tasks
         self._access = ProjectAccess(projects)
+
+    @staticmethod
+    def reads_for_search(
+        principal: Principal, project_id: str | None, q: str | None
+    ) -> list[PrefetchKey]:
+        """First reads (the route fetches them with the session): the project searched, the
+        caller's membership, and the index's entry of each word (its postings)."""
+        project_id = project_id or principal.personal_project_id
+        return [
+            reads.project(project_id),
+            reads.member(project_id, principal.user_id),
+            *(reads.search_term(project_id, word) for word in query_words(q or "")),
+        ]
 
     def search(
         self, principal: Principal, q: str, project_id: str | None, page: PageRequest

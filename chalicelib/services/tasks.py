@@ -33,6 +33,7 @@ from chalicelib.domain.errors import (
     StaleVersion,
 )
 from chalicelib.domain.errors import validation_error as invalid
+from chalicelib.domain.ids import ScopedId
 from chalicelib.domain.model import Page, PageRequest, new_id, rfc3339
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
@@ -175,6 +176,47 @@ class TaskService:
         # allowed; an adapter, since it resolves DNS.
         self._check_webhook_url = check_webhook_url
 
+    # ---- first reads: what each use case reads before anything else ------------------------------
+    # The route hands the same declaration to authentication, which fetches these items with the
+    # caller's session; the use case warms it again (get and preview through TaskReach.require):
+    # a no-op then, one round trip for any other caller.
+
+    # Reading one task (get, preview, subtasks): the task, its project and the caller's
+    # membership, all named by the task's id.
+    reads_for_task = staticmethod(TaskReach.reads)
+
+    @classmethod
+    def reads_for_change(cls, principal: Principal, task_id: str) -> list[PrefetchKey]:
+        """Changing a task (update, assign, complete): those of reading it, and the caller, whose
+        zone and name the change needs."""
+        return [*cls.reads_for_task(principal, task_id), reads.user(principal.user_id)]
+
+    @classmethod
+    def reads_for_delete(cls, principal: Principal, task_id: str) -> list[PrefetchKey]:
+        """Deleting a task: those of reading it, and its project's dependency graph."""
+        scoped = ScopedId.parse(task_id)
+        graph = [reads.graph(scoped.project_id)] if scoped else []
+        return [*cls.reads_for_task(principal, task_id), *graph]
+
+    @staticmethod
+    def reads_for_create(principal: Principal) -> list[PrefetchKey]:
+        """Creating a task: the caller (the project, members and tasks it names come second)."""
+        return [reads.user(principal.user_id)]
+
+    @staticmethod
+    def reads_for_find(
+        principal: Principal, project_id: str | None, assignee_id: str | None
+    ) -> list[PrefetchKey]:
+        """Listing tasks: the caller, and the project listed and the caller's membership, or the
+        caller's projects for their tasks across projects (`assignee_id=me` without a project)."""
+        caller = reads.user(principal.user_id)
+        if assignee_id == "me" and not project_id:
+            return [caller, reads.user_projects(principal.user_id)]
+        project_id = project_id or principal.personal_project_id
+        if not project_id:  # the caller's own record names their personal project
+            return [caller]
+        return [caller, reads.project(project_id), reads.member(project_id, principal.user_id)]
+
     # ---- reading -------------------------------------------------------------------------------
 
     def preview(self, principal: Principal, task_id: str, count: int) -> list[datetime]:
@@ -188,6 +230,7 @@ class TaskService:
         return self._reach.require(principal, task_id, ProjectRole.VIEWER)[0]
 
     def subtasks(self, principal: Principal, task_id: str, page: PageRequest) -> Page[Task]:
+        self._prefetch.warm(self.reads_for_task(principal, task_id))
         task = self._tasks.get(task_id)
         if task is None:
             raise NotFound("task not found")
@@ -198,13 +241,7 @@ class TaskService:
         if page.cursor and cursor_ok:
             ids = ids[ids.index(page.cursor) + 1 :]
         window = ids[: page.limit] if cursor_ok else []
-        self._prefetch.warm(
-            [
-                reads.project(task.project_id),
-                reads.member(task.project_id, principal.user_id),
-                *(reads.task(sub) for sub in window),
-            ]
-        )
+        self._prefetch.warm([reads.task(sub) for sub in window])
         try:
             self._access.require(principal.user_id, task.project_id, ProjectRole.VIEWER)
         except NotFound:
@@ -219,6 +256,7 @@ class TaskService:
     def find(self, principal: Principal, filters: TaskFilters, page: PageRequest) -> Page[Task]:
         if filters.sort not in SORTS:
             raise invalid(["query", "sort"], f"sort must be one of {', '.join(SORTS)}")
+        self._prefetch.warm(self.reads_for_find(principal, filters.project_id, filters.assignee_id))
         user = self._caller(principal)
         assignee = principal.user_id if filters.assignee_id == "me" else filters.assignee_id
         across = filters.assignee_id == "me" and filters.project_id is None
@@ -276,6 +314,7 @@ class TaskService:
     # ---- writing -------------------------------------------------------------------------------
 
     def create(self, principal: Principal, command: TaskCreate) -> Task:
+        self._prefetch.warm(self.reads_for_create(principal))
         user = self._caller(principal)
         project_id = command.project_id or user.personal_project_id
         keys: list[PrefetchKey] = [
@@ -333,17 +372,15 @@ class TaskService:
         expected_version: int | None = None,
     ) -> Task:
         fields = update.model_fields_set
-        user = self._caller(principal)
         for _ in range(MAX_ATTEMPTS):
+            # Again on each attempt: a retry reads the task (and the rest) afresh, in one call.
+            self._prefetch.warm(self.reads_for_change(principal, task_id))
+            user = self._caller(principal)
             before = self._tasks.get(task_id)
             if before is None:
                 raise NotFound("task not found")
             project_id = before.project_id
-            keys: list[PrefetchKey] = [
-                reads.project(project_id),
-                reads.member(project_id, principal.user_id),
-            ]
-            keys += self._related_keys(
+            keys = self._related_keys(
                 project_id,
                 update.assignee_id if "assignee_id" in fields else None,
                 update.parent_id if "parent_id" in fields else None,
@@ -400,16 +437,10 @@ class TaskService:
     def delete(
         self, principal: Principal, task_id: str, expected_version: int | None = None
     ) -> None:
+        self._prefetch.warm(self.reads_for_delete(principal, task_id))
         task = self._tasks.get(task_id)
         if task is None:
             raise NotFound("task not found")
-        self._prefetch.warm(
-            [
-                reads.project(task.project_id),
-                reads.member(task.project_id, principal.user_id),
-                reads.graph(task.project_id),
-            ]
-        )
         try:
             context = self._access.require(principal.user_id, task.project_id, ProjectRole.MEMBER)
         except NotFound:
