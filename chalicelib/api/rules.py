@@ -11,10 +11,7 @@ from typing import Any
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
-from chalicelib.api.routing import Call, route
-from chalicelib.api.templates import project_and_me
-from chalicelib.domain.ids import ScopedId
-from chalicelib.domain.principals import Principal
+from chalicelib.api.routing import Call, from_params, route
 from chalicelib.domain.rules import (
     Rule,
     RuleCreate,
@@ -24,8 +21,8 @@ from chalicelib.domain.rules import (
     TriggerEvent,
     public_action,
 )
-from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import Out, PageOut
+from chalicelib.services.rules import RuleService
 
 TAG = "automation"
 
@@ -97,18 +94,6 @@ class RuleExecutionOut(Out):
         )
 
 
-def the_rule(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    rule_id = ScopedId.parse(params["rule_id"])
-    if rule_id is None:
-        return []
-    project_id = rule_id.project_id
-    return [
-        reads.rule(str(rule_id)),
-        reads.project(project_id),
-        reads.member(project_id, principal.user_id),
-    ]
-
-
 @route(
     "/projects/{project_id}/rules",
     "POST",
@@ -118,7 +103,7 @@ def the_rule(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
     body=RuleCreate,
     response=RuleOut,
     errors=(403, 404, 422),
-    prefetch=project_and_me,
+    prefetch=from_params(RuleService.reads_for_project, "project_id"),
 )
 def create_rule(call: Call) -> RuleOut:
     return RuleOut.of(
@@ -134,7 +119,7 @@ def create_rule(call: Call) -> RuleOut:
     query=PageQuery,
     response=PageOut[RuleOut],
     errors=(400, 404, 422),
-    prefetch=project_and_me,
+    prefetch=from_params(RuleService.reads_for_project, "project_id"),
 )
 def list_rules(call: Call) -> PageOut[RuleOut]:
     page = bootstrap.container().rules.find(
@@ -150,7 +135,7 @@ def list_rules(call: Call) -> PageOut[RuleOut]:
     summary="An automation rule",
     response=RuleOut,
     errors=(404,),
-    prefetch=the_rule,
+    prefetch=from_params(RuleService.reads_for_rule, "rule_id"),
 )
 def get_rule(call: Call) -> RuleOut:
     return RuleOut.of(bootstrap.container().rules.get(call.principal, call.params["rule_id"]))
@@ -165,7 +150,7 @@ def get_rule(call: Call) -> RuleOut:
     body=RuleUpdate,
     response=RuleOut,
     errors=(403, 404, 409, 412, 422),
-    prefetch=the_rule,
+    prefetch=from_params(RuleService.reads_for_rule, "rule_id"),
 )
 def update_rule(call: Call) -> RuleOut:
     rule = bootstrap.container().rules.update(
@@ -181,7 +166,7 @@ def update_rule(call: Call) -> RuleOut:
     status=204,
     summary="Delete an automation rule (members their own, admins any)",
     errors=(403, 404, 409, 412),
-    prefetch=the_rule,
+    prefetch=from_params(RuleService.reads_for_rule, "rule_id"),
 )
 def delete_rule(call: Call) -> None:
     bootstrap.container().rules.delete(call.principal, call.params["rule_id"], call.if_match)
@@ -195,7 +180,7 @@ def delete_rule(call: Call) -> None:
     query=PageQuery,
     response=PageOut[RuleExecutionOut],
     errors=(400, 404, 422),
-    prefetch=the_rule,
+    prefetch=from_params(RuleService.reads_for_rule, "rule_id"),
 )
 def list_rule_executions(call: Call) -> PageOut[RuleExecutionOut]:
     page = bootstrap.container().rules.executions(

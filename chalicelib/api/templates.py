@@ -10,10 +10,8 @@ from datetime import datetime
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
-from chalicelib.api.routing import Call, route
-from chalicelib.domain.ids import ScopedId
+from chalicelib.api.routing import Call, from_params, route
 from chalicelib.domain.principals import Principal
-from chalicelib.domain.projects import plausible_id
 from chalicelib.domain.tasks import Priority
 from chalicelib.domain.templates import (
     FromTemplate,
@@ -22,9 +20,9 @@ from chalicelib.domain.templates import (
     TemplateCreate,
     TemplateUpdate,
 )
-from chalicelib.ports import PrefetchKey, reads
+from chalicelib.ports import PrefetchKey
 from chalicelib.representations.schemas import Out, PageOut, TaskOut
-from chalicelib.services.templates import Instantiated
+from chalicelib.services.templates import Instantiated, TemplateService
 
 TAG = "automation"
 
@@ -88,30 +86,11 @@ class TaskWithSubtasksOut(TaskOut):
         )
 
 
-# ---- what each route reads first, fetched with the session --------------------------------------
-
-
-def project_and_me(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    project_id = params["project_id"]
-    if not plausible_id(project_id):
-        return []
-    return [reads.project(project_id), reads.member(project_id, principal.user_id)]
-
-
-def the_template(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    template_id = ScopedId.parse(params["template_id"])
-    if template_id is None:
-        return []
-    project_id = template_id.project_id
-    return [
-        reads.template(str(template_id)),
-        reads.project(project_id),
-        reads.member(project_id, principal.user_id),
-    ]
+# ---- what each route reads first (fetched with the session): its use case's declaration --------
 
 
 def template_of_body(principal: Principal, body: FromTemplate) -> list[PrefetchKey]:
-    return the_template(principal, {"template_id": body.template_id})
+    return TemplateService.reads_for_template(principal, body.template_id)
 
 
 # ---- routes ------------------------------------------------------------------------------------
@@ -126,7 +105,7 @@ def template_of_body(principal: Principal, body: FromTemplate) -> list[PrefetchK
     body=TemplateCreate,
     response=TemplateOut,
     errors=(403, 404, 422),
-    prefetch=project_and_me,
+    prefetch=from_params(TemplateService.reads_for_project, "project_id"),
 )
 def create_template(call: Call) -> TemplateOut:
     template = bootstrap.container().templates.create(
@@ -143,7 +122,7 @@ def create_template(call: Call) -> TemplateOut:
     query=PageQuery,
     response=PageOut[TemplateOut],
     errors=(400, 404, 422),
-    prefetch=project_and_me,
+    prefetch=from_params(TemplateService.reads_for_project, "project_id"),
 )
 def list_templates(call: Call) -> PageOut[TemplateOut]:
     page = bootstrap.container().templates.find(
@@ -161,7 +140,7 @@ def list_templates(call: Call) -> PageOut[TemplateOut]:
     summary="A task template",
     response=TemplateOut,
     errors=(404,),
-    prefetch=the_template,
+    prefetch=from_params(TemplateService.reads_for_template, "template_id"),
 )
 def get_template(call: Call) -> TemplateOut:
     return TemplateOut.of(
@@ -178,7 +157,7 @@ def get_template(call: Call) -> TemplateOut:
     body=TemplateUpdate,
     response=TemplateOut,
     errors=(403, 404, 409, 412, 422),
-    prefetch=the_template,
+    prefetch=from_params(TemplateService.reads_for_template, "template_id"),
 )
 def update_template(call: Call) -> TemplateOut:
     template = bootstrap.container().templates.update(
@@ -194,7 +173,7 @@ def update_template(call: Call) -> TemplateOut:
     status=204,
     summary="Delete a task template (members their own, admins any)",
     errors=(403, 404, 409, 412),
-    prefetch=the_template,
+    prefetch=from_params(TemplateService.reads_for_template, "template_id"),
 )
 def delete_template(call: Call) -> None:
     bootstrap.container().templates.delete(

@@ -1,29 +1,20 @@
 """/workflows/{id}/run, /workflows/{id}/runs, /workflow-runs/{id} and its cancel.
 
-Workflow routes read the workflow, its project and the caller's membership with the session
-(`chalicelib.api.workflows.the_workflow`); a run id names its project the way a task id does,
-so run routes read the run, its project and the membership in that round trip too.
+Every route reads what its use case declares (see `chalicelib.services.workflow_runs`) with the
+session: workflow routes the workflow, its project and the caller's membership; a run id names its
+project the way a task id does, so run routes read its project and the membership in that round
+trip too.
 """
 
 from __future__ import annotations
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
-from chalicelib.api.routing import Call, route
-from chalicelib.api.workflows import the_workflow
-from chalicelib.domain.ids import ScopedId
-from chalicelib.domain.principals import Principal
-from chalicelib.ports import PrefetchKey, reads
+from chalicelib.api.routing import Call, from_params, route
 from chalicelib.representations.schemas import PageOut, WorkflowRunOut
+from chalicelib.services.workflow_runs import WorkflowRunService
 
 TAG = "workflow runs"
-
-
-def the_run(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    run_id = ScopedId.parse(params["run_id"])
-    if run_id is None:
-        return []
-    return [reads.project(run_id.project_id), reads.member(run_id.project_id, principal.user_id)]
 
 
 @route(
@@ -34,7 +25,7 @@ def the_run(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
     summary="Start a run of the workflow (member+)",
     response=WorkflowRunOut,
     errors=(403, 404),
-    prefetch=the_workflow,
+    prefetch=from_params(WorkflowRunService.reads_for_workflow, "workflow_id"),
 )
 def run_workflow(call: Call) -> WorkflowRunOut:
     run = bootstrap.container().workflow_runs.start(call.principal, call.params["workflow_id"])
@@ -49,7 +40,7 @@ def run_workflow(call: Call) -> WorkflowRunOut:
     query=PageQuery,
     response=PageOut[WorkflowRunOut],
     errors=(400, 404),
-    prefetch=the_workflow,
+    prefetch=from_params(WorkflowRunService.reads_for_workflow, "workflow_id"),
 )
 def list_workflow_runs(call: Call) -> PageOut[WorkflowRunOut]:
     page = bootstrap.container().workflow_runs.list_for_workflow(
@@ -67,7 +58,7 @@ def list_workflow_runs(call: Call) -> PageOut[WorkflowRunOut]:
     summary="A workflow run with every step and its execution",
     response=WorkflowRunOut,
     errors=(404,),
-    prefetch=the_run,
+    prefetch=from_params(WorkflowRunService.reads_for_run, "run_id"),
 )
 def get_workflow_run(call: Call) -> WorkflowRunOut:
     return WorkflowRunOut.of(
@@ -83,7 +74,7 @@ def get_workflow_run(call: Call) -> WorkflowRunOut:
     summary="Cancel a run: nothing new starts, unfinished steps end cancelled (member+)",
     response=WorkflowRunOut,
     errors=(403, 404, 409),
-    prefetch=the_run,
+    prefetch=from_params(WorkflowRunService.reads_for_run, "run_id"),
 )
 def cancel_workflow_run(call: Call) -> WorkflowRunOut:
     return WorkflowRunOut.of(

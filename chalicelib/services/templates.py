@@ -38,11 +38,12 @@ from chalicelib.domain.templates import (
 from chalicelib.ports import (
     Clock,
     Prefetcher,
+    PrefetchKey,
     ProjectRepository,
     TemplateRepository,
     reads,
 )
-from chalicelib.services.access import ProjectAccess, ProjectContext
+from chalicelib.services.access import ProjectAccess, ProjectContext, project_reads, scoped_reads
 from chalicelib.services.common import require_version, with_version_retries
 from chalicelib.services.tasks import TaskService
 
@@ -73,24 +74,34 @@ class TemplateService:
         self._prefetch = prefetcher
         self._clock = clock
 
+    # ---- first reads: what each use case reads before anything else ------------------------------
+    # The route hands the same declaration to authentication, which fetches these items with the
+    # caller's session; the use case warms it again: a no-op then, one round trip for any other
+    # caller.
+
+    # Listing and creating a project's templates: the project and the caller's membership.
+    reads_for_project = staticmethod(project_reads)
+
+    @staticmethod
+    def reads_for_template(principal: Principal, template_id: str) -> list[PrefetchKey]:
+        """Reading, changing, deleting or instantiating a template: it, its project and the
+        caller's membership (`_require` warms them)."""
+        return scoped_reads(principal, template_id, reads.template)
+
     # ---- reading -------------------------------------------------------------------------------
 
     def get(self, principal: Principal, template_id: str) -> Template:
         return self._require(principal, template_id, READ_ROLE)[0]
 
     def find(self, principal: Principal, project_id: str, page: PageRequest) -> Page[Template]:
-        self._prefetch.warm(
-            [reads.project(project_id), reads.member(project_id, principal.user_id)]
-        )
+        self._prefetch.warm(self.reads_for_project(principal, project_id))
         self._access.require(principal.user_id, project_id, READ_ROLE)
         return self._templates.find(project_id, page)
 
     # ---- writing -------------------------------------------------------------------------------
 
     def create(self, principal: Principal, project_id: str, command: TemplateCreate) -> Template:
-        self._prefetch.warm(
-            [reads.project(project_id), reads.member(project_id, principal.user_id)]
-        )
+        self._prefetch.warm(self.reads_for_project(principal, project_id))
         self._access.require(principal.user_id, project_id, WRITE_ROLE)
         now = self._clock.now()
         template = Template(
@@ -182,13 +193,11 @@ class TemplateService:
         self, principal: Principal, template_id: str, at_least: ProjectRole
     ) -> tuple[Template, ProjectContext]:
         """The template as this caller may reach it: 404 unless a member of its project."""
+        self._prefetch.warm(self.reads_for_template(principal, template_id))
         template = self._templates.get(template_id) if project_of(template_id) else None
         if template is None:
             raise NotFound("template not found")
         project_id = template.project_id
-        self._prefetch.warm(
-            [reads.project(project_id), reads.member(project_id, principal.user_id)]
-        )
         try:
             return template, self._access.require(principal.user_id, project_id, at_least)
         except NotFound:

@@ -43,7 +43,7 @@ from chalicelib.domain.executions import (
     Trigger,
     firing_key,
 )
-from chalicelib.domain.ids import project_of
+from chalicelib.domain.ids import ScopedId, project_of
 from chalicelib.domain.model import Page, PageRequest, utc
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
@@ -59,12 +59,13 @@ from chalicelib.ports import (
     ExecutionRepository,
     ExecutionRunner,
     Prefetcher,
+    PrefetchKey,
     ProjectRepository,
     WorkflowRepository,
     WorkflowRunRepository,
     reads,
 )
-from chalicelib.services.access import ProjectAccess
+from chalicelib.services.access import ProjectAccess, project_reads, scoped_reads
 from chalicelib.services.executions import Delivery, skip_reason
 
 READ_ROLE = ProjectRole.VIEWER
@@ -196,6 +197,24 @@ class WorkflowRunService:
             return False
         return self._runs.release_slot(workflow_id, holder_id)
 
+    # ---- first reads: what each use case reads before anything else ------------------------------
+    # The route hands the same declaration to authentication, which fetches these items with the
+    # caller's session; the use case warms it again: a no-op then, one round trip for any other
+    # caller.
+
+    @staticmethod
+    def reads_for_workflow(principal: Principal, workflow_id: str) -> list[PrefetchKey]:
+        """Starting a run of a workflow, listing its runs: the workflow, its project and the
+        caller's membership (`_workflow` warms them)."""
+        return scoped_reads(principal, workflow_id, reads.workflow)
+
+    @staticmethod
+    def reads_for_run(principal: Principal, run_id: str) -> list[PrefetchKey]:
+        """Reading or cancelling a run: its project and the caller's membership (`_run` warms
+        them; the run itself is read on its own)."""
+        scoped = ScopedId.parse(run_id)
+        return project_reads(principal, scoped.project_id) if scoped else []
+
     # ---- HTTP -----------------------------------------------------------------------------------
 
     def start(
@@ -255,6 +274,8 @@ class WorkflowRunService:
     # ---- helpers -------------------------------------------------------------------------------
 
     def _workflow(self, principal: Principal, workflow_id: str, role: ProjectRole) -> Workflow:
+        if self._prefetch is not None:
+            self._prefetch.warm(self.reads_for_workflow(principal, workflow_id))
         workflow = self._workflows.get(workflow_id) if project_of(workflow_id) else None
         if workflow is None:
             raise NotFound("workflow not found")
@@ -266,6 +287,8 @@ class WorkflowRunService:
 
     def _run(self, principal: Principal, run_id: str, role: ProjectRole) -> WorkflowRun:
         project_id = project_of(run_id)
+        if self._prefetch is not None:
+            self._prefetch.warm(self.reads_for_run(principal, run_id))
         run = self._runs.get(run_id) if project_id else None
         if run is None or run.project_id != project_id:
             raise NotFound("workflow run not found")

@@ -16,7 +16,7 @@ workflow) is added with workflow runs, so for now nothing fires it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from chalicelib.domain import schedules
@@ -53,7 +53,7 @@ from chalicelib.ports import (
     WorkflowRepository,
     reads,
 )
-from chalicelib.services.access import ProjectAccess, ProjectContext
+from chalicelib.services.access import ProjectAccess, ProjectContext, project_reads, scoped_reads
 from chalicelib.services.common import require_version, with_version_retries
 
 READ_ROLE = ProjectRole.VIEWER
@@ -65,6 +65,28 @@ def task_keys(project_id: str | None, steps: Sequence[Step]) -> list[PrefetchKey
     """The steps' tasks worth reading: only ids that name the project can be its tasks."""
     ids = dict.fromkeys(step.task_id for step in steps)
     return [reads.task(task_id) for task_id in ids if project_of(task_id) == project_id]
+
+
+# A BatchGetItem takes 100 keys: the session and a route's own keys fit beside this many tasks of
+# a body; the service reads any others (at most 10, see STEPS_MAX) in one more batch.
+BODY_TASKS_PREFETCHED = 90
+
+
+def _body_reads(
+    principal: Principal,
+    project_id: str | None,
+    task_ids: Iterable[str],
+    schedule: OnceScheduleInput | RateScheduleInput | CronScheduleInput | None,
+) -> list[PrefetchKey]:
+    """The tasks a body's steps name (ids of the project; of any project while it is unknown),
+    and the caller when the schedule takes the caller's time zone."""
+    wanted = dict.fromkeys(
+        t for t in task_ids if (project_of(t) == project_id if project_id else project_of(t))
+    )
+    keys = [reads.task(task_id) for task_id in wanted][:BODY_TASKS_PREFETCHED]
+    if schedule is not None and schedule.timezone is None:
+        keys.append(reads.user(principal.user_id))
+    return keys
 
 
 class WorkflowService:
@@ -84,6 +106,40 @@ class WorkflowService:
         self._prefetch = prefetcher
         self._clock = clock
 
+    # ---- first reads: what each use case reads before anything else ------------------------------
+    # The route hands the same declaration to authentication, which fetches these items with the
+    # caller's session (those of a body once it is valid); the use case warms it again: a no-op
+    # then, one round trip for any other caller.
+
+    @staticmethod
+    def reads_for_find(principal: Principal, project_id: str | None) -> list[PrefetchKey]:
+        """Listing a project's workflows: the project and the caller's membership."""
+        return project_reads(principal, project_id or principal.personal_project_id)
+
+    @staticmethod
+    def reads_for_create(principal: Principal, command: WorkflowCreate) -> list[PrefetchKey]:
+        """Creating a workflow: its project, the caller's membership, the steps' tasks and the
+        caller when the schedule takes the caller's zone."""
+        project_id = command.project_id or principal.personal_project_id
+        task_ids = (step.task_id for step in command.steps)
+        return [
+            *project_reads(principal, project_id),
+            *_body_reads(principal, project_id, task_ids, command.schedule),
+        ]
+
+    @staticmethod
+    def reads_for_workflow(principal: Principal, workflow_id: str) -> list[PrefetchKey]:
+        """Reading, changing or deleting a workflow: it, its project and the caller's membership
+        (`_require` warms them)."""
+        return scoped_reads(principal, workflow_id, reads.workflow)
+
+    @staticmethod
+    def reads_for_changes(principal: Principal, command: WorkflowUpdate) -> list[PrefetchKey]:
+        """Changing a workflow, from the body: the new steps' tasks and the caller when the new
+        schedule takes the caller's zone."""
+        task_ids = (step.task_id for step in command.steps or ())
+        return _body_reads(principal, None, task_ids, command.schedule)
+
     # ---- reading -------------------------------------------------------------------------------
 
     def get(self, principal: Principal, workflow_id: str) -> Workflow:
@@ -94,25 +150,20 @@ class WorkflowService:
     ) -> Page[Workflow]:
         """One page of a project's workflows (default: the caller's personal project), newest
         first."""
+        self._prefetch.warm(self.reads_for_find(principal, project_id))
         project_id = project_id or self._personal_project(principal)
-        self._prefetch.warm(
-            [reads.project(project_id), reads.member(project_id, principal.user_id)]
-        )
         self._access.require(principal.user_id, project_id, READ_ROLE)
         return self._workflows.find(project_id, page)
 
     # ---- writing -------------------------------------------------------------------------------
 
     def create(self, principal: Principal, command: WorkflowCreate) -> Workflow:
+        self._prefetch.warm(self.reads_for_create(principal, command))
         project_id = command.project_id or self._personal_project(principal)
         steps = tuple(step.to_step() for step in command.steps)
-        self._prefetch.warm(
-            [
-                reads.project(project_id),
-                reads.member(project_id, principal.user_id),
-                *task_keys(project_id, steps),
-            ]
-        )
+        # What the first reads could not name: a personal project the principal does not carry,
+        # tasks past the first BODY_TASKS_PREFETCHED.
+        self._prefetch.warm([*project_reads(principal, project_id), *task_keys(project_id, steps)])
         self._access.require(principal.user_id, project_id, WRITE_ROLE)
         check_steps(steps)
         self._check_tasks(project_id, steps)
@@ -144,6 +195,13 @@ class WorkflowService:
         `expected_version`, a stale version is 412; without, a lost race is retried."""
         new_steps = (
             tuple(step.to_step() for step in update.steps) if update.steps is not None else None
+        )
+
+        self._prefetch.warm(
+            [
+                *self.reads_for_workflow(principal, workflow_id),
+                *self.reads_for_changes(principal, update),
+            ]
         )
 
         def attempt() -> Workflow:
@@ -188,18 +246,14 @@ class WorkflowService:
         more_keys: Callable[[str], list[PrefetchKey]] | None = None,
     ) -> tuple[Workflow, ProjectContext]:
         """The workflow as this caller may reach it: 404 unless a member of its project."""
+        self._prefetch.warm(self.reads_for_workflow(principal, workflow_id))
         # An id that names no project names no workflow: not worth a read.
         workflow = self._workflows.get(workflow_id) if project_of(workflow_id) else None
         if workflow is None:
             raise NotFound("workflow not found")
         project_id = workflow.project_id
-        self._prefetch.warm(
-            [
-                reads.project(project_id),
-                reads.member(project_id, principal.user_id),
-                *(more_keys(project_id) if more_keys else ()),
-            ]
-        )
+        if more_keys:
+            self._prefetch.warm(more_keys(project_id))
         try:
             return workflow, self._access.require(principal.user_id, project_id, at_least)
         except NotFound:
