@@ -21,11 +21,11 @@ from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.api import ical
-from chalicelib.api.routing import Call, Reply, route
-from chalicelib.api.users import caller
+from chalicelib.api.routing import Call, Reply, from_params, route
 from chalicelib.domain.calendars import FEED_NOT_FOUND, Feed
 from chalicelib.domain.errors import NotFound
 from chalicelib.representations.schemas import Out
+from chalicelib.services.calendars import CalendarService
 
 TAG = "calendar"
 SUFFIX = ".ics"
@@ -141,7 +141,7 @@ def project_feed(call: Call) -> Reply:
     tag=TAG,
     summary="Rotate your calendar token: feeds' URLs with the old one stop working at once",
     response=CalendarTokenOut,
-    prefetch=caller,
+    prefetch=from_params(CalendarService.reads_for_rotate),
 )
 def rotate_token(call: Call) -> CalendarTokenOut:
     token = bootstrap.container().calendars.rotate(call.principal)

@@ -1,6 +1,7 @@
 """/notifications: the caller's own notifications, newest first; mark one or all read.
 
-The caller's "read up to" mark comes with the session (`prefetch=`), so listing is one Query
+The caller's "read up to" mark comes with the session (what the use cases declare, see
+`chalicelib.services.notifications`), so listing is one Query
 more and "read all" at most two calls more, whatever the number of notifications.
 """
 
@@ -10,20 +11,15 @@ from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
-from chalicelib.api.routing import Call, route
-from chalicelib.domain.principals import Principal
-from chalicelib.ports import PrefetchKey, reads
+from chalicelib.api.routing import Call, from_params, route
 from chalicelib.representations.schemas import NotificationOut, PageOut
+from chalicelib.services.notifications import NotificationService
 
 TAG = "notifications"
 
 
 class NotificationQuery(PageQuery):
     unread: bool = Field(False, description="true: only the unread ones.")
-
-
-def read_mark(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [reads.notification_state(principal.user_id)]
 
 
 @route(
@@ -34,7 +30,7 @@ def read_mark(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]
     query=NotificationQuery,
     response=PageOut[NotificationOut],
     errors=(400, 422),
-    prefetch=read_mark,
+    prefetch=from_params(NotificationService.reads_for_inbox),
 )
 def list_notifications(call: Call) -> PageOut[NotificationOut]:
     query: NotificationQuery = call.query
@@ -52,7 +48,7 @@ def list_notifications(call: Call) -> PageOut[NotificationOut]:
     tag=TAG,
     status=204,
     summary="Mark every notification you have read",
-    prefetch=read_mark,
+    prefetch=from_params(NotificationService.reads_for_inbox),
 )
 def read_all_notifications(call: Call) -> None:
     bootstrap.container().notifications.mark_all_read(call.principal)

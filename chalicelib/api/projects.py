@@ -1,7 +1,8 @@
 """/projects: projects the caller belongs to, and their members.
 
-Each route names what it reads first (`prefetch=`): the project and the caller's membership come
-back with the session in one BatchGetItem, so reads cost 1-2 DynamoDB calls and writes 2-3.
+Each route names what it reads first (`prefetch=`, what its use case declares in
+`chalicelib.services.projects`): the project and the caller's membership come back with the
+session in one BatchGetItem, so reads cost 1-2 DynamoDB calls and writes 2-3.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
-from chalicelib.api.routing import Call, route
+from chalicelib.api.routing import Call, from_params, route
 from chalicelib.domain.model import Page
-from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import (
     MemberAdd,
     MemberRoleUpdate,
@@ -23,10 +23,10 @@ from chalicelib.domain.projects import (
     ProjectRole,
     ProjectUpdate,
     ProjectWithRole,
-    plausible_id,
 )
-from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import Out, PageOut
+from chalicelib.services.projects import ProjectService
+from chalicelib.services.webhook_secrets import WebhookSecrets
 
 TAG = "projects"
 
@@ -74,41 +74,6 @@ class MemberOut(Out):
         )
 
 
-# ---- what each route reads first ------------------------------------------------------------
-
-
-def _ids(*ids: str) -> bool:
-    return all(plausible_id(i) for i in ids)
-
-
-def caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [reads.user(principal.user_id)]
-
-
-def caller_index(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [reads.user_projects(principal.user_id)]
-
-
-def project_and_me(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    project_id = params["project_id"]
-    if not _ids(project_id):
-        return []  # cannot exist: the service answers 404 without reading
-    return [reads.project(project_id), reads.member(project_id, principal.user_id)]
-
-
-def project_me_and_member(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    keys = project_and_me(principal, params)
-    if keys and _ids(params["user_id"]):
-        keys.append(reads.member(params["project_id"], params["user_id"]))
-    return keys
-
-
-def user_to_add(principal: Principal, body: MemberAdd) -> list[PrefetchKey]:
-    if body.user_id is not None:
-        return [reads.user(body.user_id)]
-    return [reads.user_email(body.email or "")]
-
-
 def _page(page: Page[ProjectWithRole]) -> PageOut[ProjectOut]:
     return PageOut[ProjectOut](
         items=[ProjectOut.of(p) for p in page.items], next_cursor=page.next_cursor
@@ -126,7 +91,7 @@ def _page(page: Page[ProjectWithRole]) -> PageOut[ProjectOut]:
     body=ProjectCreate,
     response=ProjectOut,
     status=201,
-    prefetch=caller,
+    prefetch=from_params(ProjectService.reads_for_create),
 )
 def create_project(call: Call) -> ProjectOut:
     return ProjectOut.of(bootstrap.container().projects.create(call.principal, call.body))
@@ -140,7 +105,7 @@ def create_project(call: Call) -> ProjectOut:
     query=PageQuery,
     response=PageOut[ProjectOut],
     errors=(400, 422),
-    prefetch=caller_index,
+    prefetch=from_params(ProjectService.reads_for_list_mine),
 )
 def list_projects(call: Call) -> PageOut[ProjectOut]:
     return _page(bootstrap.container().projects.list_mine(call.principal, call.query.page()))
@@ -153,7 +118,7 @@ def list_projects(call: Call) -> PageOut[ProjectOut]:
     summary="A project (any member); If-None-Match with its ETag answers 304",
     response=ProjectOut,
     errors=(404,),
-    prefetch=project_and_me,
+    prefetch=from_params(ProjectService.reads_for_project, "project_id"),
 )
 def get_project(call: Call) -> ProjectOut:
     project = bootstrap.container().projects.get(call.principal, call.params["project_id"])
@@ -168,7 +133,7 @@ def get_project(call: Call) -> ProjectOut:
     body=ProjectUpdate,
     response=ProjectOut,
     errors=(403, 404, 409, 412),
-    prefetch=project_and_me,
+    prefetch=from_params(ProjectService.reads_for_project, "project_id"),
 )
 def update_project(call: Call) -> ProjectOut:
     project = bootstrap.container().projects.update(
@@ -185,7 +150,7 @@ def update_project(call: Call) -> ProjectOut:
     response=ProjectOut,  # documents If-Match; the answer itself is 204
     status=204,
     errors=(403, 404, 409, 412),
-    prefetch=project_and_me,
+    prefetch=from_params(ProjectService.reads_for_project, "project_id"),
 )
 def delete_project(call: Call) -> None:
     bootstrap.container().projects.delete(call.principal, call.params["project_id"], call.if_match)
@@ -202,7 +167,7 @@ def delete_project(call: Call) -> None:
     query=PageQuery,
     response=PageOut[MemberOut],
     errors=(400, 404, 422),
-    prefetch=project_and_me,
+    prefetch=from_params(ProjectService.reads_for_project, "project_id"),
 )
 def list_members(call: Call) -> PageOut[MemberOut]:
     page = bootstrap.container().projects.members(
@@ -222,8 +187,8 @@ def list_members(call: Call) -> PageOut[MemberOut]:
     response=MemberOut,
     status=201,
     errors=(403, 404, 409),
-    prefetch=project_and_me,
-    prefetch_body=user_to_add,
+    prefetch=from_params(ProjectService.reads_for_project, "project_id"),
+    prefetch_body=ProjectService.reads_for_new_member,
 )
 def add_member(call: Call) -> MemberOut:
     member = bootstrap.container().projects.add_member(
@@ -240,7 +205,7 @@ def add_member(call: Call) -> MemberOut:
     body=MemberRoleUpdate,
     response=MemberOut,
     errors=(403, 404, 409),
-    prefetch=project_me_and_member,
+    prefetch=from_params(ProjectService.reads_for_member, "project_id", "user_id"),
 )
 def set_member_role(call: Call) -> MemberOut:
     member = bootstrap.container().projects.set_member_role(
@@ -256,7 +221,7 @@ def set_member_role(call: Call) -> MemberOut:
     summary="Remove a member (admin+), or leave (any member but the owner; the owner: 409)",
     status=204,
     errors=(403, 404, 409),
-    prefetch=project_me_and_member,
+    prefetch=from_params(ProjectService.reads_for_member, "project_id", "user_id"),
 )
 def remove_member(call: Call) -> None:
     bootstrap.container().projects.remove_member(
@@ -277,7 +242,7 @@ class WebhookSecretOut(Out):
     summary="The secret that signs this project's webhook requests (admin+)",
     response=WebhookSecretOut,
     errors=(403, 404),
-    prefetch=project_and_me,
+    prefetch=from_params(WebhookSecrets.reads_for_get, "project_id"),
 )
 def webhook_secret(call: Call) -> WebhookSecretOut:
     secret = bootstrap.container().webhook_secrets.get(call.principal, call.params["project_id"])

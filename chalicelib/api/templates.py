@@ -11,7 +11,6 @@ from datetime import datetime
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import Call, from_params, route
-from chalicelib.domain.principals import Principal
 from chalicelib.domain.tasks import Priority
 from chalicelib.domain.templates import (
     FromTemplate,
@@ -20,7 +19,6 @@ from chalicelib.domain.templates import (
     TemplateCreate,
     TemplateUpdate,
 )
-from chalicelib.ports import PrefetchKey
 from chalicelib.representations.schemas import Out, PageOut, TaskOut
 from chalicelib.services.templates import Instantiated, TemplateService
 
@@ -84,13 +82,6 @@ class TaskWithSubtasksOut(TaskOut):
             **TaskOut.of(result.task).model_dump(),
             subtasks=[TaskOut.of(sub) for sub in result.subtasks],
         )
-
-
-# ---- what each route reads first (fetched with the session): its use case's declaration --------
-
-
-def template_of_body(principal: Principal, body: FromTemplate) -> list[PrefetchKey]:
-    return TemplateService.reads_for_template(principal, body.template_id)
 
 
 # ---- routes ------------------------------------------------------------------------------------
@@ -191,7 +182,7 @@ def delete_template(call: Call) -> None:
     body=FromTemplate,
     response=TaskWithSubtasksOut,
     errors=(403, 404, 422),
-    prefetch_body=template_of_body,
+    prefetch_body=TemplateService.reads_for_instantiate,
 )
 def task_from_template(call: Call) -> TaskWithSubtasksOut:
     return TaskWithSubtasksOut.made(

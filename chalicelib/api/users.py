@@ -6,21 +6,12 @@ from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.api.queries import PageQuery
-from chalicelib.api.routing import Call, route
-from chalicelib.domain.principals import Principal
+from chalicelib.api.routing import Call, from_params, route
 from chalicelib.domain.users import ProfileUpdate, RoleUpdate, User
-from chalicelib.ports import PrefetchKey, reads
 from chalicelib.representations.schemas import PageOut, UserOut
+from chalicelib.services.users import UserService
 
 TAG = "users"
-
-
-def caller(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [reads.user(principal.user_id)]
-
-
-def caller_and_target(principal: Principal, params: dict[str, str]) -> list[PrefetchKey]:
-    return [reads.user(principal.user_id), reads.user(params["user_id"])]
 
 
 class ProfileOut(UserOut):
@@ -51,7 +42,7 @@ class UserListQuery(PageQuery):
     tag=TAG,
     summary="The caller's profile",
     response=ProfileOut,
-    prefetch=caller,
+    prefetch=from_params(UserService.reads_for_caller),
 )
 def get_profile(call: Call) -> ProfileOut:
     return _profile(bootstrap.container().users.profile(call.principal))
@@ -65,7 +56,7 @@ def get_profile(call: Call) -> ProfileOut:
     body=ProfileUpdate,
     response=ProfileOut,
     errors=(401, 412, 422),
-    prefetch=caller,
+    prefetch=from_params(UserService.reads_for_caller),
 )
 def update_profile(call: Call) -> ProfileOut:
     user = bootstrap.container().users.update_profile(call.principal, call.body, call.if_match)
@@ -80,7 +71,7 @@ def update_profile(call: Call) -> ProfileOut:
     query=UserListQuery,
     response=PageOut[UserOut],
     errors=(400, 403, 422),
-    prefetch=caller,
+    prefetch=from_params(UserService.reads_for_caller),
 )
 def list_users(call: Call) -> PageOut[UserOut]:
     page = bootstrap.container().users.list_users(call.principal, call.query.q, call.query.page())
@@ -95,7 +86,7 @@ def list_users(call: Call) -> PageOut[UserOut]:
     body=RoleUpdate,
     response=UserOut,
     errors=(403, 404, 409, 412, 422),
-    prefetch=caller_and_target,
+    prefetch=from_params(UserService.reads_for_role_change, "user_id"),
 )
 def set_role(call: Call) -> UserOut:
     user = bootstrap.container().users.set_role(

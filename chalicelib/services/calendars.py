@@ -17,6 +17,7 @@ from chalicelib.ports import (
     CalendarRepository,
     Clock,
     Prefetcher,
+    PrefetchKey,
     ProjectRepository,
     UserRepository,
     reads,
@@ -66,8 +67,15 @@ class CalendarService:
             return saved, self._keys.token(saved.id, nonce)
         raise Conflict("the user is being changed concurrently; retry")
 
+    @staticmethod
+    def reads_for_rotate(principal: Principal) -> list[PrefetchKey]:
+        """First reads of rotating the token (the route fetches them with the session): the
+        caller."""
+        return [reads.user(principal.user_id)]
+
     def rotate(self, principal: Principal) -> str:
         """A new token; the old one stops opening any feed at once."""
+        self._prefetch.warm(self.reads_for_rotate(principal))
 
         def attempt() -> str:
             user = self._users.get(principal.user_id)

@@ -10,12 +10,21 @@ from chalicelib.domain.activity import Notification
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.principals import Principal
-from chalicelib.ports import NotificationRepository
+from chalicelib.ports import NotificationRepository, PrefetchKey, reads
 
 
 class NotificationService:
     def __init__(self, notifications: NotificationRepository) -> None:
         self._notifications = notifications
+
+    # ---- first reads: what each use case reads before anything else ------------------------------
+    # The route fetches these items with the caller's session; the repositories take the
+    # fetched copies.
+
+    @staticmethod
+    def reads_for_inbox(principal: Principal) -> list[PrefetchKey]:
+        """Listing, or marking all read: the caller's "read up to" mark."""
+        return [reads.notification_state(principal.user_id)]
 
     def find(
         self, principal: Principal, page: PageRequest, *, unread_only: bool = False

@@ -33,10 +33,11 @@ from chalicelib.domain.projects import (
     ProjectRole,
     ProjectUpdate,
     ProjectWithRole,
+    plausible_id,
 )
 from chalicelib.domain.users import User
-from chalicelib.ports import Clock, ProjectRepository, UserRepository
-from chalicelib.services.access import ProjectAccess
+from chalicelib.ports import Clock, PrefetchKey, ProjectRepository, UserRepository, reads
+from chalicelib.services.access import ProjectAccess, project_reads
 from chalicelib.services.common import MAX_WRITE_ATTEMPTS, update_versioned
 
 OWNER_IS_FIXED = "a project keeps its owner: the owner's role cannot change and it cannot leave"
@@ -66,6 +67,39 @@ class ProjectService:
         self._users = users
         self._access = access
         self._clock = clock
+
+    # ---- first reads: what each use case reads before anything else ------------------------------
+    # The route fetches these items with the caller's session; the repositories take the
+    # fetched copies.
+
+    @staticmethod
+    def reads_for_create(principal: Principal) -> list[PrefetchKey]:
+        """Creating a project: the caller, its owner-to-be."""
+        return [reads.user(principal.user_id)]
+
+    @staticmethod
+    def reads_for_list_mine(principal: Principal) -> list[PrefetchKey]:
+        """Listing the caller's projects: the caller's index of them."""
+        return [reads.user_projects(principal.user_id)]
+
+    # Reading, changing or deleting a project, listing or adding its members: the project and the
+    # caller's membership.
+    reads_for_project = staticmethod(project_reads)
+
+    @staticmethod
+    def reads_for_member(principal: Principal, project_id: str, user_id: str) -> list[PrefetchKey]:
+        """Changing or removing a member: the project's reads and that member's membership."""
+        keys = project_reads(principal, project_id)
+        if keys and plausible_id(user_id):
+            keys.append(reads.member(project_id, user_id))
+        return keys
+
+    @staticmethod
+    def reads_for_new_member(principal: Principal, command: MemberAdd) -> list[PrefetchKey]:
+        """Adding a member, from the body: the user named, by id or by email."""
+        if command.user_id is not None:
+            return [reads.user(command.user_id)]
+        return [reads.user_email(command.email or "")]
 
     # ---- projects ------------------------------------------------------------------------------
 

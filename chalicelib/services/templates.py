@@ -88,6 +88,13 @@ class TemplateService:
         caller's membership (`_require` warms them)."""
         return scoped_reads(principal, template_id, reads.template)
 
+    @classmethod
+    def reads_for_instantiate(
+        cls, principal: Principal, command: FromTemplate
+    ) -> list[PrefetchKey]:
+        """Making tasks from a template, from the body: the template's reads."""
+        return cls.reads_for_template(principal, command.template_id)
+
     # ---- reading -------------------------------------------------------------------------------
 
     def get(self, principal: Principal, template_id: str) -> Template:

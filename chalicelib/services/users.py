@@ -6,7 +6,14 @@ from chalicelib.domain.errors import Conflict, Forbidden, NotFound, Unauthorized
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.users import ProfileUpdate, Role, RoleUpdate, User, normalise_email
-from chalicelib.ports import Clock, PasswordHasher, SessionRepository, UserRepository
+from chalicelib.ports import (
+    Clock,
+    PasswordHasher,
+    PrefetchKey,
+    SessionRepository,
+    UserRepository,
+    reads,
+)
 from chalicelib.services.common import update_versioned
 
 
@@ -22,6 +29,20 @@ class UserService:
         self._sessions = sessions
         self._hasher = hasher
         self._clock = clock
+
+    # ---- first reads: what each use case reads before anything else ------------------------------
+    # The route fetches these items with the caller's session; the repositories take the
+    # fetched copies.
+
+    @staticmethod
+    def reads_for_caller(principal: Principal) -> list[PrefetchKey]:
+        """The profile, its change, the user list: the caller."""
+        return [reads.user(principal.user_id)]
+
+    @staticmethod
+    def reads_for_role_change(principal: Principal, user_id: str) -> list[PrefetchKey]:
+        """Changing a user's role: the caller (an admin?) and that user."""
+        return [reads.user(principal.user_id), reads.user(user_id)]
 
     def profile(self, principal: Principal) -> User:
         user = self._users.get(principal.user_id)

@@ -12,13 +12,17 @@ from collections.abc import Callable
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.ports import ProjectRepository
-from chalicelib.services.access import ProjectAccess
+from chalicelib.services.access import ProjectAccess, project_reads
 
 
 class WebhookSecrets:
     def __init__(self, projects: ProjectRepository, derive: Callable[[str], str]) -> None:
         self._access = ProjectAccess(projects)
         self._derive = derive  # project id -> secret
+
+    # First reads (the route fetches them with the session): the project and the caller's
+    # membership.
+    reads_for_get = staticmethod(project_reads)
 
     def get(self, principal: Principal, project_id: str) -> str:
         self._access.require(principal.user_id, project_id, ProjectRole.ADMIN)
