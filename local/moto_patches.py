@@ -1,4 +1,5 @@
-"""Patches to moto for the local stack and the concurrency tests; what each is for:
+"""Patches to moto for the local stack and the concurrency tests (which take only the
+thread-safety ones: `install(speedups=False)`); what each is for:
 
 - Write lock (thread safety). moto runs a transaction by deep-copying every table it touches,
   applying the writes, and on a failed condition putting the copies back: any write another
@@ -201,7 +202,13 @@ def _backend_for_host(self: Any, host: str | None) -> Any:
     return known[host]
 
 
-def install() -> None:
+def install(*, speedups: bool = True) -> None:
+    """The thread-safety patches (write lock, transactions), and with `speedups` the ones
+    that only buy speed. The local stack takes them all (`make run`: 64 against 36 requests a
+    second in bench/throughput.py without them, a 100-step workflow 3.5 against 6.1 s); the
+    tests' in-process moto takes only the first, so what they check is moto's own behaviour
+    wherever we changed nothing but speed (without the speedups the fault and e2e tests ran
+    in the same time, 177 s)."""
     from jsonpath_ng.ext.parser import parse as extended_parse
     from jsonpath_ng.parser import parse as plain_parse
     from moto.dynamodb.models import DynamoDBBackend
@@ -212,14 +219,16 @@ def install() -> None:
     from moto.stepfunctions.parser.asl.utils import json_path
 
     with _lock:
-        if "dynamo_result" not in _originals:
-            _originals["dynamo_result"] = DynamoResult.execute_result
-            DynamoResult.execute_result = _dynamo_result  # type: ignore[method-assign]
         for name in WRITES:
             if name not in _originals:
                 _originals[name] = getattr(DynamoDBBackend, name)
                 replacement = _transact_write_items if name == "transact_write_items" else None
                 setattr(DynamoDBBackend, name, _serialized(replacement or _originals[name]))
+        if not speedups:
+            return
+        if "dynamo_result" not in _originals:
+            _originals["dynamo_result"] = DynamoResult.execute_result
+            DynamoResult.execute_result = _dynamo_result  # type: ignore[method-assign]
         if "json_path.parse" not in _originals:
             _originals["json_path.parse"] = getattr(json_path, "parse")  # noqa: B009
             _originals["result_path.parse"] = getattr(result_path, "parse")  # noqa: B009
@@ -234,9 +243,9 @@ def install() -> None:
 
 
 @contextmanager
-def installed() -> Iterator[None]:
+def installed(*, speedups: bool = True) -> Iterator[None]:
     """The patches in place for a block: tests compare moto with and without them."""
-    install()
+    install(speedups=speedups)
     try:
         yield
     finally:

@@ -29,10 +29,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def serialized_moto(moto_aws: None) -> Iterator[None]:
-    """moto's DynamoDB as the local stack runs it (`local.moto_patches`): writes serialized (as
-    atomic as DynamoDB's, for the concurrent tests), transactions that copy only the items they
-    touch, and item answers without botocore's shape walker (fast enough for long runs)."""
-    moto_patches.install()
+    """moto's DynamoDB with the local stack's thread-safety patches (`local.moto_patches`):
+    writes serialized (as atomic as DynamoDB's, for the concurrent tests) and transactions that
+    write nothing when a condition fails; none of the patches that only buy speed, so the rest
+    is moto's own behaviour."""
+    moto_patches.install(speedups=False)
     try:
         yield
     finally:

@@ -97,7 +97,7 @@ def env(request: pytest.FixtureRequest) -> Env:
 @pytest.fixture
 def serialized_moto(env: Env) -> Iterator[None]:
     if env.kind == "dynamodb":
-        moto_patches.install()
+        moto_patches.install(speedups=False)  # the thread-safety patches only
     try:
         yield
     finally:

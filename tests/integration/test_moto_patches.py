@@ -128,3 +128,18 @@ def test_the_patch_is_in_place_while_installed(dynamodb: Any) -> None:
 def test_other_operations_keep_moto_s_serializer(dynamodb: Any) -> None:
     moto_answer, patched_answer = _both(lambda: dynamodb.describe_table(TableName=TABLE))
     assert patched_answer == moto_answer
+
+
+def test_without_speedups_only_the_thread_safety_patches_are_in_place(dynamodb: Any) -> None:
+    """What the concurrency tests run on: moto's own answers, our writes' lock and transaction."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoResult
+
+    answers, transactions = DynamoResult.execute_result, DynamoDBBackend.transact_write_items
+    with moto_patches.installed(speedups=False):
+        assert DynamoResult.execute_result is answers
+        assert DynamoDBBackend.transact_write_items is not transactions
+        assert dynamodb.get_item(TableName=TABLE, Key=KEY)["Item"]["binary"] == {
+            "B": b"\x00\x01\xff"
+        }
+    assert DynamoDBBackend.transact_write_items is transactions
