@@ -81,6 +81,11 @@ class AuthService:
         self._policy = policy
         self._dummy_hash: str | None = None
 
+    @property
+    def tokens(self) -> TokenCodec:
+        """The codec it issues and verifies tokens with."""
+        return self._tokens
+
     # ---- register / login ------------------------------------------------------------------
 
     def register(self, command: RegisterInput) -> AuthResult:

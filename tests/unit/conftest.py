@@ -5,16 +5,18 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.services.auth import AuthService, LoginPolicy
+from chalicelib import bootstrap
+from chalicelib.services.auth import AuthService
 from chalicelib.services.tokens import TokenCodec
 from chalicelib.services.users import UserService
 from tests.fakes import (
     FakeClock,
     FakeSigningKeys,
+    InMemoryAdapters,
     InMemoryLoginAttempts,
     InMemorySessionRepository,
     InMemoryUserRepository,
-    fast_hasher,
+    in_memory_settings,
 )
 
 SIGNING_KEY = "unit-test-signing-key-that-is-long-enough-for-hs256"
@@ -60,19 +62,17 @@ def codec(clock: FakeClock, keys: FakeSigningKeys) -> TokenCodec:
 
 @pytest.fixture
 def world() -> World:
+    """The auth and user services as the deployed container wires them (bootstrap.wire), on
+    the in-memory adapters."""
     clock = FakeClock()
-    sessions = InMemorySessionRepository()
-    users_repo = InMemoryUserRepository(sessions)
-    failures = InMemoryLoginAttempts(users_repo)
-    hasher = fast_hasher()
-    tokens = make_tokens(clock)
-    auth = AuthService(users_repo, sessions, failures, hasher, tokens, clock, LoginPolicy())
+    adapters = InMemoryAdapters(clock)
+    container = bootstrap.wire(in_memory_settings(), adapters)
     return World(
         clock,
-        users_repo,
-        sessions,
-        failures,
-        tokens,
-        auth,
-        UserService(users_repo, sessions, hasher, clock),
+        adapters.users,
+        adapters.sessions,
+        adapters.login_attempts,
+        container.auth.tokens,
+        container.auth,
+        container.users,
     )
