@@ -249,10 +249,12 @@ def test_a_route_is_served_once_its_module_is_imported_whole(
 
 
 def _wait_for_module(name: str) -> Any:
+    """The module once its import has begun and defined `registered` (a module is in
+    sys.modules before its first line runs)."""
     import time
 
     deadline = time.monotonic() + 10
-    while name not in sys.modules:
+    while not hasattr(sys.modules.get(name), "registered"):
         assert time.monotonic() < deadline, f"{name} was never imported"
         time.sleep(0.01)
     return sys.modules[name]
