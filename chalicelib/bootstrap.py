@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         ConnectionRepository,
         DueSweepRepository,
         EmailDirectory,
+        EventLog,
         ExecutionRepository,
         ExecutionRunner,
         FanOut,
@@ -218,6 +219,8 @@ class Adapters(Protocol):
     def calendars(self) -> CalendarRepository: ...
     @property
     def connections(self) -> ConnectionRepository: ...
+    @property
+    def event_log(self) -> EventLog: ...
     @property
     def due_sweep(self) -> DueSweepRepository: ...
     @property
@@ -592,6 +595,7 @@ class _Services:
             adapters.projects,
             adapters.prefetcher,
             self.clock,
+            adapters.event_log,
             adapters.fan_out,
         )
 

@@ -73,7 +73,7 @@ SCHEDULES = ("scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:
 
 FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
     "api_handler": FunctionAccess(
-        reads=_t("rule_executions", "search_terms"),
+        reads=_t("project_events", "rule_executions", "search_terms"),
         writes=_t(
             "claims",
             "comments",
@@ -101,23 +101,24 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
         reads=_t("sessions"), writes=_t("connections"), actions=_t(SECRET)
     ),
     "websocket_message": FunctionAccess(
-        reads=_t("memberships", "projects"),
+        reads=_t("memberships", "project_events", "projects"),
         writes=_t("connections", "subscriptions"),
         actions=_t(PUSH),
     ),
     "websocket_disconnect": FunctionAccess(writes=_t("connections", "subscriptions")),
     "on_change": FunctionAccess(
-        reads=_t(
-            "connections", "projects", "rules", "subscriptions", "templates", "users", "workflows"
-        ),
+        reads=_t("connections", "projects", "rules", "templates", "users", "workflows"),
         writes=_t(
             "claims",
             "comments",
             "executions",
             "memberships",
             "notifications",
+            "project_events",
             "rule_executions",
             "search_terms",
+            # In-order subscriptions: the last delivered event moves (services/realtime.py).
+            "subscriptions",
             "task_graphs",
             "task_history",
             "tasks",

@@ -25,10 +25,11 @@ from chalicelib.domain.errors import (
     NotFound,
     StaleVersion,
 )
+from chalicelib.domain.event_log import event_id, parse_event_id
 from chalicelib.domain.executions import Execution, Slot, SlotTaken
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
-from chalicelib.domain.realtime import Connection, Subscriber
+from chalicelib.domain.realtime import Connection, Event, Subscriber
 from chalicelib.domain.schedules import Schedule, ScheduleTarget
 from chalicelib.domain.tasks import Task
 from chalicelib.domain.users import Session, User
@@ -1015,6 +1016,9 @@ class InMemoryConnectionRepository:
     def __init__(self) -> None:
         self.connections: dict[str, Connection] = {}
         self.subscriptions: dict[str, dict[str, str]] = {}  # channel -> {connection: user}
+        # In-order subscriptions: (channel, connection) -> the last event number delivered.
+        self.in_order: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
 
     def add(self, connection: Connection) -> None:
         self.connections[connection.connection_id] = connection
@@ -1026,8 +1030,9 @@ class InMemoryConnectionRepository:
         connection = self.connections.pop(connection_id, None)
         for channel in connection.channels if connection else ():
             self.subscriptions.get(channel, {}).pop(connection_id, None)
+            self.in_order.pop((channel, connection_id), None)
 
-    def subscribe(self, connection: Connection, channel: str) -> bool:
+    def subscribe(self, connection: Connection, channel: str, delivered: int | None = None) -> bool:
         stored = self.connections.get(connection.connection_id)
         if stored is None:
             return False
@@ -1035,10 +1040,27 @@ class InMemoryConnectionRepository:
             stored, channels=stored.channels | {channel}
         )
         self.subscriptions.setdefault(channel, {})[stored.connection_id] = stored.user_id
+        if delivered is None:
+            self.in_order.pop((channel, stored.connection_id), None)
+        else:
+            self.in_order[(channel, stored.connection_id)] = delivered
         return True
+
+    def advance(self, channel: str, connection_id: str, sent: int, to: int) -> bool:
+        with self._lock:
+            if self.in_order.get((channel, connection_id)) != sent:
+                return False
+            self.in_order[(channel, connection_id)] = to
+            return True
+
+    def delivered(self, channel: str, connection_id: str) -> int | None:
+        if connection_id not in self.subscriptions.get(channel, {}):
+            return None
+        return self.in_order.get((channel, connection_id))
 
     def unsubscribe(self, connection: Connection, channel: str) -> None:
         self.subscriptions.get(channel, {}).pop(connection.connection_id, None)
+        self.in_order.pop((channel, connection.connection_id), None)
         stored = self.connections.get(connection.connection_id)
         if stored is not None:
             self.connections[stored.connection_id] = replace(
@@ -1046,10 +1068,56 @@ class InMemoryConnectionRepository:
             )
 
     def subscribers(self, channel: str) -> list[Subscriber]:
-        return [Subscriber(c, u) for c, u in sorted(self.subscriptions.get(channel, {}).items())]
+        return [
+            Subscriber(c, u, self.in_order.get((channel, c)))
+            for c, u in sorted(self.subscriptions.get(channel, {}).items())
+        ]
 
     def connections_of(self, user_id: str) -> list[str]:
         return sorted(c.connection_id for c in self.connections.values() if c.user_id == user_id)
+
+
+class InMemoryEventLog:
+    """Each project's events numbered in order, in memory (the contract suite checks it against
+    DynamoDB). `expire(project_id, through)` stands for DynamoDB's TTL deleting old events."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, list[Event]] = {}
+        self.heads: dict[str, int] = {}
+        self.record_ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def append(self, project_id: str, events: Sequence[Event]) -> list[Event]:
+        with self._lock:
+            logged = []
+            for event in events:
+                if event.id and event.id in self.record_ids:
+                    continue
+                if event.id:
+                    self.record_ids.add(event.id)
+                seq = self.heads.get(project_id, 0) + 1
+                self.heads[project_id] = seq
+                kept = replace(event, id=event_id(project_id, seq), project_id=project_id)
+                self.events.setdefault(project_id, []).append(kept)
+                logged.append(kept)
+            return logged
+
+    def read(self, project_id: str, from_seq: int, limit: int) -> list[Event]:
+        with self._lock:
+            kept = self.events.get(project_id, [])
+            return [e for e in kept if _seq(e) >= from_seq][:limit]
+
+    def last_seq(self, project_id: str) -> int:
+        return self.heads.get(project_id, 0)
+
+    def expire(self, project_id: str, through: int) -> None:
+        self.events[project_id] = [e for e in self.events.get(project_id, []) if _seq(e) > through]
+
+
+def _seq(event: Event) -> int:
+    position = parse_event_id(event.id)
+    assert position is not None
+    return position.seq
 
 
 class RecordingPusher:
@@ -1292,6 +1360,7 @@ class InMemoryAdapters:
         self.rule_log = InMemoryRuleExecutionRepository()
         self.calendars = InMemoryCalendarRepository(self.users, self.tasks)
         self.connections = InMemoryConnectionRepository()
+        self.event_log = InMemoryEventLog()
         self.due_sweep = InMemoryDueSweepRepository(self.tasks, records)
         self.janitor = RecordingJanitor()
         self.health = HealthyProbe()

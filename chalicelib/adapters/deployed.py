@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         ConnectionRepository,
         DueSweepRepository,
         EmailDirectory,
+        EventLog,
         ExecutionRepository,
         ExecutionRunner,
         FanOut,
@@ -193,6 +194,12 @@ class AwsAdapters:
         from chalicelib.adapters.dynamodb.connections import DynamoConnectionRepository
 
         return DynamoConnectionRepository()
+
+    @cached_property
+    def event_log(self) -> EventLog:
+        from chalicelib.adapters.dynamodb.event_log import DynamoEventLog
+
+        return DynamoEventLog()
 
     @cached_property
     def due_sweep(self) -> DueSweepRepository:

@@ -15,6 +15,7 @@ STATUS_AND_CODE: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.Forbidden: (403, "forbidden"),
     errors.NotFound: (404, "not_found"),
     errors.Conflict: (409, "conflict"),
+    errors.Gone: (410, "gone"),
     errors.PreconditionFailed: (412, "precondition_failed"),
     errors.PayloadTooLarge: (413, "payload_too_large"),
     errors.ValidationFailed: (422, "validation_error"),

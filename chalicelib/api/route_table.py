@@ -81,6 +81,9 @@ ROUTE_MODULES: dict[str, dict[str, tuple[str, ...]]] = {
         "/notifications/read-all": ("POST",),
         "/notifications/{notification_id}/read": ("POST",),
     },
+    "chalicelib.api.events": {
+        "/projects/{project_id}/events": ("GET",),
+    },
     "chalicelib.api.calendar": {
         "/calendar/{calendar}": ("GET",),
         "/calendar/{calendar}/projects/{project}": ("GET",),

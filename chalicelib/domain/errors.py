@@ -34,6 +34,11 @@ class Conflict(DomainError):
     """A uniqueness or state conflict."""
 
 
+class Gone(DomainError):
+    """What the request names existed once but is no longer kept (e.g. an event past the
+    event log's retention)."""
+
+
 class PreconditionFailed(DomainError):
     """`If-Match` does not match the current version."""
 

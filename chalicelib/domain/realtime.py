@@ -2,9 +2,9 @@
 
 A client subscribes to `project:<id>` channels; every connection also gets its own user's
 notifications without subscribing. Events are `{id, type, at, data}`, `data` being the resource
-as the HTTP API returns it. Events come from the tables' streams (never from request handlers),
-so an event's id is its stream record's: a redelivered batch repeats ids, and clients can
-drop what they have seen.
+as the HTTP API returns it. Events come from the tables' streams (never from request handlers).
+A project's events are kept in its event log first (`domain/event_log.py`), which gives them
+their ids, in order; a user's notification keeps its stream record's id.
 """
 
 from __future__ import annotations
@@ -52,11 +52,15 @@ class Event:
     data: dict[str, Any]
     project_id: str | None = None
     user_id: str | None = None
+    # Its data is only the resource's ids (it was too large for a frame when it was logged).
+    truncated: bool = False
 
     def frame(self) -> dict[str, Any]:
         """The frame clients get. One over API Gateway's 128 KiB message limit carries only
         the resource's ids and `"truncated": true`: the client reads the rest over HTTP."""
         frame = {"id": self.id, "type": self.type.value, "at": rfc3339(self.at), "data": self.data}
+        if self.truncated:
+            return {**frame, "truncated": True}
         if len(json.dumps(frame, separators=(",", ":"), default=str)) <= MAX_FRAME_BYTES:
             return frame
         ids = {k: v for k, v in self.data.items() if k == "id" or k.endswith("_id")}
@@ -104,6 +108,9 @@ def new_connection(connection_id: str, user_id: str, at: datetime) -> Connection
 class Subscriber:
     connection_id: str
     user_id: str
+    # A subscription made with `after` is delivered in order, exactly once: the number of the
+    # last event of the project it was sent (see RealtimeService). None: live events only.
+    delivered: int | None = None
 
 
 def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:

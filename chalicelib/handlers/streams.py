@@ -4,7 +4,8 @@ On AWS every stream-enabled table feeds it through an event source mapping (CDK)
 local stack wires moto's streams the same way. It is idempotent: a batch may come again after
 a failure, and the records of one item arrive in order.
 
-It pushes the changes clients hear about to their WebSockets (`services/realtime.py`), keeps
+It keeps the changes clients hear about in the project event log and pushes them to their
+WebSockets (`services/realtime.py`), keeps
 the search index and the scheduler schedules of tasks and workflows in step, and
 purges what deleted tasks and projects leave behind (a project's purge deletes its tasks and
 workflows, whose own stream records then remove their schedules).
@@ -21,9 +22,11 @@ from chalicelib.representations.events import events_of
 
 def on_change(event: dict[str, Any]) -> dict[str, Any]:
     container = bootstrap.container()
-    # Clients first: pushing is what someone is waiting for; the rest is bookkeeping.
+    # Clients first: pushing is what someone is waiting for; the rest is bookkeeping. A
+    # project's events are kept in its event log first, which gives them their ids.
     with container.request_scope():
-        published = container.realtime.publish(events_of(container.realtime_changes(event)))
+        events = container.realtime.record(events_of(container.realtime_changes(event)))
+        published = container.realtime.publish(events)
     changes = container.task_changes(event)
     index_writes = sum(container.search_indexer.apply(before, after) for before, after in changes)
     schedule_calls = sum(container.schedule_sync.apply(before, after) for before, after in changes)

@@ -25,7 +25,7 @@ from chalicelib.ports.identity import (
 )
 from chalicelib.ports.projects import ProjectRepository
 from chalicelib.ports.reads import PrefetchKey
-from chalicelib.ports.realtime import ConnectionRepository, FanOut, Pusher
+from chalicelib.ports.realtime import ConnectionRepository, EventLog, FanOut, Pusher
 from chalicelib.ports.rules import RuleExecutionRepository, RuleRepository
 from chalicelib.ports.system import (
     Clock,
@@ -59,6 +59,7 @@ __all__ = [
     "DueSweepRepository",
     "DueTaskRef",
     "EmailDirectory",
+    "EventLog",
     "ExecutionRepository",
     "ExecutionRunner",
     "FanOut",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 # The domain's types are for annotations only (see the package's docstring).
 if TYPE_CHECKING:
-    from chalicelib.domain.realtime import Connection, Subscriber
+    from chalicelib.domain.realtime import Connection, Event, Subscriber
 
 
 class Pusher(Protocol):
@@ -37,8 +37,18 @@ class ConnectionRepository(Protocol):
         """Forget the connection and every subscription it holds (idempotent)."""
         ...
 
-    def subscribe(self, connection: Connection, channel: str) -> bool:
-        """Subscribe; False if the connection is gone (it must exist, conditionally)."""
+    def subscribe(self, connection: Connection, channel: str, delivered: int | None = None) -> bool:
+        """Subscribe; False if the connection is gone (it must exist, conditionally).
+        `delivered`: the subscription is delivered in order from the event after that number."""
+        ...
+
+    def advance(self, channel: str, connection_id: str, sent: int, to: int) -> bool:
+        """Move an in-order subscription's last delivered event from `sent` to `to`, only if it
+        is still `sent` (False otherwise, or if the subscription is gone)."""
+        ...
+
+    def delivered(self, channel: str, connection_id: str) -> int | None:
+        """An in-order subscription's last delivered event (None: no such subscription)."""
         ...
 
     def unsubscribe(self, connection: Connection, channel: str) -> None: ...
@@ -46,3 +56,23 @@ class ConnectionRepository(Protocol):
     def subscribers(self, channel: str) -> list[Subscriber]: ...
 
     def connections_of(self, user_id: str) -> list[str]: ...
+
+
+class EventLog(Protocol):
+    """Each project's events in order, numbered 1, 2, 3, ... without gaps, kept 7 days
+    (`chalicelib.domain.event_log`)."""
+
+    def append(self, project_id: str, events: Sequence[Event]) -> list[Event]:
+        """Keep these events of the project, in this order, after its last one; they come back
+        with their event ids. An event whose `id` (its stream record's) was kept before is
+        left out: a stream batch delivered twice is logged once."""
+        ...
+
+    def read(self, project_id: str, from_seq: int, limit: int) -> list[Event]:
+        """Up to `limit` kept events of the project numbered `from_seq` or more, in order
+        (including any past retention that DynamoDB's TTL has not deleted yet)."""
+        ...
+
+    def last_seq(self, project_id: str) -> int:
+        """The number of the project's last event (0: none yet); it never goes back."""
+        ...

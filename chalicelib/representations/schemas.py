@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.domain import schedules
 from chalicelib.domain.activity import NotificationType
 from chalicelib.domain.executions import ExecutionStatus, Trigger
+from chalicelib.domain.realtime import EventType as ProjectEventType
 from chalicelib.domain.tasks import Priority, Status
 from chalicelib.domain.users import Role
 from chalicelib.domain.workflows import OnFailure
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.activity import Notification
     from chalicelib.domain.comments import Comment
     from chalicelib.domain.executions import Execution
+    from chalicelib.domain.realtime import Event
     from chalicelib.domain.tasks import Task
     from chalicelib.domain.users import User
     from chalicelib.domain.workflow_runs import WorkflowRun
@@ -281,6 +283,25 @@ class NotificationOut(Out):
             read=notification.read,
             created_at=notification.created_at,
         )
+
+
+class ProjectEventOut(Out):
+    """One event of a project, as its WebSocket subscribers got it."""
+
+    id: str = Field(description="Orderable within the project: pass it as `after` to go on.")
+    type: ProjectEventType
+    at: datetime
+    data: dict[str, Any] = Field(description="The resource as the HTTP API returns it.")
+    truncated: bool | None = Field(
+        None,
+        description="true: `data` holds only the resource's ids (it was over 128 KiB); "
+        "absent otherwise, as in the WebSocket frame.",
+        exclude_if=lambda value: not value,
+    )
+
+    @classmethod
+    def of(cls, event: Event) -> ProjectEventOut:
+        return cls.model_validate(event.frame())
 
 
 class RunStepOut(Out):

@@ -12,21 +12,35 @@
   gone (410) are forgotten. A fan-out larger than `FAN_OUT_SHARE` is split: this invocation
   pushes the first share, and each other share goes to its own `fan_out` invocation.
 
+A project's events are first kept in its event log (`record`), which numbers them in order
+without gaps; those numbers are their ids. Catching up (API.md): `GET /projects/{id}/events`
+pages the log (`events_page`), and a `subscribe` frame with `after` makes an in-order
+subscription. Its last delivered number is stored on it and moved by a conditional write
+before each frame is sent; the subscribe handler replays the log from `after`, and every
+fan-out after that sends its event the same way, reading the log from the subscription's
+number when it is behind. Whoever moves the number sends that frame, so the replay and live
+events meet with no gap and no duplicate, whichever runs first. It costs one conditional write
+per event and in-order subscription; subscriptions without `after` cost none.
+
 Request handlers never push events; the stream consumer does, after the write is durable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.errors import NotFound, Unauthorized
+from chalicelib.domain.errors import BadRequest, DomainError, Gone, NotFound, Unauthorized
+from chalicelib.domain.event_log import EVENT_RETENTION, MAX_EVENTS_PAGE, parse_event_id
+from chalicelib.domain.model import Page
+from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.realtime import (
     FAN_OUT_SHARE,
     MAX_SUBSCRIPTIONS,
     Event,
+    Subscriber,
     error_frame,
     new_connection,
     project_channel,
@@ -35,13 +49,14 @@ from chalicelib.domain.realtime import (
 from chalicelib.ports import (
     Clock,
     ConnectionRepository,
+    EventLog,
     FanOut,
     Prefetcher,
     ProjectRepository,
     Pusher,
     reads,
 )
-from chalicelib.services.access import ProjectAccess
+from chalicelib.services.access import ProjectAccess, project_reads
 from chalicelib.services.auth import AuthService
 
 
@@ -64,9 +79,11 @@ class RealtimeService:
         projects: ProjectRepository,
         prefetcher: Prefetcher,
         clock: Clock,
+        event_log: EventLog,
         fan_out: FanOut | None = None,
     ) -> None:
         self._connections = connections
+        self._log = event_log
         self._pusher = pusher
         self._auth = auth
         self._projects = projects
@@ -90,10 +107,16 @@ class RealtimeService:
         self._connections.remove(connection_id)
 
     def receive(self, connection_id: str, frame: Any) -> None:
-        """One client frame; the answer (or error) goes back on the same connection."""
-        self._pusher.push(connection_id, self._answer(connection_id, frame))
+        """One client frame; the answer (or error) goes back on the same connection, then
+        (for `subscribe` with `after`) the events it missed."""
+        follow_up: list[Callable[[], object]] = []
+        self._pusher.push(connection_id, self._answer(connection_id, frame, follow_up))
+        for step in follow_up:
+            step()
 
-    def _answer(self, connection_id: str, frame: Any) -> dict[str, Any]:
+    def _answer(
+        self, connection_id: str, frame: Any, follow_up: list[Callable[[], object]]
+    ) -> dict[str, Any]:
         if not isinstance(frame, dict):
             return error_frame("bad_request", "frames are JSON objects")
         action = frame.get("action")
@@ -119,23 +142,130 @@ class RealtimeService:
             self._access.require(connection.user_id, project_id, ProjectRole.VIEWER)
         except NotFound:
             return error_frame("not_found", "project not found", channel=channel)
-        if channel not in connection.channels:
-            if len(connection.channels) >= MAX_SUBSCRIPTIONS:
+        after = frame.get("after")
+        delivered = None
+        if after is not None:
+            try:
+                delivered = self._start(project_id, after)
+            except DomainError as exc:
+                code = "gone" if isinstance(exc, Gone) else "bad_request"
+                return error_frame(code, exc.message, channel=channel)
+        if channel not in connection.channels or delivered is not None:
+            if channel not in connection.channels and len(connection.channels) >= MAX_SUBSCRIPTIONS:
                 return error_frame(
                     "too_many_subscriptions",
                     f"a connection holds at most {MAX_SUBSCRIPTIONS} subscriptions",
                     channel=channel,
                 )
-            if not self._connections.subscribe(connection, channel):
+            if not self._connections.subscribe(connection, channel, delivered):
                 return error_frame("unauthorized", "the connection is not authenticated")
+        if delivered is not None:
+            start = delivered
+            follow_up.append(lambda: self._catch_up(channel, connection_id, project_id, start))
         return {"type": "subscribed", "channel": channel}
+
+    # ---- the event log ---------------------------------------------------------------------------
+
+    def record(self, events: Iterable[Event]) -> list[Event]:
+        """Keep the project events in their projects' logs, which number them: they come back
+        with their ids (a user's notifications come back as they are). Events logged before
+        (the same stream records, delivered again) are left out."""
+        kept: list[Event] = []
+        by_project: dict[str, list[Event]] = {}
+        for event in events:
+            if event.project_id is not None and event.user_id is None:
+                by_project.setdefault(event.project_id, []).append(event)
+            else:
+                kept.append(event)
+        for project_id, project_events in by_project.items():
+            kept += self._log.append(project_id, project_events)
+        return kept
+
+    reads_for_events = staticmethod(project_reads)
+
+    def events_page(
+        self, principal: Principal, project_id: str, after: str | None, limit: int
+    ) -> Page[Event]:
+        """`GET /projects/{id}/events`: the project's kept events after `after` (all kept ones
+        without it), oldest first; `next_cursor` is the last one's id while more follow."""
+        self._access.require(principal.user_id, project_id, ProjectRole.VIEWER)
+        if after is None:
+            cutoff = self._clock.now() - EVENT_RETENTION
+            rows = [e for e in self._log.read(project_id, 1, limit + 1) if e.at >= cutoff]
+        else:
+            rows = self._log.read(project_id, self._start(project_id, after) + 1, limit + 1)
+        items = rows[:limit]
+        more = len(rows) > limit
+        return Page(items=items, next_cursor=items[-1].id if more and items else None)
+
+    def _start(self, project_id: str, after: object) -> int:
+        """The number of the event `after` names, if the log still holds every event after it:
+        BadRequest for what is not an event id of this project, Gone when it is past the
+        retention (or was deleted by its TTL)."""
+        position = parse_event_id(after) if isinstance(after, str) else None
+        if position is None or position.project_id != project_id:
+            raise BadRequest("after is not the id of an event of this project")
+        found = self._log.read(project_id, position.seq, 1)
+        if found and found[0].id == after:
+            if found[0].at >= self._clock.now() - EVENT_RETENTION:
+                return position.seq
+        elif position.seq > self._log.last_seq(project_id):
+            raise BadRequest("after is not the id of an event of this project")
+        raise Gone(
+            "the events after this one are no longer kept (7 days): read the project's "
+            "current state again, then follow its events from now on"
+        )
+
+    def _catch_up(
+        self, channel: str, connection_id: str, project_id: str, delivered: int | None
+    ) -> Published:
+        """Send an in-order subscription every logged event after its last delivered one, each
+        only if this call moves the subscription's number onto it (see the module's doc)."""
+        pushed = 0
+        while delivered is not None:
+            events = self._log.read(project_id, delivered + 1, MAX_EVENTS_PAGE)
+            if not events:
+                break
+            for event in events:
+                position = parse_event_id(event.id)
+                assert position is not None
+                if not self._connections.advance(channel, connection_id, delivered, position.seq):
+                    delivered = self._connections.delivered(channel, connection_id)
+                    break  # someone else sent it: read on from where they are
+                delivered = position.seq
+                if not self._pusher.push(connection_id, event.frame()):
+                    self._connections.remove(connection_id)
+                    return Published(pushed, 1)
+                pushed += 1
+        return Published(pushed)
+
+    def _send_in_order(self, channel: str, subscriber: Subscriber, event: Event) -> Published:
+        position = parse_event_id(event.id)
+        delivered = subscriber.delivered
+        if position is None or delivered is None or delivered >= position.seq:
+            return Published()
+        connection_id = subscriber.connection_id
+        if delivered == position.seq - 1:
+            if self._connections.advance(channel, connection_id, delivered, position.seq):
+                if self._pusher.push(connection_id, event.frame()):
+                    return Published(1)
+                self._connections.remove(connection_id)
+                return Published(0, 1)
+            delivered = self._connections.delivered(channel, connection_id)
+        # Behind (or raced): the log has every event up to this one.
+        return self._catch_up(channel, connection_id, position.project_id, delivered)
 
     # ---- fan-out ---------------------------------------------------------------------------------
 
     def publish(self, events: Iterable[Event]) -> Published:
         pushed = gone = handed_off = 0
         for event in events:
-            targets = self._targets(event)
+            targets, in_order = self._targets(event)
+            for subscriber in in_order:
+                assert event.project_id is not None
+                done = self._send_in_order(project_channel(event.project_id), subscriber, event)
+                pushed += done.pushed
+                gone += done.gone
             frame = event.frame()
             if self._fan_out is not None and len(targets) > FAN_OUT_SHARE:
                 for start in range(FAN_OUT_SHARE, len(targets), FAN_OUT_SHARE):
@@ -156,14 +286,19 @@ class RealtimeService:
             self._connections.remove(connection_id)
         return Published(len(connection_ids) - len(lost), len(lost))
 
-    def _targets(self, event: Event) -> list[str]:
+    def _targets(self, event: Event) -> tuple[list[str], list[Subscriber]]:
+        """The connections to push the event to as it is, and the in-order subscriptions."""
         if event.user_id is not None:
-            return self._connections.connections_of(event.user_id)
+            return self._connections.connections_of(event.user_id), []
         if event.project_id is None:
-            return []
+            return [], []
         subscribers = self._connections.subscribers(project_channel(event.project_id))
         members = self._members(event.project_id, {s.user_id for s in subscribers})
-        return [s.connection_id for s in subscribers if s.user_id in members]
+        allowed = [s for s in subscribers if s.user_id in members]
+        return (
+            [s.connection_id for s in allowed if s.delivered is None],
+            [s for s in allowed if s.delivered is not None],
+        )
 
     def _members(self, project_id: str, user_ids: Sequence[str] | set[str]) -> set[str]:
         """Which of these users are still members (their memberships in one batch read)."""

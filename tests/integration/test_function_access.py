@@ -310,6 +310,7 @@ def _run_everything(container: bootstrap.Container, http: Http, recorder: Record
                 streams.on_change(batch)
     with record("api_handler"):  # search, now that the stream consumer indexed the tasks
         _ok(http("GET", f"/tasks/search?q=deploy&project_id={pid}", token=token))
+        logged = _ok(http("GET", f"/projects/{pid}/events?limit=1", token=token))["items"]
 
     with record("fire"):
         for target in ({"task_id": task["id"]}, {"workflow_id": workflow["id"]}):
@@ -396,8 +397,14 @@ def _run_everything(container: bootstrap.Container, http: Http, recorder: Record
     with record("websocket_message"):
         unsubscribe = {"action": "unsubscribe", "channel": f"project:{pid}"}
         websocket.on_message(ws_event("conn-1", body=json.dumps(unsubscribe)))
-        subscribe = {"action": "subscribe", "channel": f"project:{pid}"}
+        # In order from the first event: the catch-up reads the log and moves the subscription.
+        subscribe = {"action": "subscribe", "channel": f"project:{pid}", "after": logged[0]["id"]}
         websocket.on_message(ws_event("conn-1", body=json.dumps(subscribe)))
+    # The tasks written since are logged and sent to the in-order subscription.
+    batches = [stream_event(container.settings.table_name(name)) for name in streamed]
+    with record("on_change"):
+        for batch in batches:
+            streams.on_change(batch)
     with record("websocket_disconnect"):  # while subscribed: its subscription goes too
         websocket.on_disconnect(ws_event("conn-1"))
 

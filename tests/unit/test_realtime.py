@@ -25,6 +25,7 @@ from chalicelib.domain.users import RegisterInput
 from chalicelib.services.realtime import RealtimeService
 from tests.fakes import (
     InMemoryConnectionRepository,
+    InMemoryEventLog,
     InMemoryProjectRepository,
     NoPrefetch,
     RecordingPusher,
@@ -70,7 +71,9 @@ def stage(world: World) -> Stage:
     projects = InMemoryProjectRepository()
     project = Project(new_id(), "P", "", "owner", AT, AT)
     projects.create(project, Membership(project.id, "owner", ProjectRole.OWNER, AT))
-    service = RealtimeService(connections, pusher, world.auth, projects, NoPrefetch(), world.clock)
+    service = RealtimeService(
+        connections, pusher, world.auth, projects, NoPrefetch(), world.clock, InMemoryEventLog()
+    )
     return Stage(world, connections, pusher, projects, service, project)
 
 
@@ -255,7 +258,14 @@ def test_a_large_fan_out_is_pushed_in_shares(world: World) -> None:
     holder: list[RealtimeService] = []
     fan_out = SharesHandedOff(holder)
     service = RealtimeService(
-        connections, pusher, world.auth, projects, NoPrefetch(), world.clock, fan_out
+        connections,
+        pusher,
+        world.auth,
+        projects,
+        NoPrefetch(),
+        world.clock,
+        InMemoryEventLog(),
+        fan_out,
     )
     holder.append(service)
     channel = project_channel(project.id)

@@ -55,7 +55,7 @@ class DynamoConnectionRepository:
         row.delete()
 
     @translate_aws_failures
-    def subscribe(self, connection: Connection, channel: str) -> bool:
+    def subscribe(self, connection: Connection, channel: str, delivered: int | None = None) -> bool:
         # The connection records the channel first (conditional on it still existing): a
         # subscription never outlives the record `$disconnect` cleans up from.
         try:
@@ -72,8 +72,30 @@ class DynamoConnectionRepository:
             connection.connection_id,
             user_id=connection.user_id,
             expires_at=connection.expires_at,
+            delivered=delivered,
         ).save()
         return True
+
+    @translate_aws_failures
+    def advance(self, channel: str, connection_id: str, sent: int, to: int) -> bool:
+        try:
+            SubscriptionModel(channel, connection_id).update(
+                actions=[SubscriptionModel.delivered.set(to)],
+                condition=SubscriptionModel.delivered == sent,
+            )
+        except UpdateError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    @translate_aws_failures
+    def delivered(self, channel: str, connection_id: str) -> int | None:
+        try:
+            row = SubscriptionModel.get(channel, connection_id, consistent_read=True)
+        except SubscriptionModel.DoesNotExist:
+            return None
+        return None if row.delivered is None else int(row.delivered)
 
     @translate_aws_failures
     def unsubscribe(self, connection: Connection, channel: str) -> None:
@@ -90,7 +112,14 @@ class DynamoConnectionRepository:
     @translate_aws_failures
     def subscribers(self, channel: str) -> list[Subscriber]:
         return [
-            Subscriber(row.connection_id, row.user_id) for row in SubscriptionModel.query(channel)
+            Subscriber(
+                row.connection_id,
+                row.user_id,
+                None if row.delivered is None else int(row.delivered),
+            )
+            # Consistent: a subscription made with `after` must be seen by the next event's
+            # fan-out once its catch-up has read the log (RealtimeService).
+            for row in SubscriptionModel.query(channel, consistent_read=True)
         ]
 
     @translate_aws_failures

@@ -588,6 +588,26 @@ class SubscriptionModel(BaseModel):
     connection_id = UnicodeAttribute(range_key=True)
     user_id = UnicodeAttribute()
     expires_at = TTLAttribute()
+    # Subscribed with `after`: the number of the last event sent, moved by conditional writes.
+    delivered = NumberAttribute(null=True)
+
+
+class ProjectEventModel(BaseModel):
+    """The project event log (domain/event_log.py): an event at `seq` 1, 2, 3, ... of its
+    project, expiring 7 days after it happened; and at `seq` 0 the project's head, which
+    never expires: `last_seq`, the last number taken (a conditional write takes the next)."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "project_events"
+
+    project_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    last_seq = NumberAttribute(null=True)  # the head only
+    type = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute(null=True)
+    data = UnicodeAttribute(null=True)  # JSON: the resource as the HTTP API returns it
+    truncated = BooleanAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
 
 
 # ---- automation: templates and rules -------------------------------------------------------------

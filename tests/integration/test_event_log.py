@@ -1,0 +1,135 @@
+"""One contract for the project event log, run on the in-memory fake and on DynamoDB (moto):
+numbering without gaps, ids, reading from a number, a batch delivered twice logged once; and
+the in-order subscriptions' conditional number (`ConnectionRepository.advance`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.dynamodb.connections import DynamoConnectionRepository
+from chalicelib.adapters.dynamodb.event_log import EVENTS_PER_TRANSACTION, DynamoEventLog
+from chalicelib.adapters.dynamodb.models import ProjectEventModel
+from chalicelib.domain.event_log import event_id
+from chalicelib.domain.model import new_id
+from chalicelib.domain.realtime import (
+    MAX_FRAME_BYTES,
+    Event,
+    EventType,
+    new_connection,
+    project_channel,
+)
+from tests.fakes import InMemoryConnectionRepository, InMemoryEventLog
+
+AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def log(request: pytest.FixtureRequest) -> Any:
+    if request.param == "memory":
+        return InMemoryEventLog()
+    request.getfixturevalue("moto_aws")
+    return DynamoEventLog()
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def connections(request: pytest.FixtureRequest) -> Any:
+    if request.param == "memory":
+        return InMemoryConnectionRepository()
+    request.getfixturevalue("moto_aws")
+    return DynamoConnectionRepository()
+
+
+def events(project_id: str, count: int, kind: EventType = EventType.TASK_UPDATED) -> list[Event]:
+    return [Event(new_id(), kind, AT, {"id": f"t{n}", "n": n}, project_id) for n in range(count)]
+
+
+def test_events_are_numbered_from_one_in_the_order_given(log: Any) -> None:
+    project_id = new_id()
+    assert log.last_seq(project_id) == 0
+    logged = log.append(project_id, events(project_id, 3))
+    assert [e.id for e in logged] == [event_id(project_id, n) for n in (1, 2, 3)]
+    assert [e.data["n"] for e in logged] == [0, 1, 2]
+    more = log.append(project_id, events(project_id, 2))
+    assert [e.id for e in more] == [event_id(project_id, n) for n in (4, 5)]
+    assert log.last_seq(project_id) == 5
+
+
+def test_reading_from_a_number_gives_what_was_logged_in_order(log: Any) -> None:
+    project_id, other = new_id(), new_id()
+    written = log.append(project_id, events(project_id, 5, EventType.COMMENT_CREATED))
+    log.append(other, events(other, 2))
+    assert log.read(project_id, 1, 100) == written
+    assert log.read(project_id, 3, 2) == written[2:4]
+    assert log.read(project_id, 6, 10) == []
+    assert log.read(new_id(), 1, 10) == []
+
+
+def test_a_batch_delivered_again_is_logged_once(log: Any) -> None:
+    project_id = new_id()
+    batch = events(project_id, 3)
+    log.append(project_id, batch[:2])
+    logged = log.append(project_id, batch)  # the first two again, with a new one
+    assert [e.data["n"] for e in logged] == [2]
+    assert log.last_seq(project_id) == 3
+
+
+def test_a_large_batch_is_logged_whole_in_order(log: Any) -> None:
+    project_id = new_id()
+    count = EVENTS_PER_TRANSACTION * 2 + 3
+    logged = log.append(project_id, events(project_id, count))
+    assert [e.data["n"] for e in logged] == list(range(count))
+    assert log.last_seq(project_id) == count
+    assert len(log.read(project_id, 1, count + 1)) == count
+
+
+def test_a_too_large_event_is_kept_as_its_frame_was_sent(log: Any) -> None:
+    project_id = new_id()
+    big = Event(
+        new_id(),
+        EventType.TASK_CREATED,
+        AT,
+        {"id": "t1", "project_id": project_id, "description": "x" * MAX_FRAME_BYTES},
+        project_id,
+    )
+    logged = log.append(project_id, [big])
+    kept = log.read(project_id, 1, 1)[0]
+    assert kept.frame() == logged[0].frame()
+    assert kept.frame()["truncated"] is True
+    assert kept.frame()["data"] == {"id": "t1", "project_id": project_id}
+
+
+def test_events_expire_seven_days_after_and_the_head_never(moto_aws: None) -> None:
+    project_id = new_id()
+    DynamoEventLog().append(project_id, events(project_id, 1))
+    head = ProjectEventModel.get(project_id, 0)
+    event = ProjectEventModel.get(project_id, 1)
+    assert head.expires_at is None
+    assert event.expires_at is not None
+    assert (event.expires_at - AT).days == 7
+
+
+def test_an_in_order_subscription_moves_only_from_the_number_it_is_at(connections: Any) -> None:
+    channel = project_channel(new_id())
+    connection = new_connection("c1", "u1", AT)
+    connections.add(connection)
+    assert connections.subscribe(connection, channel, 4)
+    assert connections.delivered(channel, "c1") == 4
+    assert [s.delivered for s in connections.subscribers(channel)] == [4]
+    assert not connections.advance(channel, "c1", 3, 5)
+    assert connections.advance(channel, "c1", 4, 5)
+    assert not connections.advance(channel, "c1", 4, 5)  # someone moved it first
+    assert connections.delivered(channel, "c1") == 5
+    assert connections.delivered(channel, "c2") is None
+    assert not connections.advance(channel, "c2", 0, 1)  # no such subscription
+
+
+def test_a_plain_subscription_has_no_number(connections: Any) -> None:
+    channel = project_channel(new_id())
+    connection = new_connection("c1", "u1", AT)
+    connections.add(connection)
+    connections.subscribe(connection, channel)
+    assert [s.delivered for s in connections.subscribers(channel)] == [None]
+    assert not connections.advance(channel, "c1", 0, 1)
