@@ -39,6 +39,7 @@ from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.realtime import (
     FAN_OUT_SHARE,
     MAX_SUBSCRIPTIONS,
+    Connection,
     Event,
     Subscriber,
     error_frame,
@@ -150,19 +151,28 @@ class RealtimeService:
             except DomainError as exc:
                 code = "gone" if isinstance(exc, Gone) else "bad_request"
                 return error_frame(code, exc.message, channel=channel)
-        if channel not in connection.channels or delivered is not None:
-            if channel not in connection.channels and len(connection.channels) >= MAX_SUBSCRIPTIONS:
-                return error_frame(
-                    "too_many_subscriptions",
-                    f"a connection holds at most {MAX_SUBSCRIPTIONS} subscriptions",
-                    channel=channel,
-                )
-            if not self._connections.subscribe(connection, channel, delivered):
-                return error_frame("unauthorized", "the connection is not authenticated")
+        if channel not in connection.channels and len(connection.channels) >= MAX_SUBSCRIPTIONS:
+            return error_frame(
+                "too_many_subscriptions",
+                f"a connection holds at most {MAX_SUBSCRIPTIONS} subscriptions",
+                channel=channel,
+            )
         if delivered is not None:
-            start = delivered
-            follow_up.append(lambda: self._catch_up(channel, connection_id, project_id, start))
+            # Subscribed only once `subscribed` is sent: no event may come before it.
+            follow_up.append(lambda: self._subscribe_in_order(connection, channel, delivered))
+        elif channel not in connection.channels and not self._connections.subscribe(
+            connection, channel
+        ):
+            return error_frame("unauthorized", "the connection is not authenticated")
         return {"type": "subscribed", "channel": channel}
+
+    def _subscribe_in_order(self, connection: Connection, channel: str, delivered: int) -> None:
+        connection_id = connection.connection_id
+        if not self._connections.subscribe(connection, channel, delivered):
+            return  # the connection is gone: nobody to send anything to
+        project_id = project_of_channel(channel)
+        assert project_id is not None
+        self._catch_up(channel, connection_id, project_id, delivered)
 
     # ---- the event log ---------------------------------------------------------------------------
 
