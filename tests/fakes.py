@@ -1018,6 +1018,8 @@ class InMemoryConnectionRepository:
         self.subscriptions: dict[str, dict[str, str]] = {}  # channel -> {connection: user}
         # In-order subscriptions: (channel, connection) -> the last event number delivered.
         self.in_order: dict[tuple[str, str], int] = {}
+        # Claims held on in-order subscriptions: (channel, connection) -> (through, until).
+        self.claims: dict[tuple[str, str], tuple[int, datetime | None]] = {}
         self._lock = threading.Lock()
 
     def add(self, connection: Connection) -> None:
@@ -1040,23 +1042,62 @@ class InMemoryConnectionRepository:
             stored, channels=stored.channels | {channel}
         )
         self.subscriptions.setdefault(channel, {})[stored.connection_id] = stored.user_id
+        self.claims.pop((channel, stored.connection_id), None)
         if delivered is None:
             self.in_order.pop((channel, stored.connection_id), None)
         else:
             self.in_order[(channel, stored.connection_id)] = delivered
         return True
 
-    def advance(self, channel: str, connection_id: str, sent: int, to: int) -> bool:
+    def _free_at(self, key: tuple[str, str], sent: int, now: datetime) -> bool:
+        until = self.claims.get(key, (0, None))[1]
+        return self.in_order.get(key) == sent and (until is None or until < now)
+
+    def advance(self, channel: str, connection_id: str, sent: int, to: int, now: datetime) -> bool:
+        key = (channel, connection_id)
         with self._lock:
-            if self.in_order.get((channel, connection_id)) != sent:
+            if not self._free_at(key, sent, now):
                 return False
-            self.in_order[(channel, connection_id)] = to
+            self.in_order[key] = to
+            self.claims.pop(key, None)
             return True
 
-    def delivered(self, channel: str, connection_id: str) -> int | None:
-        if connection_id not in self.subscriptions.get(channel, {}):
+    def claim(
+        self,
+        channel: str,
+        connection_id: str,
+        sent: int,
+        through: int,
+        until: datetime,
+        now: datetime,
+    ) -> bool:
+        key = (channel, connection_id)
+        with self._lock:
+            if not self._free_at(key, sent, now):
+                return False
+            self.claims[key] = (through, until)
+            return True
+
+    def release(self, channel: str, connection_id: str, through: int) -> bool:
+        key = (channel, connection_id)
+        with self._lock:
+            if self.claims.get(key, (None, None))[0] != through:
+                return False
+            self.in_order[key] = through
+            del self.claims[key]
+            return True
+
+    def subscriber(self, channel: str, connection_id: str) -> Subscriber | None:
+        user_id = self.subscriptions.get(channel, {}).get(connection_id)
+        if user_id is None:
             return None
-        return self.in_order.get((channel, connection_id))
+        return self._subscriber(channel, connection_id, user_id)
+
+    def _subscriber(self, channel: str, connection_id: str, user_id: str) -> Subscriber:
+        key = (channel, connection_id)
+        return Subscriber(
+            connection_id, user_id, self.in_order.get(key), self.claims.get(key, (0, None))[1]
+        )
 
     def unsubscribe(self, connection: Connection, channel: str) -> None:
         self.subscriptions.get(channel, {}).pop(connection.connection_id, None)
@@ -1069,7 +1110,7 @@ class InMemoryConnectionRepository:
 
     def subscribers(self, channel: str) -> list[Subscriber]:
         return [
-            Subscriber(c, u, self.in_order.get((channel, c)))
+            self._subscriber(channel, c, u)
             for c, u in sorted(self.subscriptions.get(channel, {}).items())
         ]
 

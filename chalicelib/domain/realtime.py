@@ -111,6 +111,12 @@ class Subscriber:
     # A subscription made with `after` is delivered in order, exactly once: the number of the
     # last event of the project it was sent (see RealtimeService). None: live events only.
     delivered: int | None = None
+    # While a sender holds a claim on the events after `delivered` (a replay's page), until
+    # when; after that, anyone may take it over (the holder stopped on the way).
+    claimed_until: datetime | None = None
+
+    def claimed(self, now: datetime) -> bool:
+        return self.claimed_until is not None and self.claimed_until > now
 
 
 def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 # The domain's types are for annotations only (see the package's docstring).
@@ -42,13 +43,31 @@ class ConnectionRepository(Protocol):
         `delivered`: the subscription is delivered in order from the event after that number."""
         ...
 
-    def advance(self, channel: str, connection_id: str, sent: int, to: int) -> bool:
+    def advance(self, channel: str, connection_id: str, sent: int, to: int, now: datetime) -> bool:
         """Move an in-order subscription's last delivered event from `sent` to `to`, only if it
-        is still `sent` (False otherwise, or if the subscription is gone)."""
+        is still `sent` and no live claim is held on it (False otherwise, or if it is gone)."""
         ...
 
-    def delivered(self, channel: str, connection_id: str) -> int | None:
-        """An in-order subscription's last delivered event (None: no such subscription)."""
+    def claim(
+        self,
+        channel: str,
+        connection_id: str,
+        sent: int,
+        through: int,
+        until: datetime,
+        now: datetime,
+    ) -> bool:
+        """Claim the events after `sent` up to `through` for sending, until `until`: only if the
+        subscription is still at `sent` and no live claim is held on it."""
+        ...
+
+    def release(self, channel: str, connection_id: str, through: int) -> bool:
+        """The claim's events are sent: the subscription is at `through`, and free (False if
+        the claim is no longer this one: it expired and was taken over)."""
+        ...
+
+    def subscriber(self, channel: str, connection_id: str) -> Subscriber | None:
+        """One subscription as it is now (None: no such subscription)."""
         ...
 
     def unsubscribe(self, connection: Connection, channel: str) -> None: ...

@@ -15,12 +15,14 @@
 A project's events are first kept in its event log (`record`), which numbers them in order
 without gaps; those numbers are their ids. Catching up (API.md): `GET /projects/{id}/events`
 pages the log (`events_page`), and a `subscribe` frame with `after` makes an in-order
-subscription. Its last delivered number is stored on it and moved by a conditional write
-before each frame is sent; the subscribe handler replays the log from `after`, and every
-fan-out after that sends its event the same way, reading the log from the subscription's
-number when it is behind. Whoever moves the number sends that frame, so the replay and live
-events meet with no gap and no duplicate, whichever runs first. It costs one conditional write
-per event and in-order subscription; subscriptions without `after` cost none.
+subscription: it stores the number of the last event it was sent, and only a sender that
+moves that number (a conditional write from the number it read) sends those events. The
+subscribe handler replays the log from `after` a page at a time, each page claimed, pushed,
+then released; a later fan-out sends its own event with one conditional write when the
+subscription is at the one before, leaves it to the holder of a claim (who reads the log again
+once done), and reads the log itself when the subscription is behind. So the replay and live
+events meet with no gap and no duplicate, in order, whichever runs first. Subscriptions without
+`after` cost nothing of this.
 
 Request handlers never push events; the stream consumer does, after the write is durable.
 """
@@ -28,8 +30,9 @@ Request handlers never push events; the stream consumer does, after the write is
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, Final
 
 from chalicelib.domain.errors import BadRequest, DomainError, Gone, NotFound, Unauthorized
 from chalicelib.domain.event_log import EVENT_RETENTION, MAX_EVENTS_PAGE, parse_event_id
@@ -59,6 +62,16 @@ from chalicelib.ports import (
 )
 from chalicelib.services.access import ProjectAccess, project_reads
 from chalicelib.services.auth import AuthService
+
+# How long a sender may hold its claim on an in-order subscription's next events (a page of
+# the log, pushed one by one) before others take over, as from a sender that stopped on the way.
+CLAIM_LEASE: Final = timedelta(seconds=60)
+
+
+def _seq(event: Event) -> int:
+    position = parse_event_id(event.id)
+    assert position is not None, "a logged event's id is an event id"
+    return position.seq
 
 
 @dataclass(frozen=True)
@@ -172,7 +185,8 @@ class RealtimeService:
             return  # the connection is gone: nobody to send anything to
         project_id = project_of_channel(channel)
         assert project_id is not None
-        self._catch_up(channel, connection_id, project_id, delivered)
+        state = Subscriber(connection_id, connection.user_id, delivered)
+        self._catch_up(channel, connection_id, project_id, state)
 
     # ---- the event log ---------------------------------------------------------------------------
 
@@ -227,43 +241,59 @@ class RealtimeService:
         )
 
     def _catch_up(
-        self, channel: str, connection_id: str, project_id: str, delivered: int | None
+        self, channel: str, connection_id: str, project_id: str, state: Subscriber | None
     ) -> Published:
-        """Send an in-order subscription every logged event after its last delivered one, each
-        only if this call moves the subscription's number onto it (see the module's doc)."""
+        """Send an in-order subscription the logged events after its last delivered one, a
+        page at a time: each page claimed first (a conditional write from the number it is
+        at), pushed in order, then released (the number moves to the page's last). While a
+        claim is held, other senders leave the subscription to its holder, who reads the log
+        again once it has released, so what was logged meanwhile is sent by it, after."""
         pushed = 0
-        while delivered is not None:
+        while state is not None and state.delivered is not None:
+            now = self._clock.now()
+            if state.claimed(now):
+                break  # its holder reads the log again when it is done
+            delivered = state.delivered
             events = self._log.read(project_id, delivered + 1, MAX_EVENTS_PAGE)
             if not events:
                 break
+            through = _seq(events[-1])
+            until = now + CLAIM_LEASE
+            if not self._connections.claim(channel, connection_id, delivered, through, until, now):
+                state = self._connections.subscriber(channel, connection_id)
+                continue  # someone else moved it: go on from where they are
             for event in events:
-                position = parse_event_id(event.id)
-                assert position is not None
-                if not self._connections.advance(channel, connection_id, delivered, position.seq):
-                    delivered = self._connections.delivered(channel, connection_id)
-                    break  # someone else sent it: read on from where they are
-                delivered = position.seq
                 if not self._pusher.push(connection_id, event.frame()):
                     self._connections.remove(connection_id)
                     return Published(pushed, 1)
                 pushed += 1
+            if not self._connections.release(channel, connection_id, through):
+                break  # the claim ran out and was taken over: its taker sends on
+            state = replace(state, delivered=through, claimed_until=None)
         return Published(pushed)
 
     def _send_in_order(self, channel: str, subscriber: Subscriber, event: Event) -> Published:
+        """One live event to an in-order subscription: sent here if the subscription is at the
+        event before it (one conditional write), left to a claim's holder, or, when the
+        subscription is behind (an earlier event's fan-out has not come yet), sent with the
+        events before it from the log."""
         position = parse_event_id(event.id)
         delivered = subscriber.delivered
+        now = self._clock.now()
         if position is None or delivered is None or delivered >= position.seq:
             return Published()
+        if subscriber.claimed(now):
+            return Published()
         connection_id = subscriber.connection_id
+        state: Subscriber | None = subscriber
         if delivered == position.seq - 1:
-            if self._connections.advance(channel, connection_id, delivered, position.seq):
+            if self._connections.advance(channel, connection_id, delivered, position.seq, now):
                 if self._pusher.push(connection_id, event.frame()):
                     return Published(1)
                 self._connections.remove(connection_id)
                 return Published(0, 1)
-            delivered = self._connections.delivered(channel, connection_id)
-        # Behind (or raced): the log has every event up to this one.
-        return self._catch_up(channel, connection_id, position.project_id, delivered)
+            state = self._connections.subscriber(channel, connection_id)
+        return self._catch_up(channel, connection_id, position.project_id, state)
 
     # ---- fan-out ---------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ the in-order subscriptions' conditional number (`ConnectionRepository.advance`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from chalicelib.domain.realtime import (
     MAX_FRAME_BYTES,
     Event,
     EventType,
+    Subscriber,
     new_connection,
     project_channel,
 )
@@ -116,14 +117,40 @@ def test_an_in_order_subscription_moves_only_from_the_number_it_is_at(connection
     connection = new_connection("c1", "u1", AT)
     connections.add(connection)
     assert connections.subscribe(connection, channel, 4)
-    assert connections.delivered(channel, "c1") == 4
+    assert connections.subscriber(channel, "c1") == Subscriber("c1", "u1", 4)
     assert [s.delivered for s in connections.subscribers(channel)] == [4]
-    assert not connections.advance(channel, "c1", 3, 5)
-    assert connections.advance(channel, "c1", 4, 5)
-    assert not connections.advance(channel, "c1", 4, 5)  # someone moved it first
-    assert connections.delivered(channel, "c1") == 5
-    assert connections.delivered(channel, "c2") is None
-    assert not connections.advance(channel, "c2", 0, 1)  # no such subscription
+    assert not connections.advance(channel, "c1", 3, 5, AT)
+    assert connections.advance(channel, "c1", 4, 5, AT)
+    assert not connections.advance(channel, "c1", 4, 5, AT)  # someone moved it first
+    assert connections.subscriber(channel, "c1").delivered == 5
+    assert connections.subscriber(channel, "c2") is None
+    assert not connections.advance(channel, "c2", 0, 1, AT)  # no such subscription
+
+
+def test_a_claim_holds_off_other_senders_until_released_or_run_out(connections: Any) -> None:
+    channel = project_channel(new_id())
+    connection = new_connection("c1", "u1", AT)
+    connections.add(connection)
+    connections.subscribe(connection, channel, 2)
+    until = AT + timedelta(seconds=60)
+    assert connections.claim(channel, "c1", 2, 9, until, AT)
+    held = connections.subscriber(channel, "c1")
+    assert (held.delivered, held.claimed_until, held.claimed(AT)) == (2, until, True)
+    assert [s.claimed_until for s in connections.subscribers(channel)] == [until]
+    # Others wait: no second claim, no single step.
+    assert not connections.claim(channel, "c1", 2, 5, until, AT)
+    assert not connections.advance(channel, "c1", 2, 3, AT)
+    assert connections.release(channel, "c1", 9)
+    free = connections.subscriber(channel, "c1")
+    assert (free.delivered, free.claimed_until) == (9, None)
+    assert not connections.release(channel, "c1", 9)  # released already
+    # A claim that ran out is taken over; its holder's release then fails.
+    assert connections.claim(channel, "c1", 9, 12, until, AT)
+    later = until + timedelta(seconds=1)
+    assert connections.claim(channel, "c1", 9, 14, later + timedelta(seconds=60), later)
+    assert not connections.release(channel, "c1", 12)
+    assert connections.release(channel, "c1", 14)
+    assert connections.advance(channel, "c1", 14, 15, later)
 
 
 def test_a_plain_subscription_has_no_number(connections: Any) -> None:
@@ -132,4 +159,5 @@ def test_a_plain_subscription_has_no_number(connections: Any) -> None:
     connections.add(connection)
     connections.subscribe(connection, channel)
     assert [s.delivered for s in connections.subscribers(channel)] == [None]
-    assert not connections.advance(channel, "c1", 0, 1)
+    assert not connections.advance(channel, "c1", 0, 1, AT)
+    assert not connections.claim(channel, "c1", 0, 1, AT, AT)

@@ -15,7 +15,7 @@ from chalicelib.domain.model import new_id
 from chalicelib.domain.principals import Principal
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.realtime import Event, EventType, new_connection, project_channel
-from chalicelib.services.realtime import RealtimeService
+from chalicelib.services.realtime import CLAIM_LEASE, RealtimeService
 from tests.fakes import (
     InMemoryConnectionRepository,
     InMemoryEventLog,
@@ -229,6 +229,32 @@ class TestSubscribeAfter:
         assert seqs(stage.event_ids("c1")) == [3, 4, 5]
         stage.service.publish(pending[:2])  # the others' arrive late: nothing twice
         assert seqs(stage.event_ids("c1")) == [3, 4, 5]
+
+    def test_a_live_event_during_a_claim_is_left_to_its_holder(self, stage: Stage) -> None:
+        stage.write(3)
+        connection = new_connection("c1", "owner", stage.world.clock.now())
+        stage.connections.add(connection)
+        stage.connections.subscribe(connection, stage.channel, 1)
+        now = stage.world.clock.now()
+        # Another sender (a replay on its way) holds the events up to 3.
+        assert stage.connections.claim(stage.channel, "c1", 1, 3, now + CLAIM_LEASE, now)
+        later = stage.write(1)
+        assert stage.event_ids("c1") == []  # the holder sends 2..4 once it is done
+        assert stage.connections.release(stage.channel, "c1", 3)
+        assert later[0].id == event_id(stage.project.id, 4)
+
+    def test_a_claim_whose_holder_stopped_is_taken_over_when_it_runs_out(
+        self, stage: Stage
+    ) -> None:
+        written = stage.write(3)
+        connection = new_connection("c1", "owner", stage.world.clock.now())
+        stage.connections.add(connection)
+        stage.connections.subscribe(connection, stage.channel, 1)
+        now = stage.world.clock.now()
+        assert stage.connections.claim(stage.channel, "c1", 1, 3, now + CLAIM_LEASE, now)
+        stage.world.clock.advance(seconds=CLAIM_LEASE.total_seconds() + 1)
+        later = stage.write(1)
+        assert stage.event_ids("c1") == [e.id for e in written[1:] + later]
 
     def test_plain_subscribers_beside_in_order_ones_get_live_events_only(
         self, stage: Stage

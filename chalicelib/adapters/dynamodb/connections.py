@@ -7,7 +7,11 @@ channel's subscribers are one Query on the key. Both expire with API Gateway's 2
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition
 
 from chalicelib.adapters.dynamodb.models import ConnectionModel, SubscriptionModel
 from chalicelib.adapters.dynamodb.transactions import condition_failed
@@ -22,6 +26,15 @@ def _connection_from_model(row: ConnectionModel) -> Connection:
         connected_at=row.connected_at,
         expires_at=row.expires_at,
         channels=frozenset(row.channels or ()),
+    )
+
+
+def _subscriber_from_model(row: SubscriptionModel) -> Subscriber:
+    return Subscriber(
+        row.connection_id,
+        row.user_id,
+        None if row.delivered is None else int(row.delivered),
+        row.claimed_until,
     )
 
 
@@ -76,26 +89,76 @@ class DynamoConnectionRepository:
         ).save()
         return True
 
-    @translate_aws_failures
-    def advance(self, channel: str, connection_id: str, sent: int, to: int) -> bool:
+    @staticmethod
+    def _move(channel: str, connection_id: str, actions: list[Any], condition: Condition) -> bool:
         try:
-            SubscriptionModel(channel, connection_id).update(
-                actions=[SubscriptionModel.delivered.set(to)],
-                condition=SubscriptionModel.delivered == sent,
-            )
+            SubscriptionModel(channel, connection_id).update(actions=actions, condition=condition)
         except UpdateError as exc:
             if condition_failed(exc):
                 return False
             raise
         return True
 
+    @staticmethod
+    def _free_at(sent: int, now: datetime) -> Condition:
+        """At `sent`, and no claim held (or only one that ran out)."""
+        free: Condition = SubscriptionModel.claimed_until.does_not_exist() | (
+            SubscriptionModel.claimed_until < now
+        )
+        at_sent: Condition = SubscriptionModel.delivered == sent
+        both: Condition = at_sent & free  # PynamoDB's `&` is untyped
+        return both
+
     @translate_aws_failures
-    def delivered(self, channel: str, connection_id: str) -> int | None:
+    def advance(self, channel: str, connection_id: str, sent: int, to: int, now: datetime) -> bool:
+        return self._move(
+            channel,
+            connection_id,
+            [
+                SubscriptionModel.delivered.set(to),
+                SubscriptionModel.claimed.remove(),
+                SubscriptionModel.claimed_until.remove(),
+            ],
+            self._free_at(sent, now),
+        )
+
+    @translate_aws_failures
+    def claim(
+        self,
+        channel: str,
+        connection_id: str,
+        sent: int,
+        through: int,
+        until: datetime,
+        now: datetime,
+    ) -> bool:
+        return self._move(
+            channel,
+            connection_id,
+            [SubscriptionModel.claimed.set(through), SubscriptionModel.claimed_until.set(until)],
+            self._free_at(sent, now),
+        )
+
+    @translate_aws_failures
+    def release(self, channel: str, connection_id: str, through: int) -> bool:
+        return self._move(
+            channel,
+            connection_id,
+            [
+                SubscriptionModel.delivered.set(through),
+                SubscriptionModel.claimed.remove(),
+                SubscriptionModel.claimed_until.remove(),
+            ],
+            SubscriptionModel.claimed == through,
+        )
+
+    @translate_aws_failures
+    def subscriber(self, channel: str, connection_id: str) -> Subscriber | None:
         try:
             row = SubscriptionModel.get(channel, connection_id, consistent_read=True)
         except SubscriptionModel.DoesNotExist:
             return None
-        return None if row.delivered is None else int(row.delivered)
+        return _subscriber_from_model(row)
 
     @translate_aws_failures
     def unsubscribe(self, connection: Connection, channel: str) -> None:
@@ -112,11 +175,7 @@ class DynamoConnectionRepository:
     @translate_aws_failures
     def subscribers(self, channel: str) -> list[Subscriber]:
         return [
-            Subscriber(
-                row.connection_id,
-                row.user_id,
-                None if row.delivered is None else int(row.delivered),
-            )
+            _subscriber_from_model(row)
             # Consistent: a subscription made with `after` must be seen by the next event's
             # fan-out once its catch-up has read the log (RealtimeService).
             for row in SubscriptionModel.query(channel, consistent_read=True)

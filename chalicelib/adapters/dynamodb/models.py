@@ -588,8 +588,11 @@ class SubscriptionModel(BaseModel):
     connection_id = UnicodeAttribute(range_key=True)
     user_id = UnicodeAttribute()
     expires_at = TTLAttribute()
-    # Subscribed with `after`: the number of the last event sent, moved by conditional writes.
+    # Subscribed with `after`: the number of the last event sent, moved by conditional writes;
+    # while a sender holds a claim on the events after it, their last number and until when.
     delivered = NumberAttribute(null=True)
+    claimed = NumberAttribute(null=True)
+    claimed_until = UTCDateTimeAttribute(null=True)
 
 
 class ProjectEventModel(BaseModel):
