@@ -1053,15 +1053,6 @@ class InMemoryConnectionRepository:
         until = self.claims.get(key, (0, None))[1]
         return self.in_order.get(key) == sent and (until is None or until < now)
 
-    def advance(self, channel: str, connection_id: str, sent: int, to: int, now: datetime) -> bool:
-        key = (channel, connection_id)
-        with self._lock:
-            if not self._free_at(key, sent, now):
-                return False
-            self.in_order[key] = to
-            self.claims.pop(key, None)
-            return True
-
     def claim(
         self,
         channel: str,

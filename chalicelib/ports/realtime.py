@@ -43,11 +43,6 @@ class ConnectionRepository(Protocol):
         `delivered`: the subscription is delivered in order from the event after that number."""
         ...
 
-    def advance(self, channel: str, connection_id: str, sent: int, to: int, now: datetime) -> bool:
-        """Move an in-order subscription's last delivered event from `sent` to `to`, only if it
-        is still `sent` and no live claim is held on it (False otherwise, or if it is gone)."""
-        ...
-
     def claim(
         self,
         channel: str,

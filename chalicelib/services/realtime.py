@@ -17,12 +17,14 @@ without gaps; those numbers are their ids. Catching up (API.md): `GET /projects/
 pages the log (`events_page`), and a `subscribe` frame with `after` makes an in-order
 subscription: it stores the number of the last event it was sent, and only a sender that
 moves that number (a conditional write from the number it read) sends those events. The
-subscribe handler replays the log from `after` a page at a time, each page claimed, pushed,
-then released; a later fan-out sends its own event with one conditional write when the
-subscription is at the one before, leaves it to the holder of a claim (who reads the log again
-once done), and reads the log itself when the subscription is behind. So the replay and live
-events meet with no gap and no duplicate, in order, whichever runs first. Subscriptions without
-`after` cost nothing of this.
+subscribe handler replays the log from `after` a page at a time; every sender claims what it
+sends (a page, or a live fan-out's one event when the subscription is at the one before),
+pushes it, then releases it, and reads the log again after releasing. A fan-out that finds a
+claim held leaves its event to the holder; one that finds the subscription behind reads the
+log itself. So the replay and live events meet with no gap and no duplicate, in order,
+whichever runs first: the claim is what keeps two senders' pushes from crossing. It costs an
+in-order subscription three DynamoDB calls per live event (claim, release, the log's read);
+subscriptions without `after` cost nothing of this.
 
 Request handlers never push events; the stream consumer does, after the write is durable.
 """
@@ -241,20 +243,27 @@ class RealtimeService:
         )
 
     def _catch_up(
-        self, channel: str, connection_id: str, project_id: str, state: Subscriber | None
+        self,
+        channel: str,
+        connection_id: str,
+        project_id: str,
+        state: Subscriber | None,
+        known: list[Event] | None = None,
     ) -> Published:
-        """Send an in-order subscription the logged events after its last delivered one, a
-        page at a time: each page claimed first (a conditional write from the number it is
-        at), pushed in order, then released (the number moves to the page's last). While a
-        claim is held, other senders leave the subscription to its holder, who reads the log
-        again once it has released, so what was logged meanwhile is sent by it, after."""
+        """Send an in-order subscription the logged events after its last delivered one (the
+        first page may be `known` already), a page at a time: each page claimed first (a
+        conditional write from the number it is at), pushed in order, then released (the
+        number moves to the page's last). While a claim is held, other senders leave the
+        subscription to its holder, who reads the log again once it has released, so what was
+        logged meanwhile is sent by it, after what it holds."""
         pushed = 0
         while state is not None and state.delivered is not None:
             now = self._clock.now()
             if state.claimed(now):
                 break  # its holder reads the log again when it is done
             delivered = state.delivered
-            events = self._log.read(project_id, delivered + 1, MAX_EVENTS_PAGE)
+            events = known or self._log.read(project_id, delivered + 1, MAX_EVENTS_PAGE)
+            known = None
             if not events:
                 break
             through = _seq(events[-1])
@@ -273,27 +282,17 @@ class RealtimeService:
         return Published(pushed)
 
     def _send_in_order(self, channel: str, subscriber: Subscriber, event: Event) -> Published:
-        """One live event to an in-order subscription: sent here if the subscription is at the
-        event before it (one conditional write), left to a claim's holder, or, when the
-        subscription is behind (an earlier event's fan-out has not come yet), sent with the
-        events before it from the log."""
+        """One live event to an in-order subscription: left to a claim's holder, else sent as
+        a page of one when the subscription is at the event before it, else (it is behind: an
+        earlier event's fan-out has not come yet) with the events before it from the log."""
         position = parse_event_id(event.id)
         delivered = subscriber.delivered
-        now = self._clock.now()
         if position is None or delivered is None or delivered >= position.seq:
             return Published()
-        if subscriber.claimed(now):
-            return Published()
-        connection_id = subscriber.connection_id
-        state: Subscriber | None = subscriber
-        if delivered == position.seq - 1:
-            if self._connections.advance(channel, connection_id, delivered, position.seq, now):
-                if self._pusher.push(connection_id, event.frame()):
-                    return Published(1)
-                self._connections.remove(connection_id)
-                return Published(0, 1)
-            state = self._connections.subscriber(channel, connection_id)
-        return self._catch_up(channel, connection_id, position.project_id, state)
+        known = [event] if delivered == position.seq - 1 else None
+        return self._catch_up(
+            channel, subscriber.connection_id, position.project_id, subscriber, known
+        )
 
     # ---- fan-out ---------------------------------------------------------------------------------
 

@@ -4,8 +4,10 @@ or a `stack` argument) share one `python -m local` subprocess, kept on one xdist
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +40,28 @@ def serialized_moto(moto_aws: None) -> Iterator[None]:
         yield
     finally:
         moto_patches.uninstall()
+
+
+@pytest.fixture
+def whole_requests_serialized(serialized_moto: None) -> Iterator[None]:
+    """moto answers a read from the stored item itself, after its backend call: an update on
+    another thread changes that item in place meanwhile (`dictionary changed size during
+    iteration`). DynamoDB reads are atomic per item, so here each request runs whole, one at a
+    time; our calls still interleave between requests, which is what this test is about."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    lock = threading.RLock()
+
+    def one_at_a_time(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = one_at_a_time  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoHandler.call_action = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ def seq(event: Event) -> int:
     return position.seq
 
 
-@pytest.mark.usefixtures("serialized_moto")
+@pytest.mark.usefixtures("whole_requests_serialized")
 def test_racing_writers_number_every_event_once_without_gaps() -> None:
     project_id, log = new_id(), DynamoEventLog()
     barrier = threading.Barrier(WRITERS)

@@ -119,12 +119,15 @@ def test_an_in_order_subscription_moves_only_from_the_number_it_is_at(connection
     assert connections.subscribe(connection, channel, 4)
     assert connections.subscriber(channel, "c1") == Subscriber("c1", "u1", 4)
     assert [s.delivered for s in connections.subscribers(channel)] == [4]
-    assert not connections.advance(channel, "c1", 3, 5, AT)
-    assert connections.advance(channel, "c1", 4, 5, AT)
-    assert not connections.advance(channel, "c1", 4, 5, AT)  # someone moved it first
+    until = AT + timedelta(seconds=60)
+    assert not connections.claim(channel, "c1", 3, 5, until, AT)
+    assert connections.claim(channel, "c1", 4, 5, until, AT)
+    assert connections.release(channel, "c1", 5)
+    assert not connections.claim(channel, "c1", 4, 5, until, AT)  # someone moved it first
     assert connections.subscriber(channel, "c1").delivered == 5
     assert connections.subscriber(channel, "c2") is None
-    assert not connections.advance(channel, "c2", 0, 1, AT)  # no such subscription
+    assert not connections.claim(channel, "c2", 0, 1, until, AT)  # no such subscription
+    assert not connections.release(channel, "c2", 1)
 
 
 def test_a_claim_holds_off_other_senders_until_released_or_run_out(connections: Any) -> None:
@@ -137,9 +140,8 @@ def test_a_claim_holds_off_other_senders_until_released_or_run_out(connections: 
     held = connections.subscriber(channel, "c1")
     assert (held.delivered, held.claimed_until, held.claimed(AT)) == (2, until, True)
     assert [s.claimed_until for s in connections.subscribers(channel)] == [until]
-    # Others wait: no second claim, no single step.
+    # Others wait: no second claim.
     assert not connections.claim(channel, "c1", 2, 5, until, AT)
-    assert not connections.advance(channel, "c1", 2, 3, AT)
     assert connections.release(channel, "c1", 9)
     free = connections.subscriber(channel, "c1")
     assert (free.delivered, free.claimed_until) == (9, None)
@@ -150,7 +152,7 @@ def test_a_claim_holds_off_other_senders_until_released_or_run_out(connections: 
     assert connections.claim(channel, "c1", 9, 14, later + timedelta(seconds=60), later)
     assert not connections.release(channel, "c1", 12)
     assert connections.release(channel, "c1", 14)
-    assert connections.advance(channel, "c1", 14, 15, later)
+    assert connections.claim(channel, "c1", 14, 15, later, later)
 
 
 def test_a_plain_subscription_has_no_number(connections: Any) -> None:
@@ -159,5 +161,4 @@ def test_a_plain_subscription_has_no_number(connections: Any) -> None:
     connections.add(connection)
     connections.subscribe(connection, channel)
     assert [s.delivered for s in connections.subscribers(channel)] == [None]
-    assert not connections.advance(channel, "c1", 0, 1, AT)
     assert not connections.claim(channel, "c1", 0, 1, AT, AT)

@@ -110,19 +110,6 @@ class DynamoConnectionRepository:
         return both
 
     @translate_aws_failures
-    def advance(self, channel: str, connection_id: str, sent: int, to: int, now: datetime) -> bool:
-        return self._move(
-            channel,
-            connection_id,
-            [
-                SubscriptionModel.delivered.set(to),
-                SubscriptionModel.claimed.remove(),
-                SubscriptionModel.claimed_until.remove(),
-            ],
-            self._free_at(sent, now),
-        )
-
-    @translate_aws_failures
     def claim(
         self,
         channel: str,
