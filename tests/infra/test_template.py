@@ -116,6 +116,16 @@ def _keys(key_schema: list[dict[str, str]]) -> tuple[str, str | None]:
     return keys["HASH"], keys.get("RANGE")
 
 
+def test_the_event_log_expires_its_events_and_is_not_streamed(
+    cloud_assembly: CloudAssembly,
+) -> None:
+    """Its events are written by the stream consumer: a stream of its own would feed it back."""
+    properties = _table_named(cloud_assembly, f"{TABLE_PREFIX}project_events")["Properties"]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert _keys(properties["KeySchema"]) == ("project_id", "seq")
+    assert "StreamSpecification" not in properties
+
+
 def test_streamed_tables_carry_both_images(cloud_assembly: CloudAssembly) -> None:
     for spec in tables.specs():
         properties = _table_named(cloud_assembly, f"{TABLE_PREFIX}{spec.base_name}")["Properties"]
