@@ -113,8 +113,9 @@ function SignedIn({ api, wsUrl, me }: { api: Api; wsUrl: string; me: User }) {
         onEvent: (event) => listeners.current.forEach((listener) => listener(event)),
         onState: setLiveState,
         onConfirmed: setConfirmed,
+        onGone: () => toast("Away too long to catch up on every change: reload to see them all"),
       }),
-    [api, wsUrl],
+    [api, wsUrl, toast],
   );
 
   useEffect(() => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { backoffDelay, LiveSocket, parseFrame, type SocketLike } from "./live";
+import { backoffDelay, channelOfEvent, LiveSocket, parseFrame, type SocketLike } from "./live";
 import type { LiveEvent } from "./types";
 
 class FakeSocket implements SocketLike {
@@ -32,6 +32,7 @@ function harness() {
   const events: LiveEvent[] = [];
   const states: string[] = [];
   const confirmed: string[][] = [];
+  const gone: string[] = [];
   let tokens = 0;
   const live = new LiveSocket({
     url: "ws://127.0.0.1:8001",
@@ -44,10 +45,11 @@ function harness() {
     onEvent: (event) => events.push(event),
     onState: (state) => states.push(state),
     onConfirmed: (channels) => confirmed.push(channels),
+    onGone: (channel) => gone.push(channel),
     setTimer: (callback, ms) => timers.push({ callback, ms }),
     clearTimer: () => undefined,
   });
-  return { live, sockets, timers, events, states, confirmed };
+  return { live, sockets, timers, events, states, confirmed, gone };
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -103,6 +105,34 @@ describe("LiveSocket", () => {
     expect(sockets[1].sent).toEqual([{ action: "subscribe", channel: "project:p1" }]);
   });
 
+  it("resubscribes after the last event it had, so the server replays what it missed", async () => {
+    const { live, sockets, timers, gone } = harness();
+    const project = "01JF0000000000000000000000";
+    const channel = `project:${project}`;
+    const event = (seq: string) =>
+      JSON.stringify({ id: `${project}.${seq}`, type: "task.updated", at: "", data: {} });
+    live.subscribe(channel);
+    live.subscribe("project:p2");
+    live.start();
+    await tick();
+    sockets[0].open();
+    sockets[0].onmessage?.({ data: event("000000000007") });
+    sockets[0].onmessage?.({ data: event("000000000009") });
+    sockets[0].onmessage?.({ data: JSON.stringify({ id: "n1", type: "notification", at: "", data: {} }) });
+    sockets[0].drop();
+    timers.find((timer) => timer.ms > 0 && timer.ms < 30_000)!.callback();
+    await tick();
+    sockets[1].open();
+    expect(sockets[1].sent).toEqual([
+      { action: "subscribe", channel, after: `${project}.000000000009` },
+      { action: "subscribe", channel: "project:p2" },
+    ]);
+    // Away past the retention: follow from now on, and tell the app to read again.
+    sockets[1].onmessage?.({ data: JSON.stringify({ type: "error", code: "gone", channel }) });
+    expect(sockets[1].sent.at(-1)).toEqual({ action: "subscribe", channel });
+    expect(gone).toEqual([channel]);
+  });
+
   it("stops for good", async () => {
     const { live, sockets } = harness();
     live.start();
@@ -119,6 +149,14 @@ describe("backoffDelay", () => {
     expect(backoffDelay(0, () => 1)).toBe(500);
     expect(backoffDelay(3, () => 1)).toBe(4000);
     expect(backoffDelay(20, () => 1)).toBe(30_000);
+  });
+});
+
+describe("channelOfEvent", () => {
+  it("names the project channel of a project event's id only", () => {
+    expect(channelOfEvent("01JF0000000000000000000000.000000000001")).toBe("project:01JF0000000000000000000000");
+    expect(channelOfEvent("shardId-0001-notification")).toBeNull();
+    expect(channelOfEvent("01JF0000000000000000000000.1")).toBeNull();
   });
 });
 

@@ -1,6 +1,7 @@
 // The WebSocket of API.md: `?token=` on connect, `subscribe` to `project:<id>` channels,
 // events `{id, type, at, data}`. Reconnects with exponential backoff (and a fresh token),
-// re-subscribing to its channels; a ping every 30 s keeps idle connections open.
+// re-subscribing to its channels `after` the last event it had of each, so the server
+// replays what was missed while it was away; a ping every 30 s keeps idle connections open.
 
 import type { LiveEvent } from "./types";
 
@@ -25,12 +26,22 @@ export interface LiveOptions {
   onState?: (state: LiveState) => void;
   /** The channels the server confirmed (`subscribed`), whenever they change. */
   onConfirmed?: (channels: string[]) => void;
+  /** A channel whose missed events are no longer kept (`gone`): reload what it shows. */
+  onGone?: (channel: string) => void;
   setTimer?: (callback: () => void, ms: number) => unknown;
   clearTimer?: (handle: unknown) => void;
   pingEveryMs?: number;
 }
 
 const OPEN = 1;
+// A project event's id: its project and its number there (orderable within the project).
+const PROJECT_EVENT_ID = /^([0-9A-Z]{26})\.(\d{12})$/;
+
+/** The channel a project event's id belongs to, or null for other ids (notifications). */
+export function channelOfEvent(id: string): string | null {
+  const match = PROJECT_EVENT_ID.exec(id);
+  return match ? `project:${match[1]}` : null;
+}
 
 /** Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling to 30 s, with jitter. */
 export function backoffDelay(attempt: number, random: () => number = Math.random): number {
@@ -42,6 +53,8 @@ export class LiveSocket {
   private socket: SocketLike | null = null;
   private channels = new Set<string>();
   private confirmed = new Set<string>();
+  // The last event id had of each channel: a resubscription asks for what came after it.
+  private lastSeen = new Map<string, string>();
   private attempts = 0;
   private retryTimer: unknown = null;
   private pingTimer: unknown = null;
@@ -76,6 +89,7 @@ export class LiveSocket {
 
   unsubscribe(channel: string): void {
     if (!this.channels.delete(channel)) return;
+    this.lastSeen.delete(channel);
     this.send({ action: "unsubscribe", channel });
     this.setConfirmed(channel, false);
   }
@@ -129,16 +143,27 @@ export class LiveSocket {
     socket.onopen = () => {
       this.attempts = 0;
       this.setState("open");
-      for (const channel of this.channels) this.send({ action: "subscribe", channel });
+      for (const channel of this.channels) {
+        const after = this.lastSeen.get(channel);
+        this.send(after ? { action: "subscribe", channel, after } : { action: "subscribe", channel });
+      }
       this.schedulePing();
     };
     socket.onmessage = (message) => {
       const event = parseFrame(message.data);
-      if (event) this.options.onEvent(event);
-      else {
+      if (event) {
+        this.remember(event.id);
+        this.options.onEvent(event);
+      } else {
         const reply = parseReply(message.data);
-        if (reply?.type === "subscribed" && this.channels.has(reply.channel ?? "")) {
-          this.setConfirmed(reply.channel ?? "", true);
+        const channel = reply?.channel ?? "";
+        if (reply?.type === "subscribed" && this.channels.has(channel)) {
+          this.setConfirmed(channel, true);
+        } else if (reply?.type === "error" && reply.code === "gone" && this.channels.has(channel)) {
+          // Away too long: follow from now on, and have what it shows read again.
+          this.lastSeen.delete(channel);
+          this.send({ action: "subscribe", channel });
+          this.options.onGone?.(channel);
         }
       }
     };
@@ -150,6 +175,13 @@ export class LiveSocket {
       this.clear(this.pingTimer);
       this.scheduleReconnect();
     };
+  }
+
+  private remember(id: string): void {
+    const channel = channelOfEvent(id);
+    if (channel === null || !this.channels.has(channel)) return;
+    const last = this.lastSeen.get(channel);
+    if (last === undefined || id > last) this.lastSeen.set(channel, id);
   }
 
   private scheduleReconnect(): void {
@@ -178,11 +210,17 @@ export class LiveSocket {
   }
 }
 
-function parseReply(data: unknown): { type?: string; channel?: string } | null {
+interface Reply {
+  type?: string;
+  channel?: string;
+  code?: string;
+}
+
+function parseReply(data: unknown): Reply | null {
   if (typeof data !== "string") return null;
   try {
     const frame: unknown = JSON.parse(data);
-    return frame && typeof frame === "object" ? (frame as { type?: string; channel?: string }) : null;
+    return frame && typeof frame === "object" ? (frame as Reply) : null;
   } catch {
     return null;
   }
