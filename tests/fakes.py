@@ -25,7 +25,7 @@ from chalicelib.domain.errors import (
     NotFound,
     StaleVersion,
 )
-from chalicelib.domain.event_log import event_id, parse_event_id
+from chalicelib.domain.event_log import next_position, parse_event_id
 from chalicelib.domain.executions import Execution, Slot, SlotTaken
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
@@ -1115,7 +1115,6 @@ class InMemoryEventLog:
 
     def __init__(self) -> None:
         self.events: dict[str, list[Event]] = {}
-        self.heads: dict[str, int] = {}
         self.record_ids: set[str] = set()
         self._lock = threading.Lock()
 
@@ -1127,10 +1126,16 @@ class InMemoryEventLog:
                     continue
                 if event.id:
                     self.record_ids.add(event.id)
-                seq = self.heads.get(project_id, 0) + 1
-                self.heads[project_id] = seq
-                kept = replace(event, id=event_id(project_id, seq), project_id=project_id)
-                self.events.setdefault(project_id, []).append(kept)
+                kept_events = self.events.setdefault(project_id, [])
+                latest = kept_events[-1] if kept_events else None
+                position = next_position(
+                    project_id,
+                    parse_event_id(latest.id) if latest else None,
+                    latest.at if latest else None,
+                    event.at,
+                )
+                kept = replace(event, id=str(position), project_id=project_id)
+                kept_events.append(kept)
                 logged.append(kept)
             return logged
 
@@ -1139,8 +1144,9 @@ class InMemoryEventLog:
             kept = self.events.get(project_id, [])
             return [e for e in kept if _seq(e) >= from_seq][:limit]
 
-    def last_seq(self, project_id: str) -> int:
-        return self.heads.get(project_id, 0)
+    def latest(self, project_id: str) -> Event | None:
+        kept = self.events.get(project_id, [])
+        return kept[-1] if kept else None
 
     def expire(self, project_id: str, through: int) -> None:
         self.events[project_id] = [e for e in self.events.get(project_id, []) if _seq(e) > through]

@@ -77,9 +77,9 @@ class EventLog(Protocol):
     (`chalicelib.domain.event_log`)."""
 
     def append(self, project_id: str, events: Sequence[Event]) -> list[Event]:
-        """Keep these events of the project, in this order, after its last one; they come back
-        with their event ids. An event whose `id` (its stream record's) was kept before is
-        left out: a stream batch delivered twice is logged once."""
+        """Keep these events of the project, in this order, after its latest one; they come
+        back with their event ids. Best effort against a stream batch delivered twice: an
+        event whose `id` (its stream record's) this log kept lately is left out."""
         ...
 
     def read(self, project_id: str, from_seq: int, limit: int) -> list[Event]:
@@ -87,6 +87,6 @@ class EventLog(Protocol):
         (including any past retention that DynamoDB's TTL has not deleted yet)."""
         ...
 
-    def last_seq(self, project_id: str) -> int:
-        """The number of the project's last event (0: none yet); it never goes back."""
+    def latest(self, project_id: str) -> Event | None:
+        """The project's latest kept event (None: none is kept)."""
         ...

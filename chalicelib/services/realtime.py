@@ -46,6 +46,7 @@ from chalicelib.domain.realtime import (
     MAX_SUBSCRIPTIONS,
     Connection,
     Event,
+    EventType,
     Subscriber,
     error_frame,
     new_connection,
@@ -68,6 +69,32 @@ from chalicelib.services.auth import AuthService
 # How long a sender may hold its claim on an in-order subscription's next events (a page of
 # the log, pushed one by one) before others take over, as from a sender that stopped on the way.
 CLAIM_LEASE: Final = timedelta(seconds=60)
+
+
+# Updates that say only "this is how the resource is now": of several of one resource in a
+# batch, the last says all the others do.
+_STATE_UPDATES: Final = frozenset(
+    {EventType.TASK_UPDATED, EventType.EXECUTION_UPDATED, EventType.WORKFLOW_RUN_UPDATED}
+)
+
+
+def _latest_updates(events: Iterable[Event]) -> list[Event]:
+    """The batch's events, with each resource's state updates but the last left out (the
+    last keeps its place). A firing's execution is written when it starts and when it ends:
+    when both writes come in one batch, subscribers, the log and project hooks get its end
+    once instead of a start already stale and then its end."""
+    listed = list(events)
+    last: dict[tuple[EventType, str], int] = {}
+    for n, event in enumerate(listed):
+        if event.type in _STATE_UPDATES and isinstance(event.data.get("id"), str):
+            last[(event.type, event.data["id"])] = n
+    return [
+        event
+        for n, event in enumerate(listed)
+        if event.type not in _STATE_UPDATES
+        or not isinstance(event.data.get("id"), str)
+        or last[(event.type, event.data["id"])] == n
+    ]
 
 
 def _seq(event: Event) -> int:
@@ -195,10 +222,11 @@ class RealtimeService:
     def record(self, events: Iterable[Event]) -> list[Event]:
         """Keep the project events in their projects' logs, which number them: they come back
         with their ids (a user's notifications come back as they are). Events logged before
-        (the same stream records, delivered again) are left out."""
+        (the same stream records, delivered again) are left out, and so are a resource's state
+        updates that a later one in the batch makes stale."""
         kept: list[Event] = []
         by_project: dict[str, list[Event]] = {}
-        for event in events:
+        for event in _latest_updates(events):
             if event.project_id is not None and event.user_id is None:
                 by_project.setdefault(event.project_id, []).append(event)
             else:
@@ -226,8 +254,8 @@ class RealtimeService:
 
     def _start(self, project_id: str, after: object) -> int:
         """The number of the event `after` names, if the log still holds every event after it:
-        BadRequest for what is not an event id of this project, Gone when it is past the
-        retention (or was deleted by its TTL)."""
+        BadRequest for what is not the id of an event of this project, Gone when it is past
+        the retention (or DynamoDB's TTL deleted it)."""
         position = parse_event_id(after) if isinstance(after, str) else None
         if position is None or position.project_id != project_id:
             raise BadRequest("after is not the id of an event of this project")
@@ -235,8 +263,14 @@ class RealtimeService:
         if found and found[0].id == after:
             if found[0].at >= self._clock.now() - EVENT_RETENTION:
                 return position.seq
-        elif position.seq > self._log.last_seq(project_id):
-            raise BadRequest("after is not the id of an event of this project")
+        else:
+            latest = self._log.latest(project_id)
+            newest = parse_event_id(latest.id) if latest else None
+            if newest is not None and (position.generation, position.seq) > (
+                newest.generation,
+                newest.seq,
+            ):
+                raise BadRequest("after is not the id of an event of this project")
         raise Gone(
             "the events after this one are no longer kept (7 days): read the project's "
             "current state again, then follow its events from now on"
@@ -298,8 +332,16 @@ class RealtimeService:
 
     def publish(self, events: Iterable[Event]) -> Published:
         pushed = gone = handed_off = 0
+        # A project's subscribers (and their memberships) are read once for all its events in
+        # the batch: a firing's two execution writes often come together.
+        found: dict[str, tuple[list[str], list[Subscriber]]] = {}
         for event in events:
-            targets, in_order = self._targets(event)
+            if event.user_id is None and event.project_id is not None:
+                if event.project_id not in found:
+                    found[event.project_id] = self._targets(event)
+                targets, in_order = found[event.project_id]
+            else:
+                targets, in_order = self._targets(event)
             for subscriber in in_order:
                 assert event.project_id is not None
                 done = self._send_in_order(project_channel(event.project_id), subscriber, event)

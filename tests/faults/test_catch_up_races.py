@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb.connections import DynamoConnectionRepository
 from chalicelib.adapters.dynamodb.event_log import DynamoEventLog
-from chalicelib.domain.event_log import parse_event_id
+from chalicelib.domain.event_log import event_id, generation_at, parse_event_id
 from chalicelib.domain.model import new_id
 from chalicelib.domain.projects import Membership, Project, ProjectRole
 from chalicelib.domain.realtime import Event, EventType, new_connection, project_channel
@@ -74,7 +74,7 @@ def test_a_replay_racing_live_fan_outs_sends_each_event_once_in_order(round_: in
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
         running = [pool.submit(writer, n) for n in range(WRITERS)]
         start.wait()
-        after = f"{project.id}.{3:012d}"
+        after = event_id(project.id, generation_at(AT), 3)
         service.receive(
             "c1", {"action": "subscribe", "channel": project_channel(project.id), "after": after}
         )

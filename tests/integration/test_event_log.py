@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamodb.connections import DynamoConnectionRepository
-from chalicelib.adapters.dynamodb.event_log import EVENTS_PER_TRANSACTION, DynamoEventLog
+from chalicelib.adapters.dynamodb.event_log import DynamoEventLog
 from chalicelib.adapters.dynamodb.models import ProjectEventModel
-from chalicelib.domain.event_log import event_id
+from chalicelib.domain.event_log import event_id, generation_at, parse_event_id
 from chalicelib.domain.model import new_id
 from chalicelib.domain.realtime import (
     MAX_FRAME_BYTES,
@@ -43,19 +43,27 @@ def connections(request: pytest.FixtureRequest) -> Any:
     return DynamoConnectionRepository()
 
 
+def seq_of(event: Event | None) -> int:
+    assert event is not None
+    position = parse_event_id(event.id)
+    assert position is not None
+    return position.seq
+
+
 def events(project_id: str, count: int, kind: EventType = EventType.TASK_UPDATED) -> list[Event]:
     return [Event(new_id(), kind, AT, {"id": f"t{n}", "n": n}, project_id) for n in range(count)]
 
 
 def test_events_are_numbered_from_one_in_the_order_given(log: Any) -> None:
     project_id = new_id()
-    assert log.last_seq(project_id) == 0
+    assert log.latest(project_id) is None
     logged = log.append(project_id, events(project_id, 3))
-    assert [e.id for e in logged] == [event_id(project_id, n) for n in (1, 2, 3)]
+    generation = generation_at(AT)
+    assert [e.id for e in logged] == [event_id(project_id, generation, n) for n in (1, 2, 3)]
     assert [e.data["n"] for e in logged] == [0, 1, 2]
     more = log.append(project_id, events(project_id, 2))
-    assert [e.id for e in more] == [event_id(project_id, n) for n in (4, 5)]
-    assert log.last_seq(project_id) == 5
+    assert [e.id for e in more] == [event_id(project_id, generation, n) for n in (4, 5)]
+    assert log.latest(project_id) == more[-1]
 
 
 def test_reading_from_a_number_gives_what_was_logged_in_order(log: Any) -> None:
@@ -74,16 +82,34 @@ def test_a_batch_delivered_again_is_logged_once(log: Any) -> None:
     log.append(project_id, batch[:2])
     logged = log.append(project_id, batch)  # the first two again, with a new one
     assert [e.data["n"] for e in logged] == [2]
-    assert log.last_seq(project_id) == 3
+    assert seq_of(log.latest(project_id)) == 3
 
 
-def test_a_large_batch_is_logged_whole_in_order(log: Any) -> None:
+def test_another_writers_events_are_numbered_on_from_theirs(log: Any) -> None:
+    """Two writers of one project (two containers, as two stream shards have): each takes
+    the number after the latest, whoever wrote it."""
+    other = type(log)() if isinstance(log, DynamoEventLog) else log
     project_id = new_id()
-    count = EVENTS_PER_TRANSACTION * 2 + 3
-    logged = log.append(project_id, events(project_id, count))
-    assert [e.data["n"] for e in logged] == list(range(count))
-    assert log.last_seq(project_id) == count
-    assert len(log.read(project_id, 1, count + 1)) == count
+    log.append(project_id, events(project_id, 2))
+    other.append(project_id, events(project_id, 2))
+    logged = log.append(project_id, events(project_id, 1))  # its own last was 2
+    assert seq_of(logged[0]) == 5
+    assert [seq_of(e) for e in log.read(project_id, 1, 10)] == [1, 2, 3, 4, 5]
+
+
+def test_a_quiet_project_numbers_on_in_a_new_generation(log: Any) -> None:
+    """Past the retention the latest event's predecessors may be gone: the next event starts
+    a new generation, so an id that existed is never written again."""
+    project_id = new_id()
+    first = log.append(project_id, events(project_id, 2))
+    later = Event(new_id(), EventType.TASK_CREATED, AT + timedelta(days=8), {}, project_id)
+    logged = log.append(project_id, [later])
+    before, after = parse_event_id(first[-1].id), parse_event_id(logged[0].id)
+    assert before is not None
+    assert after is not None
+    assert after.seq == 3
+    assert after.generation > before.generation
+    assert logged[0].id > first[-1].id
 
 
 def test_a_too_large_event_is_kept_as_its_frame_was_sent(log: Any) -> None:
@@ -102,13 +128,10 @@ def test_a_too_large_event_is_kept_as_its_frame_was_sent(log: Any) -> None:
     assert kept.frame()["data"] == {"id": "t1", "project_id": project_id}
 
 
-def test_events_expire_seven_days_after_and_the_head_never(moto_aws: None) -> None:
+def test_events_expire_seven_days_after_they_happened(moto_aws: None) -> None:
     project_id = new_id()
     DynamoEventLog().append(project_id, events(project_id, 1))
-    head = ProjectEventModel.get(project_id, 0)
     event = ProjectEventModel.get(project_id, 1)
-    assert head.expires_at is None
-    assert event.expires_at is not None
     assert (event.expires_at - AT).days == 7
 
 

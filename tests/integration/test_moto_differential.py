@@ -23,15 +23,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.adapters.dynamodb import event_log as event_log_module
 from chalicelib.adapters.dynamodb.calendars import DynamoCalendarRepository
 from chalicelib.adapters.dynamodb.comments import DynamoCommentRepository
-from chalicelib.adapters.dynamodb.event_log import DynamoEventLog
 from chalicelib.adapters.dynamodb.executions import (
     DynamoExecutionRepository,
     purge_task_executions,
@@ -52,9 +49,7 @@ from chalicelib.domain.errors import (
     NotAMember,
     NotFound,
     StaleVersion,
-    Unavailable,
 )
-from chalicelib.domain.event_log import event_id
 from chalicelib.domain.executions import (
     Execution,
     ExecutionStatus,
@@ -67,8 +62,6 @@ from chalicelib.domain.executions import (
 from chalicelib.domain.ids import project_of
 from chalicelib.domain.model import new_id
 from chalicelib.domain.projects import Membership, Project, ProjectRole
-from chalicelib.domain.realtime import Event as RealtimeEvent
-from chalicelib.domain.realtime import EventType as RealtimeEventType
 from chalicelib.domain.tasks import Status, Task, new_task_id
 from chalicelib.domain.users import Role, Session, User
 from chalicelib.domain.workflow_runs import WorkflowRun, new_run_id, start_run
@@ -787,47 +780,6 @@ def update_workflow_in_deleted_project() -> None:
         workflows.update(before, before.with_changes(name="New"))
 
 
-# the project event log: the head's put (first append) or conditional update, and per event
-# its put and its stream record's claim (new)
-
-
-def project_event(project_id: str, record_id: str) -> RealtimeEvent:
-    return RealtimeEvent(record_id, RealtimeEventType.TASK_CREATED, NOW, {"id": "t"}, project_id)
-
-
-def append_first_events() -> None:
-    project_id = new_id()
-    logged = DynamoEventLog().append(project_id, [project_event(project_id, new_id())])
-    assert [e.id for e in logged] == [event_id(project_id, 1)]
-
-
-def append_more_events() -> None:
-    project_id, log = new_id(), DynamoEventLog()
-    log.append(project_id, [project_event(project_id, new_id())])
-    logged = log.append(project_id, [project_event(project_id, new_id())])
-    assert [e.id for e in logged] == [event_id(project_id, 2)]
-
-
-def append_events_logged_before() -> None:
-    project_id, log = new_id(), DynamoEventLog()
-    again = project_event(project_id, new_id())
-    log.append(project_id, [again])
-    assert log.append(project_id, [again]) == []
-
-
-def append_events_behind_another_writer() -> None:
-    project_id, log = new_id(), DynamoEventLog()
-    log.append(project_id, [project_event(project_id, new_id())])
-    stale = log.last_seq(project_id)
-    log.append(project_id, [project_event(project_id, new_id())])  # the other writer
-    with (
-        patch.object(DynamoEventLog, "last_seq", return_value=stale),
-        patch.object(event_log_module, "MAX_ATTEMPTS", 1),
-        pytest.raises(Unavailable),
-    ):
-        log.append(project_id, [project_event(project_id, new_id())])
-
-
 CASES: dict[str, tuple[Callable[[], None], list[str] | None]] = {
     # create_account: puts of the email claim, [the first-admin claim,] user, project,
     # membership, user index, session.
@@ -964,14 +916,6 @@ CASES: dict[str, tuple[Callable[[], None], list[str] | None]] = {
     "update_workflow": (update_workflow, None),
     "update_workflow_at_stale_version": (update_workflow_at_stale_version, [PASSED, FAILED]),
     "update_workflow_in_deleted_project": (update_workflow_in_deleted_project, [FAILED, PASSED]),
-    # the event log: puts of the event and its claim, then the head's put (first) or update.
-    "append_first_events": (append_first_events, None),
-    "append_more_events": (append_more_events, None),
-    "append_events_logged_before": (append_events_logged_before, [PASSED, FAILED, PASSED]),
-    "append_events_behind_another_writer": (
-        append_events_behind_another_writer,
-        [PASSED, PASSED, FAILED],
-    ),
 }
 
 

@@ -1,172 +1,168 @@
 """The project event log on DynamoDB (`domain/event_log.py`, `ports.EventLog`).
 
-`project_events` holds, per project, the head at `seq` 0 (`last_seq`, never expiring) and the
-events at `seq` 1, 2, 3, ... with a TTL 7 days after them. Appending is one transaction: the
-head moves from the number it was read at to that plus the events' count (conditionally), the
-events are put at the numbers in between, and each event's stream record claims
-`event#<record id>` (`claims`, expiring with it). So two writers never take the same numbers
-(the second's head condition fails: it reads the head again and retries), numbers have no gap
-(the head and its events commit together), and a stream batch delivered again logs nothing
-twice (its claims exist: those events are left out).
+`project_events` holds each project's events at `seq` 1, 2, 3, ..., each expiring 7 days after
+it happened. An event is put at the number after the project's latest only if that number is
+free: so two writers never take one number, and a number is only written by one who saw the one
+before it (the log has no gaps a reader could pass). A writer that loses the race reads the
+latest again and takes the next.
+
+Cost: one put per event (its size in write units) and, when this container does not know the
+project's latest number (its first event of the project, or another writer moved on), one
+Query for it. No transaction, no head item: the event log is on the path of every stream
+record clients hear about, firings' executions included (docs/benchmarks.md).
+
+A stream batch delivered again after a failure is logged once when it comes back to the same
+container (the record ids this container logged lately are remembered); one that lands
+elsewhere logs its events again under new ids: subscribers then hear of a change twice, each
+time as the resource stood, which is harmless.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import threading
 import time
+import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import datetime
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PutError
 
-from chalicelib.adapters.dynamodb.models import ClaimModel, ProjectEventModel
-from chalicelib.adapters.dynamodb.transactions import MAX_TRANSACTION_ITEMS, Transaction
+from chalicelib.adapters.dynamodb.models import ProjectEventModel
+from chalicelib.adapters.dynamodb.transactions import condition_failed
 from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.errors import Unavailable
-from chalicelib.domain.event_log import EVENT_RETENTION, event_id
+from chalicelib.domain.event_log import (
+    EVENT_RETENTION,
+    EventPosition,
+    event_id,
+    next_position,
+    parse_event_id,
+)
 from chalicelib.domain.realtime import Event, EventType
 
-HEAD_SEQ = 0
-# The head, and an event and its claim for each of the others.
-EVENTS_PER_TRANSACTION = (MAX_TRANSACTION_ITEMS - 1) // 2
-# Writers of one project racing for its head: each retry reads the head again.
+# Writers of one project racing for its next number: each retry reads the latest again.
 MAX_ATTEMPTS = 25
-CLAIM_PREFIX = "event#"
-
-
-def _claim_key(record_id: str) -> str:
-    return CLAIM_PREFIX + record_id
+# Stream record ids this container logged lately: a batch retried here is logged once.
+REMEMBERED_RECORDS = 10_000
+# Projects whose latest number this container keeps (so it need not read it back).
+REMEMBERED_PROJECTS = 10_000
 
 
 def _event_from_model(row: ProjectEventModel) -> Event:
-    assert row.type is not None
-    assert row.at is not None
     return Event(
-        id=event_id(row.project_id, int(row.seq)),
+        id=event_id(row.project_id, int(row.generation), int(row.seq)),
         type=EventType(row.type),
         at=row.at,
-        data=json.loads(row.data or "{}"),
+        data=json.loads(zlib.decompress(row.data)),
         project_id=row.project_id,
         truncated=bool(row.truncated),
     )
 
 
-def _conflict(exc: TransactWriteError) -> bool:
-    """Cancelled because another transaction was writing the same item (the head) just then."""
-    return any(
-        reason is not None and reason.code == "TransactionConflict"
-        for reason in exc.cancellation_reasons
-    )
-
-
-def _expiry(at: datetime) -> datetime:
-    return at + EVENT_RETENTION
-
-
 class DynamoEventLog:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: OrderedDict[str, Event] = OrderedDict()
+        self._logged: OrderedDict[str, None] = OrderedDict()
+
     @translate_aws_failures
     def append(self, project_id: str, events: Sequence[Event]) -> list[Event]:
-        logged: list[Event] = []
-        for start in range(0, len(events), EVENTS_PER_TRANSACTION):
-            logged += self._append_some(project_id, events[start : start + EVENTS_PER_TRANSACTION])
+        logged = []
+        for event in events:
+            if event.id and self._was_logged(event.id):
+                continue
+            kept = self._append_one(project_id, event)
+            self._remember(project_id, kept, event.id)
+            logged.append(kept)
         return logged
 
-    def _append_some(self, project_id: str, events: Sequence[Event]) -> list[Event]:
-        pending = list(events)
+    def _append_one(self, project_id: str, event: Event) -> Event:
+        with self._lock:
+            latest = self._latest.get(project_id)
+        known = latest is not None  # this container's own last write for the project
         for attempt in range(MAX_ATTEMPTS):
-            if not pending:
-                return []
-            last = self.last_seq(project_id)
-            transaction = Transaction()
-            numbered = [(last + 1 + i, event) for i, event in enumerate(pending)]
+            if not known:
+                # Eventually consistent first: a stale answer only costs a lost race.
+                latest = self._read_latest(project_id, consistent=attempt > 1)
+            known = False
+            position = next_position(
+                project_id,
+                parse_event_id(latest.id) if latest else None,
+                latest.at if latest else None,
+                event.at,
+            )
             try:
-                with transaction:
-                    self._move_head(transaction, project_id, last, last + len(pending))
-                    for seq, event in numbered:
-                        self._put(transaction, project_id, seq, event)
-            except TransactWriteError as exc:
-                failed = transaction.failed(exc)
-                if not failed and not _conflict(exc):
+                self._put(position, event)
+            except PutError as exc:
+                if not condition_failed(exc):
                     raise
-                # Events already logged (their claims exist) are left out; a head that moved
-                # is read again. Either way the rest is tried again, numbered afresh.
-                seen = {label.removeprefix("claim:") for label in failed if label != "head"}
-                pending = [event for event in pending if event.id not in seen]
-                if "head" in failed or not failed:
-                    time.sleep(random.uniform(0.002, 0.02) * min(attempt + 1, 5))  # noqa: S311
+                # Another writer took the number: read the latest again (strongly consistent
+                # after a second miss).
+                if attempt:
+                    time.sleep(random.uniform(0.002, 0.02) * min(attempt, 5))  # noqa: S311
                 continue
-            return [
-                Event(
-                    event_id(project_id, seq),
-                    event.type,
-                    event.at,
-                    event.data,
-                    project_id,
-                    truncated=event.truncated,
-                )
-                for seq, event in numbered
-            ]
+            frame = event.frame()
+            return Event(
+                str(position),
+                event.type,
+                event.at,
+                frame["data"],
+                project_id,
+                truncated=bool(frame.get("truncated")),
+            )
         raise Unavailable("the project's event log is busy, retry later")
 
     @staticmethod
-    def _move_head(transaction: Transaction, project_id: str, last: int, to: int) -> None:
-        if last == HEAD_SEQ:
-            transaction.save(
-                "head",
-                ProjectEventModel(project_id, HEAD_SEQ, last_seq=to),
-                condition=ProjectEventModel.seq.does_not_exist(),
-            )
-        else:
-            transaction.update(
-                "head",
-                ProjectEventModel(project_id, HEAD_SEQ),
-                actions=[ProjectEventModel.last_seq.set(to)],
-                condition=ProjectEventModel.last_seq == last,
-            )
+    def _put(position: EventPosition, event: Event) -> None:
+        frame = event.frame()  # what subscribers get: data cut to ids when too large
+        ProjectEventModel(
+            position.project_id,
+            position.seq,
+            generation=position.generation,
+            type=event.type.value,
+            at=event.at,
+            data=zlib.compress(
+                json.dumps(frame["data"], separators=(",", ":"), default=str).encode()
+            ),
+            truncated=True if frame.get("truncated") else None,
+            expires_at=event.at + EVENT_RETENTION,
+        ).save(condition=ProjectEventModel.seq.does_not_exist())
 
     @staticmethod
-    def _put(transaction: Transaction, project_id: str, seq: int, event: Event) -> None:
-        frame = event.frame()  # what subscribers get: data cut to ids when too large
-        logged_id = event_id(project_id, seq)
-        transaction.save(
-            f"event:{seq}",
-            ProjectEventModel(
-                project_id,
-                seq,
-                type=event.type.value,
-                at=event.at,
-                data=json.dumps(frame["data"], separators=(",", ":"), default=str),
-                truncated=True if frame.get("truncated") else None,
-                expires_at=_expiry(event.at),
-            ),
-        )
-        if event.id:
-            transaction.save(
-                f"claim:{event.id}",
-                ClaimModel(
-                    _claim_key(event.id),
-                    owner_id=logged_id,
-                    created_at=event.at,
-                    expires_at=_expiry(event.at),
-                ),
-                condition=ClaimModel.key.does_not_exist(),
-            )
+    def _read_latest(project_id: str, *, consistent: bool) -> Event | None:
+        for row in ProjectEventModel.query(
+            project_id, scan_index_forward=False, limit=1, consistent_read=consistent
+        ):
+            return _event_from_model(row)
+        return None
+
+    def _was_logged(self, record_id: str) -> bool:
+        with self._lock:
+            return record_id in self._logged
+
+    def _remember(self, project_id: str, kept: Event, record_id: str) -> None:
+        with self._lock:
+            self._latest[project_id] = kept
+            self._latest.move_to_end(project_id)
+            while len(self._latest) > REMEMBERED_PROJECTS:
+                self._latest.popitem(last=False)
+            if record_id:
+                self._logged[record_id] = None
+                while len(self._logged) > REMEMBERED_RECORDS:
+                    self._logged.popitem(last=False)
 
     @translate_aws_failures
     def read(self, project_id: str, from_seq: int, limit: int) -> list[Event]:
         rows = ProjectEventModel.query(
             project_id,
-            ProjectEventModel.seq >= max(from_seq, HEAD_SEQ + 1),
+            ProjectEventModel.seq >= max(from_seq, 1),
             limit=limit,
             consistent_read=True,
         )
         return [_event_from_model(row) for row in rows]
 
     @translate_aws_failures
-    def last_seq(self, project_id: str) -> int:
-        try:
-            head = ProjectEventModel.get(project_id, HEAD_SEQ, consistent_read=True)
-        except ProjectEventModel.DoesNotExist:
-            return HEAD_SEQ
-        return int(head.last_seq or HEAD_SEQ)
+    def latest(self, project_id: str) -> Event | None:
+        return self._read_latest(project_id, consistent=True)

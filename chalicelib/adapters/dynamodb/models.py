@@ -8,6 +8,7 @@ start-up, so nothing reads the environment at import time.
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
@@ -596,21 +597,22 @@ class SubscriptionModel(BaseModel):
 
 
 class ProjectEventModel(BaseModel):
-    """The project event log (domain/event_log.py): an event at `seq` 1, 2, 3, ... of its
-    project, expiring 7 days after it happened; and at `seq` 0 the project's head, which
-    never expires: `last_seq`, the last number taken (a conditional write takes the next)."""
+    """The project event log (domain/event_log.py): the event numbered `seq` (1, 2, 3, ...) of
+    its project, put only if the number is free; expiring 7 days after it happened."""
 
     class Meta(BaseModel.Meta):
         table_name = "project_events"
 
     project_id = UnicodeAttribute(hash_key=True)
     seq = NumberAttribute(range_key=True)
-    last_seq = NumberAttribute(null=True)  # the head only
-    type = UnicodeAttribute(null=True)
-    at = UTCDateTimeAttribute(null=True)
-    data = UnicodeAttribute(null=True)  # JSON: the resource as the HTTP API returns it
+    generation = NumberAttribute()  # when the project's numbering began (epoch ms)
+    type = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    # The resource as the HTTP API returns it: JSON, deflated (a firing's execution event
+    # fits one write unit: docs/benchmarks.md).
+    data = BinaryAttribute(legacy_encoding=False)
     truncated = BooleanAttribute(null=True)
-    expires_at = TTLAttribute(null=True)
+    expires_at = TTLAttribute()
 
 
 # ---- automation: templates and rules -------------------------------------------------------------
