@@ -75,6 +75,7 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
     "api_handler": FunctionAccess(
         reads=_t("rule_executions", "search_terms"),
         writes=_t(
+            "api_tokens",
             "claims",
             "comments",
             "executions",

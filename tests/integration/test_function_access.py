@@ -192,6 +192,13 @@ def _run_everything(container: bootstrap.Container, http: Http, recorder: Record
         _ok(http("GET", f"/tasks/{task['id']}/history", token=token))
         # Calendar feeds (text/calendar, so through the client itself).
         rotated = _ok(http("POST", "/users/profile/calendar-token", token=token))
+        # API tokens: made, used as a bearer (its item read, its last use written), revoked.
+        api_token = _ok(
+            http("POST", "/users/profile/tokens", {"name": "ci", "scopes": ["read"]}, token), 201
+        )
+        _ok(http("GET", "/projects", token=api_token["token"]))
+        _ok(http("GET", "/users/profile/tokens", token=token))
+        _ok(http("DELETE", f"/users/profile/tokens/{api_token['id']}", token=token), 204)
         calendar = rotated["calendar_token"]
         for feed in (f"/calendar/{calendar}.ics", f"/calendar/{calendar}/projects/{pid}.ics"):
             assert http.client.http.get(f"/v1{feed}").status_code == 200
