@@ -326,3 +326,26 @@ class TestDynamoDB:
         assert secret not in stored
         assert created["token"] not in stored
         assert row.secret_hash == api_tokens.hash_secret(secret)
+
+
+class TestDocument:
+    def test_the_routes_and_the_bearer_kinds_are_documented(self, api: Api) -> None:
+        doc = body(api.call("GET", "/openapi.json"))
+        scheme = doc["components"]["securitySchemes"]["bearerAuth"]
+        assert "tb_" in scheme["description"]
+        assert "insufficient_scope" in scheme["description"]
+        create = doc["paths"]["/users/profile/tokens"]["post"]
+        assert create["x-api-token-scope"] is None  # no API token manages tokens
+        created = create["responses"]["201"]["content"]["application/json"]["schema"]
+        schema = doc["components"]["schemas"][created["$ref"].rsplit("/", 1)[-1]]
+        assert set(schema["properties"]) == TOKEN_FIELDS | {"token"}
+        for path, method in (
+            ("/users/profile/tokens", "get"),
+            ("/users/profile/tokens/{token_id}", "delete"),
+            ("/users/{user_id}/tokens", "get"),
+            ("/users/{user_id}/tokens/{token_id}", "delete"),
+        ):
+            assert doc["paths"][path][method]["x-api-token-scope"] is None
+        assert doc["paths"]["/tasks/{task_id}/run"]["post"]["x-api-token-scope"] == "run"
+        assert doc["paths"]["/tasks"]["get"]["x-api-token-scope"] == "read"
+        assert "403" in doc["paths"]["/tasks"]["get"]["responses"]
