@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.adapters.passwords import Argon2PasswordHasher
 from chalicelib.domain.activity import HistoryEvent, Notification, Record
-from chalicelib.domain.api_tokens import ApiToken
+from chalicelib.domain.api_tokens import ApiToken, user_of
 from chalicelib.domain.comments import Comment
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import (
@@ -335,10 +335,9 @@ class InMemoryApiTokenRepository:
     def lookup(
         self, token_id: str, user_id: str, prefetch: Sequence[PrefetchKey] = ()
     ) -> tuple[ApiToken | None, User | None]:
-        token = self.tokens.get(token_id)
-        if token is None or token.user_id != user_id:
+        if user_of(token_id) != user_id:
             return None, None
-        return token, self.users.get(user_id)
+        return self.tokens.get(token_id), self.users.get(user_id)
 
     def get(self, token_id: str) -> ApiToken | None:
         return self.tokens.get(token_id)

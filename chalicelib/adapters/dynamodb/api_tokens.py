@@ -101,8 +101,9 @@ class DynamoApiTokenRepository:
         found = prefetch.get_many([key, user_key, *(item_key(k) for k in prefetch_keys)])
         # The token is taken (a later read goes to the table); the user is left for the
         # request's own read of it, which then costs nothing.
-        row = prefetch.take(key)
-        user_row = found.get(user_key)
+        prefetch.take(key)
+        # The request's first read (authentication), so both are in `found`.
+        row, user_row = found.get(key), found.get(user_key)
         return (
             token_from_model(row) if row else None,
             user_from_model(user_row) if user_row else None,
