@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.errors import NotFound, Unauthorized
+from chalicelib.domain.errors import InsufficientScope, NotFound, Unauthorized
 from chalicelib.domain.projects import ProjectRole
 from chalicelib.domain.realtime import (
     FAN_OUT_SHARE,
@@ -81,7 +81,9 @@ class RealtimeService:
         """`$connect`: False refuses the connection (a missing, bad or revoked token)."""
         try:
             principal = self._auth.authenticate(token)
-        except Unauthorized:
+            # An API token (a script's) connects with the `read` scope: a socket only reads.
+            self._auth.admit(principal, "read")
+        except (Unauthorized, InsufficientScope):
             return False
         self._connections.add(new_connection(connection_id, principal.user_id, self._clock.now()))
         return True

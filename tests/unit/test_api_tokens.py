@@ -291,3 +291,18 @@ class TestAuthentication:
         )
         with pytest.raises(Unauthorized):
             bare.authenticate(s.last_secret)
+
+
+class TestWebSocket:
+    def test_a_read_scoped_token_connects_and_no_other(self, s: Setup, ada: Principal) -> None:
+        s.create(ada, "read")
+        reader = s.last_secret
+        s.create(ada, "write", "run")
+        writer = s.last_secret
+        realtime = s.container.realtime
+        assert realtime.connect("c1", reader)
+        assert not realtime.connect("c2", writer)
+        stored = s.adapters.connections.get("c1")
+        assert stored is not None
+        assert stored.user_id == ada.user_id
+        assert s.adapters.connections.get("c2") is None
