@@ -25,6 +25,7 @@ from bench.mix import measure_mix
 from bench.report import Figure, SuiteResult, Target, main_for_suite
 from bench.task_list import LARGE, SMALL, list_latency
 from bench.task_routes import task_routes
+from bench.token_routes import token_routes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,6 +170,7 @@ def dynamodb_calls_per_route() -> tuple[
         measure("GET /health", lambda: call("GET", "/health"))
         project_routes(call, measure, token, member)
         task_routes(call, measure, token, member)
+        token_routes(call, measure, token)
         sessions = iter(
             [
                 json.loads(

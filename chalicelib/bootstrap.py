@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.tasks import Task
     from chalicelib.domain.workflows import Workflow
     from chalicelib.ports import (
+        ApiTokenRepository,
         AttemptDispatcher,
         CalendarRepository,
         Clock,
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         WorkflowRepository,
         WorkflowRunRepository,
     )
+    from chalicelib.services.api_tokens import ApiTokenService
     from chalicelib.services.auth import AuthService
     from chalicelib.services.calendars import CalendarService
     from chalicelib.services.comments import CommentService, HistoryService
@@ -128,6 +130,8 @@ class Container:
     rule_events: Callable[[dict[str, Any]], list[RuleEvent]]
     # Calendar feeds (RFC 5545) behind each user's calendar token.
     calendars: CalendarService
+    # API tokens: create, list and revoke (checking them is `auth`'s).
+    api_tokens: ApiTokenService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -217,6 +221,8 @@ class Adapters(Protocol):
     def rule_log(self) -> RuleExecutionRepository: ...
     @property
     def calendars(self) -> CalendarRepository: ...
+    @property
+    def api_tokens(self) -> ApiTokenRepository: ...
     @property
     def connections(self) -> ConnectionRepository: ...
     @property
@@ -436,6 +442,7 @@ class _Services:
             self.clock,
             policy,
             self._calendar_keys,
+            api_tokens=adapters.api_tokens,
         )
 
     @cached_property
@@ -649,6 +656,12 @@ class _Services:
             self.clock,
             self._calendar_keys,
         )
+
+    @cached_property
+    def api_tokens(self) -> ApiTokenService:
+        from chalicelib.services.api_tokens import ApiTokenService
+
+        return ApiTokenService(self.adapters.api_tokens, self.adapters.users, self.clock)
 
 
 _FIELDS = frozenset(field.name for field in dataclasses.fields(Container))

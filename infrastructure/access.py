@@ -75,6 +75,7 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
     "api_handler": FunctionAccess(
         reads=_t("project_events", "rule_executions", "search_terms"),
         writes=_t(
+            "api_tokens",
             "claims",
             "comments",
             "executions",
@@ -98,7 +99,10 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
         invokes=_t("fire"),  # a manual run's first attempt
     ),
     "websocket_connect": FunctionAccess(
-        reads=_t("sessions"), writes=_t("connections"), actions=_t(SECRET)
+        # API tokens with the `read` scope connect too: their item and user, their last use.
+        reads=_t("sessions", "users"),
+        writes=_t("api_tokens", "connections"),
+        actions=_t(SECRET),
     ),
     "websocket_message": FunctionAccess(
         reads=_t("memberships", "project_events", "projects"),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.adapters.passwords import Argon2PasswordHasher
 from chalicelib.domain.activity import HistoryEvent, Notification, Record
+from chalicelib.domain.api_tokens import ApiToken, user_of
 from chalicelib.domain.comments import Comment
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import (
@@ -24,6 +25,7 @@ from chalicelib.domain.errors import (
     NotAMember,
     NotFound,
     StaleVersion,
+    TooManyTokens,
 )
 from chalicelib.domain.event_log import next_position, parse_event_id
 from chalicelib.domain.executions import Execution, Slot, SlotTaken
@@ -313,6 +315,59 @@ class InMemoryLoginAttempts:
 
     def clear(self, email: str) -> None:
         self.failures.pop(email, None)
+
+
+class InMemoryApiTokenRepository:
+    """API tokens in memory, with the DynamoDB adapter's cap and conditions."""
+
+    def __init__(self, users: InMemoryUserRepository) -> None:
+        self.users = users
+        self.tokens: dict[str, ApiToken] = {}
+        self.touches = 0  # conditional writes of last_used_at that changed something
+        self._lock = threading.Lock()
+
+    def create(self, token: ApiToken, max_per_user: int) -> None:
+        with self._lock:
+            held = sum(1 for t in self.tokens.values() if t.user_id == token.user_id)
+            if held >= max_per_user:
+                raise TooManyTokens(token.user_id)
+            self.tokens[token.id] = token
+
+    def lookup(
+        self, token_id: str, user_id: str, prefetch: Sequence[PrefetchKey] = ()
+    ) -> tuple[ApiToken | None, User | None]:
+        if user_of(token_id) != user_id:
+            return None, None
+        return self.tokens.get(token_id), self.users.get(user_id)
+
+    def get(self, token_id: str) -> ApiToken | None:
+        return self.tokens.get(token_id)
+
+    def list_for_user(self, user_id: str, page: PageRequest) -> Page[ApiToken]:
+        scope = f"api-tokens:{user_id}"
+        start = decode_cursor(page.cursor, scope)
+        mine = sorted(
+            (t for t in self.tokens.values() if t.user_id == user_id),
+            key=lambda t: t.id,
+            reverse=True,
+        )
+        if start is not None:
+            mine = [t for t in mine if t.id < start["id"]]
+        items = mine[: page.limit]
+        more = len(mine) > page.limit
+        return Page(items, encode_cursor({"id": items[-1].id}, scope) if more else None)
+
+    def delete(self, token_id: str) -> bool:
+        with self._lock:
+            return self.tokens.pop(token_id, None) is not None
+
+    def touch(self, token_id: str, minute: datetime) -> None:
+        with self._lock:
+            token = self.tokens.get(token_id)
+            if token is None or (token.last_used_at is not None and token.last_used_at >= minute):
+                return
+            self.tokens[token_id] = token.with_changes(last_used_at=minute)
+            self.touches += 1
 
 
 class NoPrefetch:
@@ -1383,6 +1438,7 @@ class InMemoryAdapters:
         self.users = InMemoryUserRepository(self.sessions)
         self.projects = self.users.project_repo
         self.login_attempts = InMemoryLoginAttempts(self.users)
+        self.api_tokens = InMemoryApiTokenRepository(self.users)
         self.tasks = InMemoryTaskRepository(self.projects)
         records = self.tasks.records
         self.search_index = InMemorySearchIndex()

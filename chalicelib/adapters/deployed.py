@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chalicelib.ports import (
+        ApiTokenRepository,
         AttemptDispatcher,
         CalendarRepository,
         Clock,
@@ -188,6 +189,12 @@ class AwsAdapters:
         from chalicelib.adapters.dynamodb.calendars import DynamoCalendarRepository
 
         return DynamoCalendarRepository()
+
+    @cached_property
+    def api_tokens(self) -> ApiTokenRepository:
+        from chalicelib.adapters.dynamodb.api_tokens import DynamoApiTokenRepository
+
+        return DynamoApiTokenRepository()
 
     @cached_property
     def connections(self) -> ConnectionRepository:

@@ -67,6 +67,7 @@ def refresh(call: Call) -> AuthOut:
 @route(
     "/auth/logout",
     "POST",
+    session_only=True,
     tag=TAG,
     status=204,
     summary="End the session: its access and refresh tokens stop working at once",

@@ -138,6 +138,7 @@ def project_feed(call: Call) -> Reply:
 @route(
     "/users/profile/calendar-token",
     "POST",
+    session_only=True,
     tag=TAG,
     summary="Rotate your calendar token: feeds' URLs with the old one stop working at once",
     response=CalendarTokenOut,

@@ -23,6 +23,11 @@ STATUS_AND_CODE: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.Unavailable: (503, "unavailable"),
 }
 
+# Codes more precise than their status's (the status is their base class's).
+CODE_BY_ERROR: dict[type[errors.DomainError], str] = {
+    errors.InsufficientScope: "insufficient_scope",
+}
+
 # Codes for statuses Chalice or API Gateway produce before our code runs.
 CODE_BY_STATUS = dict(STATUS_AND_CODE.values()) | {
     405: "method_not_allowed",
@@ -34,11 +39,15 @@ JSON = "application/json"
 
 
 def error_body(
-    status: int, message: str, request_id: str, details: list[dict[str, Any]] | None = None
+    status: int,
+    message: str,
+    request_id: str,
+    details: list[dict[str, Any]] | None = None,
+    code: str | None = None,
 ) -> dict[str, Any]:
     return {
         "error": {
-            "code": CODE_BY_STATUS.get(status, "error"),
+            "code": code or CODE_BY_STATUS.get(status, "error"),
             "message": message,
             "details": details or [],
         },
@@ -57,10 +66,14 @@ def to_response(exc: errors.DomainError, request_id: str) -> Response:
     if isinstance(exc, errors.RateLimited | errors.Unavailable):
         headers["Retry-After"] = str(exc.retry_after_seconds)
     return Response(
-        body=json.dumps(error_body(status, exc.message, request_id, exc.details)),
+        body=json.dumps(error_body(status, exc.message, request_id, exc.details, _code_of(exc))),
         status_code=status,
         headers=headers,
     )
+
+
+def _code_of(exc: errors.DomainError) -> str | None:
+    return next((code for cls, code in CODE_BY_ERROR.items() if isinstance(exc, cls)), None)
 
 
 def internal_error(request_id: str) -> Response:

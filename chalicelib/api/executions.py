@@ -20,6 +20,7 @@ TAG = "executions"
 @route(
     "/tasks/{task_id}/run",
     "POST",
+    scope="run",
     tag=TAG,
     status=202,
     summary="Run the task's action now, outside its schedule (member+)",

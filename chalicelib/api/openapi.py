@@ -15,14 +15,15 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from chalicelib.api import all_routes
-from chalicelib.api.routing import RouteSpec
+from chalicelib.api.routing import RouteSpec, required_scope
 from chalicelib.representations.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
 ERROR_TEXT = {
     400: "Bad request (invalid JSON or query parameter)",
     401: "Missing, expired, revoked or forged token",
-    403: "The caller's role does not allow this",
+    403: "The caller's role does not allow this, or an API token's scopes do not "
+    "(`insufficient_scope`)",
     404: "Not found, or not visible to the caller",
     409: "Conflict",
     412: "If-Match does not match the current version",
@@ -32,6 +33,15 @@ ERROR_TEXT = {
     429: "Too many attempts",
     503: "A dependency is unavailable",
 }
+BEARER_DESCRIPTION = (
+    "Two kinds of bearer token. An access token (a JWT from `/auth/login`, `/auth/register` "
+    "or `/auth/refresh`, 15 minutes) acts as its user on every route. An API token (`tb_...`, "
+    "from `POST /users/profile/tokens`) acts as its user within its scopes: `read` (every "
+    "GET), `write` (create, change, delete), `run` (run tasks and workflows, cancel and "
+    "retry runs); each operation's `x-api-token-scope` names the one it needs, and null "
+    "where no API token may call it (tokens, password, roles, logout, calendar token). "
+    "Outside its scopes: 403 `insufficient_scope`. Expired, revoked or its user gone: 401."
+)
 Mode = Literal["validation", "serialization"]
 # What routing.parse_if_match takes; anything else is a 400.
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,18}"?)$'
@@ -141,6 +151,8 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
             "content": {"application/json": {"schema": refs[(spec.response, "serialization")]}},
         }
     error_codes = set(spec.errors) | ({401} if spec.auth else set()) | {503}
+    if spec.auth:  # an API token outside its scopes, or on a session-only route
+        error_codes.add(403)
     # What the routing itself answers, whatever the view: a body that is not JSON (400), too
     # large (413), of another media type (415, Chalice) or invalid (422); a query parameter
     # that cannot be parsed (400) or is out of range (422); an If-Match that is no version (400).
@@ -197,6 +209,8 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
             "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
         }
     operation["security"] = [{"bearerAuth": []}] if spec.auth else []
+    if spec.auth:
+        operation["x-api-token-scope"] = None if spec.session_only else required_scope(spec, method)
     return operation
 
 
@@ -229,7 +243,11 @@ def document(version: str) -> dict[str, Any]:
         "components": {
             "schemas": definitions.get("$defs", {}),
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": BEARER_DESCRIPTION,
+                }
             },
         },
     }

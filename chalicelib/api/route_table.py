@@ -89,4 +89,10 @@ ROUTE_MODULES: dict[str, dict[str, tuple[str, ...]]] = {
         "/calendar/{calendar}/projects/{project}": ("GET",),
         "/users/profile/calendar-token": ("POST",),
     },
+    "chalicelib.api.api_tokens": {
+        "/users/profile/tokens": ("GET", "POST"),
+        "/users/profile/tokens/{token_id}": ("DELETE",),
+        "/users/{user_id}/tokens": ("GET",),
+        "/users/{user_id}/tokens/{token_id}": ("DELETE",),
+    },
 }

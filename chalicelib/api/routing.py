@@ -45,6 +45,7 @@ SCOPED_ID_PARAMS = {
     "run_id": "workflow run",
     "template_id": "template",
     "rule_id": "rule",
+    "token_id": "token",  # an API token's: its ULID and its user's (domain/api_tokens.py)
 }
 
 
@@ -75,6 +76,18 @@ class RouteSpec:
     prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None
     # The same for items the (valid) body names, e.g. the user to add to a project.
     prefetch_body: Callable[[Principal, Any], Sequence[PrefetchKey]] | None = None
+    # API tokens: the scope the route needs (None: `read` for GET, `write` for the other
+    # methods; see `required_scope`), and whether no API token may call it at all (managing
+    # tokens, credentials, roles, sessions: only a signed-in person may).
+    scope: str | None = None
+    session_only: bool = False
+
+
+def required_scope(spec: RouteSpec, method: str) -> str:
+    """The API token scope a request to `spec` with `method` needs."""
+    if spec.scope is not None:
+        return spec.scope
+    return "read" if method in ("GET", "HEAD") else "write"
 
 
 # Filled as blueprints are imported; the OpenAPI document is built from it.
@@ -248,6 +261,11 @@ def handle(
                 principal = container.auth.authenticate(
                     bearer_token(request), keys if id_error is None else None
                 )
+                # API tokens: the route's scope, and no token on a session-only route (403
+                # `insufficient_scope`), before the view runs and before anything is written.
+                container.auth.admit(
+                    principal, required_scope(spec, request.method), spec.session_only
+                )
             if body_error is not None:
                 raise body_error
             query = _parse_query(request, spec.query)
@@ -292,6 +310,8 @@ def route(
     conditional: bool = False,
     prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None,
     prefetch_body: Callable[[Principal, Any], Sequence[PrefetchKey]] | None = None,
+    scope: str | None = None,
+    session_only: bool = False,
 ) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
     spec = RouteSpec(
         path=path,
@@ -312,6 +332,8 @@ def route(
         conditional=conditional,
         prefetch=prefetch,
         prefetch_body=prefetch_body,
+        scope=scope,
+        session_only=session_only,
     )
 
     def decorator(view: Callable[[Call], Any]) -> Callable[[Call], Any]:

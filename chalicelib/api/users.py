@@ -51,6 +51,7 @@ def get_profile(call: Call) -> ProfileOut:
 @route(
     "/users/profile",
     ["PUT", "PATCH"],
+    session_only=True,  # password (and, issue 19, email): no API token changes a profile
     tag=TAG,
     summary="Change name, timezone or password (the password needs current_password)",
     body=ProfileUpdate,
@@ -81,6 +82,7 @@ def list_users(call: Call) -> PageOut[UserOut]:
 @route(
     "/users/{user_id}/role",
     "PUT",
+    session_only=True,
     tag=TAG,
     summary="Change a user's role (admin only)",
     body=RoleUpdate,

@@ -20,6 +20,7 @@ TAG = "workflow runs"
 @route(
     "/workflows/{workflow_id}/run",
     "POST",
+    scope="run",
     tag=TAG,
     status=202,
     summary="Start a run of the workflow (member+)",
@@ -69,6 +70,7 @@ def get_workflow_run(call: Call) -> WorkflowRunOut:
 @route(
     "/workflow-runs/{run_id}/cancel",
     "POST",
+    scope="run",
     tag=TAG,
     status=202,
     summary="Cancel a run: nothing new starts, unfinished steps end cancelled (member+)",

@@ -30,6 +30,10 @@ class NotFound(DomainError):
     """No such resource, or the caller may not see it."""
 
 
+class InsufficientScope(Forbidden):
+    """An API token called a route outside its scopes (or one no API token may call)."""
+
+
 class Conflict(DomainError):
     """A uniqueness or state conflict."""
 
@@ -91,3 +95,7 @@ class MemberExists(Exception):
 
 class NotAMember(Exception):
     """Raised by the project repository when the user is not a member."""
+
+
+class TooManyTokens(Exception):
+    """Raised by the API token repository when the user holds the most tokens allowed."""

@@ -14,6 +14,7 @@ from chalicelib.ports.executions import (
     WebhookClient,
 )
 from chalicelib.ports.identity import (
+    ApiTokenRepository,
     EmailDirectory,
     LoginAttempts,
     LoginState,
@@ -50,6 +51,7 @@ from chalicelib.ports.templates import TemplateRepository
 from chalicelib.ports.workflows import WorkflowRepository, WorkflowRunRepository
 
 __all__ = [
+    "ApiTokenRepository",
     "AttemptDispatcher",
     "CalendarRepository",
     "Clock",

@@ -11,6 +11,7 @@ from chalicelib.ports.reads import PrefetchKey
 
 # The domain's types are for annotations only (see the package's docstring).
 if TYPE_CHECKING:
+    from chalicelib.domain.api_tokens import ApiToken
     from chalicelib.domain.model import Page, PageRequest
     from chalicelib.domain.projects import Membership, Project
     from chalicelib.domain.users import Session, User
@@ -119,4 +120,35 @@ class LoginAttempts(Protocol):
 class EmailDirectory(Protocol):
     def user_ids(self, emails: Sequence[str]) -> dict[str, str]:
         """{email: user id} of the (normalised) addresses that belong to an account."""
+        ...
+
+
+class ApiTokenRepository(Protocol):
+    """API tokens, keyed by user and token (see chalicelib/domain/api_tokens.py)."""
+
+    def create(self, token: ApiToken, max_per_user: int) -> None:
+        """Store `token` unless its user holds `max_per_user` tokens already (`TooManyTokens`,
+        nothing written). The count and the token are written at once."""
+        ...
+
+    def lookup(
+        self, token_id: str, user_id: str, prefetch: Sequence[PrefetchKey] = ()
+    ) -> tuple[ApiToken | None, User | None]:
+        """The token and its user, read with the `prefetch` items in one round trip (as
+        `SessionRepository.get`). The user stays prefetched for the request's own read."""
+        ...
+
+    def get(self, token_id: str) -> ApiToken | None: ...
+
+    def list_for_user(self, user_id: str, page: PageRequest) -> Page[ApiToken]:
+        """The user's tokens, newest first."""
+        ...
+
+    def delete(self, token_id: str) -> bool:
+        """Delete the token (and count it out); False if there was none."""
+        ...
+
+    def touch(self, token_id: str, minute: datetime) -> None:
+        """Set `last_used_at` to `minute` if the stored one is older (or unset) and the token
+        still exists; otherwise write nothing."""
         ...

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from chalicelib.domain import api_tokens
 from chalicelib.domain.errors import (
     Conflict,
     EmailTaken,
     FirstAdminTaken,
+    InsufficientScope,
     RateLimited,
     Unauthorized,
+    Unavailable,
 )
 from chalicelib.domain.model import new_id
 from chalicelib.domain.principals import Principal
@@ -27,6 +31,7 @@ from chalicelib.domain.users import (
     normalise_email,
 )
 from chalicelib.ports import (
+    ApiTokenRepository,
     Clock,
     LoginAttempts,
     PasswordHasher,
@@ -68,8 +73,12 @@ class AuthService:
         clock: Clock,
         policy: LoginPolicy,
         calendar_keys: CalendarKeys | None = None,
+        *,
+        api_tokens: ApiTokenRepository | None = None,
     ) -> None:
         self._users = users
+        # Without it, `tb_` bearer tokens are refused like forged ones.
+        self._api_tokens = api_tokens
         # With it, a new account gets its calendar token's key in its registration's
         # transaction (without, on the first read of its profile).
         self._calendar_keys = calendar_keys
@@ -228,7 +237,14 @@ class AuthService:
 
         `prefetch` names the items the request reads first; they come back in the same round
         trip as the session, so authentication costs no extra DynamoDB call.
+
+        An API token (`tb_...`) is checked the same way: its item and its user come back in
+        that one round trip instead of a session (see `_authenticate_api_token`). Its scopes
+        are checked by `admit`, which the route calls next.
         """
+        if api_tokens.is_api_token(access_token):
+            assert access_token is not None
+            return self._authenticate_api_token(access_token, prefetch)
         claims = self._tokens.decode(access_token, "access")
         principal = Principal(claims.user_id, claims.session_id, claims.personal_project_id)
         keys = prefetch(principal) if prefetch else ()
@@ -236,6 +252,69 @@ class AuthService:
         if session is None or not session.active or session.user_id != claims.user_id:
             raise Unauthorized("token has been revoked")
         return principal
+
+    # ---- API tokens --------------------------------------------------------------------------
+
+    def _authenticate_api_token(
+        self,
+        bearer: str,
+        prefetch: Callable[[Principal], Sequence[PrefetchKey]] | None,
+    ) -> Principal:
+        presented = api_tokens.parse_token(bearer)
+        if presented is None or self._api_tokens is None:
+            raise Unauthorized("token is not valid")
+        # Who the token says it is: enough to name the request's first reads (they are only
+        # used once the token is proven below; a forged token gets 401 and nothing else).
+        claimed = Principal(
+            presented.user_id,
+            session_id="",
+            personal_project_id=presented.personal_project_id,
+            scopes=frozenset(),
+            token_id=presented.token_id,
+        )
+        keys = prefetch(claimed) if prefetch else ()
+        token, user = self._api_tokens.lookup(presented.token_id, presented.user_id, keys)
+        if (
+            token is None
+            or not api_tokens.secret_matches(presented.secret, token.secret_hash)
+            or token.personal_project_id != presented.personal_project_id
+        ):
+            raise Unauthorized("token has been revoked")
+        if token.expired(self._clock.now()):
+            raise Unauthorized("token has expired")
+        if not self._may_act(user):
+            raise Unauthorized("token has been revoked")
+        return Principal(
+            token.user_id,
+            session_id=f"api-token:{token.id}",
+            personal_project_id=token.personal_project_id,
+            scopes=frozenset(scope.value for scope in token.scopes),
+            token_id=token.id,
+            token_used_at=token.last_used_at,
+        )
+
+    @staticmethod
+    def _may_act(user: User | None) -> bool:
+        """Whether an API token's user may still act (issue 19's deactivation goes here)."""
+        return user is not None
+
+    def admit(self, principal: Principal, scope: str, session_only: bool = False) -> None:
+        """Let the caller use a route that needs `scope`: a session may use any; an API token
+        only one within its scopes and not `session_only` (403 `insufficient_scope`, nothing
+        written). A token let in has its `last_used_at` set, at most once a minute: one
+        conditional UpdateItem on the first request of each minute, none on the others."""
+        if principal.scopes is None:
+            return
+        if session_only:
+            raise InsufficientScope("an API token cannot do this: sign in to the dashboard")
+        if scope not in principal.scopes:
+            raise InsufficientScope(f"this API token lacks the `{scope}` scope")
+        minute = self._clock.now().replace(second=0, microsecond=0)
+        used = principal.token_used_at
+        if self._api_tokens is not None and (used is None or used < minute):
+            # Bookkeeping: a throttled table does not fail the caller's request.
+            with contextlib.suppress(Unavailable):
+                self._api_tokens.touch(principal.token_id, minute)
 
     def logout(self, principal: Principal, refresh_token: str | None = None) -> None:
         now = self._clock.now()

@@ -36,7 +36,14 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Final
 
-from chalicelib.domain.errors import BadRequest, DomainError, Gone, NotFound, Unauthorized
+from chalicelib.domain.errors import (
+    BadRequest,
+    DomainError,
+    Gone,
+    InsufficientScope,
+    NotFound,
+    Unauthorized,
+)
 from chalicelib.domain.event_log import EVENT_RETENTION, MAX_EVENTS_PAGE, parse_event_id
 from chalicelib.domain.model import Page
 from chalicelib.domain.principals import Principal
@@ -141,7 +148,9 @@ class RealtimeService:
         """`$connect`: False refuses the connection (a missing, bad or revoked token)."""
         try:
             principal = self._auth.authenticate(token)
-        except Unauthorized:
+            # An API token (a script's) connects with the `read` scope: a socket only reads.
+            self._auth.admit(principal, "read")
+        except (Unauthorized, InsufficientScope):
             return False
         self._connections.add(new_connection(connection_id, principal.user_id, self._clock.now()))
         return True

@@ -192,6 +192,16 @@ def _run_everything(container: bootstrap.Container, http: Http, recorder: Record
         _ok(http("GET", f"/tasks/{task['id']}/history", token=token))
         # Calendar feeds (text/calendar, so through the client itself).
         rotated = _ok(http("POST", "/users/profile/calendar-token", token=token))
+        # API tokens: made, used as a bearer (its item read, its last use written), revoked.
+        api_token = _ok(
+            http("POST", "/users/profile/tokens", {"name": "ci", "scopes": ["read"]}, token), 201
+        )
+        _ok(http("GET", "/projects", token=api_token["token"]))
+        _ok(http("GET", "/users/profile/tokens", token=token))
+        _ok(http("DELETE", f"/users/profile/tokens/{api_token['id']}", token=token), 204)
+        reader = _ok(
+            http("POST", "/users/profile/tokens", {"name": "ws", "scopes": ["read"]}, token), 201
+        )["token"]
         calendar = rotated["calendar_token"]
         for feed in (f"/calendar/{calendar}.ics", f"/calendar/{calendar}/projects/{pid}.ics"):
             assert http.client.http.get(f"/v1{feed}").status_code == 200
@@ -296,6 +306,8 @@ def _run_everything(container: bootstrap.Container, http: Http, recorder: Record
 
     with record("websocket_connect"):
         websocket.on_connect(ws_event("conn-1", queryStringParameters={"token": other}))
+        # A script's socket: a read-scoped API token (its item and user read, last use set).
+        websocket.on_connect(ws_event("conn-0", queryStringParameters={"token": reader}))
     with record("websocket_message"):
         for frame in ({"action": "ping"}, {"action": "subscribe", "channel": f"project:{pid}"}):
             websocket.on_message(ws_event("conn-1", body=json.dumps(frame)))

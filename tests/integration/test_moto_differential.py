@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from pynamodb.exceptions import TransactWriteError
 
+from chalicelib.adapters.dynamodb.api_tokens import DynamoApiTokenRepository
 from chalicelib.adapters.dynamodb.calendars import DynamoCalendarRepository
 from chalicelib.adapters.dynamodb.comments import DynamoCommentRepository
 from chalicelib.adapters.dynamodb.executions import (
@@ -40,7 +41,9 @@ from chalicelib.adapters.dynamodb.tasks import DynamoTaskRepository
 from chalicelib.adapters.dynamodb.templates import DynamoTemplateRepository
 from chalicelib.adapters.dynamodb.workflow_runs import DynamoWorkflowRunRepository
 from chalicelib.adapters.dynamodb.workflows import DynamoWorkflowRepository
+from chalicelib.domain import api_tokens
 from chalicelib.domain.activity import EventType, HistoryEvent, Notification, NotificationType
+from chalicelib.domain.api_tokens import ApiToken, Scope
 from chalicelib.domain.comments import Comment
 from chalicelib.domain.errors import (
     EmailTaken,
@@ -49,6 +52,7 @@ from chalicelib.domain.errors import (
     NotAMember,
     NotFound,
     StaleVersion,
+    TooManyTokens,
 )
 from chalicelib.domain.executions import (
     Execution,
@@ -318,6 +322,37 @@ def due_soon(owner: Account, task_: Task) -> Notification:
         task_.id,
         task_.project_id,
     )
+
+
+# API tokens
+
+
+def api_token(user_id: str) -> ApiToken:
+    token_id = api_tokens.new_token_id(user_id)
+    return ApiToken(token_id, user_id, new_id(), "t", frozenset({Scope.READ}), "tb_", "h" * 64, NOW)
+
+
+def create_api_token() -> None:
+    DynamoApiTokenRepository().create(api_token(account().user.id), 50)
+
+
+def create_api_token_over_the_cap() -> None:
+    repo, user_id = DynamoApiTokenRepository(), account().user.id
+    repo.create(api_token(user_id), 1)
+    with pytest.raises(TooManyTokens):
+        repo.create(api_token(user_id), 1)
+
+
+def delete_api_token() -> None:
+    repo, token = DynamoApiTokenRepository(), api_token(account().user.id)
+    repo.create(token, 50)
+    assert repo.delete(token.id)
+
+
+def delete_missing_api_token() -> None:
+    repo, user_id = DynamoApiTokenRepository(), account().user.id
+    repo.create(api_token(user_id), 50)
+    assert not repo.delete(api_token(user_id).id)
 
 
 # ---- the cases: (what the adapter call does, the codes of its last transaction) --------------
@@ -916,6 +951,12 @@ CASES: dict[str, tuple[Callable[[], None], list[str] | None]] = {
     "update_workflow": (update_workflow, None),
     "update_workflow_at_stale_version": (update_workflow_at_stale_version, [PASSED, FAILED]),
     "update_workflow_in_deleted_project": (update_workflow_in_deleted_project, [FAILED, PASSED]),
+    # an API token's creation: put of the token (new), update of its user's count (under the
+    # cap); its deletion: delete of the token (there), update of the count (above 0).
+    "create_api_token": (create_api_token, None),
+    "create_api_token_over_the_cap": (create_api_token_over_the_cap, [PASSED, FAILED]),
+    "delete_api_token": (delete_api_token, None),
+    "delete_missing_api_token": (delete_missing_api_token, [FAILED, PASSED]),
 }
 
 

@@ -159,6 +159,16 @@ def _project_feed(w: World, who: str) -> Req:
     return Req(f"/calendar/{calendar_token(w, who)}/projects/{w.ids['project']}.ics")
 
 
+def api_token(w: World, who: str, scopes: tuple[str, ...] = ("read",)) -> dict[str, Any]:
+    """A new API token of `who` (made with their session): the creation's answer."""
+    body = {"name": "script", "scopes": list(scopes)}
+    return dict(w.ok(who, "POST", "/users/profile/tokens", body))
+
+
+def _my_api_token(w: World, who: str) -> Req:
+    return Req(f"/users/profile/tokens/{api_token(w, who)['id']}")
+
+
 def _task_body(w: World, who: str) -> Any:
     return {"title": "New task", "project_id": w.ids["project"]}
 
@@ -228,6 +238,24 @@ CASES: list[Case] = [
         200,
         with_body(p("/users/{user_id}/role"), const({"role": "member"})),
     ),
+    # ---- API tokens ------------------------------------------------------------------------------
+    Case(
+        "POST",
+        "/users/profile/tokens",
+        "self",
+        201,
+        with_body(p("/users/profile/tokens"), const({"name": "script", "scopes": ["read"]})),
+    ),
+    Case("GET", "/users/profile/tokens", "self", 200, p("/users/profile/tokens")),
+    Case("DELETE", "/users/profile/tokens/{token_id}", "self", 204, _my_api_token),
+    Case("GET", "/users/{user_id}/tokens", "global_admin", 200, p("/users/{user_id}/tokens")),
+    Case(
+        "DELETE",
+        "/users/{user_id}/tokens/{token_id}",
+        "global_admin",
+        204,
+        p("/users/{user_id}/tokens/{token_id}", token_id=lambda w: api_token(w, "extra")["id"]),
+    ),
     # ---- projects and members ------------------------------------------------------------------
     Case("POST", "/projects", "self", 201, with_body(p("/projects"), const({"name": "Mine"}))),
     Case("GET", "/projects", "self", 200, p("/projects")),
@@ -254,6 +282,7 @@ CASES: list[Case] = [
     Case(
         "GET", "/projects/{project_id}/members", PROJECT, 200, p("/projects/{project_id}/members")
     ),
+    Case("GET", "/projects/{project_id}/events", PROJECT, 200, p("/projects/{project_id}/events")),
     Case(
         "POST",
         "/projects/{project_id}/members",

@@ -11,6 +11,7 @@ import { ProjectView } from "./views/Project";
 import { ProjectsView } from "./views/Projects";
 import { RunView } from "./views/Run";
 import { TaskView } from "./views/Task";
+import { TokensView } from "./views/Tokens";
 import { WorkflowView } from "./views/Workflow";
 
 function useRoute(): Route {
@@ -217,6 +218,9 @@ function SignedIn({ api, wsUrl, me }: { api: Api; wsUrl: string; me: User }) {
               </span>
             )}
           </a>
+          <a href={href({ name: "tokens" })} aria-current={route.name === "tokens" ? "page" : undefined}>
+            Tokens
+          </a>
         </nav>
         <div className="who">
           <span
@@ -273,6 +277,8 @@ function Page({ route }: { route: Route }) {
       return <RunView key={route.runId} runId={route.runId} />;
     case "notifications":
       return <NotificationsView />;
+    case "tokens":
+      return <TokensView />;
     case "not_found":
       return (
         <>

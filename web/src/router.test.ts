@@ -12,6 +12,7 @@ describe("routes", () => {
       { name: "workflow", workflowId: "w" },
       { name: "run", runId: "r" },
       { name: "notifications" },
+      { name: "tokens" },
     ];
     for (const route of routes) expect(parseRoute(href(route))).toEqual(route);
   });

@@ -9,6 +9,7 @@ export type Route =
   | { name: "workflow"; workflowId: string }
   | { name: "run"; runId: string }
   | { name: "notifications" }
+  | { name: "tokens" }
   | { name: "not_found"; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -25,6 +26,7 @@ export function parseRoute(hash: string): Route {
   if (first === "workflows" && id && parts.length === 2) return { name: "workflow", workflowId: id };
   if (first === "runs" && id && parts.length === 2) return { name: "run", runId: id };
   if (first === "notifications" && parts.length === 1) return { name: "notifications" };
+  if (first === "tokens" && parts.length === 1) return { name: "tokens" };
   return { name: "not_found", path };
 }
 
@@ -47,6 +49,8 @@ export function href(route: Route): string {
       return `#/runs/${e(route.runId)}`;
     case "notifications":
       return "#/notifications";
+    case "tokens":
+      return "#/tokens";
     case "not_found":
       return `#${route.path}`;
   }

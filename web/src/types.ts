@@ -207,3 +207,21 @@ export const TERMINAL: ReadonlySet<string> = new Set([
   "skipped",
   "cancelled",
 ]);
+
+export type TokenScope = "read" | "write" | "run";
+
+/** An API token as lists show it (never its secret). */
+export interface ApiToken {
+  id: string;
+  name: string;
+  scopes: TokenScope[];
+  prefix: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+/** The creation's answer: the only one that carries `token`. */
+export interface CreatedApiToken extends ApiToken {
+  token: string;
+}

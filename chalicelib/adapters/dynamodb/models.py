@@ -710,3 +710,28 @@ class RuleExecutionModel(BaseModel):
     error = UnicodeAttribute(null=True)
     at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
+
+
+# ---- API tokens ----------------------------------------------------------------------------------
+
+
+class ApiTokenModel(BaseModel):
+    """API tokens (chalicelib/domain/api_tokens.py) under their user: `id` is the token's own
+    ULID, so a user's tokens come newest first from one Query (no index). One more item per
+    user, `id` = `#held` (sorting before every ULID), counts the user's tokens: creating one
+    adds to it on the condition that it stays within the cap, in the same transaction."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "api_tokens"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute(null=True)
+    scopes = UnicodeSetAttribute(null=True)
+    prefix = UnicodeAttribute(null=True)
+    secret_hash = UnicodeAttribute(null=True)  # SHA-256 of the secret, never the secret
+    personal_project_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+    expires_at = UTCDateTimeAttribute(null=True)
+    last_used_at = UTCDateTimeAttribute(null=True)  # to the minute
+    held = NumberAttribute(null=True)  # the counter item's only attribute

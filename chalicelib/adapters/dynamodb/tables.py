@@ -33,6 +33,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.ConnectionModel,
     models.SubscriptionModel,
     models.ProjectEventModel,
+    models.ApiTokenModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.

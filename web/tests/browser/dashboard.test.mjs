@@ -326,3 +326,47 @@ test("readable on a phone: the board fits 375 px without sideways scrolling", as
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
   await shot(page, "board-phone");
 });
+
+test("makes an API token, shows it once with a copy button, and revokes it", async () => {
+  const me = await register("Grace Hopper", "grace");
+  const page = await open({ permissions: ["clipboard-read", "clipboard-write"] });
+  await signIn(page, me.email);
+  await page.getByRole("link", { name: "Tokens" }).click();
+  await page.getByRole("heading", { name: "API tokens", level: 1 }).waitFor();
+  await page.getByText("No tokens yet.").waitFor();
+
+  await page.getByLabel("Name").fill("Nightly export");
+  await page.getByRole("checkbox", { name: /Write/ }).check();
+  await page.getByLabel("Expires").selectOption("never");
+  await page.getByRole("button", { name: "Create token" }).click();
+  const secret = page.getByRole("textbox", { name: "Token secret" });
+  await secret.waitFor();
+  const token = await secret.inputValue();
+  assert.match(token, /^tb_/);
+  await page.getByRole("button", { name: "Copy" }).click();
+  await page.getByText("Copied to the clipboard.").waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), token);
+  await shot(page, "tokens");
+
+  // A script uses it: as its person, within its scopes (read and write, not run).
+  assert.equal((await api(token, "GET", "/users/profile")).email, me.email);
+  await api(token, "POST", "/projects", { name: "By script" }, 201);
+  const task = await api(me.token, "POST", "/tasks", { title: "Scripted" }, 201);
+  await api(token, "POST", `/tasks/${task.id}/run`, undefined, 403);
+
+  // Shown once: after a reload the list has it, with its last use, and the secret is gone.
+  await page.reload();
+  const row = page.getByRole("row", { name: /Nightly export/ });
+  await row.waitFor();
+  assert.match(await row.innerText(), /read, write/);
+  assert.equal(await page.getByRole("textbox", { name: "Token secret" }).count(), 0);
+  assert.ok(!(await page.content()).includes(token));
+  const [listed] = (await api(me.token, "GET", "/users/profile/tokens")).items;
+  assert.ok(listed.last_used_at);
+
+  // Revoked: gone from the list, and refused at once.
+  page.once("dialog", (dialog) => void dialog.accept());
+  await page.getByRole("button", { name: "Revoke Nightly export" }).click();
+  await page.getByText("No tokens yet.").waitFor();
+  await api(token, "GET", "/users/profile", undefined, 401);
+});
