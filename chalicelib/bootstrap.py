@@ -34,6 +34,8 @@ if TYPE_CHECKING:
         Clock,
         CommentRepository,
         ConnectionRepository,
+        DeliveryQueue,
+        DeliveryRepository,
         DueSweepRepository,
         EmailDirectory,
         ExecutionRepository,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
         FanOut,
         HealthProbe,
         HistoryRepository,
+        HookRepository,
         Janitor,
         LoginAttempts,
         NotificationRepository,
@@ -68,6 +71,7 @@ if TYPE_CHECKING:
     from chalicelib.services.comments import CommentService, HistoryService
     from chalicelib.services.derived_keys import DerivedKeys
     from chalicelib.services.executions import ExecutionService, OverlapSlots
+    from chalicelib.services.hooks import HookService
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.projects import ProjectService
     from chalicelib.services.realtime import RealtimeService
@@ -127,6 +131,8 @@ class Container:
     rule_events: Callable[[dict[str, Any]], list[RuleEvent]]
     # Calendar feeds (RFC 5545) behind each user's calendar token.
     calendars: CalendarService
+    # Project webhooks: their routes, the stream's hand-off and each delivery attempt.
+    hooks: HookService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -216,6 +222,12 @@ class Adapters(Protocol):
     def rule_log(self) -> RuleExecutionRepository: ...
     @property
     def calendars(self) -> CalendarRepository: ...
+    @property
+    def hooks(self) -> HookRepository: ...
+    @property
+    def hook_deliveries(self) -> DeliveryRepository: ...
+    @property
+    def hook_queue(self) -> DeliveryQueue: ...
     @property
     def connections(self) -> ConnectionRepository: ...
     @property
@@ -644,6 +656,29 @@ class _Services:
             adapters.prefetcher,
             self.clock,
             self._calendar_keys,
+        )
+
+    @cached_property
+    def hooks(self) -> HookService:
+        from chalicelib.domain.hooks import RetrySchedule
+        from chalicelib.services.hooks import HookService
+
+        adapters, settings = self.adapters, self.settings
+        return HookService(
+            adapters.hooks,
+            adapters.hook_deliveries,
+            adapters.hook_queue,
+            adapters.projects,
+            adapters.notifications,
+            adapters.webhook_client,
+            self.webhook_secrets.for_signing,
+            adapters.check_webhook_url,
+            adapters.prefetcher,
+            self.clock,
+            RetrySchedule(
+                settings.hook_retry_base_seconds,
+                timedelta(seconds=settings.hook_retry_window_seconds),
+            ),
         )
 
 

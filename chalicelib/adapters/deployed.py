@@ -16,6 +16,8 @@ if TYPE_CHECKING:
         Clock,
         CommentRepository,
         ConnectionRepository,
+        DeliveryQueue,
+        DeliveryRepository,
         DueSweepRepository,
         EmailDirectory,
         ExecutionRepository,
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
         FanOut,
         HealthProbe,
         HistoryRepository,
+        HookRepository,
         Janitor,
         LoginAttempts,
         NotificationRepository,
@@ -187,6 +190,26 @@ class AwsAdapters:
         from chalicelib.adapters.dynamodb.calendars import DynamoCalendarRepository
 
         return DynamoCalendarRepository()
+
+    @cached_property
+    def hooks(self) -> HookRepository:
+        from chalicelib.adapters.dynamodb.hooks import DynamoHookRepository
+
+        return DynamoHookRepository()
+
+    @cached_property
+    def hook_deliveries(self) -> DeliveryRepository:
+        from chalicelib.adapters.dynamodb.hooks import DynamoDeliveryRepository
+
+        return DynamoDeliveryRepository()
+
+    @cached_property
+    def hook_queue(self) -> DeliveryQueue:
+        from chalicelib.adapters.aws.hook_queue import SqsDeliveryQueue, UnconfiguredQueue
+
+        if not self.settings.hook_queue_url:
+            return UnconfiguredQueue()
+        return SqsDeliveryQueue(aws_client("sqs", self.settings), self.settings.hook_queue_url)
 
     @cached_property
     def connections(self) -> ConnectionRepository:

@@ -45,6 +45,8 @@ SCOPED_ID_PARAMS = {
     "run_id": "workflow run",
     "template_id": "template",
     "rule_id": "rule",
+    "hook_id": "hook",
+    "delivery_id": "delivery",
 }
 
 

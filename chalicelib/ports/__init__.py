@@ -13,6 +13,7 @@ from chalicelib.ports.executions import (
     ExecutionRunner,
     WebhookClient,
 )
+from chalicelib.ports.hooks import DeliveryQueue, DeliveryRepository, HookRepository
 from chalicelib.ports.identity import (
     EmailDirectory,
     LoginAttempts,
@@ -55,6 +56,8 @@ __all__ = [
     "Clock",
     "CommentRepository",
     "ConnectionRepository",
+    "DeliveryQueue",
+    "DeliveryRepository",
     "DependencyGraph",
     "DueSweepRepository",
     "DueTaskRef",
@@ -64,6 +67,7 @@ __all__ = [
     "FanOut",
     "HealthProbe",
     "HistoryRepository",
+    "HookRepository",
     "Janitor",
     "LoginAttempts",
     "LoginState",

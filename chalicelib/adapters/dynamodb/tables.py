@@ -32,6 +32,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.RuleExecutionModel,
     models.ConnectionModel,
     models.SubscriptionModel,
+    models.HookModel,
+    models.DeliveryModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.
