@@ -39,7 +39,7 @@ def deliver_hooks(event: dict[str, Any]) -> dict[str, Any]:
         message_id = str(record.get("messageId", ""))
         delivery_id = delivery_of(str(record.get("body", "")))
         if delivery_id is None:
-            logger().error("hook queue message names no delivery", extra={"message": message_id})
+            logger().error("hook queue message names no delivery", extra={"message_id": message_id})
             failures.append({"itemIdentifier": message_id})
             continue
         try:
