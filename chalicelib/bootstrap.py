@@ -679,6 +679,7 @@ class _Services:
                 settings.hook_retry_base_seconds,
                 timedelta(seconds=settings.hook_retry_window_seconds),
             ),
+            timeout_seconds=settings.hook_timeout_seconds,
         )
 
 

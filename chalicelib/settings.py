@@ -87,6 +87,9 @@ class Settings(BaseModel):
         le=15,
         description="Delay before a failed hook delivery's first retry; each next one doubles.",
     )
+    hook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="How long one hook delivery attempt waits for an answer."
+    )
     hook_retry_window_seconds: float = Field(
         24 * 3600,
         gt=0,

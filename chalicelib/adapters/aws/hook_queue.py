@@ -15,6 +15,17 @@ from chalicelib.adapters.errors import translate_aws_failures
 from chalicelib.domain.hooks import message_body
 
 BATCH = 10  # SendMessageBatch's limit
+# The queue as CDK and the local stack make it. A message is received once per attempt (about
+# 14 within 24 hours at a 10-second base); more receives than this means the consumer keeps
+# failing on it (a poison message): it goes to the dead-letter queue.
+MAX_RECEIVES = 50
+# The consumer's timeout: a batch of 10 attempts of at most 10 seconds each, with room.
+CONSUMER_TIMEOUT_SECONDS = 120
+# SQS wants the queue's visibility timeout at least the consumer's timeout (6x advised): a
+# message whose attempt crashed the function comes back after it.
+VISIBILITY_TIMEOUT_SECONDS = 6 * CONSUMER_TIMEOUT_SECONDS
+CONSUMER_BATCH_SIZE = 10
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 
 
 class QueueNotSent(RuntimeError):
