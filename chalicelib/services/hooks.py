@@ -289,7 +289,10 @@ class HookService:
         now = self._clock.now()
         result = self._send(hook, delivery, int(now.timestamp()))
         if result.succeeded:
-            if self._record(delivery, result.status_code, None, DeliveryStatus.SUCCEEDED):
+            settled = self._record(delivery, result.status_code, None, DeliveryStatus.SUCCEEDED)
+            # Written only when the hook read has a count (the common success writes nothing
+            # more); the reset itself is one atomic SET.
+            if settled and hook.consecutive_failures:
                 self._hooks.reset_failures(hook.id)
             return Outcome(delivery_id, DeliveryStatus.SUCCEEDED)
         error = result.error or f"HTTP {result.status_code}"
