@@ -34,7 +34,7 @@ from chalicelib.domain.webhooks import WebhookUrl, signature_header
 
 EVENT_HEADER: Final = "X-Taskbeat-Event"
 HOOK_DISABLE_AFTER: Final = 20
-HOOKS_PER_PROJECT_MAX: Final = 20
+HOOKS_PER_PROJECT_MAX: Final = 50
 # SQS refuses a visibility timeout over 12 hours: a longer backoff waits in steps of this.
 MAX_DELAY_SECONDS: Final = 12 * 3600
 ERROR_MAX: Final = 500
@@ -122,7 +122,7 @@ class HookUpdate(Input):
     events: list[str] | None = Field(None, min_length=1, max_length=len(HookEventType))
     active: bool | None = None
 
-    @field_validator("url", "events", "active", mode="before")
+    @field_validator("url", "events", "active")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:

@@ -213,8 +213,8 @@ class TestManaging:
         with pytest.raises(ValidationError):
             HookUpdate.model_validate({"active": None})
 
-    def test_at_most_20_hooks_a_project(self, setup: Setup) -> None:
-        for _ in range(20):
+    def test_at_most_50_hooks_a_project(self, setup: Setup) -> None:
+        for _ in range(50):
             setup.hook()
         with pytest.raises(Conflict):
             setup.hook()
