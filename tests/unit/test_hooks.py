@@ -468,3 +468,72 @@ class TestLogAndRedelivery:
         setup.service.delete(admin, hook.id)
         with pytest.raises(NotFound):
             setup.service.redeliver(admin, first)
+
+
+class StubSqs:
+    def __init__(self, failing: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.failing = failing
+        self.batches: list[list[dict[str, str]]] = []
+        self.visibility: list[dict[str, Any]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        self.batches.append(Entries)
+        failed = [{"Id": e["Id"]} for e in Entries if delivery_of(e["MessageBody"]) in self.failing]
+        return {"Successful": [], "Failed": failed}
+
+    def change_message_visibility(self, **kwargs: Any) -> None:
+        self.visibility.append(kwargs)
+
+
+class TestQueueAdapter:
+    def test_sends_in_batches_of_ten_and_raises_for_entries_not_queued(self) -> None:
+        from chalicelib.adapters.aws.hook_queue import QueueNotSent, SqsDeliveryQueue
+
+        client = StubSqs()
+        queue = SqsDeliveryQueue(client, "https://q")
+        ids = [f"d{n}" for n in range(23)]
+        queue.send(ids)
+        assert [len(b) for b in client.batches] == [10, 10, 3]
+        assert [delivery_of(e["MessageBody"]) for b in client.batches for e in b] == ids
+        with pytest.raises(QueueNotSent):
+            SqsDeliveryQueue(StubSqs({"d3"}), "https://q").send(ids)
+        queue.retry_later("receipt", 40)
+        assert client.visibility == [
+            {"QueueUrl": "https://q", "ReceiptHandle": "receipt", "VisibilityTimeout": 40}
+        ]
+
+    def test_without_a_queue_nothing_can_be_queued(self) -> None:
+        from chalicelib.adapters.aws.hook_queue import QueueNotSent, UnconfiguredQueue
+
+        UnconfiguredQueue().send([])
+        with pytest.raises(QueueNotSent):
+            UnconfiguredQueue().send(["d"])
+        with pytest.raises(QueueNotSent):
+            UnconfiguredQueue().retry_later("r", 1)
+
+
+def test_the_consumer_reports_a_message_whose_attempt_raised() -> None:
+    from chalicelib import bootstrap
+    from chalicelib.handlers.hooks import deliver_hooks
+    from tests.fakes import InMemoryAdapters, in_memory_settings
+
+    adapters = InMemoryAdapters()
+
+    def broken(delivery_id: str) -> Any:
+        raise RuntimeError("DynamoDB is down")
+
+    adapters.hook_deliveries.get = broken  # type: ignore[method-assign]
+    bootstrap.override(bootstrap.wire(in_memory_settings(), adapters))
+    try:
+        delivery_id = str(ScopedId.new(new_id()))
+        answer = deliver_hooks(
+            {
+                "Records": [
+                    {"messageId": "m", "receiptHandle": "r", "body": message_body(delivery_id)}
+                ]
+            }
+        )
+    finally:
+        bootstrap.override(None)
+    assert answer["batchItemFailures"] == [{"itemIdentifier": "m"}]
+    assert adapters.hook_queue.delays == []  # back after the queue's own visibility timeout
