@@ -84,6 +84,9 @@ def _workload() -> Iterator[dict[str, set[tuple[str, str]]]]:
                 QueueName="hooks"
             )["QueueUrl"],
             "allow_private_webhooks": True,  # the webhook below answers on loopback
+            # A failed hook delivery's first retry (10 s on) is within it, its second (20 s
+            # more) is not: the workload shows both a retry and a delivery that fails for good.
+            "hook_retry_window_seconds": 15,
         }
     )
     _SETTINGS[:] = [configured]
@@ -355,7 +358,7 @@ def _run_everything_with(
                 }
             )  # fmt: skip
             assert answer["batchItemFailures"] == []
-    target.statuses = [500]  # the next attempt fails: its message waits for its retry
+    target.statuses = [500, 500]  # a retry (the message hidden), then failed for good
     with record("api_handler"):
         log = _ok(http("GET", f"/hooks/{hook['id']}/deliveries", token=token))
         again = _ok(
@@ -371,6 +374,8 @@ def _run_everything_with(
             "body": message["Body"],
         }
         assert hooks.deliver_hooks({"Records": [record_]})["retried"] == 1
+        # Handed out again: past the window now, the delivery fails and counts on its hook.
+        assert hooks.deliver_hooks({"Records": [record_]})["settled"] == 1
     with record("api_handler"):
         _ok(http("DELETE", f"/hooks/{hook['id']}", token=token), 204)
 
