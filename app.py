@@ -73,3 +73,8 @@ def sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="rotate_jwt_key")
 def rotate_jwt_key(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return functions.rotate_jwt_key(event, context)
+
+
+@app.lambda_function(name="deliver_hooks")
+def deliver_hooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return functions.deliver_hooks(event, context)

@@ -52,6 +52,7 @@ SUITES = (
     Suite("realtime"),
     Suite("workflows"),
     Suite("firings", ("--quick",), timeout=400),
+    Suite("hook_latency", ("--quick",), timeout=180),
 )
 
 

@@ -169,6 +169,7 @@ def dynamodb_calls_per_route() -> tuple[
         )
         measure("GET /health", lambda: call("GET", "/health"))
         project_routes(call, measure, token, member)
+        hook_routes(call, measure, token)
         task_routes(call, measure, token, member)
         token_routes(call, measure, token)
         sessions = iter(
@@ -242,6 +243,25 @@ def project_routes(
         "DELETE .../members/{uid}",
         lambda: call("DELETE", f"{members}/{next(leaving)}", token=token),
     )
+
+
+def hook_routes(call: Callable[..., Any], measure: Callable[..., Any], token: str) -> None:
+    """Project hooks (admin+). The URL is a public address written as a number (no DNS here);
+    no delivery runs in this suite, so nothing is sent to it."""
+    project = json.loads(call("POST", "/projects", {"name": "H"}, token).body)
+    path = f"/projects/{project['id']}/hooks"
+    body = {"url": "https://93.184.216.34/in", "events": ["task.created"]}
+    hook = json.loads(
+        measure("POST /projects/{id}/hooks", lambda: call("POST", path, body, token)).body
+    )
+    one = f"/hooks/{hook['id']}"
+    measure("GET /projects/{id}/hooks", lambda: call("GET", path, token=token))
+    measure("GET /hooks/{id}", lambda: call("GET", one, token=token))
+    flips = iter([False, True] * 3)
+    measure("PATCH /hooks/{id}", lambda: call("PATCH", one, {"active": next(flips)}, token))
+    measure("GET /hooks/{id}/deliveries", lambda: call("GET", f"{one}/deliveries", token=token))
+    doomed = iter([json.loads(call("POST", path, body, token).body)["id"] for _ in range(5)])
+    measure("DELETE /hooks/{id}", lambda: call("DELETE", f"/hooks/{next(doomed)}", token=token))
 
 
 GROUP_CALLS = "DynamoDB calls per request (auth included; most of a few runs)"

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
         Clock,
         CommentRepository,
         ConnectionRepository,
+        DeliveryQueue,
+        DeliveryRepository,
         DueSweepRepository,
         EmailDirectory,
         EventLog,
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
         FanOut,
         HealthProbe,
         HistoryRepository,
+        HookRepository,
         Janitor,
         LoginAttempts,
         NotificationRepository,
@@ -71,6 +74,7 @@ if TYPE_CHECKING:
     from chalicelib.services.comments import CommentService, HistoryService
     from chalicelib.services.derived_keys import DerivedKeys
     from chalicelib.services.executions import ExecutionService, OverlapSlots
+    from chalicelib.services.hooks import HookService
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.projects import ProjectService
     from chalicelib.services.realtime import RealtimeService
@@ -132,6 +136,8 @@ class Container:
     calendars: CalendarService
     # API tokens: create, list and revoke (checking them is `auth`'s).
     api_tokens: ApiTokenService
+    # Project webhooks: their routes, the stream's hand-off and each delivery attempt.
+    hooks: HookService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -223,6 +229,12 @@ class Adapters(Protocol):
     def calendars(self) -> CalendarRepository: ...
     @property
     def api_tokens(self) -> ApiTokenRepository: ...
+    @property
+    def hooks(self) -> HookRepository: ...
+    @property
+    def hook_deliveries(self) -> DeliveryRepository: ...
+    @property
+    def hook_queue(self) -> DeliveryQueue: ...
     @property
     def connections(self) -> ConnectionRepository: ...
     @property
@@ -662,6 +674,30 @@ class _Services:
         from chalicelib.services.api_tokens import ApiTokenService
 
         return ApiTokenService(self.adapters.api_tokens, self.adapters.users, self.clock)
+
+    @cached_property
+    def hooks(self) -> HookService:
+        from chalicelib.domain.hooks import RetrySchedule
+        from chalicelib.services.hooks import HookService
+
+        adapters, settings = self.adapters, self.settings
+        return HookService(
+            adapters.hooks,
+            adapters.hook_deliveries,
+            adapters.hook_queue,
+            adapters.projects,
+            adapters.notifications,
+            adapters.webhook_client,
+            self.webhook_secrets.for_signing,
+            adapters.check_webhook_url,
+            adapters.prefetcher,
+            self.clock,
+            RetrySchedule(
+                settings.hook_retry_base_seconds,
+                timedelta(seconds=settings.hook_retry_window_seconds),
+            ),
+            timeout_seconds=settings.hook_timeout_seconds,
+        )
 
 
 _FIELDS = frozenset(field.name for field in dataclasses.fields(Container))

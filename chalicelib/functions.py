@@ -34,6 +34,7 @@ HANDLED_BY: dict[str, tuple[str, str]] = {
     "run_step": ("chalicelib.handlers.runs", "run_step"),
     "sweep": ("chalicelib.handlers.sweep", "sweep"),
     "rotate_jwt_key": ("chalicelib.handlers.rotation", "rotate_jwt_key"),
+    "deliver_hooks": ("chalicelib.handlers.hooks", "deliver_hooks"),
 }
 
 
@@ -66,3 +67,4 @@ plan = _entry_point("plan")
 run_step = _entry_point("run_step")
 sweep = _entry_point("sweep")
 rotate_jwt_key = _entry_point("rotate_jwt_key")
+deliver_hooks = _entry_point("deliver_hooks")

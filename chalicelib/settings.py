@@ -78,6 +78,24 @@ class Settings(BaseModel):
         description="The `fan_out` function that pushes one event to a share of a large "
         "fan-out's connections (without it, the stream consumer pushes to all of them itself).",
     )
+    hook_queue_url: str | None = Field(
+        None, description="SQS queue that project hook deliveries wait in (`deliver_hooks`)."
+    )
+    hook_retry_base_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=15,
+        description="Delay before a failed hook delivery's first retry; each next one doubles.",
+    )
+    hook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="How long one hook delivery attempt waits for an answer."
+    )
+    hook_retry_window_seconds: float = Field(
+        24 * 3600,
+        gt=0,
+        le=24 * 3600,
+        description="How long a hook delivery is retried before it is `failed`.",
+    )
     cors_origins: tuple[str, ...] = Field(
         (),
         description="Browser origins allowed to call the API (CORS), comma-separated, e.g. "

@@ -70,6 +70,16 @@ INVOKE = "lambda:InvokeFunction"
 DEAD_LETTER = "sqs:SendMessage"
 PUSH = "execute-api:ManageConnections"
 SCHEDULES = ("scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule")
+# Project hook deliveries' queue (components/hooks.py): sent to by the stream consumer (and a
+# redelivery), consumed by `deliver_hooks` (its event source mapping receives and deletes with
+# its role; the function hides a failed delivery's message for the backoff).
+HOOK_SEND = "sqs:SendMessage"
+HOOK_CONSUME = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+)
 
 FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
     "api_handler": FunctionAccess(
@@ -79,6 +89,8 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
             "claims",
             "comments",
             "executions",
+            "hook_deliveries",
+            "hooks",
             "login_throttle",
             "memberships",
             "notification_state",
@@ -95,7 +107,7 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
             "workflow_runs",
             "workflows",
         ),
-        actions=_t(SECRET, START_RUN, STOP_RUN),
+        actions=_t(SECRET, START_RUN, STOP_RUN, HOOK_SEND),
         invokes=_t("fire"),  # a manual run's first attempt
     ),
     "websocket_connect": FunctionAccess(
@@ -116,6 +128,8 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
             "claims",
             "comments",
             "executions",
+            "hook_deliveries",
+            "hooks",
             "memberships",
             "notifications",
             "project_events",
@@ -129,7 +143,7 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
             "user_projects",
             "workflow_runs",
         ),
-        actions=_t(PUSH, START_RUN, *SCHEDULES),
+        actions=_t(PUSH, START_RUN, HOOK_SEND, *SCHEDULES),
         invokes=_t("fan_out"),
     ),
     "fan_out": FunctionAccess(writes=_t("connections", "subscriptions"), actions=_t(PUSH)),
@@ -161,6 +175,13 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
         actions=_t(START_RUN),
         invokes=_t("fire"),
     ),
+    # One attempt per queued delivery: the delivery and its hook; the project's admins when a
+    # hook is turned off (their notifications); the project's signing secret.
+    "deliver_hooks": FunctionAccess(
+        reads=_t("memberships"),
+        writes=_t("hook_deliveries", "hooks", "notifications"),
+        actions=_t(SECRET, *HOOK_CONSUME),
+    ),
 }
 
 # Grants the recorded workload cannot show, and why they are needed all the same.
@@ -171,6 +192,16 @@ UNEXERCISED: Final[dict[tuple[str, str], str]] = {
     "in this function (tests/unit/test_overlap.py): the sequential workload buffers none",
     ("fan_out", "connections"): "moto accepts every connection id: no 410, nothing to forget",
     ("fan_out", "subscriptions"): "moto accepts every connection id: no 410, nothing to forget",
+    ("deliver_hooks", "memberships"): "read to notify admins when a hook is turned off after 20 "
+    "failed deliveries in a row (tests/unit/test_hooks.py): the workload's hook succeeds",
+    ("deliver_hooks", "notifications"): "written when a hook is turned off after 20 failed "
+    "deliveries in a row (tests/unit/test_hooks.py): the workload's hook succeeds",
+    ("deliver_hooks", "sqs:ReceiveMessage"): "the SQS event source mapping receives with the "
+    "function's role; the workload hands the function its event",
+    ("deliver_hooks", "sqs:DeleteMessage"): "the SQS event source mapping deletes the messages "
+    "the function did not report failed, with the function's role",
+    ("deliver_hooks", "sqs:GetQueueAttributes"): "the SQS event source mapping reads the "
+    "queue's attributes with the function's role",
 }
 
 

@@ -21,6 +21,7 @@ from chalicelib.adapters.dynamodb.tables import specs as table_specs
 from infrastructure.components.api import Api
 from infrastructure.components.changes import CONSUMER, ChangeFeed
 from infrastructure.components.data import Tables
+from infrastructure.components.hooks import DELIVER_HOOKS, HookDeliveries
 from infrastructure.components.monitoring import Monitoring
 from infrastructure.components.protection import Protection, ProtectionSettings
 from infrastructure.components.realtime import FAN_OUT, Realtime
@@ -136,6 +137,13 @@ class ServiceStack(cdk.Stack):
             function_role=self.api.role,
             websocket_stage=self.api.chalice.get_resource("WebsocketAPIStage"),
             retain_logs=retain_logs,
+        )
+        self.hook_deliveries = HookDeliveries(
+            self,
+            "HookDeliveries",
+            consumer=self.api.chalice.sam_template.get_resource(DELIVER_HOOKS),
+            functions=self.api.functions(),
+            function_role=self.api.role,
         )
         self.due_sweep = DueSweep(
             self, "DueSweep", sweep=self.api.chalice.sam_template.get_resource(SWEEP)

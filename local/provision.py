@@ -38,6 +38,10 @@ SCHEDULER_ROLE_NAME = "taskbeat-local-scheduler"
 # The function task schedules invoke, when the app has it.
 FIRE_FUNCTION = "fire"
 FAN_OUT_FUNCTION = "fan_out"  # shares of a large WebSocket fan-out
+# Project hook deliveries: their queue (consumed by `local/hook_poller.py`) and dead letters.
+HOOKS_FUNCTION = "deliver_hooks"
+HOOK_QUEUE_NAME = "taskbeat-local-hook-deliveries"
+HOOK_DLQ_NAME = "taskbeat-local-hook-deliveries-dlq"
 # The run state machine (one definition for every run, from chalicelib like CDK's).
 STATE_MACHINE_NAME = "taskbeat-local-runs"
 LAMBDA_RUNTIME = "python3.13"
@@ -82,6 +86,8 @@ class Provisioned:
     schedule_group: str = ""
     scheduler_role_arn: str = ""
     state_machine_arn: str = ""
+    hook_queue_url: str = ""
+    hook_dlq_url: str = ""
     # Settings the app needs to write task schedules (the stack puts them in the environment).
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -137,6 +143,11 @@ def provision(
         provisioned.environment["TASKBEAT_FAN_OUT_FUNCTION_ARN"] = provisioned.function_arns[
             FAN_OUT_FUNCTION
         ]
+    if HOOKS_FUNCTION in provisioned.function_arns:
+        provisioned.hook_queue_url, provisioned.hook_dlq_url = create_hook_queues(
+            settings.aws_region
+        )
+        provisioned.environment["TASKBEAT_HOOK_QUEUE_URL"] = provisioned.hook_queue_url
     functions = provisioned.function_arns
     if runs.PLAN_FUNCTION in functions and runs.RUN_STEP_FUNCTION in functions:
         provisioned.state_machine_arn = create_state_machine(
@@ -336,3 +347,36 @@ def schedule_rules(app: Chalice, region: str, role_arn: str) -> list[str]:
             )
         names.append(rule.name)
     return names
+
+
+def create_hook_queues(region: str) -> tuple[str, str]:
+    """The hook delivery queue and its dead-letter queue, as CDK makes them
+    (infrastructure/components/hooks.py); their URLs."""
+    from chalicelib.adapters.aws.hook_queue import (
+        DLQ_RETENTION_SECONDS,
+        MAX_RECEIVES,
+        VISIBILITY_TIMEOUT_SECONDS,
+    )
+
+    client = aws_client("sqs", region)
+    dlq_url = str(
+        client.create_queue(
+            QueueName=HOOK_DLQ_NAME,
+            Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)},
+        )["QueueUrl"]
+    )
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    queue_url = str(
+        client.create_queue(
+            QueueName=HOOK_QUEUE_NAME,
+            Attributes={
+                "VisibilityTimeout": str(VISIBILITY_TIMEOUT_SECONDS),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES}
+                ),
+            },
+        )["QueueUrl"]
+    )
+    return queue_url, dlq_url

@@ -109,6 +109,7 @@ class LocalStack:
         self._gateway: Any = None
         self._ticker: Any = None
         self._sweeper: Any = None
+        self._hook_poller: Any = None
 
     # --- URLs --------------------------------------------------------------------------------
 
@@ -144,6 +145,11 @@ class LocalStack:
     def ticker(self) -> Any:
         """The scheduler ticker (`tick(now)` drives it); None when targeting AWS."""
         return self._ticker
+
+    @property
+    def hook_poller(self) -> Any:
+        """The hook delivery queue's consumer (`poll_once()` drives it); None when not running."""
+        return self._hook_poller
 
     @property
     def sweeper(self) -> Any:
@@ -256,6 +262,7 @@ class LocalStack:
             self._ticker.start()
             self._stops.append(("scheduler ticker", self._ticker.stop))
             self._start_sweeper()
+            self._start_hook_poller()
 
     def _start_sweeper(self) -> None:
         """The due-date sweep on its own thread, as the EventBridge rule invokes it on AWS."""
@@ -266,6 +273,18 @@ class LocalStack:
         self._sweeper = SweepTicker(self.registry, self.region, self._sweep_interval)
         self._sweeper.start()
         self._stops.append(("due-date sweep", self._sweeper.stop))
+
+    def _start_hook_poller(self) -> None:
+        """The hook delivery queue's consumer on its own thread, as the SQS event source
+        mapping on AWS."""
+        from local.hook_poller import HOOKS_FUNCTION, HookPoller
+
+        queue_url = getattr(self.provisioned, "hook_queue_url", "")
+        if not queue_url or HOOKS_FUNCTION not in self.registry:
+            return
+        self._hook_poller = HookPoller(self.registry, self.region, queue_url)
+        self._hook_poller.start()
+        self._stops.append(("hook delivery poller", self._hook_poller.stop))
 
     def _queue_invocation(self, function_arn: str, payload: str) -> bool:
         """An asynchronous invocation of one of the stack's functions, queued in process (what

@@ -1189,7 +1189,9 @@ class InMemoryEventLog:
                     latest.at if latest else None,
                     event.at,
                 )
-                kept = replace(event, id=str(position), project_id=project_id)
+                kept = replace(
+                    event, id=str(position), project_id=project_id, source=event.id or None
+                )
                 kept_events.append(kept)
                 logged.append(kept)
             return logged
@@ -1420,6 +1422,113 @@ class RecordingWebhookClient:
         return WebhookResult(status_code=self.status, duration_ms=1)
 
 
+class InMemoryHookRepository(InMemoryTemplateRepository):
+    """Hooks in memory: stored like templates, plus the active lookup and the failure count."""
+
+    def __init__(self, projects: InMemoryProjectRepository) -> None:
+        super().__init__(projects)
+        self.active_queries: list[str] = []
+
+    def update(self, before: Any, after: Any) -> Any:
+        with self._lock:
+            stored = self.templates.get(before.id)
+            if stored is not None and after.consecutive_failures == before.consecutive_failures:
+                # Only the fields users change are written: the count stays the stored one.
+                after = after.with_changes(consecutive_failures=stored.consecutive_failures)
+        return super().update(before, after)
+
+    def find(self, project_id: str, page: PageRequest) -> Page[Any]:
+        rows = sorted(
+            (h for h in self.templates.values() if h.project_id == project_id),
+            key=lambda h: h.id,
+            reverse=True,
+        )
+        return _page_after(rows, page, f"hooks:{project_id}")
+
+    def active_for(self, project_id: str) -> list[Any]:
+        self.active_queries.append(project_id)
+        return sorted(
+            (h for h in self.templates.values() if h.project_id == project_id and h.active),
+            key=lambda h: h.id,
+        )
+
+    def count_failure(self, hook_id: str) -> int | None:
+        with self._lock:
+            hook = self.templates.get(hook_id)
+            if hook is None:
+                return None
+            hook = hook.with_changes(consecutive_failures=hook.consecutive_failures + 1)
+            self.templates[hook_id] = hook
+            return int(hook.consecutive_failures)
+
+    def reset_failures(self, hook_id: str) -> None:
+        with self._lock:
+            hook = self.templates.get(hook_id)
+            if hook is not None:
+                self.templates[hook_id] = hook.with_changes(consecutive_failures=0)
+
+    def disable(self, hook_id: str, at: datetime) -> Any:
+        with self._lock:
+            hook = self.templates.get(hook_id)
+            if hook is None or not hook.active:
+                return None
+            hook = hook.with_changes(active=False, updated_at=at, version=hook.version + 1)
+            self.templates[hook_id] = hook
+            return hook
+
+
+class InMemoryDeliveryRepository:
+    def __init__(self) -> None:
+        self.deliveries: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, delivery_id: str) -> Any:
+        return self.deliveries.get(delivery_id)
+
+    def add(self, delivery: Any) -> bool:
+        with self._lock:
+            if delivery.id in self.deliveries:
+                return False
+            self.deliveries[delivery.id] = delivery
+            return True
+
+    def record_attempt(self, before: Any, after: Any) -> bool:
+        with self._lock:
+            stored = self.deliveries.get(before.id)
+            if stored is None or stored.status.value != "pending":
+                return False
+            if stored.attempts != before.attempts:
+                return False
+            self.deliveries[before.id] = after
+            return True
+
+    def find(self, hook_id: str, page: PageRequest) -> Page[Any]:
+        rows = sorted(
+            (d for d in self.deliveries.values() if d.hook_id == hook_id),
+            key=lambda d: d.id,
+            reverse=True,
+        )
+        return _page_after(rows, page, f"deliveries:{hook_id}")
+
+
+class InMemoryDeliveryQueue:
+    """The delivery queue in memory: what was sent, and each retry's delay by receipt."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.delays: list[tuple[str, int]] = []
+
+    def send(self, delivery_ids: Sequence[str]) -> None:
+        self.sent.extend(delivery_ids)
+
+    def retry_later(self, receipt: str, delay_seconds: int) -> None:
+        self.delays.append((receipt, delay_seconds))
+
+    def take(self) -> list[str]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
 def _no_stream(event: dict[str, Any]) -> list[Any]:
     raise AssertionError("in-memory adapters have no DynamoDB stream: use the moto tier")
 
@@ -1453,6 +1562,9 @@ class InMemoryAdapters:
         self.rules = InMemoryRuleRepository(self.projects)
         self.rule_log = InMemoryRuleExecutionRepository()
         self.calendars = InMemoryCalendarRepository(self.users, self.tasks)
+        self.hooks = InMemoryHookRepository(self.projects)
+        self.hook_deliveries = InMemoryDeliveryRepository()
+        self.hook_queue = InMemoryDeliveryQueue()
         self.connections = InMemoryConnectionRepository()
         self.event_log = InMemoryEventLog()
         self.due_sweep = InMemoryDueSweepRepository(self.tasks, records)

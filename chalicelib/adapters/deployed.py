@@ -17,6 +17,8 @@ if TYPE_CHECKING:
         Clock,
         CommentRepository,
         ConnectionRepository,
+        DeliveryQueue,
+        DeliveryRepository,
         DueSweepRepository,
         EmailDirectory,
         EventLog,
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
         FanOut,
         HealthProbe,
         HistoryRepository,
+        HookRepository,
         Janitor,
         LoginAttempts,
         NotificationRepository,
@@ -195,6 +198,26 @@ class AwsAdapters:
         from chalicelib.adapters.dynamodb.api_tokens import DynamoApiTokenRepository
 
         return DynamoApiTokenRepository()
+
+    @cached_property
+    def hooks(self) -> HookRepository:
+        from chalicelib.adapters.dynamodb.hooks import DynamoHookRepository
+
+        return DynamoHookRepository()
+
+    @cached_property
+    def hook_deliveries(self) -> DeliveryRepository:
+        from chalicelib.adapters.dynamodb.hooks import DynamoDeliveryRepository
+
+        return DynamoDeliveryRepository()
+
+    @cached_property
+    def hook_queue(self) -> DeliveryQueue:
+        from chalicelib.adapters.aws.hook_queue import SqsDeliveryQueue, UnconfiguredQueue
+
+        if not self.settings.hook_queue_url:
+            return UnconfiguredQueue()
+        return SqsDeliveryQueue(aws_client("sqs", self.settings), self.settings.hook_queue_url)
 
     @cached_property
     def connections(self) -> ConnectionRepository:

@@ -76,6 +76,12 @@ ROUTE_MODULES: dict[str, dict[str, tuple[str, ...]]] = {
         "/rules/{rule_id}": ("DELETE", "GET", "PATCH", "PUT"),
         "/rules/{rule_id}/executions": ("GET",),
     },
+    "chalicelib.api.hooks": {
+        "/deliveries/{delivery_id}/redeliver": ("POST",),
+        "/hooks/{hook_id}": ("DELETE", "GET", "PATCH"),
+        "/hooks/{hook_id}/deliveries": ("GET",),
+        "/projects/{project_id}/hooks": ("GET", "POST"),
+    },
     "chalicelib.api.notifications": {
         "/notifications": ("GET",),
         "/notifications/read-all": ("POST",),

@@ -46,6 +46,8 @@ SCOPED_ID_PARAMS = {
     "template_id": "template",
     "rule_id": "rule",
     "token_id": "token",  # an API token's: its ULID and its user's (domain/api_tokens.py)
+    "hook_id": "hook",
+    "delivery_id": "delivery",
 }
 
 

@@ -32,6 +32,7 @@ class NotificationType(enum.StrEnum):
     WORKFLOW_RUN_FAILED = "workflow_run.failed"
     TASK_STATUS_CHANGED = "task.status_changed"
     RULE_NOTIFY = "rule.notify"  # an automation rule's `notify` action
+    HOOK_DISABLED = "hook.disabled"  # a project hook turned off after failing deliveries
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ class Event:
     user_id: str | None = None
     # Its data is only the resource's ids (it was too large for a frame when it was logged).
     truncated: bool = False
+    # The stream record it was made from, once the event log has given it its own id: the
+    # same record delivered again makes the same hook deliveries (services/hooks.py).
+    source: str | None = field(default=None, compare=False)
 
     def frame(self) -> dict[str, Any]:
         """The frame clients get. One over API Gateway's 128 KiB message limit carries only

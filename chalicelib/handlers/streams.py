@@ -27,6 +27,9 @@ def on_change(event: dict[str, Any]) -> dict[str, Any]:
     with container.request_scope():
         events = container.realtime.record(events_of(container.realtime_changes(event)))
         published = container.realtime.publish(events)
+    # Project hooks: deliveries made and queued here, sent by `deliver_hooks` (never inline).
+    with container.request_scope():
+        hook_deliveries = container.hooks.dispatch(events)
     changes = container.task_changes(event)
     index_writes = sum(container.search_indexer.apply(before, after) for before, after in changes)
     schedule_calls = sum(container.schedule_sync.apply(before, after) for before, after in changes)
@@ -40,6 +43,7 @@ def on_change(event: dict[str, Any]) -> dict[str, Any]:
         if before is not None and after is None
     )
     purged += sum(container.janitor.purge_project(p) for p in container.removed_projects(event))
+    purged += sum(container.hooks.purge_project(p) for p in container.removed_projects(event))
     # Automation: a deleted project's rules and templates go; rules act on what happened.
     purged += sum(
         container.rules.purge_project(p) + container.templates.purge_project(p)
@@ -54,4 +58,5 @@ def on_change(event: dict[str, Any]) -> dict[str, Any]:
         "rules_fired": rules_fired,
         "pushed": published.pushed,
         "gone": published.gone,
+        "hook_deliveries": hook_deliveries,
     }

@@ -13,6 +13,7 @@ from chalicelib.ports.executions import (
     ExecutionRunner,
     WebhookClient,
 )
+from chalicelib.ports.hooks import DeliveryQueue, DeliveryRepository, HookRepository
 from chalicelib.ports.identity import (
     ApiTokenRepository,
     EmailDirectory,
@@ -57,6 +58,8 @@ __all__ = [
     "Clock",
     "CommentRepository",
     "ConnectionRepository",
+    "DeliveryQueue",
+    "DeliveryRepository",
     "DependencyGraph",
     "DueSweepRepository",
     "DueTaskRef",
@@ -67,6 +70,7 @@ __all__ = [
     "FanOut",
     "HealthProbe",
     "HistoryRepository",
+    "HookRepository",
     "Janitor",
     "LoginAttempts",
     "LoginState",

@@ -30,6 +30,8 @@ class ReadKind(enum.Enum):
     WORKFLOW_RUN = "workflow_run"
     TEMPLATE = "template"
     RULE = "rule"
+    HOOK = "hook"
+    DELIVERY = "delivery"
 
 
 @dataclass(frozen=True)
@@ -98,3 +100,11 @@ def template(template_id: str) -> PrefetchKey:
 
 def rule(rule_id: str) -> PrefetchKey:
     return PrefetchKey(ReadKind.RULE, (rule_id,))
+
+
+def hook(hook_id: str) -> PrefetchKey:
+    return PrefetchKey(ReadKind.HOOK, (hook_id,))
+
+
+def delivery(delivery_id: str) -> PrefetchKey:
+    return PrefetchKey(ReadKind.DELIVERY, (delivery_id,))

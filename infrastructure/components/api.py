@@ -32,6 +32,7 @@ ENTRY_POINTS = {
     "RunStep": "run_step",
     "Sweep": "sweep",
     "RotateJwtKey": "rotate_jwt_key",
+    "DeliverHooks": "deliver_hooks",
 }
 
 # Errors API Gateway answers itself, before the app runs, in the contract's error body.

@@ -34,6 +34,15 @@ LOGICAL_IDS: Final = {
     "plan": "Plan",
     "run_step": "RunStep",
     "sweep": "Sweep",
+    "deliver_hooks": "DeliverHooks",
+}
+# Statements that go to exactly these functions, whoever else declares their actions (two
+# queues take sqs:SendMessage from different functions: the scheduler's dead letters from
+# `fire`, hook deliveries from `on_change` and `api_handler`).
+ROUTED_BY_SID: Final = {
+    "FireDeadLetters": ("fire",),
+    "HookQueueSend": ("on_change", "api_handler"),
+    "HookQueueConsume": ("deliver_hooks",),
 }
 
 
@@ -59,7 +68,12 @@ class _Router:
         self, statement: iam.PolicyStatement
     ) -> iam.AddToPrincipalPolicyResult:
         actions = {IMPLIED_BY.get(action, action) for action in statement.actions}
-        if actions == {INVOKE}:
+        routed = ROUTED_BY_SID.get(statement.sid or "")
+        if routed is not None:
+            targets = [n for n in routed if actions <= set(FUNCTION_ACCESS[n].actions)]
+            if len(targets) != len(routed):
+                raise ValueError(f"{statement.sid}: a function it names does not declare it")
+        elif actions == {INVOKE}:
             invoked = {f"Invoke{logical_id}": name for name, logical_id in LOGICAL_IDS.items()}
             callee = invoked.get(statement.sid or "")
             if callee is None:

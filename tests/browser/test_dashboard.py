@@ -4,8 +4,8 @@ playwright-core driving Debian's headless Chromium) against a local stack starte
 
 Covers signing in and out, creating and completing a task with the keyboard, a change from
 another browser session arriving live, a task's detail, a workflow run's graph reaching
-succeeded, the board at phone width, and an API token made, shown once, copied and revoked on
-the Tokens screen (web/tests/browser/dashboard.test.mjs). With
+succeeded, the board at phone width, an API token made, shown once, copied and revoked on the
+Tokens screen, and a project hook with its delivery log (web/tests/browser/dashboard.test.mjs). With
 TASKBEAT_SCREENSHOTS=DIR (`make screenshots`) it also saves the main screens there.
 """
 

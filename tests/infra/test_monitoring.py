@@ -175,9 +175,14 @@ def test_runs_dead_letters_sweep_and_fan_out_are_alarmed(cloud_assembly: CloudAs
     for metric_name in ("ExecutionsFailed", "ExecutionsTimedOut"):
         (metric,) = _alarmed(cloud_assembly, "AWS/States", metric_name)
         assert _dimension(metric, "StateMachineArn") == {"Ref": state_machine_id}
-    (queue_id,) = cloud_assembly.resources("AWS::SQS::Queue")
-    (dead_letters,) = _alarmed(cloud_assembly, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
-    assert _dimension(dead_letters, "QueueName") == {"Fn::GetAtt": [queue_id, "QueueName"]}
+    queues = cloud_assembly.resources("AWS::SQS::Queue")
+    # The scheduler's dead letters and the hook deliveries' (components/hooks.py).
+    dead_letter_queues = {q for q in queues if "DeadLetterQueue" in q}
+    assert len(dead_letter_queues) == 2
+    alarmed = _alarmed(cloud_assembly, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert sorted(json.dumps(_dimension(m, "QueueName")) for m in alarmed) == sorted(
+        json.dumps({"Fn::GetAtt": [q, "QueueName"]}) for q in dead_letter_queues
+    )
     errors = [
         _dimension(m, "FunctionName") for m in _alarmed(cloud_assembly, "AWS/Lambda", "Errors")
     ]

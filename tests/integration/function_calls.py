@@ -63,6 +63,9 @@ def iam_terms(
         return {(f"dynamodb:{operation}", table)}
     if service == "execute-api":
         return {("execute-api:ManageConnections", "@connections")}
+    if service == "sqs":  # a batch call needs its single call's action
+        action = operation.removesuffix("Batch")
+        return {(f"sqs:{action}", "queue")}
     if service == "lambda" and operation == "Invoke":  # which function: the name in its ARN
         name = str(params.get("FunctionName", "")).rsplit(":", 1)[-1]
         return {("lambda:InvokeFunction", f"function:{name}")}

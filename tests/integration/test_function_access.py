@@ -27,10 +27,11 @@ from chalicelib import bootstrap
 from chalicelib.adapters.dynamodb import tables
 from chalicelib.adapters.dynamodb.executions import DynamoExecutionRepository
 from chalicelib.domain.executions import Execution, ExecutionStatus, Trigger, new_execution_id
-from chalicelib.handlers import runs, scheduling, streams, sweep, websocket
+from chalicelib.handlers import hooks, runs, scheduling, streams, sweep, websocket
 from chalicelib.settings import Settings
 from infrastructure.access import FUNCTION_ACCESS, UNEXERCISED, granted
 from tests.fakes import fast_hasher
+from tests.hook_target import HookTarget
 from tests.integration.conftest import REGION, Http
 from tests.integration.function_calls import CALLS, Recorder
 from tests.integration.function_calls import record as _record
@@ -79,7 +80,13 @@ def _workload() -> Iterator[dict[str, set[tuple[str, str]]]]:
             "scheduler_role_arn": ROLE_ARN,
             "scheduler_dlq_arn": DLQ_ARN,
             "state_machine_arn": machine,
+            "hook_queue_url": boto3.client("sqs", region_name=REGION).create_queue(
+                QueueName="hooks"
+            )["QueueUrl"],
             "allow_private_webhooks": True,  # the webhook below answers on loopback
+            # A failed hook delivery's first retry (10 s on) is within it, its second (20 s
+            # more) is not: the workload shows both a retry and a delivery that fails for good.
+            "hook_retry_window_seconds": 15,
         }
     )
     _SETTINGS[:] = [configured]
@@ -112,6 +119,13 @@ def _ok(response: Any, status: int = 200) -> Any:
 
 
 def _run_everything(container: bootstrap.Container, http: Http, recorder: Recorder) -> None:
+    with HookTarget() as target:
+        _run_everything_with(container, http, recorder, target)
+
+
+def _run_everything_with(
+    container: bootstrap.Container, http: Http, recorder: Recorder, target: HookTarget
+) -> None:
     with record("api_handler"):
         owner = http.register("owner@example.com")
         member = http.register("member@example.com")
@@ -290,7 +304,20 @@ def _run_everything(container: bootstrap.Container, http: Http, recorder: Record
         _ok(http("POST", f"/tasks/{doomed['id']}/comments", {"body": "bye"}, token), 201)
         _ok(http("POST", f"/tasks/{doomed['id']}/run", token=token), 202)
         _ok(http("DELETE", f"/tasks/{doomed['id']}", token=token), 204)
+        hook = _ok(
+            http(
+                "POST",
+                f"/projects/{pid}/hooks",
+                {"url": target.url, "events": ["task.created", "comment.created"]},
+                token,
+            ),
+            201,
+        )
+        _ok(http("GET", f"/projects/{pid}/hooks", token=token))
+        _ok(http("PATCH", f"/hooks/{hook['id']}", {"events": ["task.created"]}, token))
         spare = _ok(http("POST", "/projects", {"name": "Spare"}, token), 201)
+        spare_hook = {"url": target.url, "events": ["task.deleted"]}
+        _ok(http("POST", f"/projects/{spare['id']}/hooks", spare_hook, token), 201)
         _ok(http("DELETE", f"/projects/{spare['id']}", token=token), 204)
         _ok(http("POST", "/auth/logout", token=token), 204)
         token = _ok(
@@ -323,6 +350,47 @@ def _run_everything(container: bootstrap.Container, http: Http, recorder: Record
     with record("api_handler"):  # search, now that the stream consumer indexed the tasks
         _ok(http("GET", f"/tasks/search?q=deploy&project_id={pid}", token=token))
         logged = _ok(http("GET", f"/projects/{pid}/events?limit=1", token=token))["items"]
+    # The hook's deliveries, as the SQS event source mapping hands them over (read outside).
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = container.settings.hook_queue_url
+    batches = []
+    while received := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+        "Messages"
+    ):
+        batches.append(received)
+    assert batches
+    with record("deliver_hooks"):
+        for received in batches:
+            answer = hooks.deliver_hooks(
+                {
+                    "Records": [
+                        {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"],
+                         "body": m["Body"]}
+                        for m in received
+                    ]
+                }
+            )  # fmt: skip
+            assert answer["batchItemFailures"] == []
+    target.statuses = [500, 500]  # a retry (the message hidden), then failed for good
+    with record("api_handler"):
+        log = _ok(http("GET", f"/hooks/{hook['id']}/deliveries", token=token))
+        again = _ok(
+            http("POST", f"/deliveries/{log['items'][0]['id']}/redeliver", token=token), 202
+        )
+        _ok(http("GET", f"/hooks/{hook['id']}", token=token))
+    (message,) = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    assert again["id"] in message["Body"]
+    with record("deliver_hooks"):
+        record_ = {
+            "messageId": "m",
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+        }
+        assert hooks.deliver_hooks({"Records": [record_]})["retried"] == 1
+        # Handed out again: past the window now, the delivery fails and counts on its hook.
+        assert hooks.deliver_hooks({"Records": [record_]})["settled"] == 1
+    with record("api_handler"):
+        _ok(http("DELETE", f"/hooks/{hook['id']}", token=token), 204)
 
     with record("fire"):
         for target in ({"task_id": task["id"]}, {"workflow_id": workflow["id"]}):

@@ -19,7 +19,7 @@ from chalicelib.adapters.dynamodb import connection
 from chalicelib.api.route_table import ROUTE_MODULES
 from chalicelib.api.routing import SCOPED_ID_PARAMS
 from chalicelib.domain.model import new_id
-from tests.integration.conftest import Http
+from tests.integration.conftest import PASSWORD, Http
 from tests.integration.helpers import assert_error
 
 ROUTES = sorted(
@@ -76,7 +76,15 @@ def caller(http: Http) -> dict[str, Any]:
     token = me["access_token"]
     task = http("POST", "/tasks", {"title": "real"}, token)
     assert task.status_code == 201, task.body
-    return {"token": token, "task_id": task.json["id"], "project_id": task.json["project_id"]}
+    admin = http("POST", "/auth/login", {"email": "first@example.com", "password": PASSWORD})
+    assert admin.status_code == 200, admin.body
+    return {
+        "token": token,
+        "admin_token": admin.json["access_token"],
+        "task_id": task.json["id"],
+        "project_id": task.json["project_id"],
+        "user_id": me["user"]["id"],
+    }
 
 
 def test_the_table_holds_the_routes_of_every_kind_of_scoped_id() -> None:
@@ -93,14 +101,16 @@ def test_a_malformed_scoped_id_is_404_without_a_read(
 
     def path_with(scoped: str) -> str:
         values = dict.fromkeys(SCOPED_ID_PARAMS, scoped)
-        return route.format(**values, comment_id=new_id())
+        return route.format(**values, comment_id=new_id(), user_id=caller["user_id"])
 
-    missing = http(method, path_with(new_id() + caller["project_id"]), body, caller["token"])
+    # An admin's route (another user's API tokens) answers only admins, 403 before any id.
+    token = caller["admin_token"] if route.startswith("/users/{user_id}") else caller["token"]
+    missing = http(method, path_with(new_id() + caller["project_id"]), body, token)
     assert_error(missing, 404, "not_found")
 
     for why, value in malformed(caller["task_id"]).items():
         reads.calls.clear()
-        answer = http(method, path_with(value), body, caller["token"])
+        answer = http(method, path_with(value), body, token)
         error = assert_error(answer, 404, "not_found")
         assert error["error"]["message"] == missing.json["error"]["message"], why
         assert error["error"]["details"] == [], why

@@ -189,6 +189,26 @@ class World:
         body = {"name": "Template", "task": {"title": "From {{what}}"}}
         return str(self.ok(who, "POST", f"/projects/{self.ids['project']}/templates", body)["id"])
 
+    def fresh_hook(self, who: str = "admin") -> str:
+        # A public address written as a number (no DNS here); nothing is ever sent to it.
+        body = {"url": "https://93.184.216.34/in", "events": ["task.created"]}
+        return str(self.ok(who, "POST", f"/projects/{self.ids['project']}/hooks", body)["id"])
+
+    def fresh_delivery(self) -> str:
+        """A delivery of a made-up `task.created` event to the team's hook (as the stream
+        consumer makes them)."""
+        from datetime import UTC, datetime
+
+        from chalicelib.domain.realtime import Event, EventType
+
+        project = self.ids["project"]
+        event = Event(new_id(), EventType.TASK_CREATED, datetime.now(UTC), {"id": "t"}, project)
+        with self.container.request_scope():
+            self.container.hooks.dispatch([event])
+        hook = self.ids["hook"]
+        log = self.ok("admin", "GET", f"/hooks/{hook}/deliveries?limit=1")["items"]
+        return str(log[0]["id"])
+
     def fresh_rule(self, who: str = "member") -> str:
         body = {
             "name": "Rule",
@@ -225,6 +245,8 @@ def _build_team(world: World) -> None:
     world.ids["run"] = world.fresh_run()
     world.ids["template"] = world.fresh_template()
     world.ids["rule"] = world.fresh_rule()
+    world.ids["hook"] = world.fresh_hook()
+    world.ids["delivery"] = world.fresh_delivery()
     world.ids["execution"] = world.ok("member", "POST", f"/tasks/{world.ids['task']}/run")["id"]
     # An assignment notifies the assignee: `member` has a notification of its own.
     world.ok("admin", "POST", f"/tasks/{world.ids['task']}/assign", {"assignee_id": None})
@@ -238,8 +260,17 @@ def _build_team(world: World) -> None:
     world.ids["notification"] = notification["id"]
 
 
+HOOK_QUEUE = "test-hooks"
+HOOK_QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/123456789012/{HOOK_QUEUE}"
+
+
 def make_settings(**overrides: Any) -> Settings:
-    return Settings(table_prefix="test-", jwt_secret_id="test/jwt", aws_region=REGION, **overrides)
+    return Settings(
+        table_prefix="test-",
+        jwt_secret_id="test/jwt",
+        aws_region=REGION,
+        **({"hook_queue_url": HOOK_QUEUE_URL} | overrides),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +296,7 @@ def world(world_settings: Settings) -> Iterator[World]:
                 boto3.client("secretsmanager", region_name=REGION).create_secret(
                     Name=secret_id, SecretString=os.urandom(32).hex()
                 )
+            boto3.client("sqs", region_name=REGION).create_queue(QueueName=HOOK_QUEUE)
             container = bootstrap.build(settings, hasher=fast_hasher())
             bootstrap.override(container)
             try:

@@ -190,6 +190,8 @@ RULE_BODY = {
 TEMPLATE_BODY = {"name": "New template", "task": {"title": "Do {{what}}"}}
 
 PROJECT = "project"
+# A public address written as a number (no DNS in the tests); nothing is ever sent to it.
+HOOK_BODY = {"url": "https://93.184.216.34/in", "events": ["task.created"]}
 CASES: list[Case] = [
     # ---- service ----------------------------------------------------------------------------
     Case("GET", "/health", "public", 200, p("/health")),
@@ -531,6 +533,56 @@ CASES: list[Case] = [
         own=True,
     ),
     Case("GET", "/rules/{rule_id}/executions", PROJECT, 200, p("/rules/{rule_id}/executions")),
+    # ---- project hooks (admin+) ----------------------------------------------------------------
+    Case(
+        "GET",
+        "/projects/{project_id}/hooks",
+        PROJECT,
+        200,
+        p("/projects/{project_id}/hooks"),
+        min_role="admin",
+    ),
+    Case(
+        "POST",
+        "/projects/{project_id}/hooks",
+        PROJECT,
+        201,
+        with_body(p("/projects/{project_id}/hooks"), const(HOOK_BODY)),
+        min_role="admin",
+    ),
+    Case("GET", "/hooks/{hook_id}", PROJECT, 200, p("/hooks/{hook_id}"), min_role="admin"),
+    Case(
+        "PATCH",
+        "/hooks/{hook_id}",
+        PROJECT,
+        200,
+        with_body(p("/hooks/{hook_id}"), const({"active": True})),
+        min_role="admin",
+    ),
+    Case(
+        "DELETE",
+        "/hooks/{hook_id}",
+        PROJECT,
+        204,
+        p("/hooks/{hook_id}", hook_id=lambda w: w.fresh_hook()),
+        min_role="admin",
+    ),
+    Case(
+        "GET",
+        "/hooks/{hook_id}/deliveries",
+        PROJECT,
+        200,
+        p("/hooks/{hook_id}/deliveries"),
+        min_role="admin",
+    ),
+    Case(
+        "POST",
+        "/deliveries/{delivery_id}/redeliver",
+        PROJECT,
+        202,
+        p("/deliveries/{delivery_id}/redeliver"),
+        min_role="admin",
+    ),
     # ---- notifications (the caller's own) --------------------------------------------------------
     Case("GET", "/notifications", "self", 200, p("/notifications")),
     Case("POST", "/notifications/read-all", "self", 204, p("/notifications/read-all")),

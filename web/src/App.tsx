@@ -268,6 +268,7 @@ function Page({ route }: { route: Route }) {
     case "board":
     case "members":
     case "workflows":
+    case "hooks":
       return <ProjectView key={route.projectId} projectId={route.projectId} tab={route.name} />;
     case "task":
       return <TaskView key={route.taskId} taskId={route.taskId} />;

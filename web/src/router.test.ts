@@ -8,6 +8,7 @@ describe("routes", () => {
       { name: "board", projectId: "01H/x" },
       { name: "members", projectId: "p" },
       { name: "workflows", projectId: "p" },
+      { name: "hooks", projectId: "p" },
       { name: "task", taskId: "t" },
       { name: "workflow", workflowId: "w" },
       { name: "run", runId: "r" },

@@ -5,6 +5,7 @@ export type Route =
   | { name: "board"; projectId: string }
   | { name: "members"; projectId: string }
   | { name: "workflows"; projectId: string }
+  | { name: "hooks"; projectId: string }
   | { name: "task"; taskId: string }
   | { name: "workflow"; workflowId: string }
   | { name: "run"; runId: string }
@@ -21,6 +22,7 @@ export function parseRoute(hash: string): Route {
     if (!sub || sub === "board") return { name: "board", projectId: id };
     if (sub === "members") return { name: "members", projectId: id };
     if (sub === "workflows") return { name: "workflows", projectId: id };
+    if (sub === "hooks") return { name: "hooks", projectId: id };
   }
   if (first === "tasks" && id && parts.length === 2) return { name: "task", taskId: id };
   if (first === "workflows" && id && parts.length === 2) return { name: "workflow", workflowId: id };
@@ -41,6 +43,8 @@ export function href(route: Route): string {
       return `#/projects/${e(route.projectId)}/members`;
     case "workflows":
       return `#/projects/${e(route.projectId)}/workflows`;
+    case "hooks":
+      return `#/projects/${e(route.projectId)}/hooks`;
     case "task":
       return `#/tasks/${e(route.taskId)}`;
     case "workflow":

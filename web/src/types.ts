@@ -225,3 +225,42 @@ export interface ApiToken {
 export interface CreatedApiToken extends ApiToken {
   token: string;
 }
+
+/** A project webhook (event subscription), admin+. */
+export interface Hook {
+  id: string;
+  project_id: string;
+  url: string;
+  events: string[];
+  active: boolean;
+  consecutive_failures: number;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+/** One delivery of an event to a hook, with its attempts' outcome. */
+export interface HookDelivery {
+  id: string;
+  hook_id: string;
+  event_id: string;
+  event_type: string;
+  status: "pending" | "succeeded" | "failed";
+  attempts: number;
+  response_status: number | null;
+  error: string | null;
+  redelivery_of: string | null;
+  created_at: string;
+  updated_at: string | null;
+}
+
+/** The event types a hook may subscribe to (the WebSocket's project events). */
+export const HOOK_EVENTS = [
+  "task.created",
+  "task.updated",
+  "task.deleted",
+  "comment.created",
+  "execution.updated",
+  "workflow_run.updated",
+] as const;

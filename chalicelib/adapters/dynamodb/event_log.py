@@ -111,6 +111,7 @@ class DynamoEventLog:
                 frame["data"],
                 project_id,
                 truncated=bool(frame.get("truncated")),
+                source=event.id or None,
             )
         raise Unavailable("the project's event log is busy, retry later")
 

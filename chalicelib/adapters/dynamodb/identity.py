@@ -14,7 +14,9 @@ from chalicelib.adapters.dynamodb import connection, prefetch
 from chalicelib.adapters.dynamodb.models import (
     ClaimModel,
     CommentModel,
+    DeliveryModel,
     ExecutionModel,
+    HookModel,
     LoginThrottleModel,
     MembershipModel,
     NotificationStateModel,
@@ -90,6 +92,10 @@ def item_key(key: PrefetchKey) -> ItemKey:
             return ItemKey(TemplateModel, ids[0])
         case ReadKind.RULE:
             return ItemKey(RuleModel, ids[0])
+        case ReadKind.HOOK:
+            return ItemKey(HookModel, ids[0])
+        case ReadKind.DELIVERY:
+            return ItemKey(DeliveryModel, ids[0])
         case unmapped:  # mypy fails here when a kind has no item
             assert_never(unmapped)
 

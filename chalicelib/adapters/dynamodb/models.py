@@ -735,3 +735,86 @@ class ApiTokenModel(BaseModel):
     expires_at = UTCDateTimeAttribute(null=True)
     last_used_at = UTCDateTimeAttribute(null=True)  # to the minute
     held = NumberAttribute(null=True)  # the counter item's only attribute
+
+
+# ---- project webhooks: hooks and their deliveries ---------------------------------------------
+
+
+class HooksByProject(GlobalSecondaryIndex["HookModel"]):
+    """A project's hooks; ids start with a ULID, so a descending query is newest first."""
+
+    class Meta:
+        index_name = "by_project"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class ActiveHooksByProject(GlobalSecondaryIndex["HookModel"]):
+    """Sparse: only active hooks carry `active_project_id`, so the stream consumer finds a
+    project's active hooks with one Query on a key."""
+
+    class Meta:
+        index_name = "active_by_project"
+        projection = AllProjection()
+
+    active_project_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class HookModel(BaseModel):
+    """One project webhook (event subscription)."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "hooks"
+
+    id = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute()
+    url = UnicodeAttribute()
+    events = UnicodeAttribute()  # JSON list of event types
+    active = BooleanAttribute()
+    active_project_id = UnicodeAttribute(null=True)  # active hooks only
+    consecutive_failures = NumberAttribute(default=0)
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = NumberAttribute(default=1)
+
+    by_project = HooksByProject()
+    active_by_project = ActiveHooksByProject()
+
+
+class DeliveriesByHook(GlobalSecondaryIndex["DeliveryModel"]):
+    """A hook's deliveries; ids start with a ULID, so a descending query is newest first."""
+
+    class Meta:
+        index_name = "by_hook"
+        projection = AllProjection()
+
+    hook_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class DeliveryModel(BaseModel):
+    """One delivery of an event to a hook: the body sent, and its attempts' outcome."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "hook_deliveries"
+
+    id = UnicodeAttribute(hash_key=True)
+    hook_id = UnicodeAttribute()
+    project_id = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    body = UnicodeAttribute()  # the JSON POSTed
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    response_status = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    redelivery_of = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+    by_hook = DeliveriesByHook()

@@ -34,6 +34,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.SubscriptionModel,
     models.ProjectEventModel,
     models.ApiTokenModel,
+    models.HookModel,
+    models.DeliveryModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.

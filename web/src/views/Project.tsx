@@ -3,10 +3,11 @@ import { href } from "../router";
 import type { Member, Project } from "../types";
 import { ErrorMessage, Loading, useLoad } from "../ui";
 import { BoardView } from "./Board";
+import { HooksView } from "./Hooks";
 import { MembersView } from "./Members";
 import { WorkflowsView } from "./Workflows";
 
-export type ProjectTab = "board" | "members" | "workflows";
+export type ProjectTab = "board" | "members" | "workflows" | "hooks";
 
 export function canManage(role: string): boolean {
   return role === "owner" || role === "admin";
@@ -39,6 +40,8 @@ export function ProjectView({ projectId, tab }: { projectId: string; tab: Projec
     ["members", "Members"],
     ["workflows", "Workflows"],
   ];
+  // Hooks are for the project's owners and admins (the API refuses the others).
+  if (canManage(project.data.my_role)) tabs.push(["hooks", "Hooks"]);
   return (
     <>
       <div className="page-head">
@@ -62,6 +65,7 @@ export function ProjectView({ projectId, tab }: { projectId: string; tab: Projec
         <MembersView project={project.data} members={members.data} error={members.error} reload={members.reload} />
       )}
       {tab === "workflows" && <WorkflowsView project={project.data} />}
+      {tab === "hooks" && <HooksView project={project.data} />}
     </>
   );
 }

@@ -370,3 +370,71 @@ test("makes an API token, shows it once with a copy button, and revokes it", asy
   await page.getByText("No tokens yet.").waitFor();
   await api(token, "GET", "/users/profile", undefined, 401);
 });
+
+test("project hooks: add one, see its signed delivery in the log, redeliver, turn off, delete", async () => {
+  const { createServer } = await import("node:http");
+  const received = [];
+  // A hook target on 127.0.0.1: answers 500 to its first request, 204 after.
+  const server = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => (body += chunk));
+    request.on("end", () => {
+      received.push({ headers: request.headers, body });
+      response.writeHead(received.length === 1 ? 500 : 204);
+      response.end();
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}/hook`;
+  try {
+    const me = await register("Hedy Lamarr", "hedy");
+    const page = await open();
+    page.on("dialog", (dialog) => dialog.accept());
+    await signIn(page, me.email);
+    await page.goto(`${APP_URL}#/projects/${me.personal.id}`);
+    await page.getByRole("link", { name: "Hooks" }).click();
+    await page.getByRole("heading", { name: "Add a hook" }).waitFor();
+    const form = page.getByRole("form", { name: "Add a hook" });
+    await form.getByLabel("URL").fill(url);
+    await form.getByRole("checkbox", { name: "comment.created" }).check();
+    await form.getByRole("button", { name: "Add hook" }).click();
+    const row = page.locator("li.hook", { hasText: url });
+    await row.waitFor();
+    const hooks = await api(me.token, "GET", `/projects/${me.personal.id}/hooks`);
+    assert.deepEqual(hooks.items[0].events, ["task.created", "comment.created"]);
+
+    await api(me.token, "POST", "/tasks", { project_id: me.personal.id, title: "Hooked" }, 201);
+    await row.getByRole("button", { name: "Deliveries" }).click();
+    const deliveries = page.locator("table.deliveries tbody tr");
+    // The first attempt gets 500; the retry (about 10 s later) succeeds. Poll with a deadline.
+    const deadline = Date.now() + 60_000;
+    while ((await page.locator('table.deliveries [data-status="succeeded"]').count()) === 0) {
+      assert.ok(Date.now() < deadline, "the delivery did not succeed in time");
+      await page.waitForTimeout(500);
+      await page.getByRole("button", { name: "Refresh" }).click();
+    }
+    assert.equal(await deliveries.count(), 1);
+    assert.match(await deliveries.first().innerText(), /task\.created[\s\S]*2[\s\S]*204/);
+    assert.equal(received[0].headers["x-taskbeat-event"], "task.created");
+    assert.match(received[0].headers["x-taskbeat-signature"], /^t=\d+,v1=[0-9a-f]{64}$/);
+    await shot(page, "hooks");
+
+    await page.getByRole("button", { name: /^Redeliver task\.created/ }).click();
+    await page.getByText("Queued again as a new delivery.").waitFor();
+    while (received.length < 3) {
+      assert.ok(Date.now() < deadline, "the redelivery did not arrive in time");
+      await page.waitForTimeout(200);
+    }
+    assert.equal(JSON.parse(received[2].body).type, "task.created");
+    assert.notEqual(received[2].headers["x-taskbeat-delivery"], received[0].headers["x-taskbeat-delivery"]);
+
+    await row.getByRole("button", { name: "Turn off" }).click();
+    await row.getByText("Off", { exact: true }).waitFor();
+    await row.getByRole("button", { name: `Delete hook ${url}` }).click();
+    await page.getByText("No hooks yet.").waitFor();
+    const left = await api(me.token, "GET", `/projects/${me.personal.id}/hooks`);
+    assert.equal(left.items.length, 0);
+  } finally {
+    server.close();
+  }
+});
