@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         FanOut,
         HealthProbe,
         HistoryRepository,
+        IdempotencyStore,
         Janitor,
         LoginAttempts,
         NotificationRepository,
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from chalicelib.services.comments import CommentService, HistoryService
     from chalicelib.services.derived_keys import DerivedKeys
     from chalicelib.services.executions import ExecutionService, OverlapSlots
+    from chalicelib.services.idempotency import IdempotencyService
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.projects import ProjectService
     from chalicelib.services.realtime import RealtimeService
@@ -127,6 +129,8 @@ class Container:
     rule_events: Callable[[dict[str, Any]], list[RuleEvent]]
     # Calendar feeds (RFC 5545) behind each user's calendar token.
     calendars: CalendarService
+    # Idempotency-Key on POSTs: claims, guards and replays (chalicelib/api/idempotency.py).
+    idempotency: IdempotencyService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -248,6 +252,8 @@ class Adapters(Protocol):
     def realtime_changes(self) -> StreamDecoder: ...
     @property
     def rule_events(self) -> StreamDecoder: ...
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
 
     def check_webhook_url(self, url: str) -> None:
         """Refuse a webhook target the deployment must not call (raises a DomainError)."""
@@ -644,6 +650,14 @@ class _Services:
             adapters.prefetcher,
             self.clock,
             self._calendar_keys,
+        )
+
+    @cached_property
+    def idempotency(self) -> IdempotencyService:
+        from chalicelib.services.idempotency import SEALING_PURPOSE, IdempotencyService
+
+        return IdempotencyService(
+            self.adapters.idempotency, self.clock, lambda: self.keys.derive(SEALING_PURPOSE)
         )
 
 

@@ -33,11 +33,15 @@ JSON = "application/json"
 
 
 def error_body(
-    status: int, message: str, request_id: str, details: list[dict[str, Any]] | None = None
+    status: int,
+    message: str,
+    request_id: str,
+    details: list[dict[str, Any]] | None = None,
+    code: str | None = None,
 ) -> dict[str, Any]:
     return {
         "error": {
-            "code": CODE_BY_STATUS.get(status, "error"),
+            "code": code or CODE_BY_STATUS.get(status, "error"),
             "message": message,
             "details": details or [],
         },
@@ -53,10 +57,14 @@ def to_response(exc: errors.DomainError, request_id: str) -> Response:
     headers: dict[str, str | list[str]] = {"Content-Type": JSON}
     if isinstance(exc, errors.Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="taskbeat"'
-    if isinstance(exc, errors.RateLimited | errors.Unavailable):
-        headers["Retry-After"] = str(exc.retry_after_seconds)
+    # Errors that say when to retry: 429, 503, and a 409 whose request is still in flight.
+    retry_after = getattr(exc, "retry_after_seconds", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    # An error class may name a code of its own (e.g. 422 `idempotency_key_reused`).
+    code = getattr(exc, "code", None)
     return Response(
-        body=json.dumps(error_body(status, exc.message, request_id, exc.details)),
+        body=json.dumps(error_body(status, exc.message, request_id, exc.details, code)),
         status_code=status,
         headers=headers,
     )

@@ -13,6 +13,7 @@ from chalicelib.ports.executions import (
     ExecutionRunner,
     WebhookClient,
 )
+from chalicelib.ports.idempotency import IdempotencyStore
 from chalicelib.ports.identity import (
     EmailDirectory,
     LoginAttempts,
@@ -64,6 +65,7 @@ __all__ = [
     "FanOut",
     "HealthProbe",
     "HistoryRepository",
+    "IdempotencyStore",
     "Janitor",
     "LoginAttempts",
     "LoginState",

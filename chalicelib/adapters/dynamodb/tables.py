@@ -32,6 +32,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.RuleExecutionModel,
     models.ConnectionModel,
     models.SubscriptionModel,
+    models.IdempotencyModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.
