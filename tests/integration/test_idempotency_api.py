@@ -154,7 +154,7 @@ def test_the_calendar_token_is_replayed_but_not_kept_in_clear(
 
 def stored_answers(container: bootstrap.Container) -> bytes:
     """Every kept answer's bytes, from whichever store the container has."""
-    store = container.idempotency._store  # noqa: SLF001
+    store = container.idempotency._store
     records = getattr(store, "records", None)
     if records is not None:  # the in-memory fake
         return b"".join(r.answer or b"" for r in records.values())

@@ -99,3 +99,9 @@ def set_guard(guard: tuple[Guard, Callable[[], Exception]] | None) -> Any:
 
 def reset_guard(token: Any) -> None:
     _guard.reset(token)
+
+
+def guarded() -> bool:
+    """Is an idempotency guard active? A single-item write that is a route's one write goes
+    through a transaction then, so the claim's check rides with it."""
+    return _guard.get() is not None
