@@ -28,17 +28,17 @@ RETENTION = timedelta(hours=24)
 LEASE = timedelta(seconds=30)
 
 # 1..255 printable ASCII characters (space included, but not only spaces: header values lose
-# their outer white space on the way).
-_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+# their outer white space on the way). The OpenAPI document states the same pattern.
 MAX_KEY_LENGTH = 255
-KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
+KEY_PATTERN = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$"
+_KEY = re.compile(KEY_PATTERN)
 
 # Response headers a replay repeats (the others are made for every response anyway).
 REPLAYED_HEADERS = ("Content-Type", "ETag", "Location", "Retry-After")
 
 
 def valid_key(value: str) -> bool:
-    return bool(_KEY.match(value)) and bool(value.strip())
+    return len(value) <= MAX_KEY_LENGTH and bool(_KEY.fullmatch(value))
 
 
 class State(enum.Enum):

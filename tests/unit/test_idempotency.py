@@ -170,7 +170,7 @@ class TestTheRequest:
     def test_a_key_is_1_to_255_printable_ascii_characters(self) -> None:
         for good in ("a", "~" * 255, "order 42/retry"):
             assert valid_key(good), good
-        for bad in ("", " ", "x" * 256, "caf\u00e9", "line\nbreak", "nul\0"):
+        for bad in ("", " ", "x" * 256, "caf\u00e9", "line\nbreak", "nul\0", "trailing\n"):
             assert not valid_key(bad), bad
 
     def test_an_answer_round_trips(self) -> None:
@@ -196,3 +196,19 @@ class TestTheRoutes:
         config = json.loads((ROOT / ".chalice" / "config.json").read_text())
         timeout = config["lambda_functions"]["api_handler"]["lambda_timeout"]
         assert LEASE.total_seconds() > timeout
+
+    def test_the_document_names_the_header_on_every_post(self) -> None:
+        from chalicelib.api.openapi import document
+
+        for path, operations in document("test")["paths"].items():
+            post = operations.get("post")
+            if post is None:
+                continue
+            (header,) = [p for p in post["parameters"] if p["name"] == "Idempotency-Key"]
+            if post["security"]:  # authenticated: kept, replayed, refused when reused
+                assert header["schema"]["maxLength"] == 255, path
+                assert {"409", "422"} <= set(post["responses"]), path
+                success = min(post["responses"])
+                assert "Idempotent-Replayed" in post["responses"][success]["headers"], path
+            else:
+                assert "Ignored" in header["description"], path
