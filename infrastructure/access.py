@@ -78,6 +78,7 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
             "claims",
             "comments",
             "executions",
+            "idempotency",  # Idempotency-Key records (claim, complete, release)
             "login_throttle",
             "memberships",
             "notification_state",
