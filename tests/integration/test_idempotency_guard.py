@@ -261,3 +261,101 @@ def test_a_key_costs_two_calls_and_a_replay_one(http: Http) -> None:
     assert len(keyed) == plain + 2, keyed
     assert keyed.count("TransactWriteItems") == 1  # the claim's check rides in the task's
     assert replay == ["BatchGetItem", "PutItem"], replay
+
+
+class TestTheStoreUnderFailures:
+    @pytest.fixture
+    def throttle(self, moto_aws: None) -> Any:
+        from chalicelib.adapters.dynamodb import connection
+        from chalicelib.adapters.dynamodb.tables import bind
+        from tests.faults.throttling import Throttle
+
+        bind("test-", "us-east-1")
+        injected = Throttle(
+            connection.root().client,
+            share=1.0,
+            seed=1,
+            operations=frozenset({"UpdateItem", "DeleteItem"}),
+        )
+        yield injected
+        injected.remove()
+
+    def test_keeping_or_releasing_a_claim_while_throttled_is_unavailable(
+        self, throttle: Any
+    ) -> None:
+        store = DynamoIdempotencyStore()
+        first = record()
+        store.claim(first, NOW)
+        throttle.on = True
+        with pytest.raises(Unavailable):
+            store.complete(first, b"answer", False)
+        with pytest.raises(Unavailable):
+            store.release(first, NOW)
+        throttle.operations = frozenset({"UpdateItem"})  # the delete's condition fails first
+        throttle.on = False
+        with store.guarded(first):
+            DynamoTaskRepository().create(new_task(), None)
+        throttle.on = True
+        with pytest.raises(Unavailable):
+            store.release(first, NOW)
+
+    def test_a_guarded_transaction_failing_on_its_own_condition_says_so(
+        self, moto_aws: None
+    ) -> None:
+        from chalicelib.domain.errors import NotFound
+
+        store = DynamoIdempotencyStore()
+        first = record()
+        store.claim(first, NOW)
+        orphan = new_task().with_changes(project_id="01J0000000000000000000000X")
+        with pytest.raises(NotFound), store.guarded(first):
+            DynamoTaskRepository().create(orphan, None)
+        assert IdempotencyModel.get(record_id("u1", "k")).committed is None
+
+    def test_a_guarded_workflow_run_with_a_taken_id_is_stale(self, moto_aws: None) -> None:
+        from chalicelib.adapters.dynamodb.workflow_runs import DynamoWorkflowRunRepository
+        from chalicelib.domain.errors import StaleVersion
+        from tests.integration.test_moto_differential import scheduled_run
+
+        store = DynamoIdempotencyStore()
+        first = record()
+        store.claim(first, NOW)
+        run = scheduled_run()
+        runs = DynamoWorkflowRunRepository()
+        with store.guarded(first):
+            runs.create(run)
+            with pytest.raises(StaleVersion):
+                runs.create(run)
+
+
+class TestTheHttpSideUnderFailures:
+    def test_a_crash_inside_the_route_gives_the_key_up(
+        self, http: Http, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        token = http.register("ada@example.com")["access_token"]
+
+        def broken(*_: Any, **__: Any) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(DynamoTaskRepository, "create", broken)
+        assert http("POST", "/tasks", {"title": "A"}, token, Idempotency_Key="k").status_code == 500
+        monkeypatch.undo()
+        retried = http("POST", "/tasks", {"title": "A"}, token, Idempotency_Key="k")
+        assert retried.status_code == 201
+        assert "Idempotent-Replayed" not in retried.headers
+
+    def test_an_answer_that_cannot_be_kept_is_sent_all_the_same(
+        self, http: Http, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        token = http.register("ada@example.com")["access_token"]
+
+        def unavailable(*_: Any) -> bool:
+            raise Unavailable()
+
+        monkeypatch.setattr(DynamoIdempotencyStore, "complete", unavailable)
+        sent = http("POST", "/tasks", {"title": "A"}, token, Idempotency_Key="k")
+        assert sent.status_code == 201
+        monkeypatch.undo()
+        # Not kept: the claim stays in progress until its lease is over (then: answer lost).
+        assert http("POST", "/tasks", {"title": "A"}, token, Idempotency_Key="k").status_code == 409
+        assert tasks_in_table() == ["A"]

@@ -212,3 +212,21 @@ class TestTheRoutes:
                 assert "Idempotent-Replayed" in post["responses"][success]["headers"], path
             else:
                 assert "Ignored" in header["description"], path
+
+
+def test_a_lease_over_that_another_request_takes_first_is_in_flight(
+    service: IdempotencyService, store: InMemoryIdempotencyStore, clock: FakeClock
+) -> None:
+    """The claim was refused on a record whose lease is over and that nothing committed:
+    another request took it over between the two (a race): retry shortly."""
+    stale = claimed(service).record
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+
+    class Raced(InMemoryIdempotencyStore):
+        def claim(self, record: object, now: object) -> object:
+            return stale
+
+    raced = IdempotencyService(Raced(), clock, lambda: b"k" * 32)
+    with pytest.raises(RequestInFlight) as busy:
+        raced.begin("u1", "key", "fp", "POST /tasks")
+    assert busy.value.retry_after_seconds == 1

@@ -102,11 +102,9 @@ class DynamoIdempotencyStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except client.exceptions.ConditionalCheckFailedException as exc:
-            held: dict[str, Any] | None = exc.response.get("Item")
-            if held is None:  # DynamoDB always returns it; without it, ask again
-                row = IdempotencyModel.get(item["id"]["S"], consistent_read=True)
-            else:
-                row = IdempotencyModel.from_raw_data(held)
+            # The condition fails only on an item that exists: ALL_OLD returns it.
+            held: dict[str, Any] = exc.response["Item"]
+            row = IdempotencyModel.from_raw_data(held)
             return record_from_model(row, record.user_id, record.key)
         return None
 
