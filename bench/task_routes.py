@@ -31,6 +31,7 @@ def task_routes(
         )
     )
     task = f"/tasks/{first['id']}"
+    keyed_routes(call, measure, token, project)
     lists = {
         "GET /tasks (default)": f"/tasks?project_id={project}",
         "GET /tasks?status&sort=due_date": (
@@ -94,3 +95,19 @@ def task_routes(
     measure(
         "POST /notifications/read-all", lambda: call("POST", "/notifications/read-all", token=their)
     )
+
+
+# Labels of the keyed POSTs (bench/routes.py gives them their own budgets).
+KEYED = "POST /tasks + Idempotency-Key"
+REPLAYED = "POST /tasks + Idempotency-Key, replayed"
+
+
+def keyed_routes(
+    call: Callable[..., Any], measure: Callable[..., Any], token: str, project: str
+) -> None:
+    """A POST with an Idempotency-Key (a new key each time: claim, the task's transaction
+    carrying the claim's check, the answer kept), and the same POST again (the replay)."""
+    keys = iter(f"bench-{i}" for i in range(1000))
+    body = {"title": "Keyed", "project_id": project}
+    measure(KEYED, lambda: call("POST", "/tasks", body, token, key=next(keys)))
+    measure(REPLAYED, lambda: call("POST", "/tasks", body, token, key="bench-0"))

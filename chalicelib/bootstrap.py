@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         HealthProbe,
         HistoryRepository,
         HookRepository,
+        IdempotencyStore,
         Janitor,
         LoginAttempts,
         NotificationRepository,
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     from chalicelib.services.derived_keys import DerivedKeys
     from chalicelib.services.executions import ExecutionService, OverlapSlots
     from chalicelib.services.hooks import HookService
+    from chalicelib.services.idempotency import IdempotencyService
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.projects import ProjectService
     from chalicelib.services.realtime import RealtimeService
@@ -138,6 +140,8 @@ class Container:
     api_tokens: ApiTokenService
     # Project webhooks: their routes, the stream's hand-off and each delivery attempt.
     hooks: HookService
+    # Idempotency-Key on POSTs: claims, guards and replays (chalicelib/api/idempotency.py).
+    idempotency: IdempotencyService
     # Wraps each request: prefetched items live exactly as long as the request.
     request_scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
@@ -269,6 +273,8 @@ class Adapters(Protocol):
     def realtime_changes(self) -> StreamDecoder: ...
     @property
     def rule_events(self) -> StreamDecoder: ...
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
 
     def check_webhook_url(self, url: str) -> None:
         """Refuse a webhook target the deployment must not call (raises a DomainError)."""
@@ -697,6 +703,14 @@ class _Services:
                 timedelta(seconds=settings.hook_retry_window_seconds),
             ),
             timeout_seconds=settings.hook_timeout_seconds,
+        )
+
+    @cached_property
+    def idempotency(self) -> IdempotencyService:
+        from chalicelib.services.idempotency import SEALING_PURPOSE, IdempotencyService
+
+        return IdempotencyService(
+            self.adapters.idempotency, self.clock, lambda: self.keys.derive(SEALING_PURPOSE)
         )
 
 

@@ -91,6 +91,7 @@ FUNCTION_ACCESS: Final[dict[str, FunctionAccess]] = {
             "executions",
             "hook_deliveries",
             "hooks",
+            "idempotency",  # Idempotency-Key records (claim, complete, release)
             "login_throttle",
             "memberships",
             "notification_state",

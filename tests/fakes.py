@@ -29,6 +29,8 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.event_log import next_position, parse_event_id
 from chalicelib.domain.executions import Execution, Slot, SlotTaken
+from chalicelib.domain.idempotency import ClaimLost, IdempotencyRecord
+from chalicelib.domain.idempotency import State as IdempotencyState
 from chalicelib.domain.model import Page, PageRequest
 from chalicelib.domain.projects import Membership, Project, ProjectRole, ProjectWithRole
 from chalicelib.domain.realtime import Connection, Event, Subscriber
@@ -1533,6 +1535,86 @@ def _no_stream(event: dict[str, Any]) -> list[Any]:
     raise AssertionError("in-memory adapters have no DynamoDB stream: use the moto tier")
 
 
+class InMemoryIdempotencyStore:
+    """ports.IdempotencyStore in memory, with the DynamoDB adapter's conditions. The in-memory
+    repositories do not write through its guard; `guarded_write()` stands for a transaction
+    the guard rides in (the moto tests exercise the real one)."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], IdempotencyRecord] = {}
+        self._lock = threading.Lock()
+        self._active: IdempotencyRecord | None = None
+
+    def claim(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
+        with self._lock:
+            held = self.records.get((record.user_id, record.key))
+            if (
+                held is None
+                or held.expired(now)
+                or (
+                    held.state is IdempotencyState.IN_PROGRESS
+                    and held.lease_over(now)
+                    and not held.committed
+                    and held.fingerprint == record.fingerprint
+                )
+            ):
+                self.records[(record.user_id, record.key)] = record
+                return None
+            return held
+
+    def _holds(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        held = self.records.get((record.user_id, record.key))
+        if (
+            held is None
+            or held.lease_id != record.lease_id
+            or held.state is not IdempotencyState.IN_PROGRESS
+        ):
+            return None
+        return held
+
+    def complete(self, record: IdempotencyRecord, answer: bytes, sealed: bool) -> bool:
+        with self._lock:
+            held = self._holds(record)
+            if held is None:
+                return False
+            self.records[(record.user_id, record.key)] = replace(
+                held, state=IdempotencyState.DONE, answer=answer, sealed=sealed
+            )
+            return True
+
+    def release(self, record: IdempotencyRecord, now: datetime) -> None:
+        with self._lock:
+            held = self._holds(record)
+            if held is None:
+                return
+            if held.committed:
+                self.records[(record.user_id, record.key)] = replace(held, lease_until=now)
+            else:
+                del self.records[(record.user_id, record.key)]
+
+    def guarded(self, record: IdempotencyRecord) -> AbstractContextManager[None]:
+        store = self
+
+        class _Guard:
+            def __enter__(self) -> None:
+                store._active = record
+
+            def __exit__(self, *exc: Any) -> None:
+                store._active = None
+
+        return _Guard()
+
+    def guarded_write(self) -> None:
+        """A transaction of the work: marks the active claim committed, or fails if lost."""
+        with self._lock:
+            if self._active is None:
+                return
+            held = self._holds(self._active)
+            if held is None:
+                raise ClaimLost("the claim was taken over")
+            self.records[(held.user_id, held.key)] = replace(held, committed=True)
+
+
 class InMemoryAdapters:
     """bootstrap.Adapters in memory: `bootstrap.wire(settings, InMemoryAdapters())` is the
     deployed container's wiring on these fakes. One `records` list stands for the history and
@@ -1579,6 +1661,7 @@ class InMemoryAdapters:
         self.fan_out = None
         self.task_changes = self.workflow_changes = self.removed_projects = _no_stream
         self.realtime_changes = self.rule_events = _no_stream
+        self.idempotency = InMemoryIdempotencyStore()
 
     def check_webhook_url(self, url: str) -> None:
         refuse_internal_urls(url)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         HealthProbe,
         HistoryRepository,
         HookRepository,
+        IdempotencyStore,
         Janitor,
         LoginAttempts,
         NotificationRepository,
@@ -350,6 +351,12 @@ class AwsAdapters:
         from chalicelib.adapters.dynamodb.streams import rule_events
 
         return rule_events
+
+    @cached_property
+    def idempotency(self) -> IdempotencyStore:
+        from chalicelib.adapters.dynamodb.idempotency import DynamoIdempotencyStore
+
+        return DynamoIdempotencyStore()
 
     def check_webhook_url(self, url: str) -> None:
         from chalicelib.adapters.http import check_url_target

@@ -74,6 +74,8 @@ def _page(page: Page[ApiToken]) -> PageOut[ApiTokenOut]:
     errors=(403, 409, 422),
     prefetch=from_params(ApiTokenService.reads_for_caller),
     session_only=True,
+    # A replay gives the same token back: kept encrypted, never as it is (docs/idempotency.md).
+    idempotency="sealed",
 )
 def create_token(call: Call) -> ApiTokenCreated:
     created = bootstrap.container().api_tokens.create(call.principal, call.body)

@@ -143,6 +143,7 @@ def project_feed(call: Call) -> Reply:
     summary="Rotate your calendar token: feeds' URLs with the old one stop working at once",
     response=CalendarTokenOut,
     prefetch=from_params(CalendarService.reads_for_rotate),
+    idempotency="sealed",  # the answer carries the new token: kept encrypted
 )
 def rotate_token(call: Call) -> CalendarTokenOut:
     token = bootstrap.container().calendars.rotate(call.principal)

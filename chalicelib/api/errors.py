@@ -26,6 +26,7 @@ STATUS_AND_CODE: dict[type[errors.DomainError], tuple[int, str]] = {
 # Codes more precise than their status's (the status is their base class's).
 CODE_BY_ERROR: dict[type[errors.DomainError], str] = {
     errors.InsufficientScope: "insufficient_scope",
+    errors.IdempotencyKeyReused: "idempotency_key_reused",
 }
 
 # Codes for statuses Chalice or API Gateway produce before our code runs.
@@ -63,8 +64,10 @@ def to_response(exc: errors.DomainError, request_id: str) -> Response:
     headers: dict[str, str | list[str]] = {"Content-Type": JSON}
     if isinstance(exc, errors.Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="taskbeat"'
-    if isinstance(exc, errors.RateLimited | errors.Unavailable):
-        headers["Retry-After"] = str(exc.retry_after_seconds)
+    # Errors that say when to retry: 429, 503, and a 409 whose request is still in flight.
+    retry_after = getattr(exc, "retry_after_seconds", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response(
         body=json.dumps(error_body(status, exc.message, request_id, exc.details, _code_of(exc))),
         status_code=status,

@@ -36,8 +36,10 @@ SECURITY_HEADERS = {
 DOCS_ROUTE = f"{API_PREFIX}/docs"
 
 # CORS: what a browser page of an allowed origin may send and read.
-CORS_ALLOW_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match"
-CORS_EXPOSE_HEADERS = "ETag, Location, Retry-After, WWW-Authenticate, X-Request-Id"
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match"
+CORS_EXPOSE_HEADERS = (
+    "ETag, Idempotent-Replayed, Location, Retry-After, WWW-Authenticate, X-Request-Id"
+)
 CORS_MAX_AGE_SECONDS = 600
 
 

@@ -16,6 +16,7 @@ from pydantic_core import core_schema
 
 from chalicelib.api import all_routes
 from chalicelib.api.routing import RouteSpec, required_scope
+from chalicelib.domain.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
 from chalicelib.representations.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
@@ -163,6 +164,11 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
     takes_if_match = 412 in spec.errors
     if takes_if_match:
         error_codes.add(400)
+    keyed = _takes_idempotency_key(spec, method)
+    if keyed:  # a reused key (422), the first request still in flight (409)
+        error_codes |= {409, 422}
+        for response in responses.values():
+            response.setdefault("headers", {})[REPLAYED_HEADER] = REPLAYED_DOC
     for code in sorted(error_codes):
         responses[str(code)] = {
             "description": ERROR_TEXT.get(code, "Error"),
@@ -194,6 +200,8 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
                 "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
             }
         )
+    if method == "POST":
+        parameters.append(_idempotency_key_parameter(keyed))
     slug = re.sub(r"[^a-z0-9]+", "_", spec.path.lower()).strip("_")
     operation: dict[str, Any] = {
         "summary": spec.summary,
@@ -212,6 +220,47 @@ def _operation(spec: RouteSpec, method: str, refs: dict[tuple[Any, Mode], Any]) 
     if spec.auth:
         operation["x-api-token-scope"] = None if spec.session_only else required_scope(spec, method)
     return operation
+
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+REPLAYED_DOC = {
+    "schema": {"type": "string", "enum": ["true"]},
+    "description": "`true` when this is the first answer to the request's Idempotency-Key, "
+    "sent again (nothing else was done)",
+}
+
+
+def _takes_idempotency_key(spec: RouteSpec, method: str) -> bool:
+    return method == "POST" and spec.auth and spec.idempotency != "off"
+
+
+def _idempotency_key_parameter(keyed: bool) -> dict[str, Any]:
+    """The `Idempotency-Key` header of a POST (chalicelib/api/idempotency.py)."""
+    if not keyed:  # unauthenticated: no user to key it on
+        return {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "Ignored on this route: without a user there is no one to key it on.",
+            "schema": {"type": "string"},
+        }
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "Any 1 to 255 printable ASCII characters (422 otherwise). Within 24 "
+        "hours the same key from the same user on this route with the same body answers the "
+        "first answer again (status, body, ETag and Location) with `Idempotent-Replayed: "
+        "true`, and does nothing else; with another body or route: 422 "
+        "`idempotency_key_reused`; while the first request is still handled: 409 with "
+        "Retry-After. 5xx, 401 and 429 answers are not kept.",
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_KEY_LENGTH,
+            "pattern": KEY_PATTERN,
+        },
+    }
 
 
 @functools.cache

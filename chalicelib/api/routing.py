@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import bootstrap
 from chalicelib.api import errors as api_errors
+from chalicelib.api import idempotency as idempotent
 from chalicelib.api.request_ids import request_id_of
 from chalicelib.api.route_table import API_PREFIX
 from chalicelib.domain.errors import (
@@ -78,6 +79,9 @@ class RouteSpec:
     prefetch: Callable[[Principal, dict[str, str]], Sequence[PrefetchKey]] | None = None
     # The same for items the (valid) body names, e.g. the user to add to a project.
     prefetch_body: Callable[[Principal, Any], Sequence[PrefetchKey]] | None = None
+    # How a POST's `Idempotency-Key` is kept: "store", "sealed" (the answer carries a
+    # secret: kept encrypted) or "off" (chalicelib/api/idempotency.py).
+    idempotency: idempotent.Mode = "store"
     # API tokens: the scope the route needs (None: `read` for GET, `write` for the other
     # methods; see `required_scope`), and whether no API token may call it at all (managing
     # tokens, credentials, roles, sessions: only a signed-in person may).
@@ -275,13 +279,31 @@ def handle(
             if id_error is not None:
                 raise id_error
             call = Call(request, request_id, params, body, query, principal)
-            return _to_response(view(call), spec, request)
+            return _idempotent(container, spec, view, call)
     except DomainError as exc:
         return api_errors.to_response(exc, request_id)
     except Exception:
         # The log keeps the trace for us; the caller gets no detail of it.
         logger().exception("unhandled error", extra={"route": spec.path})
         return api_errors.internal_error(request_id)
+
+
+def _idempotent(
+    container: bootstrap.Container, spec: RouteSpec, view: Callable[[Call], Any], call: Call
+) -> Response:
+    """The view's answer, through the request's Idempotency-Key when it has one (its domain
+    errors answered here, so that a POST's 4xx is kept like any other answer)."""
+
+    def respond() -> Response:
+        try:
+            return _to_response(view(call), spec, call.request)
+        except DomainError as exc:
+            return api_errors.to_response(exc, call.request_id)
+
+    mode = spec.idempotency if spec.auth else "off"
+    return idempotent.answer(
+        container, mode, spec.path, call.request, call.params, call.principal_or_none, respond
+    )
 
 
 def from_params(
@@ -314,6 +336,7 @@ def route(
     prefetch_body: Callable[[Principal, Any], Sequence[PrefetchKey]] | None = None,
     scope: str | None = None,
     session_only: bool = False,
+    idempotency: idempotent.Mode = "store",
 ) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
     spec = RouteSpec(
         path=path,
@@ -336,6 +359,7 @@ def route(
         prefetch_body=prefetch_body,
         scope=scope,
         session_only=session_only,
+        idempotency=idempotency,
     )
 
     def decorator(view: Callable[[Call], Any]) -> Callable[[Call], Any]:

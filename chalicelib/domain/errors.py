@@ -55,6 +55,11 @@ class ValidationFailed(DomainError):
     """The input is well-formed but invalid; `details` is a list of {loc, message}."""
 
 
+class IdempotencyKeyReused(ValidationFailed):
+    """An `Idempotency-Key` used again with another body or on another route (422
+    `idempotency_key_reused`; docs/idempotency.md)."""
+
+
 class RateLimited(DomainError):
     def __init__(self, message: str, retry_after_seconds: int) -> None:
         super().__init__(message)

@@ -14,6 +14,7 @@ from chalicelib.ports.executions import (
     WebhookClient,
 )
 from chalicelib.ports.hooks import DeliveryQueue, DeliveryRepository, HookRepository
+from chalicelib.ports.idempotency import IdempotencyStore
 from chalicelib.ports.identity import (
     ApiTokenRepository,
     EmailDirectory,
@@ -71,6 +72,7 @@ __all__ = [
     "HealthProbe",
     "HistoryRepository",
     "HookRepository",
+    "IdempotencyStore",
     "Janitor",
     "LoginAttempts",
     "LoginState",

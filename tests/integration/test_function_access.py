@@ -188,7 +188,10 @@ def _run_everything_with(
             )
         )
         _ok(http("PATCH", f"/tasks/{sub['id']}", {"depends_on": []}, token))
-        blocker = _ok(http("POST", "/tasks", {"title": "First", "project_id": pid}, token), 201)
+        first = {"title": "First", "project_id": pid}
+        blocker = _ok(http("POST", "/tasks", first, token, Idempotency_Key="first"), 201)
+        replayed = http("POST", "/tasks", first, token, Idempotency_Key="first")
+        assert replayed.headers["Idempotent-Replayed"] == "true"
         _ok(http("PATCH", f"/tasks/{task['id']}", {"depends_on": [blocker["id"]]}, token))
         wrong = {"email": "owner@example.com", "password": "not the password"}
         assert http("POST", "/auth/login", wrong).status_code == 401

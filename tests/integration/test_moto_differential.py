@@ -34,6 +34,7 @@ from chalicelib.adapters.dynamodb.executions import (
     DynamoExecutionRepository,
     purge_task_executions,
 )
+from chalicelib.adapters.dynamodb.idempotency import DynamoIdempotencyStore
 from chalicelib.adapters.dynamodb.identity import DynamoUserRepository
 from chalicelib.adapters.dynamodb.projects import DynamoProjectRepository
 from chalicelib.adapters.dynamodb.sweep import DynamoDueSweepRepository
@@ -63,6 +64,9 @@ from chalicelib.domain.executions import (
     firing_execution_id,
     new_execution_id,
 )
+from chalicelib.domain.idempotency import LEASE as IDEMPOTENCY_LEASE
+from chalicelib.domain.idempotency import ClaimLost, IdempotencyRecord
+from chalicelib.domain.idempotency import State as IdempotencyState
 from chalicelib.domain.ids import project_of
 from chalicelib.domain.model import new_id
 from chalicelib.domain.projects import Membership, Project, ProjectRole
@@ -815,6 +819,49 @@ def update_workflow_in_deleted_project() -> None:
         workflows.update(before, before.with_changes(name="New"))
 
 
+# idempotent POSTs: the route's own transaction carries its claim's check (an update of the
+# idempotency record, on condition that the claim still holds).
+
+
+def idempotency_claim(
+    user_id: str, lease_id: str = "lease-1", at: datetime = NOW
+) -> IdempotencyRecord:
+    record = IdempotencyRecord(
+        user_id=user_id,
+        key="key-1",
+        fingerprint="same request",
+        route="POST /tasks",
+        state=IdempotencyState.IN_PROGRESS,
+        lease_id=lease_id,
+        lease_until=at + IDEMPOTENCY_LEASE,
+        expires_at=at + timedelta(days=1),
+    )
+    assert DynamoIdempotencyStore().claim(record, at) is None
+    return record
+
+
+def create_task_under_claim() -> None:
+    owner = account()
+    claim = idempotency_claim(owner.user.id)
+    with DynamoIdempotencyStore().guarded(claim):
+        DynamoTaskRepository().create(task(owner.project.id), None)
+
+
+def create_task_under_lost_claim() -> None:
+    owner = account()
+    claim = idempotency_claim(owner.user.id)
+    later = NOW + IDEMPOTENCY_LEASE + timedelta(seconds=1)
+    idempotency_claim(owner.user.id, "lease-2", at=later)  # taken over after the lease
+    with pytest.raises(ClaimLost), DynamoIdempotencyStore().guarded(claim):
+        DynamoTaskRepository().create(task(owner.project.id), None)
+
+
+def start_workflow_run_under_claim() -> None:
+    claim = idempotency_claim(new_id())
+    with DynamoIdempotencyStore().guarded(claim):
+        DynamoWorkflowRunRepository().create(scheduled_run())
+
+
 CASES: dict[str, tuple[Callable[[], None], list[str] | None]] = {
     # create_account: puts of the email claim, [the first-admin claim,] user, project,
     # membership, user index, session.
@@ -957,6 +1004,11 @@ CASES: dict[str, tuple[Callable[[], None], list[str] | None]] = {
     "create_api_token_over_the_cap": (create_api_token_over_the_cap, [PASSED, FAILED]),
     "delete_api_token": (delete_api_token, None),
     "delete_missing_api_token": (delete_missing_api_token, [FAILED, PASSED]),
+    # under an idempotency claim: the same, and the claim's update (still ours, in progress).
+    "create_task_under_claim": (create_task_under_claim, None),
+    "create_task_under_lost_claim": (create_task_under_lost_claim, [PASSED, PASSED, FAILED]),
+    # a workflow's manual run under a claim: the run's put (new), the claim's update.
+    "start_workflow_run_under_claim": (start_workflow_run_under_claim, None),
 }
 
 

@@ -144,7 +144,9 @@ def test_an_allowed_origin_may_read_answers_but_gets_no_credentials(world: World
         answer = world.as_("member", "GET", "/users/profile", headers={"origin": origin})
         assert answer.header("Access-Control-Allow-Origin") == origin
         assert "Origin" in (answer.header("Vary") or "")
-        assert "ETag" in (answer.header("Access-Control-Expose-Headers") or "")
+        exposed = answer.header("Access-Control-Expose-Headers") or ""
+        assert "ETag" in exposed
+        assert "Idempotent-Replayed" in exposed  # a script tells a replay from a first answer
         assert answer.header("Access-Control-Allow-Credentials") is None
     error = world.as_("member", "GET", "/tasks/nothing", headers={"origin": ALLOWED})
     assert error.status == 404
@@ -209,6 +211,7 @@ def test_every_path_answers_a_preflight_from_an_allowed_origin(world: World, pat
     methods = {m.strip() for m in (answer.header("Access-Control-Allow-Methods") or "").split(",")}
     assert methods == set(app.routes[API_PREFIX + path]), methods
     assert answer.header("Access-Control-Allow-Headers") == CORS_ALLOW_HEADERS
+    assert "Idempotency-Key" in CORS_ALLOW_HEADERS  # a page may send it on its POSTs
     assert answer.header("Access-Control-Allow-Credentials") is None
     assert_protected(answer.headers, ("preflight", path))
 

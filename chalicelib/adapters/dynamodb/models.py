@@ -818,3 +818,25 @@ class DeliveryModel(BaseModel):
     expires_at = TTLAttribute()
 
     by_hook = DeliveriesByHook()
+
+
+# ---- idempotent POSTs --------------------------------------------------------------------------
+
+
+class IdempotencyModel(BaseModel):
+    """One `Idempotency-Key` of one user (chalicelib/domain/idempotency.py); TTL drops it a day
+    after its first request. `answer` is the encoded first answer (sealed when `sealed`)."""
+
+    class Meta(BaseModel.Meta):
+        table_name = "idempotency"
+
+    id = UnicodeAttribute(hash_key=True)  # "<user id>#<idempotency key>"
+    fingerprint = UnicodeAttribute()
+    route = UnicodeAttribute()
+    state = UnicodeAttribute()  # in_progress | done
+    lease_id = UnicodeAttribute()
+    lease_until = UTCDateTimeAttribute()
+    committed = BooleanAttribute(null=True)  # set by the first guarded transaction
+    answer = BinaryAttribute(null=True, legacy_encoding=False)
+    sealed = BooleanAttribute(default=False)
+    expires_at = TTLAttribute()

@@ -36,6 +36,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     models.ApiTokenModel,
     models.HookModel,
     models.DeliveryModel,
+    models.IdempotencyModel,
 )
 
 # Base names are kept here so that binding twice (tests, local stack restarts) stays idempotent.

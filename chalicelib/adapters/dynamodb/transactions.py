@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
@@ -18,6 +20,15 @@ MAX_TRANSACTION_ITEMS = 100
 def condition_failed(exc: PynamoDBException) -> bool:
     """Did a single-item write fail on its condition (as opposed to anything else)?"""
     return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+# The request's idempotency guard (adapters/dynamodb/idempotency.py), when it has one: it adds its
+# claim's check to each transaction, and says whether a cancellation was its own.
+Guard = Callable[["Transaction"], None]
+GUARD_LABEL = "idempotency"
+_guard: ContextVar[tuple[Guard, Callable[[], Exception]] | None] = ContextVar(
+    "idempotency_guard", default=None
+)
 
 
 # PynamoDB sends a transaction's items grouped by kind, in this order, whatever order they
@@ -42,7 +53,18 @@ class Transaction:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._tx.__exit__(*exc)  # type: ignore[no-untyped-call]
+        guard = _guard.get()
+        if guard is None or exc[0] is not None:
+            self._tx.__exit__(*exc)  # type: ignore[no-untyped-call]
+            return
+        add, lost = guard
+        add(self)  # the claim's condition rides in this TransactWriteItems
+        try:
+            self._tx.__exit__(*exc)  # type: ignore[no-untyped-call]
+        except TransactWriteError as failure:
+            if GUARD_LABEL in self.failed(failure):
+                raise lost() from failure
+            raise
 
     def check(self, label: str, model: Any, key: str, condition: Condition) -> None:
         self._labels["check"].append(label)
@@ -68,3 +90,18 @@ class Transaction:
             for label, reason in zip(self.labels, exc.cancellation_reasons, strict=False)
             if reason is not None and reason.code == CONDITION_FAILED
         }
+
+
+def set_guard(guard: tuple[Guard, Callable[[], Exception]] | None) -> Any:
+    """Install the request's idempotency guard (None: no guard); the token resets it."""
+    return _guard.set(guard)
+
+
+def reset_guard(token: Any) -> None:
+    _guard.reset(token)
+
+
+def guarded() -> bool:
+    """Is an idempotency guard active? A single-item write that is a route's one write goes
+    through a transaction then, so the claim's check rides with it."""
+    return _guard.get() is not None

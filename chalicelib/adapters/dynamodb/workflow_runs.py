@@ -20,7 +20,7 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, TransactWriteError
 
-from chalicelib.adapters.dynamodb import prefetch
+from chalicelib.adapters.dynamodb import prefetch, transactions
 from chalicelib.adapters.dynamodb.executions import (
     claim_owner,
     execution_to_model,
@@ -114,6 +114,15 @@ def run_from_model(row: WorkflowRunModel) -> WorkflowRun:
 class DynamoWorkflowRunRepository:
     @translate_aws_failures
     def create(self, run: WorkflowRun) -> WorkflowRun:
+        if transactions.guarded():  # an idempotent POST: the run and its claim, one write
+            try:
+                with Transaction() as tx:
+                    tx.save("run", run_to_model(run), WorkflowRunModel.id.does_not_exist())
+            except TransactWriteError as exc:
+                if "run" in tx.failed(exc):
+                    raise StaleVersion(run.id) from exc
+                raise
+            return run
         try:
             run_to_model(run).save(condition=WorkflowRunModel.id.does_not_exist())
         except PutError as exc:
