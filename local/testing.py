@@ -140,6 +140,9 @@ class StackProcess:
         # The child makes its own moto and management API; nothing of a parent's may leak in.
         for name in ("AWS_ENDPOINT_URL", "MOTO_PORT", "TASKBEAT_WS_MANAGEMENT_URL", "AWS_PROFILE"):
             env.pop(name, None)
+        # A failed hook delivery is retried after 2 s here (10 s by default): tests that watch
+        # a retry wait less. A test may set its own.
+        env.setdefault("TASKBEAT_HOOK_RETRY_BASE_SECONDS", "2")
         env.update(
             TASKBEAT_HTTP_PORT=str(self.http_port),
             TASKBEAT_WS_PORT=str(self.ws_port),

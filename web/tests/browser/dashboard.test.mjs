@@ -406,7 +406,7 @@ test("project hooks: add one, see its signed delivery in the log, redeliver, tur
     await api(me.token, "POST", "/tasks", { project_id: me.personal.id, title: "Hooked" }, 201);
     await row.getByRole("button", { name: "Deliveries" }).click();
     const deliveries = page.locator("table.deliveries tbody tr");
-    // The first attempt gets 500; the retry (about 10 s later) succeeds. Poll with a deadline.
+    // The first attempt gets 500; the retry (2 s later on the test stack) succeeds. Poll with a deadline.
     const deadline = Date.now() + 60_000;
     while ((await page.locator('table.deliveries [data-status="succeeded"]').count()) === 0) {
       assert.ok(Date.now() < deadline, "the delivery did not succeed in time");
